@@ -1,0 +1,56 @@
+//! The one interface from the filesystem to the upload side.
+//!
+//! The filesystem decides *when* a file is committed (last close, rename of a
+//! temp file to its final name, fsync); the backend decides *how* (protocol,
+//! retries, pacing) and records the outcome (state, progress, fileId, url,
+//! error) in the cache, where the filesystem reads it back for xattrs.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+/// Why a commit did not happen. The detailed state is already recorded in
+/// the cache (`user.vod.error`) by the time this is returned.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct CommitError {
+    pub message: String,
+}
+
+impl CommitError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CommitError {
+            message: message.into(),
+        }
+    }
+}
+
+/// What the filesystem asks of the upload side. Implemented by
+/// `crate::upload::committer`; tests of `crate::fs` use fakes.
+pub trait Backend: Send + Sync + 'static {
+    /// Commit content version `version` of file `ino` now; resolves when the
+    /// media is committed or the commit failed for good. Joining a commit of
+    /// the same (ino, version) already under way is allowed and shares it.
+    fn commit(&self, ino: u64, version: u64) -> BoxFuture<'static, Result<(), CommitError>>;
+
+    /// Write-back mode: commit (ino, version) once `quiet` has passed without
+    /// another call for the same inode (each call restarts the timer).
+    fn commit_after(&self, ino: u64, version: u64, quiet: Duration);
+
+    /// Resolves when no commit of `ino` is scheduled or under way; with the
+    /// outcome of the last one (fsync in write-back mode, `vodfs wait`).
+    fn wait(&self, ino: u64) -> BoxFuture<'static, Result<(), CommitError>>;
+
+    /// The file was unlinked or its content replaced: cancel a scheduled or
+    /// running upload of `ino`.
+    fn cancel(&self, ino: u64);
+
+    /// Reads `len` bytes at `offset` of a committed media from its playback
+    /// URL, for data no longer in the cache.
+    fn read_remote(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u32,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>>;
+}

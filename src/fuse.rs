@@ -1,0 +1,1 @@
+//! The thin adapter between `fuser` and [`crate::fs`]: translate, call, reply.

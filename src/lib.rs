@@ -1,0 +1,23 @@
+//! vodfs: a FUSE filesystem that uploads the videos copied into it to a
+//! video-on-demand service, and `vodfs serve`, a local implementation of that
+//! service.
+//!
+//! Layout (one job per module):
+//! - [`fuse`]: the thin adapter to `fuser`; translates, calls [`fs`], replies.
+//! - [`fs`]: file semantics (inodes, handles, xattrs, by-id) over [`cache`];
+//!   knows nothing of the kernel or of the protocol.
+//! - [`cache`]: the SQLite staging store (files, chunks, upload state).
+//! - [`upload`]: the pipeline from a staged file to a committed media.
+//! - [`vod`]: protocol clients (one file per flow) and the signing code that
+//!   both the clients and the server use.
+//! - [`server`]: `vodfs serve`.
+//! - [`cli`], [`run`]: wiring.
+
+pub mod cache;
+pub mod cli;
+pub mod fs;
+pub mod fuse;
+pub mod run;
+pub mod server;
+pub mod upload;
+pub mod vod;

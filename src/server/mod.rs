@@ -1,0 +1,2 @@
+//! `vodfs serve`: a persistent single-node implementation of the VOD upload
+//! service.

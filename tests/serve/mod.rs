@@ -1,0 +1,1 @@
+//! `vodfs serve` over real HTTP on loopback.
