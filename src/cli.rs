@@ -23,6 +23,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Mount vodfs on a directory.
     Mount(MountArgs),
+    /// Wait until files are committed; print PATH, fileId and URL of each.
+    Wait(WaitArgs),
+}
+
+/// Options of `vodfs wait`.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Files in a vodfs mount.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
 }
 
 /// Options of `vodfs serve`.

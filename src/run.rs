@@ -9,6 +9,10 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(_args) => Err(anyhow::anyhow!("serve: not wired yet")),
         Command::Mount(_args) => Err(anyhow::anyhow!("mount: not wired yet")),
+        Command::Wait(args) => crate::ctl::wait(
+            &args.paths,
+            args.timeout.map(std::time::Duration::from_secs_f64),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

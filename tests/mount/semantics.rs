@@ -1,0 +1,148 @@
+//! Versions, by-id, errors and persistence through a real mount.
+
+use std::io::Write;
+use std::process::Command;
+
+use super::*;
+
+#[test]
+fn rewrite_makes_a_new_version_and_old_by_id_stays() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    let v1 = random_bytes(700_000, 10);
+    let v2 = random_bytes(900_000, 11);
+    std::fs::write(m.path("f.mp4"), &v1).expect("write v1");
+    let c1 = assert_committed(&svc, &m.path("f.mp4"), &v1);
+    std::fs::write(m.path("f.mp4"), &v2).expect("write v2 (O_TRUNC)");
+    let c2 = assert_committed(&svc, &m.path("f.mp4"), &v2);
+    assert_ne!(c1.file_id, c2.file_id);
+    assert_eq!(
+        std::fs::read(m.path("by-id").join(&c1.file_id)).expect("old by-id"),
+        v1
+    );
+    // Writing v1 again costs nothing: instant upload gives back the old media.
+    std::fs::write(m.path("g.mp4"), &v1).expect("write copy");
+    let c3 = assert_committed(&svc, &m.path("g.mp4"), &v1);
+    assert_eq!(c3.file_id, c1.file_id);
+    assert_eq!(media_count(&svc), 2);
+}
+
+#[test]
+fn by_id_is_read_only_and_links_are_refused() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    std::fs::write(m.path("a.mp4"), b"hello").expect("write");
+    let c = assert_committed(&svc, &m.path("a.mp4"), b"hello");
+    let entry = m.path("by-id").join(&c.file_id);
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&entry)
+        .expect_err("write under by-id");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::remove_file(&entry).expect_err("unlink under by-id");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::write(m.path("by-id/new.mp4"), b"x").expect_err("create under by-id");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::remove_dir(m.path("by-id")).expect_err("rmdir by-id");
+    assert!(matches!(e.raw_os_error(), Some(libc::EROFS) | Some(libc::EPERM) | Some(libc::EBUSY) | Some(libc::ENOTEMPTY)), "{e}");
+
+    let e = std::os::unix::fs::symlink("a.mp4", m.path("link")).expect_err("symlink");
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+    let e = std::fs::hard_link(m.path("a.mp4"), m.path("hard")).expect_err("link");
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+
+    // Unlinking a committed file removes the name only.
+    std::fs::remove_file(m.path("a.mp4")).expect("unlink");
+    assert_eq!(std::fs::read(&entry).expect("by-id after unlink"), b"hello");
+    assert_eq!(fetch(&c.url), b"hello");
+}
+
+#[test]
+fn xattrs_listed_and_user_xattrs_kept() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    std::fs::write(m.path("x.mp4"), b"data").expect("write");
+    run(Command::new("setfattr")
+        .args(["-n", "user.comment", "-v", "holiday 2026"])
+        .arg(m.path("x.mp4")));
+    let dump = run(Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names"])
+        .arg(m.path("x.mp4")));
+    for name in [
+        "user.vod.state",
+        "user.vod.url",
+        "user.vod.file_id",
+        "user.vod.sha1",
+        "user.vod.name",
+        "user.comment",
+    ] {
+        assert!(dump.contains(name), "{name} missing from:\n{dump}");
+    }
+    assert_eq!(
+        getfattr(&m.path("x.mp4"), "user.comment").as_deref(),
+        Some("holiday 2026")
+    );
+    assert_eq!(getfattr(&m.path("x.mp4"), "security.capability"), None);
+    assert!(!dump.contains(SECRET_KEY));
+}
+
+#[test]
+fn everything_survives_a_remount() {
+    let svc = Service::start();
+    let mut m = Mount::new(&svc);
+    std::fs::create_dir(m.path("dir")).expect("mkdir");
+    std::fs::write(m.path("dir/v.mp4"), b"video").expect("write");
+    let c = assert_committed(&svc, &m.path("dir/v.mp4"), b"video");
+    m.unmount();
+    m.start();
+    let c2 = assert_committed(&svc, &m.path("dir/v.mp4"), b"video");
+    assert_eq!(c.file_id, c2.file_id);
+    assert!(m.path("by-id").join(&c.file_id).exists());
+}
+
+#[test]
+fn write_back_close_returns_and_wait_reports() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.2"]);
+    let data = random_bytes(1_200_000, 12);
+    {
+        let mut f = std::fs::File::create(m.path("wb.mp4")).expect("create");
+        f.write_all(&data).expect("write");
+    }
+    let out = run(Command::new(vodfs_bin()).arg("wait").arg(m.path("wb.mp4")));
+    let fields: Vec<&str> = out.trim_end().split('\t').collect();
+    assert_eq!(fields.len(), 3, "wait printed {out:?}");
+    assert_eq!(fields[0], m.path("wb.mp4").display().to_string());
+    let c = assert_committed(&svc, &m.path("wb.mp4"), &data);
+    assert_eq!(fields[1], c.file_id);
+    assert_eq!(fields[2], c.url);
+}
+
+#[test]
+fn wrong_credentials_fail_close_with_eio_and_say_why() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--secret-key", "wrong-key"]);
+    let mut f = std::fs::File::create(m.path("bad.mp4")).expect("create");
+    f.write_all(b"some bytes").expect("write");
+    // close() reports the failed commit; std's drop ignores it, so call it.
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+    // SAFETY: we own fd and close it once.
+    let rc = unsafe { libc::close(fd) };
+    assert_eq!(rc, -1, "close must fail");
+    let e = std::io::Error::last_os_error();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert_eq!(
+        getfattr(&m.path("bad.mp4"), "user.vod.state").as_deref(),
+        Some("failed")
+    );
+    let err = getfattr(&m.path("bad.mp4"), "user.vod.error").expect("user.vod.error");
+    assert!(
+        err.contains("AuthFailure") || err.contains("-10002") || err.contains("4100"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-key"));
+    // What the user wrote is still there.
+    assert_eq!(std::fs::read(m.path("bad.mp4")).expect("read"), b"some bytes");
+    assert!(m.log().contains("bad.mp4"), "no log line names the file");
+    assert!(!m.log().contains("wrong-key"), "the secret reached the log");
+}
