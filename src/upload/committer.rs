@@ -1,0 +1,399 @@
+//! When commits run: the per-file scheduling behind [`crate::fs::Backend`].
+//!
+//! The filesystem says *commit this version now* (close in the default mode),
+//! *commit after quiet* (write-back), *wait* (fsync, `vodfs wait`) or *cancel*
+//! (unlink, rewrite). This module turns those into at most one running job
+//! per inode:
+//!
+//! - a newer version supersedes the older one: its job is cancelled, and
+//!   everyone waiting on the inode follows the newer job;
+//! - asking again for a version already running or done joins it, so dup'd
+//!   descriptors and repeated flushes commit once;
+//! - `commit_after` re-arms a per-inode timer; the job starts once the file
+//!   has been quiet that long;
+//! - a global semaphore bounds how many files upload at once (parts within a
+//!   file are parallel in the pipeline).
+//!
+//! What a job *does* (read the cache, run the protocol, record the outcome)
+//! is a [`CommitJob`], so this scheduling is tested here with fakes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::fs::{Backend, CommitError};
+
+/// The work of committing one (ino, version); resolves with the outcome,
+/// which it has already recorded in the cache.
+pub trait CommitJob: Send + Sync + 'static {
+    fn run(
+        &self,
+        ino: u64,
+        version: u64,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), CommitError>>;
+
+    /// Reads a byte range of a committed media from its URL.
+    fn read_remote(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u32,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>>;
+}
+
+/// The state of an inode's latest commit, as waiters see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Nothing asked yet in this process.
+    Idle,
+    /// Scheduled or running.
+    Pending,
+    /// Finished with this outcome.
+    Done(Result<(), CommitError>),
+}
+
+struct Slot {
+    /// Bumped by every new request; a job only publishes if still current.
+    generation: u64,
+    version: u64,
+    cancel: CancellationToken,
+    tx: watch::Sender<Phase>,
+}
+
+/// Schedules commit jobs per inode. Cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    job: Arc<dyn CommitJob>,
+    slots: Mutex<HashMap<u64, Slot>>,
+    files_at_once: Arc<Semaphore>,
+    rt: tokio::runtime::Handle,
+}
+
+impl Committer {
+    /// A committer running jobs on `rt`, at most `files_at_once` at a time.
+    pub fn new(job: Arc<dyn CommitJob>, files_at_once: usize, rt: tokio::runtime::Handle) -> Self {
+        Committer {
+            inner: Arc::new(Inner {
+                job,
+                slots: Mutex::new(HashMap::new()),
+                files_at_once: Arc::new(Semaphore::new(files_at_once.max(1))),
+                rt,
+            }),
+        }
+    }
+
+    /// Starts (or joins) the commit of (ino, version) after `delay`.
+    fn schedule(&self, ino: u64, version: u64, delay: Option<Duration>) -> watch::Receiver<Phase> {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = slots.entry(ino).or_insert_with(|| Slot {
+            generation: 0,
+            version,
+            cancel: CancellationToken::new(),
+            tx: watch::channel(Phase::Idle).0,
+        });
+        let current = slot.tx.borrow().clone();
+        let same_version = slot.version == version && current != Phase::Idle;
+        // Join a job for this version that is running, or done successfully;
+        // a failed one is retried when asked again. A re-armed write-back
+        // timer restarts the wait instead.
+        let joinable = match &current {
+            Phase::Pending => delay.is_none(),
+            Phase::Done(r) => r.is_ok(),
+            Phase::Idle => false,
+        };
+        if same_version && joinable {
+            return slot.tx.subscribe();
+        }
+        slot.cancel.cancel();
+        slot.generation += 1;
+        slot.version = version;
+        slot.cancel = CancellationToken::new();
+        slot.tx.send_replace(Phase::Pending);
+        let rx = slot.tx.subscribe();
+        let generation = slot.generation;
+        let cancel = slot.cancel.clone();
+        drop(slots);
+        let this = self.clone();
+        self.inner.rt.spawn(async move {
+            let outcome = this.run_job(ino, version, delay, cancel.clone()).await;
+            if let Some(outcome) = outcome {
+                this.publish(ino, generation, outcome);
+            }
+        });
+        rx
+    }
+
+    async fn run_job(
+        &self,
+        ino: u64,
+        version: u64,
+        delay: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> Option<Result<(), CommitError>> {
+        if let Some(d) = delay {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = cancel.cancelled() => return None,
+            }
+        }
+        let _permit = tokio::select! {
+            p = self.inner.files_at_once.clone().acquire_owned() => p.ok()?,
+            _ = cancel.cancelled() => return None,
+        };
+        if cancel.is_cancelled() {
+            return None;
+        }
+        let fut = self.inner.job.run(ino, version, cancel.clone());
+        let outcome = fut.await;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        Some(outcome)
+    }
+
+    fn publish(&self, ino: u64, generation: u64, outcome: Result<(), CommitError>) {
+        let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(&ino)
+            && slot.generation == generation
+        {
+            slot.tx.send_replace(Phase::Done(outcome));
+        }
+    }
+
+    /// Waits until the inode's phase is no longer pending.
+    async fn settle(mut rx: watch::Receiver<Phase>) -> Result<(), CommitError> {
+        loop {
+            match rx.borrow_and_update().clone() {
+                Phase::Done(r) => return r,
+                Phase::Idle => return Ok(()),
+                Phase::Pending => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(CommitError::new(
+                    "commit abandoned: the mount is shutting down",
+                ));
+            }
+        }
+    }
+
+    /// Whether any commit is scheduled or running.
+    pub fn busy(&self) -> bool {
+        let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.values().any(|s| *s.tx.borrow() == Phase::Pending)
+    }
+
+    /// Waits (up to `limit`) for every scheduled or running commit.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.busy() {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+}
+
+impl Backend for Committer {
+    fn commit(&self, ino: u64, version: u64) -> BoxFuture<'static, Result<(), CommitError>> {
+        let rx = self.schedule(ino, version, None);
+        Box::pin(Self::settle(rx))
+    }
+
+    fn commit_after(&self, ino: u64, version: u64, quiet: Duration) {
+        self.schedule(ino, version, Some(quiet));
+    }
+
+    fn wait(&self, ino: u64) -> BoxFuture<'static, Result<(), CommitError>> {
+        let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.get(&ino) {
+            Some(slot) => {
+                let rx = slot.tx.subscribe();
+                drop(slots);
+                Box::pin(Self::settle(rx))
+            }
+            None => Box::pin(async { Ok(()) }),
+        }
+    }
+
+    fn cancel(&self, ino: u64) {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.remove(&ino) {
+            slot.cancel.cancel();
+            slot.tx
+                .send_replace(Phase::Done(Err(CommitError::new("upload cancelled"))));
+        }
+    }
+
+    fn read_remote(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u32,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
+        self.inner.job.read_remote(url, offset, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Records runs; each takes `work` and fails for versions in `fail`.
+    struct FakeJob {
+        runs: Mutex<Vec<(u64, u64)>>,
+        finished: AtomicUsize,
+        work: Duration,
+        fail: Vec<u64>,
+    }
+
+    impl FakeJob {
+        fn new(work_ms: u64, fail: Vec<u64>) -> Arc<Self> {
+            Arc::new(FakeJob {
+                runs: Mutex::new(Vec::new()),
+                finished: AtomicUsize::new(0),
+                work: Duration::from_millis(work_ms),
+                fail,
+            })
+        }
+        fn runs(&self) -> Vec<(u64, u64)> {
+            self.runs.lock().unwrap().clone()
+        }
+    }
+
+    impl CommitJob for Arc<FakeJob> {
+        fn run(
+            &self,
+            ino: u64,
+            version: u64,
+            cancel: CancellationToken,
+        ) -> BoxFuture<'static, Result<(), CommitError>> {
+            self.runs.lock().unwrap().push((ino, version));
+            let me = self.clone();
+            Box::pin(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(me.work) => {}
+                    _ = cancel.cancelled() => return Err(CommitError::new("cancelled")),
+                }
+                me.finished.fetch_add(1, Ordering::SeqCst);
+                if me.fail.contains(&version) {
+                    Err(CommitError::new(format!("v{version} failed")))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+        fn read_remote(
+            &self,
+            _url: &str,
+            _offset: u64,
+            len: u32,
+        ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
+            Box::pin(async move { Ok(vec![7; len as usize]) })
+        }
+    }
+
+    fn committer(job: &Arc<FakeJob>, files: usize) -> Committer {
+        Committer::new(
+            Arc::new(job.clone()),
+            files,
+            tokio::runtime::Handle::current(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_commits_of_one_version_run_once() {
+        let job = FakeJob::new(100, vec![]);
+        let c = committer(&job, 4);
+        let a = c.commit(1, 1);
+        let b = c.commit(1, 1);
+        assert_eq!(a.await, Ok(()));
+        assert_eq!(b.await, Ok(()));
+        assert_eq!(c.commit(1, 1).await, Ok(()));
+        assert_eq!(job.runs(), vec![(1, 1)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn newer_version_supersedes_and_waiters_follow() {
+        let job = FakeJob::new(100, vec![]);
+        let c = committer(&job, 4);
+        let old = c.commit(1, 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let new = c.commit(1, 2);
+        assert_eq!(old.await, Ok(()), "the old waiter follows the newer job");
+        assert_eq!(new.await, Ok(()));
+        assert_eq!(job.runs(), vec![(1, 1), (1, 2)]);
+        assert_eq!(job.finished.load(Ordering::SeqCst), 1, "v1 was cancelled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_is_reported_and_retried_on_request() {
+        let job = FakeJob::new(10, vec![1]);
+        let c = committer(&job, 4);
+        let e = c.commit(1, 1).await.unwrap_err();
+        assert_eq!(e.message, "v1 failed");
+        assert_eq!(c.wait(1).await, Err(CommitError::new("v1 failed")));
+        let _ = c.commit(1, 1).await;
+        assert_eq!(job.runs().len(), 2, "asking again retries a failed commit");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn write_back_timer_rearms_and_wait_covers_it() {
+        let job = FakeJob::new(10, vec![]);
+        let c = committer(&job, 4);
+        c.commit_after(5, 1, Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.commit_after(5, 2, Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(job.runs().is_empty(), "timer was re-armed");
+        assert!(c.busy());
+        assert_eq!(c.wait(5).await, Ok(()));
+        assert_eq!(job.runs(), vec![(5, 2)]);
+        assert!(!c.busy());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_stops_a_pending_commit() {
+        let job = FakeJob::new(10, vec![]);
+        let c = committer(&job, 4);
+        c.commit_after(3, 1, Duration::from_secs(1));
+        c.cancel(3);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(job.runs().is_empty());
+        assert_eq!(c.wait(3).await, Ok(()), "nothing left to wait for");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn files_at_once_is_bounded() {
+        let job = FakeJob::new(1000, vec![]);
+        let c = committer(&job, 2);
+        let waits: Vec<_> = (1..=5).map(|i| c.commit(i, 1)).collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(job.runs().len(), 2);
+        for w in waits {
+            assert_eq!(w.await, Ok(()));
+        }
+        assert_eq!(job.runs().len(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_waits_for_everything() {
+        let job = FakeJob::new(300, vec![]);
+        let c = committer(&job, 4);
+        c.commit_after(1, 1, Duration::from_millis(100));
+        drop(c.commit(2, 1));
+        assert!(c.drain(Duration::from_secs(5)).await);
+        assert_eq!(job.finished.load(Ordering::SeqCst), 2);
+    }
+}
