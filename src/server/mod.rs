@@ -30,6 +30,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod cos;
+pub mod cos_multipart;
 pub mod cos_xml;
 pub mod error;
 pub mod family_a;
@@ -38,6 +39,7 @@ pub mod frontwize;
 pub mod playback;
 pub mod ratelimit;
 pub mod store;
+pub mod store_objects;
 pub mod ugc;
 pub mod v2;
 
