@@ -39,6 +39,9 @@ pub struct ContentHasher {
     cur_broken: bool,
     /// Sealed parts' MD5s.
     md5s: BTreeMap<u64, [u8; 16]>,
+    /// Content length: a write past it zero-fills the gap, which changes
+    /// the part holding the old end.
+    len: u64,
 }
 
 impl std::fmt::Debug for ContentHasher {
@@ -61,13 +64,16 @@ impl ContentHasher {
             cur_md5: Md5::new(),
             cur_broken: false,
             md5s: BTreeMap::new(),
+            len: 0,
         }
     }
 
     /// Hashing of a content that starts as a copy of an earlier version with
-    /// known part MD5s: the SHA-1 is unknown, known MD5s stay until touched.
-    pub fn resume(part_size: u32, md5s: &[Option<[u8; 16]>]) -> Self {
+    /// known part MD5s and length `len`: the SHA-1 is unknown, known MD5s
+    /// stay until touched.
+    pub fn resume(part_size: u32, md5s: &[Option<[u8; 16]>], len: u64) -> Self {
         let mut h = ContentHasher::new(part_size);
+        h.len = len;
         h.sha1 = None;
         h.pos = None;
         h.md5s = md5s
@@ -103,6 +109,12 @@ impl ContentHasher {
     /// Record `data` written at `offset`.
     pub fn write(&mut self, offset: u64, data: &[u8]) {
         let end = offset + data.len() as u64;
+        if offset > self.len {
+            // The gap [len, offset) becomes zeros.
+            self.sha1 = None;
+            self.invalidate(self.len, offset);
+        }
+        self.len = self.len.max(end);
         match self.pos {
             Some(pos) if pos == offset => self.feed(data),
             Some(pos) if end <= pos => {
@@ -146,6 +158,8 @@ impl ContentHasher {
 
     /// Record a truncate (or extension) to `size`.
     pub fn truncate(&mut self, old_size: u64, size: u64) {
+        let old_size = old_size.max(self.len);
+        self.len = size;
         if size == 0 {
             *self = ContentHasher::new(self.part_size as u32);
             return;
@@ -284,6 +298,40 @@ mod tests {
     }
 
     #[test]
+    fn random_writes_after_resume_never_report_a_wrong_md5() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for _ in 0..200 {
+            let mut buf: Vec<u8> = (0..rng.random_range(0..5000))
+                .map(|_| rng.random())
+                .collect();
+            let (_, known) = reference(&buf);
+            let known: Vec<_> = known.into_iter().map(Some).collect();
+            let mut h = ContentHasher::resume(PART, &known, buf.len() as u64);
+            for _ in 0..rng.random_range(1..6) {
+                if rng.random_bool(0.2) {
+                    let size = rng.random_range(0..7000usize);
+                    h.truncate(buf.len() as u64, size as u64);
+                    buf.resize(size, 0);
+                    continue;
+                }
+                let off = rng.random_range(0..8000);
+                let data: Vec<u8> = (0..rng.random_range(1..300))
+                    .map(|_| rng.random())
+                    .collect();
+                write(&mut buf, &mut h, off, &data);
+            }
+            let got = h.finish(buf.len() as u64);
+            let (_, md5s) = reference(&buf);
+            assert_eq!(got.md5s.len(), md5s.len());
+            for (g, want) in got.md5s.iter().zip(&md5s) {
+                if let Some(g) = g {
+                    assert_eq!(g, want);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn truncate_to_zero_starts_over() {
         let mut h = ContentHasher::new(PART);
         h.write(5, b"hole");
@@ -297,7 +345,7 @@ mod tests {
     #[test]
     fn resume_keeps_known_md5s_until_touched() {
         let m = [7u8; 16];
-        let mut h = ContentHasher::resume(PART, &[Some(m), Some(m), Some(m)]);
+        let mut h = ContentHasher::resume(PART, &[Some(m), Some(m), Some(m)], 3 * u64::from(PART));
         h.write(1500, b"x");
         let got = h.finish(3 * u64::from(PART));
         assert_eq!(got.sha1, None);

@@ -31,7 +31,7 @@ impl Fs {
         let hasher = if row.size == 0 {
             ContentHasher::new(self.cache.part_size())
         } else {
-            ContentHasher::resume(self.cache.part_size(), &[])
+            ContentHasher::resume(self.cache.part_size(), &[], row.size)
         };
         let live = OpenInode::new(Inner {
             version: row.version,
@@ -85,7 +85,7 @@ impl Fs {
         g.version = version;
         g.file = None;
         g.hasher = if keep {
-            ContentHasher::resume(self.cache.part_size(), &md5s)
+            ContentHasher::resume(self.cache.part_size(), &md5s, g.size)
         } else {
             ContentHasher::new(self.cache.part_size())
         };

@@ -34,6 +34,7 @@ use futures::future::BoxFuture;
 pub use backend::{Backend, CommitError};
 pub use error::FsError;
 pub use names::is_rsync_temp;
+pub use tree::RenameFlags;
 
 use crate::cache::{BY_ID_INO, Cache, InodeRow, Kind, MEDIA_INO_BASE, Media, ROOT_INO};
 
