@@ -75,8 +75,18 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, opts: &MountOptions) -> io::Result<
         SessionACL::Owner
     };
     config.n_threads = Some(opts.threads.max(1));
-    let adapter = FuseFs { fs, ttl: opts.ttl };
+    let adapter = FuseFs {
+        fs: fs.clone(),
+        ttl: opts.ttl,
+    };
     let session = fuser::Session::new(adapter, mountpoint, &config)?.spawn()?;
+    match crate::fs::mount_id(mountpoint) {
+        Some(id) => fs.set_mount_id(id),
+        None => tracing::warn!(
+            "mount id of {} not found: a close of a dup'd descriptor may commit early",
+            mountpoint.display()
+        ),
+    }
     Ok(MountHandle {
         session: Some(session),
         mountpoint: mountpoint.to_owned(),

@@ -278,6 +278,11 @@ impl Fs {
                 return Reply::Now(self.persist(ino, &mut g));
             }
         }
+        if self.written_elsewhere(ino) {
+            // A dup'd or inherited descriptor stays open: the last close
+            // (or the release) commits.
+            return Reply::Now(self.persist(ino, &mut live.lock()));
+        }
         match self.has_temp_name(ino) {
             Ok(true) => Reply::Now(self.persist(ino, &mut live.lock())),
             Ok(false) => self.finish_content(ino, true),

@@ -21,11 +21,13 @@ mod error;
 mod io;
 mod names;
 mod open;
+mod procfd;
 pub mod testing;
 mod tree;
 mod xattr;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +36,7 @@ use futures::future::BoxFuture;
 pub use backend::{Backend, CommitError};
 pub use error::FsError;
 pub use names::is_rsync_temp;
+pub use procfd::mount_id;
 pub use tree::RenameFlags;
 
 use crate::cache::{BY_ID_INO, Cache, InodeRow, Kind, MEDIA_INO_BASE, Media, ROOT_INO};
@@ -144,6 +147,9 @@ pub struct Fs {
     /// Where background commits (release, truncate without a handle) run.
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
+    /// The kernel's id of the mount (0: unknown), to find descriptors
+    /// still open on a file at FLUSH (see `procfd`).
+    mnt_id: AtomicU64,
 }
 
 impl std::fmt::Debug for Fs {
@@ -168,6 +174,21 @@ impl Fs {
                 next_fh: 1,
                 ..State::default()
             }),
+            mnt_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Tells the filesystem its mount id (the adapter does, after mounting).
+    pub fn set_mount_id(&self, id: u64) {
+        self.mnt_id.store(id, Ordering::Relaxed);
+    }
+
+    /// Another descriptor (dup'd, forked, or another open) still writes to
+    /// `ino`: this close is not the last.
+    fn written_elsewhere(&self, ino: u64) -> bool {
+        match self.mnt_id.load(Ordering::Relaxed) {
+            0 => false,
+            id => procfd::open_for_write_elsewhere(id, ino),
         }
     }
 

@@ -23,7 +23,7 @@ pub struct TestMount {
     handle: Option<MountHandle>,
     rt: Option<tokio::runtime::Runtime>,
     mnt: tempfile::TempDir,
-    _cache: tempfile::TempDir,
+    cache_dir: Option<tempfile::TempDir>,
 }
 
 impl TestMount {
@@ -32,7 +32,18 @@ impl TestMount {
     }
 
     pub fn with(write_back: Option<Duration>) -> TestMount {
-        let cache_dir = tempfile::tempdir().expect("cache dir");
+        TestMount::on(tempfile::tempdir().expect("cache dir"), write_back)
+    }
+
+    /// Unmounts and mounts the same cache again (a restart).
+    pub fn remount(mut self) -> TestMount {
+        let cache_dir = self.cache_dir.take().expect("cache dir");
+        let write_back = self.fs.config().write_back;
+        drop(self);
+        TestMount::on(cache_dir, write_back)
+    }
+
+    fn on(cache_dir: tempfile::TempDir, write_back: Option<Duration>) -> TestMount {
         let mnt = tempfile::tempdir().expect("mount dir");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -54,7 +65,7 @@ impl TestMount {
             handle: Some(handle),
             rt: Some(rt),
             mnt,
-            _cache: cache_dir,
+            cache_dir: Some(cache_dir),
         }
     }
 

@@ -225,3 +225,74 @@ fn write_back_close_returns_before_commit_and_fsync_waits() {
     }
     assert_eq!(m.backend.commits()[0].content, b"write back");
 }
+
+#[test]
+fn ffmpeg_writing_into_the_mount_commits_once_per_run() {
+    let m = TestMount::new();
+    let out = m.path("x.mp4");
+    let ffmpeg = |size: &str| {
+        run(Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=duration=1:size={size}:rate=10"))
+            .args(["-y"])
+            .arg(&out));
+    };
+    ffmpeg("320x240");
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, std::fs::read(&out).unwrap());
+    ffmpeg("160x120");
+    let commits = m.backend.commits();
+    assert_eq!(
+        commits.len(),
+        2,
+        "ffmpeg -y over a committed file: a new version"
+    );
+    assert_ne!(commits[0].file_id, commits[1].file_id);
+    assert_eq!(commits[1].content, std::fs::read(&out).unwrap());
+    assert!(m.backend.hash_mismatches().is_empty());
+}
+
+#[test]
+fn dup_and_forked_descriptors_commit_once() {
+    let m = TestMount::new();
+    let f = m.path("dup.txt");
+    sh(&format!(
+        "exec 3>'{}'; echo a >&3; (echo b >&3); exec 3>&-",
+        f.display()
+    ));
+    sh(&format!(
+        "{{ echo one; echo two; }} > '{}'",
+        m.path("group.txt").display()
+    ));
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 2, "{commits:?}");
+    let dup = commits.iter().find(|c| c.name == b"dup.txt").unwrap();
+    assert_eq!(dup.content, b"a\nb\n");
+    let group = commits.iter().find(|c| c.name == b"group.txt").unwrap();
+    assert_eq!(group.content, b"one\ntwo\n");
+}
+
+#[test]
+fn a_remount_keeps_files_attributes_and_by_id() {
+    let m = TestMount::new();
+    std::fs::create_dir(m.path("d")).unwrap();
+    sh(&format!(
+        "printf persisted > '{}'",
+        m.path("d/p.mp4").display()
+    ));
+    run(Command::new("setfattr")
+        .args(["-n", "user.k", "-v", "v"])
+        .arg(m.path("d/p.mp4")));
+    let url = getfattr(&m.path("d/p.mp4"), "user.vod.url");
+    let file_id = m.backend.commits()[0].file_id.clone();
+    let m = m.remount();
+    assert_eq!(std::fs::read(m.path("d/p.mp4")).unwrap(), b"persisted");
+    assert_eq!(getfattr(&m.path("d/p.mp4"), "user.vod.url"), url);
+    assert_eq!(getfattr(&m.path("d/p.mp4"), "user.k"), "v");
+    assert_eq!(
+        std::fs::read(m.path(&format!("by-id/{file_id}"))).unwrap(),
+        b"persisted"
+    );
+    assert!(m.backend.commits().is_empty(), "nothing to commit again");
+}
