@@ -323,3 +323,32 @@ fn media_whose_bytes_left_the_cache_read_remotely() {
     let fh = h.fs.open(m.ino, false).unwrap();
     assert_eq!(h.wait(h.fs.read(fh, 7, 100)).unwrap(), b"bytes");
 }
+
+#[test]
+fn unlink_of_a_file_waiting_to_upload_cancels_it() {
+    let h = harness(Some(Duration::from_millis(200)));
+    let ino = h.put(ROOT_INO, b"f", b"abc");
+    assert!(h.backend.commits().is_empty());
+    h.fs.unlink(ROOT_INO, b"f").unwrap();
+    assert_eq!(h.backend.cancels(), vec![ino]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        h.backend.commits().is_empty(),
+        "a cancelled upload never commits"
+    );
+}
+
+#[test]
+fn unlink_of_a_committed_file_keeps_its_media() {
+    let h = harness(None);
+    h.put(ROOT_INO, b"f", b"abc");
+    h.fs.unlink(ROOT_INO, b"f").unwrap();
+    assert!(h.backend.cancels().is_empty());
+    let c = &h.backend.commits()[0];
+    let m = h.fs.lookup(BY_ID_INO, c.file_id.as_bytes()).unwrap();
+    assert_eq!(h.read_all(m.ino), b"abc");
+    assert_eq!(
+        h.fs.getxattr(m.ino, b"user.vod.url").unwrap(),
+        c.url.as_bytes()
+    );
+}
