@@ -37,6 +37,7 @@ pub mod hash;
 mod nodes;
 mod schema;
 mod uploads;
+mod xattrs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -185,14 +186,20 @@ impl Cache {
         let mut conn = schema::connect(&path, false)?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
         nodes::ensure_root(&conn, uid, gid)?;
+        let orphans = nodes::orphans(&conn)?;
         let db = db::Db::start(&path, conn)?;
-        Ok(Cache {
+        let cache = Cache {
             inner: Arc::new(Inner {
                 db,
                 data_dir,
                 part_size,
             }),
-        })
+        };
+        // Files unlinked while open when the last mount ended.
+        for ino in orphans {
+            cache.forget(ino)?;
+        }
+        Ok(cache)
     }
 
     /// The part size of new versions.

@@ -244,3 +244,20 @@ fn concurrent_writers_all_land() {
     }
     assert_eq!(c.readdir(ROOT_INO).unwrap().len(), 200);
 }
+
+#[test]
+fn files_unlinked_while_open_are_gone_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ino = {
+        let c = open(dir.path());
+        let f = c
+            .create_node(ROOT_INO, b"f", Kind::File, 0o644, 0, 0)
+            .unwrap();
+        write_version(&c, f.ino, 1, b"bytes");
+        c.unlink(ROOT_INO, b"f").unwrap();
+        f.ino
+    };
+    let c = open(dir.path());
+    assert!(c.get(ino).unwrap().is_none());
+    assert!(!c.data_path(ino, 1).exists());
+}
