@@ -2,4 +2,5 @@
 //! `common` (a `vodfs serve` on port 0, a mount that unmounts on drop).
 
 mod common;
+mod fs;
 mod serve;

@@ -1,0 +1,168 @@
+//! The connections: one writer connection owned by one thread, which callers
+//! send work to, and a small pool of reader connections.
+//!
+//! The writer drains its queue and runs everything queued in one transaction,
+//! each job inside its own savepoint (a failing job rolls back alone), then
+//! commits once and answers every job. Callers block until their job is
+//! committed, so a read issued after a write returns sees it. A batch holding
+//! a durable job is committed with `synchronous=FULL`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+
+use rusqlite::Connection;
+
+use super::CacheError;
+
+type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+
+struct Msg {
+    job: Job,
+    durable: bool,
+}
+
+/// The writer thread's mailbox and the reader pool.
+pub(crate) struct Db {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Msg>>>,
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Takes ownership of the (already migrated) writer connection.
+    pub(crate) fn start(path: &Path, writer: Connection) -> Result<Db, CacheError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let handle = thread::Builder::new()
+            .name("vodfs-cache-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| CacheError::io("starting the cache writer thread", e))?;
+        Ok(Db {
+            path: path.to_owned(),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` on the writer thread inside a transaction; returns once it is
+    /// committed. `durable` commits with `synchronous=FULL`.
+    pub(crate) fn write<T, F>(&self, durable: bool, f: F) -> Result<T, CacheError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CacheError> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |commit| {
+                let out = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(CacheError::Commit(e)),
+                };
+                let _ = tx.send(out);
+            });
+            (ok, deliver)
+        });
+        {
+            let guard = self.jobs.lock().map_err(|_| CacheError::WriterGone)?;
+            let sender = guard.as_ref().ok_or(CacheError::WriterGone)?;
+            sender
+                .send(Msg { job, durable })
+                .map_err(|_| CacheError::WriterGone)?;
+        }
+        rx.recv().map_err(|_| CacheError::WriterGone)?
+    }
+
+    /// Runs `f` on a reader connection of the pool.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        let conn = match self.readers.lock().ok().and_then(|mut p| p.pop()) {
+            Some(c) => c,
+            None => super::schema::connect(&self.path, true)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Stops the writer after the queued work is done.
+    pub(crate) fn close(&self) {
+        if let Ok(mut j) = self.jobs.lock() {
+            j.take();
+        }
+        if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let durable = batch.iter().any(|m| m.durable);
+        let delivers = run_batch(&conn, batch, durable);
+        let (commit, delivers) = delivers;
+        for d in delivers {
+            d(commit.clone());
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+fn run_batch(
+    conn: &Connection,
+    batch: Vec<Msg>,
+    durable: bool,
+) -> (Result<(), String>, Vec<Deliver>) {
+    let mut delivers = Vec::with_capacity(batch.len());
+    if durable {
+        let _ = conn.pragma_update(None, "synchronous", "FULL");
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs unblocks their callers with `WriterGone`.
+        tracing::error!("cache writer cannot begin a transaction: {e}");
+        drop(batch);
+        return (Err(format!("begin: {e}")), delivers);
+    }
+    for m in batch {
+        let _ = conn.execute_batch("SAVEPOINT job");
+        let (ok, d) = (m.job)(conn);
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        let _ = conn.execute_batch(end);
+        delivers.push(d);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        format!("commit: {e}")
+    });
+    if durable {
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+    }
+    (commit, delivers)
+}

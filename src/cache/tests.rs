@@ -1,0 +1,263 @@
+//! Unit tests of the staging store.
+
+use std::os::unix::fs::FileExt;
+
+use md5::{Digest, Md5};
+use sha1::Sha1;
+
+use super::*;
+
+fn open(dir: &Path) -> Cache {
+    Cache::open(dir, 1024, 0, 0).unwrap()
+}
+
+fn write_version(cache: &Cache, ino: u64, version: u64, content: &[u8]) -> Hashes {
+    let f = cache.open_data(ino, version).unwrap();
+    let mut h = ContentHasher::new(cache.part_size());
+    for (i, chunk) in content.chunks(300).enumerate() {
+        f.write_all_at(chunk, (i * 300) as u64).unwrap();
+        h.write((i * 300) as u64, chunk);
+    }
+    h.finish(content.len() as u64)
+}
+
+#[test]
+fn tree_operations_and_persistence_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = b"caf\xe9.mp4".to_vec(); // not UTF-8
+    let (d, f) = {
+        let c = open(dir.path());
+        let d = c
+            .create_node(ROOT_INO, b"dir", Kind::Dir, 0o755, 1, 2)
+            .unwrap();
+        let f = c
+            .create_node(d.ino, &name, Kind::File, 0o644, 1, 2)
+            .unwrap();
+        assert!(matches!(
+            c.create_node(d.ino, &name, Kind::File, 0o644, 1, 2),
+            Err(CacheError::Exists)
+        ));
+        c.set_xattr(f.ino, b"user.a", b"1", false, false).unwrap();
+        assert!(matches!(
+            c.rmdir(ROOT_INO, b"dir"),
+            Err(CacheError::NotEmpty)
+        ));
+        (d, f)
+    };
+    let c = open(dir.path());
+    assert_eq!(c.lookup(d.ino, &name).unwrap().map(|r| r.ino), Some(f.ino));
+    assert_eq!(c.get_xattr(f.ino, b"user.a").unwrap(), Some(b"1".to_vec()));
+    let out = c.rename(d.ino, &name, ROOT_INO, b"moved").unwrap();
+    assert_eq!(
+        out,
+        RenameOutcome {
+            ino: f.ino,
+            replaced: None
+        }
+    );
+    let names: Vec<Vec<u8>> = c
+        .readdir(ROOT_INO)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, vec![b"dir".to_vec(), b"moved".to_vec()]);
+    c.rmdir(ROOT_INO, b"dir").unwrap();
+    assert!(matches!(
+        c.rename(ROOT_INO, b"nope", ROOT_INO, b"x"),
+        Err(CacheError::NotFound)
+    ));
+}
+
+#[test]
+fn rename_over_a_file_unlinks_it_and_refuses_dir_into_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let a = c
+        .create_node(ROOT_INO, b"a", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let b = c
+        .create_node(ROOT_INO, b"b", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let out = c.rename(ROOT_INO, b"a", ROOT_INO, b"b").unwrap();
+    assert_eq!(out.replaced, Some(b.ino));
+    assert_eq!(c.get(b.ino).unwrap().unwrap().nlink, 0);
+    assert_eq!(c.lookup(ROOT_INO, b"b").unwrap().unwrap().ino, a.ino);
+    let d = c
+        .create_node(ROOT_INO, b"d", Kind::Dir, 0o755, 0, 0)
+        .unwrap();
+    c.create_node(d.ino, b"e", Kind::Dir, 0o755, 0, 0).unwrap();
+    assert!(matches!(
+        c.rename(ROOT_INO, b"d", d.ino, b"x"),
+        Err(CacheError::Invalid(_))
+    ));
+    assert!(matches!(
+        c.rename(ROOT_INO, b"b", ROOT_INO, b"d"),
+        Err(CacheError::IsDir)
+    ));
+}
+
+#[test]
+fn seal_commit_info_and_read_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let f = c
+        .create_node(ROOT_INO, b"v.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let content: Vec<u8> = (0..2500u32).map(|i| (i * 7) as u8).collect();
+    let hashes = write_version(&c, f.ino, f.version, &content);
+    c.seal(f.ino, f.version, content.len() as u64, &hashes)
+        .unwrap();
+    let info = c.commit_info(f.ino, f.version).unwrap().unwrap();
+    assert_eq!(info.name, b"v.mp4");
+    assert_eq!(info.parent, ROOT_INO);
+    assert_eq!(info.size, 2500);
+    assert_eq!(info.part_size, 1024);
+    assert_eq!(info.sha1, Some(Sha1::digest(&content).into()));
+    let want: Vec<Option<[u8; 16]>> = content
+        .chunks(1024)
+        .map(|c| Some(Md5::digest(c).into()))
+        .collect();
+    assert_eq!(info.md5s, want);
+    assert_eq!(
+        c.read_at(f.ino, f.version, 1000, 100).unwrap(),
+        content[1000..1100]
+    );
+    assert_eq!(
+        c.read_at(f.ino, f.version, 2400, 1000).unwrap(),
+        content[2400..]
+    );
+    assert_eq!(c.pending_uploads().unwrap(), vec![(f.ino, f.version)]);
+    assert_eq!(c.get(f.ino).unwrap().unwrap().size, 2500);
+}
+
+#[test]
+fn committed_media_survive_a_new_version_and_unlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let f = c
+        .create_node(ROOT_INO, b"v.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let h = write_version(&c, f.ino, 1, b"first");
+    c.seal(f.ino, 1, 5, &h).unwrap();
+    c.save_resume_token(f.ino, 1, b"tok").unwrap();
+    assert_eq!(
+        c.load_resume_token(f.ino, 1).unwrap(),
+        Some(b"tok".to_vec())
+    );
+    let status = UploadStatus {
+        state: UploadState::Uploading,
+        parts_done: 0,
+        parts_total: 1,
+        bytes_done: 0,
+        bytes_total: 5,
+        error: None,
+    };
+    c.set_upload_status(f.ino, 1, &status).unwrap();
+    assert_eq!(c.upload(f.ino, 1).unwrap().unwrap().status, status);
+    let committed = Committed {
+        file_id: "5285890780".into(),
+        url: "http://x/v.mp4".into(),
+        sha1: "ab".into(),
+        service_name: "v".into(),
+        cover_url: None,
+    };
+    let media = c.mark_committed(f.ino, 1, &committed).unwrap();
+    assert_eq!(media.size, 5);
+    assert!(c.pending_uploads().unwrap().is_empty());
+    let (v2, md5s) = c.new_version(f.ino, true).unwrap();
+    assert_eq!(v2, 2);
+    assert_eq!(md5s, vec![Some(Md5::digest(b"first").into())]);
+    assert_eq!(c.read_at(f.ino, 2, 0, 10).unwrap(), b"first");
+    c.unlink(ROOT_INO, b"v.mp4").unwrap();
+    c.forget(f.ino).unwrap();
+    assert!(c.get(f.ino).unwrap().is_none());
+    assert!(!c.data_path(f.ino, 2).exists());
+    let m = c.media_by_file_id("5285890780").unwrap().unwrap();
+    assert_eq!(c.read_at(m.ino, m.version, 0, 10).unwrap(), b"first");
+}
+
+#[test]
+fn an_uncommitted_version_is_dropped_when_superseded() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let f = c
+        .create_node(ROOT_INO, b"v", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let h = write_version(&c, f.ino, 1, b"abc");
+    c.seal(f.ino, 1, 3, &h).unwrap();
+    let (v2, _) = c.new_version(f.ino, false).unwrap();
+    assert!(c.commit_info(f.ino, 1).unwrap().is_none());
+    assert!(!c.data_path(f.ino, 1).exists());
+    assert!(c.pending_uploads().unwrap().is_empty());
+    assert_eq!(c.read_at(f.ino, v2, 0, 10).unwrap(), b"");
+}
+
+#[test]
+fn dir_setting_finds_the_nearest_ancestor() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let a = c
+        .create_node(ROOT_INO, b"a", Kind::Dir, 0o755, 0, 0)
+        .unwrap();
+    let b = c.create_node(a.ino, b"b", Kind::Dir, 0o755, 0, 0).unwrap();
+    let f = c.create_node(b.ino, b"f", Kind::File, 0o644, 0, 0).unwrap();
+    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), None);
+    c.set_xattr(ROOT_INO, b"user.vod.class", b"root", false, false)
+        .unwrap();
+    c.set_xattr(a.ino, b"user.vod.class", b"a", false, false)
+        .unwrap();
+    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), Some(b"a".to_vec()));
+    c.set_xattr(b.ino, b"user.vod.class", b"b", false, false)
+        .unwrap();
+    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), Some(b"b".to_vec()));
+    assert_eq!(
+        c.dir_setting(ROOT_INO, "class").unwrap(),
+        Some(b"root".to_vec())
+    );
+}
+
+#[test]
+fn concurrent_writers_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    c.create_node(
+                        ROOT_INO,
+                        format!("f{t}-{i}").as_bytes(),
+                        Kind::File,
+                        0o644,
+                        0,
+                        0,
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(c.readdir(ROOT_INO).unwrap().len(), 200);
+}
+
+#[test]
+fn files_unlinked_while_open_are_gone_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ino = {
+        let c = open(dir.path());
+        let f = c
+            .create_node(ROOT_INO, b"f", Kind::File, 0o644, 0, 0)
+            .unwrap();
+        write_version(&c, f.ino, 1, b"bytes");
+        c.unlink(ROOT_INO, b"f").unwrap();
+        f.ino
+    };
+    let c = open(dir.path());
+    assert!(c.get(ino).unwrap().is_none());
+    assert!(!c.data_path(ino, 1).exists());
+}

@@ -1,0 +1,448 @@
+//! Upload state and media records: the part of the cache the upload
+//! committer reads and writes, and that the filesystem shows as xattrs and
+//! `by-id/` entries.
+
+use std::os::unix::fs::FileExt;
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Cache, CacheError, Kind, from_ns, to_ns};
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    Staged,
+    Hashing,
+    Uploading,
+    Committing,
+    Committed,
+    Failed,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Staged => "staged",
+            UploadState::Hashing => "hashing",
+            UploadState::Uploading => "uploading",
+            UploadState::Committing => "committing",
+            UploadState::Committed => "committed",
+            UploadState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadState> {
+        Some(match s {
+            "staged" => UploadState::Staged,
+            "hashing" => UploadState::Hashing,
+            "uploading" => UploadState::Uploading,
+            "committing" => UploadState::Committing,
+            "committed" => UploadState::Committed,
+            "failed" => UploadState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Progress of one upload, as the committer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub state: UploadState,
+    pub parts_done: u64,
+    pub parts_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Why it failed (state `failed`); cleared otherwise.
+    pub error: Option<String>,
+}
+
+/// The upload row of (ino, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub status: UploadStatus,
+    pub file_id: Option<String>,
+    pub url: Option<String>,
+    /// Lower-case hex SHA-1 the service knows.
+    pub sha1: Option<String>,
+    pub service_name: Option<String>,
+    pub cover_url: Option<String>,
+}
+
+/// What the committer needs to upload (ino, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub ino: u64,
+    pub version: u64,
+    /// Current name bytes of the file and its directory.
+    pub name: Vec<u8>,
+    pub parent: u64,
+    pub size: u64,
+    pub part_size: u32,
+    /// SHA-1 of the content, when computed while writing.
+    pub sha1: Option<[u8; 20]>,
+    /// MD5 of each part (`size.div_ceil(part_size)` entries), `None` to compute.
+    pub md5s: Vec<Option<[u8; 16]>>,
+}
+
+/// The outcome of a successful commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub file_id: String,
+    pub url: String,
+    /// Lower-case hex SHA-1.
+    pub sha1: String,
+    pub service_name: String,
+    pub cover_url: Option<String>,
+}
+
+/// One committed media (`by-id/<file_id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Row id; the entry's inode is `MEDIA_INO_BASE + id`.
+    pub id: u64,
+    pub file_id: String,
+    pub ino: u64,
+    pub version: u64,
+    pub size: u64,
+    pub url: String,
+    pub sha1: String,
+    pub service_name: String,
+    pub cover_url: Option<String>,
+    pub mtime: SystemTime,
+}
+
+const MEDIA_COLS: &str =
+    "id, file_id, ino, version, size, url, sha1, service_name, cover_url, mtime_ns";
+
+fn media_from_row(r: &Row<'_>) -> rusqlite::Result<Media> {
+    Ok(Media {
+        id: r.get::<_, i64>(0)? as u64,
+        file_id: r.get(1)?,
+        ino: r.get::<_, i64>(2)? as u64,
+        version: r.get::<_, i64>(3)? as u64,
+        size: r.get::<_, i64>(4)? as u64,
+        url: r.get(5)?,
+        sha1: r.get(6)?,
+        service_name: r.get(7)?,
+        cover_url: r.get(8)?,
+        mtime: from_ns(r.get(9)?),
+    })
+}
+
+fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<UploadRow> {
+    let state: String = r.get(0)?;
+    Ok(UploadRow {
+        status: UploadStatus {
+            state: UploadState::parse(&state).unwrap_or(UploadState::Failed),
+            parts_done: r.get::<_, i64>(1)? as u64,
+            parts_total: r.get::<_, i64>(2)? as u64,
+            bytes_done: r.get::<_, i64>(3)? as u64,
+            bytes_total: r.get::<_, i64>(4)? as u64,
+            error: r.get(5)?,
+        },
+        file_id: r.get(6)?,
+        url: r.get(7)?,
+        sha1: r.get(8)?,
+        service_name: r.get(9)?,
+        cover_url: r.get(10)?,
+    })
+}
+
+/// (size, part size, sha1) of a sealed version.
+type VersionRow = (u64, u32, Option<Vec<u8>>);
+
+fn version_size(c: &Connection, ino: u64, version: u64) -> Result<Option<VersionRow>, CacheError> {
+    Ok(c.prepare_cached(
+        "SELECT size, part_size, sha1 FROM versions WHERE ino = ?1 AND version = ?2",
+    )?
+    .query_row(params![ino as i64, version as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, i64>(1)? as u32,
+            r.get(2)?,
+        ))
+    })
+    .optional()?)
+}
+
+impl Cache {
+    /// Everything a commit of (ino, version) needs; `None` when that
+    /// version was never sealed or the file has no name any more.
+    pub fn commit_info(&self, ino: u64, version: u64) -> Result<Option<CommitInfo>, CacheError> {
+        self.db().read(|c| {
+            let Some((size, part_size, sha1)) = version_size(c, ino, version)? else {
+                return Ok(None);
+            };
+            let Some((parent, name)) = c
+                .prepare_cached("SELECT parent, name FROM dentries WHERE ino = ?1 LIMIT 1")?
+                .query_row([ino as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let nparts = size.div_ceil(u64::from(part_size.max(1))) as usize;
+            let mut md5s = vec![None; nparts];
+            let mut st =
+                c.prepare_cached("SELECT idx, md5 FROM chunks WHERE ino = ?1 AND version = ?2")?;
+            let rows = st.query_map(params![ino as i64, version as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as usize,
+                    r.get::<_, Option<Vec<u8>>>(1)?,
+                ))
+            })?;
+            for row in rows {
+                let (i, m) = row?;
+                if let (Some(slot), Some(m)) = (md5s.get_mut(i), m) {
+                    *slot = <[u8; 16]>::try_from(m).ok();
+                }
+            }
+            Ok(Some(CommitInfo {
+                ino,
+                version,
+                name,
+                parent,
+                size,
+                part_size,
+                sha1: sha1.and_then(|s| <[u8; 20]>::try_from(s).ok()),
+                md5s,
+            }))
+        })
+    }
+
+    /// Reads up to `len` bytes at `offset` of (ino, version); shorter at the
+    /// end of the content. Usable from any thread.
+    pub fn read_at(
+        &self,
+        ino: u64,
+        version: u64,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, CacheError> {
+        let path = self.data_path(ino, version);
+        let file = std::fs::File::open(&path)
+            .map_err(|e| CacheError::io(format!("opening {}", path.display()), e))?;
+        read_file_at(&file, offset, len)
+            .map_err(|e| CacheError::io(format!("reading {}", path.display()), e))
+    }
+
+    /// Records the progress of the upload of (ino, version).
+    pub fn set_upload_status(
+        &self,
+        ino: u64,
+        version: u64,
+        s: &UploadStatus,
+    ) -> Result<(), CacheError> {
+        let s = s.clone();
+        self.db().write(false, move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = ?3, parts_done = ?4, parts_total = ?5, bytes_done = ?6,
+                     bytes_total = ?7, error = ?8 WHERE ino = ?1 AND version = ?2",
+                )?
+                .execute(params![
+                    ino as i64,
+                    version as i64,
+                    s.state.as_str(),
+                    s.parts_done as i64,
+                    s.parts_total as i64,
+                    s.bytes_done as i64,
+                    s.bytes_total as i64,
+                    s.error
+                ])?;
+            if n == 0 {
+                return Err(CacheError::NotSealed { ino, version });
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a successful commit of (ino, version) and creates its media
+    /// record (`by-id/<file_id>`), which keeps that version's bytes.
+    pub fn mark_committed(
+        &self,
+        ino: u64,
+        version: u64,
+        m: &Committed,
+    ) -> Result<Media, CacheError> {
+        let m = m.clone();
+        self.db().write(true, move |c| {
+            let (size, _, _) = version_size(c, ino, version)?.ok_or(CacheError::NotSealed { ino, version })?;
+            c.execute(
+                "UPDATE uploads SET state = 'committed', error = NULL, file_id = ?3, url = ?4, sha1 = ?5,
+                 service_name = ?6, cover_url = ?7, parts_done = parts_total, bytes_done = bytes_total
+                 WHERE ino = ?1 AND version = ?2",
+                params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url],
+            )?;
+            c.execute(
+                "INSERT INTO media (file_id, ino, version, size, url, sha1, service_name, cover_url, mtime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(file_id) DO UPDATE SET ino = excluded.ino, version = excluded.version,
+                   size = excluded.size, url = excluded.url, sha1 = excluded.sha1,
+                   service_name = excluded.service_name, cover_url = excluded.cover_url",
+                params![
+                    m.file_id,
+                    ino as i64,
+                    version as i64,
+                    size as i64,
+                    m.url,
+                    m.sha1,
+                    m.service_name,
+                    m.cover_url,
+                    to_ns(SystemTime::now())
+                ],
+            )?;
+            let media = c
+                .prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media WHERE file_id = ?1"))?
+                .query_row([&m.file_id], media_from_row)?;
+            Ok(media)
+        })
+    }
+
+    /// Stores an opaque resume token for the upload of (ino, version).
+    pub fn save_resume_token(
+        &self,
+        ino: u64,
+        version: u64,
+        token: &[u8],
+    ) -> Result<(), CacheError> {
+        let token = token.to_vec();
+        self.db().write(false, move |c| {
+            let n = c.execute(
+                "UPDATE uploads SET resume_token = ?3 WHERE ino = ?1 AND version = ?2",
+                params![ino as i64, version as i64, token],
+            )?;
+            if n == 0 {
+                Err(CacheError::NotSealed { ino, version })
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// The resume token saved for (ino, version).
+    pub fn load_resume_token(&self, ino: u64, version: u64) -> Result<Option<Vec<u8>>, CacheError> {
+        self.db().read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT resume_token FROM uploads WHERE ino = ?1 AND version = ?2",
+            )?
+            .query_row(params![ino as i64, version as i64], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })
+            .optional()?
+            .flatten())
+        })
+    }
+
+    /// Sealed (ino, version) pairs of live files whose upload is not
+    /// committed: what a new mount resumes.
+    pub fn pending_uploads(&self) -> Result<Vec<(u64, u64)>, CacheError> {
+        self.db().read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.ino, u.version FROM uploads u JOIN inodes i ON i.ino = u.ino AND i.version = u.version
+                 WHERE u.state != 'committed' AND i.nlink > 0 ORDER BY u.ino",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The upload row of (ino, version).
+    pub fn upload(&self, ino: u64, version: u64) -> Result<Option<UploadRow>, CacheError> {
+        self.db().read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT state, parts_done, parts_total, bytes_done, bytes_total, error, file_id, url,
+                 sha1, service_name, cover_url FROM uploads WHERE ino = ?1 AND version = ?2",
+            )?
+            .query_row(params![ino as i64, version as i64], upload_from_row)
+            .optional()?)
+        })
+    }
+
+    /// The value of `user.vod.<setting>` on the nearest directory at or
+    /// above `ino` (a file starts at its parent).
+    pub fn dir_setting(&self, ino: u64, setting: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let name = format!("user.vod.{setting}").into_bytes();
+        self.db().read(move |c| {
+            let mut cur = ino;
+            for _ in 0..10_000 {
+                let kind: Option<i64> = c
+                    .prepare_cached("SELECT kind FROM inodes WHERE ino = ?1")?
+                    .query_row([cur as i64], |r| r.get(0))
+                    .optional()?;
+                if kind.map(Kind::from_i64) == Some(Kind::Dir) {
+                    let v: Option<Vec<u8>> = c
+                        .prepare_cached("SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2")?
+                        .query_row(params![cur as i64, name], |r| r.get(0))
+                        .optional()?;
+                    if v.is_some() {
+                        return Ok(v);
+                    }
+                }
+                let parent: Option<i64> = c
+                    .prepare_cached("SELECT parent FROM dentries WHERE ino = ?1 LIMIT 1")?
+                    .query_row([cur as i64], |r| r.get(0))
+                    .optional()?;
+                match parent {
+                    Some(p) if p as u64 != cur => cur = p as u64,
+                    _ => return Ok(None),
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// All media records, by file id.
+    pub fn media_list(&self) -> Result<Vec<Media>, CacheError> {
+        self.db().read(|c| {
+            let mut st =
+                c.prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media ORDER BY file_id"))?;
+            let rows = st.query_map([], media_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The media record named `file_id`.
+    pub fn media_by_file_id(&self, file_id: &str) -> Result<Option<Media>, CacheError> {
+        self.db().read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {MEDIA_COLS} FROM media WHERE file_id = ?1"
+            ))?
+            .query_row([file_id], media_from_row)
+            .optional()?)
+        })
+    }
+
+    /// The media record with row id `id`.
+    pub fn media(&self, id: u64) -> Result<Option<Media>, CacheError> {
+        self.db().read(|c| {
+            Ok(
+                c.prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media WHERE id = ?1"))?
+                    .query_row([id as i64], media_from_row)
+                    .optional()?,
+            )
+        })
+    }
+}
+
+/// Positional read of up to `len` bytes; shorter only at end of file.
+pub(crate) fn read_file_at(
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}

@@ -1,0 +1,366 @@
+//! Handles and content: open, read, write, flush, release, fsync, and the
+//! decision of when a content version is sealed and committed.
+//!
+//! Commit rule: a version is committed when the last writer closes it
+//! (flush of the only write handle, or release of the last one) and its
+//! content changed, except for rsync temp names, which commit when renamed
+//! to their final name. Empty contents are never committed.
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::FutureExt;
+
+use super::open::{Inner, OpenInode};
+use super::{Fs, FsError, Handle, Reply, is_rsync_temp};
+use crate::cache::{ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
+
+impl Fs {
+    /// The live state of file `ino`, loaded from the cache when absent.
+    pub(super) fn live(&self, ino: u64) -> Result<Arc<OpenInode>, FsError> {
+        let mut st = self.state();
+        if let Some(l) = st.open.get(&ino) {
+            return Ok(l.clone());
+        }
+        let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
+        if row.kind == Kind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let sealed = self.cache.is_sealed(ino, row.version)?;
+        let hasher = if row.size == 0 {
+            ContentHasher::new(self.cache.part_size())
+        } else {
+            ContentHasher::resume(self.cache.part_size(), &[], row.size)
+        };
+        let live = OpenInode::new(Inner {
+            version: row.version,
+            file: None,
+            size: row.size,
+            pending_mtime: None,
+            hasher,
+            sealed,
+            dirty: false,
+            writers: 0,
+            handles: 0,
+            unlinked: row.nlink == 0,
+        });
+        st.open.insert(ino, live.clone());
+        Ok(live)
+    }
+
+    /// Forgets the live state of `ino` when nothing needs it any more.
+    pub(super) fn drop_if_idle(&self, ino: u64) {
+        let mut st = self.state();
+        let idle = st.open.get(&ino).is_some_and(|l| {
+            let g = l.lock();
+            g.handles == 0 && !g.dirty && g.pending_mtime.is_none()
+        });
+        if idle {
+            st.open.remove(&ino);
+        }
+    }
+
+    /// The data file of the version `g` writes to.
+    pub(super) fn data_file(&self, ino: u64, g: &mut Inner) -> Result<Arc<std::fs::File>, FsError> {
+        if let Some(f) = &g.file {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(self.cache.open_data(ino, g.version)?);
+        g.file = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Before changing the content: a sealed version is never changed, a
+    /// new one starts (a copy of the old bytes when `keep`).
+    pub(super) fn make_writable(&self, ino: u64, g: &mut Inner, keep: bool) -> Result<(), FsError> {
+        if !g.sealed {
+            return Ok(());
+        }
+        let up = self.cache.upload(ino, g.version)?;
+        if up.is_some_and(|u| u.status.state != UploadState::Committed) {
+            self.backend.cancel(ino);
+        }
+        let (version, md5s) = self.cache.new_version(ino, keep)?;
+        g.version = version;
+        g.file = None;
+        g.hasher = if keep {
+            ContentHasher::resume(self.cache.part_size(), &md5s, g.size)
+        } else {
+            ContentHasher::new(self.cache.part_size())
+        };
+        g.sealed = false;
+        Ok(())
+    }
+
+    /// Opens `ino`; returns the handle.
+    pub fn open(&self, ino: u64, write: bool) -> Result<u64, FsError> {
+        let handle = if ino >= MEDIA_INO_BASE {
+            if write {
+                return Err(FsError::ReadOnly);
+            }
+            Handle::Media(Box::new(self.media_of(ino)?))
+        } else {
+            let live = self.live(ino)?;
+            let mut g = live.lock();
+            g.handles += 1;
+            if write {
+                g.writers += 1;
+            }
+            Handle::File { ino, write }
+        };
+        let mut st = self.state();
+        let fh = st.next_fh;
+        st.next_fh += 1;
+        st.handles.insert(fh, handle);
+        Ok(fh)
+    }
+
+    fn handle(&self, fh: u64) -> Result<Handle, FsError> {
+        self.state()
+            .handles
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::BadHandle(fh))
+    }
+
+    /// Reads up to `len` bytes at `offset`; holes read as zeros.
+    pub fn read(&self, fh: u64, offset: u64, len: u32) -> Reply<Vec<u8>> {
+        match self.handle(fh) {
+            Err(e) => Reply::Now(Err(e)),
+            Ok(Handle::File { ino, .. }) => Reply::Now(self.read_file(ino, offset, len)),
+            Ok(Handle::Media(m)) => {
+                let len = (len as u64).min(m.size.saturating_sub(offset)) as u32;
+                if self.cache.data_path(m.ino, m.version).exists() {
+                    return Reply::Now(
+                        self.cache
+                            .read_at(m.ino, m.version, offset, len as usize)
+                            .map_err(FsError::from),
+                    );
+                }
+                let fut = self.backend.read_remote(&m.url, offset, len);
+                Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
+            }
+        }
+    }
+
+    fn read_file(&self, ino: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
+        let live = self.live(ino)?;
+        let (file, size) = {
+            let mut g = live.lock();
+            (self.data_file(ino, &mut g)?, g.size)
+        };
+        let len = (len as u64).min(size.saturating_sub(offset)) as usize;
+        let mut buf = crate::cache::read_file_at(&file, offset, len)
+            .map_err(|e| FsError::io(format!("reading inode {ino}"), e))?;
+        buf.resize(len, 0);
+        Ok(buf)
+    }
+
+    /// Writes `data` at `offset`; returns the count written.
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
+        let ino = match self.handle(fh)? {
+            Handle::File { ino, write: true } => ino,
+            Handle::File { .. } => return Err(FsError::BadHandle(fh)),
+            Handle::Media(_) => return Err(FsError::ReadOnly),
+        };
+        let live = self.live(ino)?;
+        let mut g = live.lock();
+        self.make_writable(ino, &mut g, true)?;
+        let file = self.data_file(ino, &mut g)?;
+        file.write_all_at(data, offset)
+            .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
+        g.hasher.write(offset, data);
+        g.size = g.size.max(offset + data.len() as u64);
+        g.pending_mtime = Some(SystemTime::now());
+        g.dirty = true;
+        Ok(data.len() as u32)
+    }
+
+    /// Persists the live size and mtime of `ino`.
+    fn persist(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+        if g.unlinked {
+            return Ok(());
+        }
+        let mtime = g.pending_mtime;
+        self.cache.set_attr(
+            ino,
+            SetAttr {
+                size: Some(g.size),
+                mtime,
+                ..SetAttr::default()
+            },
+        )?;
+        if g.pending_mtime == mtime {
+            g.pending_mtime = None;
+        }
+        Ok(())
+    }
+
+    fn has_temp_name(&self, ino: u64) -> Result<bool, FsError> {
+        Ok(self
+            .cache
+            .parent_of(ino)?
+            .is_some_and(|(_, name)| is_rsync_temp(&name)))
+    }
+
+    /// Seals the changed content of `ino` and commits it: waiting for the
+    /// outcome when `wait` (default mode), scheduling it in write-back mode.
+    pub(super) fn finish_content(&self, ino: u64, wait: bool) -> Reply<()> {
+        let live = match self.state().open.get(&ino).cloned() {
+            Some(l) => l,
+            None => return Reply::Now(Ok(())),
+        };
+        let version = {
+            let mut g = live.lock();
+            if !g.dirty || g.unlinked {
+                return Reply::Now(self.persist(ino, &mut g));
+            }
+            if let Err(e) = self.persist(ino, &mut g) {
+                return Reply::Now(Err(e));
+            }
+            if g.size == 0 {
+                g.dirty = false;
+                return Reply::Now(Ok(()));
+            }
+            let hashes = g.hasher.finish(g.size);
+            if let Err(e) = self.cache.seal(ino, g.version, g.size, &hashes) {
+                return Reply::Now(Err(e.into()));
+            }
+            g.sealed = true;
+            g.dirty = false;
+            g.version
+        };
+        match (self.config.write_back, wait) {
+            (Some(quiet), _) => {
+                self.backend.commit_after(ino, version, quiet);
+                Reply::Now(Ok(()))
+            }
+            (None, true) => {
+                let fut = self.backend.commit(ino, version);
+                Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
+            }
+            (None, false) => {
+                self.commit_background(ino, version);
+                Reply::Now(Ok(()))
+            }
+        }
+    }
+
+    /// After a rename to a final name: commit a changed file nobody writes.
+    pub(super) fn commit_if_closed(&self, ino: u64) -> Reply<()> {
+        let ready = self.state().open.get(&ino).is_some_and(|l| {
+            let g = l.lock();
+            g.dirty && g.writers == 0
+        });
+        if !ready {
+            return Reply::Now(Ok(()));
+        }
+        let r = self.finish_content(ino, true);
+        self.drop_if_idle(ino);
+        r
+    }
+
+    /// A `close()` of a descriptor of `fh`. The last writer's close commits.
+    pub fn flush(&self, fh: u64) -> Reply<()> {
+        let ino = match self.handle(fh) {
+            Ok(Handle::File { ino, write: true }) => ino,
+            Ok(_) => return Reply::Now(Ok(())),
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        let live = match self.live(ino) {
+            Ok(l) => l,
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        {
+            let mut g = live.lock();
+            if !g.dirty || g.writers > 1 {
+                return Reply::Now(self.persist(ino, &mut g));
+            }
+        }
+        if self.written_elsewhere(ino) {
+            // A dup'd or inherited descriptor stays open: the last close
+            // (or the release) commits.
+            return Reply::Now(self.persist(ino, &mut live.lock()));
+        }
+        match self.has_temp_name(ino) {
+            Ok(true) => Reply::Now(self.persist(ino, &mut live.lock())),
+            Ok(false) => self.finish_content(ino, true),
+            Err(e) => Reply::Now(Err(e)),
+        }
+    }
+
+    /// The last reference to `fh` is gone.
+    pub fn release(&self, fh: u64) -> Reply<()> {
+        let handle = match self.state().handles.remove(&fh) {
+            Some(h) => h,
+            None => return Reply::Now(Err(FsError::BadHandle(fh))),
+        };
+        let Handle::File { ino, write } = handle else {
+            return Reply::Now(Ok(()));
+        };
+        let Some(live) = self.state().open.get(&ino).cloned() else {
+            return Reply::Now(Ok(()));
+        };
+        let (commit, forget) = {
+            let mut g = live.lock();
+            g.handles = g.handles.saturating_sub(1);
+            if write {
+                g.writers = g.writers.saturating_sub(1);
+            }
+            (g.dirty && g.writers == 0, g.unlinked && g.handles == 0)
+        };
+        if forget {
+            self.state().open.remove(&ino);
+            return Reply::Now(self.cache.forget(ino).map_err(FsError::from));
+        }
+        let r = match commit {
+            true => match self.has_temp_name(ino) {
+                Ok(true) => Reply::Now(self.persist(ino, &mut live.lock())),
+                Ok(false) => self.finish_content(ino, true),
+                Err(e) => Reply::Now(Err(e)),
+            },
+            false => Reply::Now(self.persist(ino, &mut live.lock())),
+        };
+        self.drop_if_idle(ino);
+        r
+    }
+
+    /// Makes the staged bytes durable; in write-back mode also commits what
+    /// changed and waits for the commit.
+    pub fn fsync(&self, fh: u64) -> Reply<()> {
+        let ino = match self.handle(fh) {
+            Ok(Handle::File { ino, .. }) => ino,
+            Ok(Handle::Media(_)) => return Reply::Now(Ok(())),
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        let live = match self.live(ino) {
+            Ok(l) => l,
+            Err(e) => return Reply::Now(Err(e)),
+        };
+        {
+            let mut g = live.lock();
+            let synced = self
+                .data_file(ino, &mut g)
+                .and_then(|f| {
+                    f.sync_data()
+                        .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))
+                })
+                .and_then(|()| self.persist(ino, &mut g));
+            if let Err(e) = synced {
+                return Reply::Now(Err(e));
+            }
+        }
+        if self.config.write_back.is_none() {
+            return Reply::Now(Ok(()));
+        }
+        if live.lock().dirty
+            && !matches!(self.has_temp_name(ino), Ok(true))
+            && let Reply::Now(Err(e)) = self.finish_content(ino, false)
+        {
+            return Reply::Now(Err(e));
+        }
+        let fut = self.backend.wait(ino);
+        Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
+    }
+}

@@ -1,0 +1,354 @@
+//! Tests of the filesystem layer without the kernel, with the recording
+//! backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::testing::RecordingBackend;
+use super::tree::RenameFlags;
+use super::*;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    fs: Fs,
+    backend: Arc<RecordingBackend>,
+}
+
+fn harness(write_back: Option<Duration>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path(), 1024, 0, 0).unwrap();
+    let backend = RecordingBackend::new(cache.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = FsConfig {
+        write_back,
+        uid: 0,
+        gid: 0,
+    };
+    let fs = Fs::new(cache, backend.clone(), config, rt.handle().clone());
+    Harness {
+        _dir: dir,
+        rt,
+        fs,
+        backend,
+    }
+}
+
+impl Harness {
+    fn wait<T: Send + 'static>(&self, r: Reply<T>) -> Result<T, FsError> {
+        self.rt.block_on(r.wait())
+    }
+
+    /// open + write + close, the way `cp` does.
+    fn put(&self, parent: u64, name: &[u8], content: &[u8]) -> u64 {
+        let (attr, fh) = self.fs.create(parent, name, 0o644, 0, 0, true).unwrap();
+        for (i, chunk) in content.chunks(700).enumerate() {
+            self.fs.write(fh, (i * 700) as u64, chunk).unwrap();
+        }
+        self.wait(self.fs.flush(fh)).unwrap();
+        self.wait(self.fs.release(fh)).unwrap();
+        attr.ino
+    }
+
+    fn read_all(&self, ino: u64) -> Vec<u8> {
+        let fh = self.fs.open(ino, false).unwrap();
+        let out = self.wait(self.fs.read(fh, 0, 1 << 20)).unwrap();
+        self.wait(self.fs.release(fh)).unwrap();
+        out
+    }
+}
+
+#[test]
+fn one_commit_per_close_with_the_whole_content() {
+    let h = harness(None);
+    let content: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let ino = h.put(ROOT_INO, b"a.mp4", &content);
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, content);
+    assert_eq!(commits[0].name, b"a.mp4");
+    assert!(h.backend.hash_mismatches().is_empty());
+    let info =
+        h.fs.cache()
+            .commit_info(ino, commits[0].version)
+            .unwrap()
+            .unwrap();
+    assert!(info.sha1.is_some(), "sequential write keeps the sha1");
+    assert!(info.md5s.iter().all(Option::is_some));
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
+    assert_eq!(
+        h.fs.getxattr(ino, b"user.vod.url").unwrap(),
+        commits[0].url.as_bytes()
+    );
+    assert_eq!(h.read_all(ino), content);
+    assert_eq!(h.fs.getattr(ino).unwrap().size, 5000);
+}
+
+#[test]
+fn empty_flush_before_writes_does_not_commit() {
+    // `echo x > f`: the shell's first close (after dup2) sees nothing written.
+    let h = harness(None);
+    let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
+    h.wait(h.fs.flush(fh)).unwrap();
+    h.fs.write(fh, 0, b"x\n").unwrap();
+    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert_eq!(h.backend.commits().len(), 1);
+    assert_eq!(h.read_all(attr.ino), b"x\n");
+}
+
+#[test]
+fn a_second_writer_defers_the_commit_to_the_last_close() {
+    let h = harness(None);
+    let (attr, a) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
+    let b = h.fs.open(attr.ino, true).unwrap();
+    h.fs.write(a, 0, b"hello ").unwrap();
+    h.wait(h.fs.flush(a)).unwrap();
+    h.wait(h.fs.release(a)).unwrap();
+    assert!(h.backend.commits().is_empty());
+    h.fs.write(b, 6, b"world").unwrap();
+    h.wait(h.fs.flush(b)).unwrap();
+    h.wait(h.fs.release(b)).unwrap();
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, b"hello world");
+}
+
+#[test]
+fn rewriting_a_committed_file_makes_a_new_version_and_keeps_by_id() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"v.mp4", b"first");
+    let fh = h.fs.open(ino, true).unwrap();
+    h.fs.setattr(
+        ino,
+        SetAttrReq {
+            size: Some(0),
+            fh: Some(fh),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    h.fs.write(fh, 0, b"second!").unwrap();
+    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 2);
+    assert_ne!(commits[0].file_id, commits[1].file_id);
+    assert_eq!(commits[1].content, b"second!");
+    let listing = h.fs.readdir(BY_ID_INO).unwrap();
+    assert_eq!(listing.len(), 4);
+    let old =
+        h.fs.lookup(BY_ID_INO, commits[0].file_id.as_bytes())
+            .unwrap();
+    assert_eq!(h.read_all(old.ino), b"first");
+    assert_eq!(h.read_all(ino), b"second!");
+    assert!(matches!(h.fs.open(old.ino, true), Err(FsError::ReadOnly)));
+    assert!(matches!(
+        h.fs.unlink(BY_ID_INO, commits[0].file_id.as_bytes()),
+        Err(FsError::ReadOnly)
+    ));
+    assert!(matches!(
+        h.fs.rmdir(ROOT_INO, b"by-id"),
+        Err(FsError::NotPermitted(_))
+    ));
+    assert!(matches!(
+        h.fs.mkdir(ROOT_INO, b"by-id", 0o755, 0, 0),
+        Err(FsError::Exists)
+    ));
+}
+
+#[test]
+fn random_writes_and_truncate_read_back_and_hash_correctly() {
+    let h = harness(None);
+    let (attr, fh) = h.fs.create(ROOT_INO, b"r", 0o644, 0, 0, true).unwrap();
+    h.fs.write(fh, 3000, b"tail").unwrap();
+    h.fs.write(fh, 0, b"head").unwrap();
+    h.fs.setattr(
+        attr.ino,
+        SetAttrReq {
+            size: Some(2000),
+            fh: Some(fh),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    h.fs.write(fh, 1500, &[9u8; 1000]).unwrap();
+    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    let mut want = vec![0u8; 2500];
+    want[..4].copy_from_slice(b"head");
+    want[1500..2500].fill(9);
+    assert_eq!(h.read_all(attr.ino), want);
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, want);
+    assert!(h.backend.hash_mismatches().is_empty());
+}
+
+#[test]
+fn rsync_temp_file_commits_on_rename_under_its_final_name() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b".movie.mp4.Ab12Cd", b"data");
+    assert!(h.backend.commits().is_empty());
+    h.fs.setattr(
+        ino,
+        SetAttrReq {
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    h.wait(h.fs.rename(
+        ROOT_INO,
+        b".movie.mp4.Ab12Cd",
+        ROOT_INO,
+        b"movie.mp4",
+        RenameFlags::default(),
+    ))
+    .unwrap();
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].name, b"movie.mp4");
+    assert_eq!(h.fs.getattr(ino).unwrap().mode, 0o600);
+}
+
+#[test]
+fn failed_commit_is_eio_and_visible_in_xattrs() {
+    let h = harness(None);
+    h.backend.fail_next("service said no");
+    let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
+    h.fs.write(fh, 0, b"abc").unwrap();
+    let err = h.wait(h.fs.flush(fh)).unwrap_err();
+    assert_eq!(err.errno(), libc::EIO);
+    h.wait(h.fs.release(fh)).unwrap();
+    assert_eq!(
+        h.fs.getxattr(attr.ino, b"user.vod.state").unwrap(),
+        b"failed"
+    );
+    assert_eq!(
+        h.fs.getxattr(attr.ino, b"user.vod.error").unwrap(),
+        b"service said no"
+    );
+}
+
+#[test]
+fn xattr_namespaces() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"f", b"abc");
+    assert!(matches!(
+        h.fs.getxattr(ino, b"security.capability"),
+        Err(FsError::NoData)
+    ));
+    assert!(matches!(
+        h.fs.getxattr(ino, b"system.posix_acl_access"),
+        Err(FsError::NoData)
+    ));
+    h.fs.setxattr(ino, b"user.color", b"blue", 0).unwrap();
+    assert_eq!(h.fs.getxattr(ino, b"user.color").unwrap(), b"blue");
+    assert!(matches!(
+        h.fs.setxattr(ino, b"user.vod.url", b"x", 0),
+        Err(FsError::NotPermitted(_))
+    ));
+    assert!(matches!(
+        h.fs.setxattr(ino, b"user.color", b"x", 1),
+        Err(FsError::Exists)
+    ));
+    let names = h.fs.listxattr(ino).unwrap();
+    for n in [
+        &b"user.vod.state"[..],
+        b"user.vod.url",
+        b"user.vod.file_id",
+        b"user.vod.sha1",
+        b"user.color",
+    ] {
+        assert!(
+            names.iter().any(|x| x == n),
+            "{}",
+            String::from_utf8_lossy(n)
+        );
+    }
+    h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0).unwrap();
+    assert_eq!(
+        h.fs.cache().dir_setting(ino, "class").unwrap(),
+        Some(b"x".to_vec())
+    );
+}
+
+#[test]
+fn unlink_of_an_open_file_keeps_it_readable_until_release() {
+    let h = harness(None);
+    let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
+    h.fs.write(fh, 0, b"abc").unwrap();
+    h.fs.unlink(ROOT_INO, b"f").unwrap();
+    assert!(matches!(
+        h.fs.lookup(ROOT_INO, b"f"),
+        Err(FsError::NotFound)
+    ));
+    assert_eq!(h.wait(h.fs.read(fh, 0, 10)).unwrap(), b"abc");
+    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert!(h.backend.commits().is_empty());
+    assert!(h.fs.getattr(attr.ino).is_err());
+}
+
+#[test]
+fn write_back_commits_after_quiet_and_fsync_waits() {
+    let h = harness(Some(Duration::from_millis(50)));
+    let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
+    h.fs.write(fh, 0, b"abc").unwrap();
+    h.wait(h.fs.flush(fh)).unwrap();
+    assert!(
+        h.backend.commits().is_empty(),
+        "close returns before the commit"
+    );
+    h.wait(h.fs.fsync(fh)).unwrap();
+    assert_eq!(h.backend.commits().len(), 1);
+    h.wait(h.fs.release(fh)).unwrap();
+    assert_eq!(
+        h.fs.getxattr(attr.ino, b"user.vod.state").unwrap(),
+        b"committed"
+    );
+}
+
+#[test]
+fn media_whose_bytes_left_the_cache_read_remotely() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"f", b"remote bytes");
+    let c = &h.backend.commits()[0];
+    std::fs::remove_file(h.fs.cache().data_path(ino, c.version)).unwrap();
+    let m = h.fs.lookup(BY_ID_INO, c.file_id.as_bytes()).unwrap();
+    let fh = h.fs.open(m.ino, false).unwrap();
+    assert_eq!(h.wait(h.fs.read(fh, 7, 100)).unwrap(), b"bytes");
+}
+
+#[test]
+fn unlink_of_a_file_waiting_to_upload_cancels_it() {
+    let h = harness(Some(Duration::from_millis(200)));
+    let ino = h.put(ROOT_INO, b"f", b"abc");
+    assert!(h.backend.commits().is_empty());
+    h.fs.unlink(ROOT_INO, b"f").unwrap();
+    assert_eq!(h.backend.cancels(), vec![ino]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        h.backend.commits().is_empty(),
+        "a cancelled upload never commits"
+    );
+}
+
+#[test]
+fn unlink_of_a_committed_file_keeps_its_media() {
+    let h = harness(None);
+    h.put(ROOT_INO, b"f", b"abc");
+    h.fs.unlink(ROOT_INO, b"f").unwrap();
+    assert!(h.backend.cancels().is_empty());
+    let c = &h.backend.commits()[0];
+    let m = h.fs.lookup(BY_ID_INO, c.file_id.as_bytes()).unwrap();
+    assert_eq!(h.read_all(m.ino), b"abc");
+    assert_eq!(
+        h.fs.getxattr(m.ino, b"user.vod.url").unwrap(),
+        c.url.as_bytes()
+    );
+}

@@ -1,0 +1,183 @@
+//! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
+//! computed from the cache's upload state; other `user.*` names are stored.
+//! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
+//! without touching the database (the kernel asks for security.capability
+//! before every write).
+
+use super::{Fs, FsError};
+use crate::cache::{BY_ID_INO, MEDIA_INO_BASE, UploadRow, UploadState, UploadStatus};
+
+/// The computed attributes, without the `user.vod.` prefix.
+pub const COMPUTED: &[&str] = &[
+    "state",
+    "progress",
+    "error",
+    "url",
+    "file_id",
+    "sha1",
+    "name",
+    "cover_url",
+];
+
+const VOD_PREFIX: &[u8] = b"user.vod.";
+
+fn computed_key(name: &[u8]) -> Option<&'static str> {
+    let rest = name.strip_prefix(VOD_PREFIX)?;
+    COMPUTED.iter().copied().find(|k| k.as_bytes() == rest)
+}
+
+fn other_namespace(name: &[u8]) -> bool {
+    !name.starts_with(b"user.")
+}
+
+/// `setxattr` flags.
+const XATTR_CREATE: i32 = 1;
+const XATTR_REPLACE: i32 = 2;
+
+fn progress(s: &UploadStatus) -> String {
+    format!(
+        "{}/{} parts, {}/{} bytes",
+        s.parts_done, s.parts_total, s.bytes_done, s.bytes_total
+    )
+}
+
+fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
+    let committed = up.status.state == UploadState::Committed;
+    let v = match key {
+        "state" => Some(up.status.state.as_str().to_string()),
+        "progress" => Some(progress(&up.status)),
+        "error" if up.status.state == UploadState::Failed => up.status.error.clone(),
+        "url" if committed => up.url.clone(),
+        "file_id" if committed => up.file_id.clone(),
+        "sha1" if committed => up.sha1.clone(),
+        "name" if committed => up.service_name.clone(),
+        "cover_url" if committed => up.cover_url.clone(),
+        _ => None,
+    };
+    v.map(String::into_bytes)
+}
+
+impl Fs {
+    /// The upload row shown by `ino`'s computed attributes (`None` for
+    /// directories).
+    fn shown_upload(&self, ino: u64) -> Result<Option<UploadRow>, FsError> {
+        if ino == BY_ID_INO {
+            return Ok(None);
+        }
+        if ino >= MEDIA_INO_BASE {
+            let m = self.media_of(ino)?;
+            return Ok(Some(UploadRow {
+                status: UploadStatus {
+                    state: UploadState::Committed,
+                    parts_done: 0,
+                    parts_total: 0,
+                    bytes_done: m.size,
+                    bytes_total: m.size,
+                    error: None,
+                },
+                file_id: Some(m.file_id),
+                url: Some(m.url),
+                sha1: Some(m.sha1),
+                service_name: Some(m.service_name),
+                cover_url: m.cover_url,
+            }));
+        }
+        let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
+        if row.kind == crate::cache::Kind::Dir {
+            return Ok(None);
+        }
+        let version = self
+            .state()
+            .open
+            .get(&ino)
+            .map_or(row.version, |l| l.lock().version);
+        Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
+            UploadRow {
+                status: UploadStatus {
+                    state: UploadState::Staged,
+                    parts_done: 0,
+                    parts_total: 0,
+                    bytes_done: 0,
+                    bytes_total: 0,
+                    error: None,
+                },
+                file_id: None,
+                url: None,
+                sha1: None,
+                service_name: None,
+                cover_url: None,
+            },
+        )))
+    }
+
+    /// The value of xattr `name` of `ino`.
+    pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, FsError> {
+        if other_namespace(name) {
+            return Err(FsError::NoData);
+        }
+        if let Some(key) = computed_key(name)
+            && let Some(up) = self.shown_upload(ino)?
+        {
+            return computed_value(&up, key).ok_or(FsError::NoData);
+        }
+        if ino == BY_ID_INO || ino >= MEDIA_INO_BASE {
+            return Err(FsError::NoData);
+        }
+        self.cache.get_xattr(ino, name)?.ok_or(FsError::NoData)
+    }
+
+    /// The names of the xattrs of `ino`.
+    pub fn listxattr(&self, ino: u64) -> Result<Vec<Vec<u8>>, FsError> {
+        let mut out = Vec::new();
+        if let Some(up) = self.shown_upload(ino)? {
+            for key in COMPUTED {
+                if computed_value(&up, key).is_some() {
+                    out.push([VOD_PREFIX, key.as_bytes()].concat());
+                }
+            }
+        }
+        if ino != BY_ID_INO && ino < MEDIA_INO_BASE {
+            out.extend(self.cache.list_xattrs(ino)?);
+        }
+        Ok(out)
+    }
+
+    fn check_xattr_writable(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
+        if other_namespace(name) {
+            return Err(FsError::NotSupported("only user.* attributes are stored"));
+        }
+        if ino == BY_ID_INO || ino >= MEDIA_INO_BASE {
+            return Err(FsError::ReadOnly);
+        }
+        if computed_key(name).is_some() && self.shown_upload(ino)?.is_some() {
+            return Err(FsError::NotPermitted(
+                "user.vod.* attributes of a file are read-only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores user xattr `name` (flags: XATTR_CREATE / XATTR_REPLACE).
+    pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], flags: i32) -> Result<(), FsError> {
+        self.check_xattr_writable(ino, name)?;
+        if name.len() > 255 {
+            return Err(FsError::NameTooLong);
+        }
+        Ok(self.cache.set_xattr(
+            ino,
+            name,
+            value,
+            flags & XATTR_CREATE != 0,
+            flags & XATTR_REPLACE != 0,
+        )?)
+    }
+
+    /// Removes user xattr `name`.
+    pub fn removexattr(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
+        if other_namespace(name) {
+            return Err(FsError::NoData);
+        }
+        self.check_xattr_writable(ino, name)?;
+        Ok(self.cache.remove_xattr(ino, name)?)
+    }
+}

@@ -1,0 +1,298 @@
+//! The real tools against a mount: each leaves exactly one commit per file
+//! with the complete content.
+
+use std::process::Command;
+
+use super::{TestMount, bytes, run, sh};
+
+fn getfattr(path: &std::path::Path, name: &str) -> String {
+    let out = run(Command::new("getfattr")
+        .args(["--only-values", "-n", name])
+        .arg(path));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cp_dd_echo_tee_each_commit_once() {
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    let data = bytes(1, 3 * (1 << 20) + 12345);
+    std::fs::write(src.path().join("in.mp4"), &data).unwrap();
+    let input = src.path().join("in.mp4");
+
+    run(Command::new("cp").arg(&input).arg(m.path("cp.mp4")));
+    run(Command::new("dd")
+        .arg(format!("if={}", input.display()))
+        .arg(format!("of={}", m.path("dd.mp4").display()))
+        .args(["bs=128k", "status=none"]));
+    sh(&format!("echo hello > '{}'", m.path("echo.txt").display()));
+    sh(&format!(
+        "printf abc | tee '{}' >/dev/null",
+        m.path("tee.txt").display()
+    ));
+
+    let commits = m.backend.commits();
+    let mut names: Vec<_> = commits
+        .iter()
+        .map(|c| String::from_utf8_lossy(&c.name).into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cp.mp4", "dd.mp4", "echo.txt", "tee.txt"]);
+    for c in &commits {
+        let want: &[u8] = match c.name.as_slice() {
+            b"echo.txt" => b"hello\n",
+            b"tee.txt" => b"abc",
+            _ => &data,
+        };
+        assert!(
+            c.content == want,
+            "{} content differs",
+            String::from_utf8_lossy(&c.name)
+        );
+    }
+    assert!(
+        m.backend.hash_mismatches().is_empty(),
+        "{:?}",
+        m.backend.hash_mismatches()
+    );
+    assert_eq!(std::fs::read(m.path("cp.mp4")).unwrap(), data);
+    let url = getfattr(&m.path("cp.mp4"), "user.vod.url");
+    let c = commits.iter().find(|c| c.name == b"cp.mp4").unwrap();
+    assert_eq!(url, c.url);
+    assert_eq!(getfattr(&m.path("cp.mp4"), "user.vod.state"), "committed");
+    assert!(m.fs.cache().pending_uploads().unwrap().is_empty());
+}
+
+#[test]
+fn rsync_twice_transfers_nothing_the_second_time() {
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    for (i, name) in ["a.mp4", "b.mp4", "c.mov"].iter().enumerate() {
+        std::fs::write(
+            src.path().join(name),
+            bytes(i as u64 + 10, 100_000 * (i + 1)),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(m.path("r")).unwrap();
+    let rsync = || {
+        let out = run(Command::new("rsync")
+            .args(["-a", "--stats"])
+            .arg(format!("{}/", src.path().display()))
+            .arg(format!("{}/", m.path("r").display())));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = rsync();
+    assert!(
+        first.contains("Number of regular files transferred: 3"),
+        "{first}"
+    );
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 3);
+    for c in &commits {
+        assert!(
+            !c.name.starts_with(b"."),
+            "temp name reached the service: {:?}",
+            c.name
+        );
+        let want =
+            std::fs::read(src.path().join(String::from_utf8_lossy(&c.name).as_ref())).unwrap();
+        assert!(c.content == want);
+    }
+    // The URL is there as soon as rsync exits.
+    assert!(getfattr(&m.path("r/a.mp4"), "user.vod.url").starts_with("http"));
+    let second = rsync();
+    assert!(
+        second.contains("Number of regular files transferred: 0"),
+        "{second}"
+    );
+    assert_eq!(m.backend.commits().len(), 3);
+}
+
+#[test]
+fn rsync_inplace_commits_once_per_file() {
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("x.mp4"), bytes(3, 2_500_000)).unwrap();
+    run(Command::new("rsync")
+        .args(["-a", "--inplace"])
+        .arg(src.path().join("x.mp4"))
+        .arg(m.root()));
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].name, b"x.mp4");
+    assert!(commits[0].content == bytes(3, 2_500_000));
+}
+
+#[test]
+fn xattrs_with_getfattr_and_setfattr() {
+    let m = TestMount::new();
+    sh(&format!("echo data > '{}'", m.path("f").display()));
+    run(Command::new("setfattr")
+        .args(["-n", "user.note", "-v", "hi"])
+        .arg(m.path("f")));
+    let out = run(Command::new("getfattr")
+        .args(["-d", "-m", "-"])
+        .arg(m.path("f")));
+    let dump = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "user.vod.state",
+        "user.vod.url",
+        "user.vod.file_id",
+        "user.vod.sha1",
+        "user.vod.name",
+        "user.note",
+    ] {
+        assert!(dump.contains(name), "{name} missing from:\n{dump}");
+    }
+    let refused = Command::new("setfattr")
+        .args(["-n", "user.vod.url", "-v", "x"])
+        .arg(m.path("f"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let sec = Command::new("getfattr")
+        .args(["-n", "security.capability"])
+        .arg(m.path("f"))
+        .output()
+        .unwrap();
+    assert!(!sec.status.success());
+}
+
+#[test]
+fn rewrite_truncate_mv_and_by_id() {
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("one"), b"version one").unwrap();
+    std::fs::write(src.path().join("two"), b"version two!").unwrap();
+    run(Command::new("cp")
+        .arg(src.path().join("one"))
+        .arg(m.path("v.mp4")));
+    run(Command::new("cp")
+        .arg(src.path().join("two"))
+        .arg(m.path("v.mp4")));
+    run(Command::new("truncate")
+        .args(["-s", "7"])
+        .arg(m.path("v.mp4")));
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 3, "cp, cp over, truncate: one commit each");
+    assert_eq!(commits[2].content, b"version");
+    let ids: Vec<String> = std::fs::read_dir(m.path("by-id"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(
+        std::fs::read(m.path(&format!("by-id/{}", commits[0].file_id))).unwrap(),
+        b"version one"
+    );
+
+    run(Command::new("mv").arg(m.path("v.mp4")).arg(m.path("w.mp4")));
+    assert_eq!(
+        m.backend.commits().len(),
+        3,
+        "a rename of a committed file does not commit"
+    );
+    assert_eq!(std::fs::read(m.path("w.mp4")).unwrap(), b"version");
+
+    let by_id_file = m.path(&format!("by-id/{}", commits[0].file_id));
+    let err = std::fs::remove_file(&by_id_file).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&by_id_file)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    assert!(std::fs::remove_dir(m.path("by-id")).is_err());
+    assert!(std::fs::create_dir(m.path("by-id")).is_err());
+    let err = std::os::unix::fs::symlink("w.mp4", m.path("link")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+
+    std::fs::remove_file(m.path("w.mp4")).unwrap();
+    assert!(by_id_file.exists(), "by-id entry outlives the name");
+}
+
+#[test]
+fn write_back_close_returns_before_commit_and_fsync_waits() {
+    let m = TestMount::with(Some(std::time::Duration::from_millis(300)));
+    let path = m.path("wb.mp4");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"write back").unwrap();
+        f.sync_all().unwrap();
+        assert_eq!(m.backend.commits().len(), 1, "fsync waits for the commit");
+    }
+    assert_eq!(m.backend.commits()[0].content, b"write back");
+}
+
+#[test]
+fn ffmpeg_writing_into_the_mount_commits_once_per_run() {
+    let m = TestMount::new();
+    let out = m.path("x.mp4");
+    let ffmpeg = |size: &str| {
+        run(Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=duration=1:size={size}:rate=10"))
+            .args(["-y"])
+            .arg(&out));
+    };
+    ffmpeg("320x240");
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, std::fs::read(&out).unwrap());
+    ffmpeg("160x120");
+    let commits = m.backend.commits();
+    assert_eq!(
+        commits.len(),
+        2,
+        "ffmpeg -y over a committed file: a new version"
+    );
+    assert_ne!(commits[0].file_id, commits[1].file_id);
+    assert_eq!(commits[1].content, std::fs::read(&out).unwrap());
+    assert!(m.backend.hash_mismatches().is_empty());
+}
+
+#[test]
+fn dup_and_forked_descriptors_commit_once() {
+    let m = TestMount::new();
+    let f = m.path("dup.txt");
+    sh(&format!(
+        "exec 3>'{}'; echo a >&3; (echo b >&3); exec 3>&-",
+        f.display()
+    ));
+    sh(&format!(
+        "{{ echo one; echo two; }} > '{}'",
+        m.path("group.txt").display()
+    ));
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 2, "{commits:?}");
+    let dup = commits.iter().find(|c| c.name == b"dup.txt").unwrap();
+    assert_eq!(dup.content, b"a\nb\n");
+    let group = commits.iter().find(|c| c.name == b"group.txt").unwrap();
+    assert_eq!(group.content, b"one\ntwo\n");
+}
+
+#[test]
+fn a_remount_keeps_files_attributes_and_by_id() {
+    let m = TestMount::new();
+    std::fs::create_dir(m.path("d")).unwrap();
+    sh(&format!(
+        "printf persisted > '{}'",
+        m.path("d/p.mp4").display()
+    ));
+    run(Command::new("setfattr")
+        .args(["-n", "user.k", "-v", "v"])
+        .arg(m.path("d/p.mp4")));
+    let url = getfattr(&m.path("d/p.mp4"), "user.vod.url");
+    let file_id = m.backend.commits()[0].file_id.clone();
+    let m = m.remount();
+    assert_eq!(std::fs::read(m.path("d/p.mp4")).unwrap(), b"persisted");
+    assert_eq!(getfattr(&m.path("d/p.mp4"), "user.vod.url"), url);
+    assert_eq!(getfattr(&m.path("d/p.mp4"), "user.k"), "v");
+    assert_eq!(
+        std::fs::read(m.path(&format!("by-id/{file_id}"))).unwrap(),
+        b"persisted"
+    );
+    assert!(m.backend.commits().is_empty(), "nothing to commit again");
+}
