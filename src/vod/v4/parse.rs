@@ -171,7 +171,7 @@ impl Reply {
                 return Err(self.bad(format!("listParts[{i}] md5 {md5:?} is not 32 hex digits")));
             }
             let expected = file_size.saturating_sub(offset).min(ps);
-            if offset % ps != 0 || offset >= file_size || size != expected {
+            if !offset.is_multiple_of(ps) || offset >= file_size || size != expected {
                 return Err(self.bad(format!(
                     "listParts[{i}] offset {offset} size {size} does not fit a {file_size}-byte file in {part_size}-byte parts"
                 )));
