@@ -1,0 +1,8 @@
+//! The upload side over real HTTP: the v4 client and the pipeline against
+//! scripted services (answers the real service never gives) and, in
+//! `serve`, against the real `vodfs serve`.
+
+mod fake_http;
+mod playback;
+mod scripted;
+mod v4_http;
