@@ -16,10 +16,15 @@
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
 
 pub mod error;
+pub mod http;
 pub mod names;
 pub mod playback;
+pub mod reply;
 pub mod sign;
+pub mod ugc;
 pub mod v4;
+
+use std::fmt;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -29,6 +34,35 @@ pub use error::{VodError, VodErrorKind};
 
 /// The part sizes the v4-family protocols accept.
 pub const PART_SIZES: [u32; 2] = [524_288, 1_048_576];
+
+/// An account's API key pair. `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub secret_id: String,
+    secret_key: String,
+}
+
+impl Credentials {
+    pub fn new(secret_id: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Credentials {
+            secret_id: secret_id.into(),
+            secret_key: secret_key.into(),
+        }
+    }
+
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.secret_id)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
 
 /// Which call of a flow; the pacer keeps one rate limit per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

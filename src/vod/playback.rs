@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
-use super::v4::error_chain;
+use super::http::error_chain;
 
 /// Why a range could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,8 @@
 //! Family A, server upload v4: InitUpload / UploadPart / FinishUpload
-//! (protocol.md §2), authenticated with the v2 common parameters (§1).
+//! (protocol.md §2), authenticated with the v2 common parameters (§1); and,
+//! with the same wire format and answers, family B (UGC v4, §3):
+//! InitUploadEx / UploadPartEx / FinishUploadEx authenticated by one
+//! `signature` parameter from a [`SignatureProvider`] ([`V4Client::ugc`]).
 //!
 //! Design decisions:
 //! - Every call is a POST to one endpoint path (`/v3/index.php` unless the
@@ -8,15 +11,16 @@
 //!   the signature covers `POST host path ? sorted raw params`.
 //! - Each request gets a fresh `Nonce` and `Timestamp` (a retried call is a
 //!   new request to the replay cache), `SignatureMethod=HmacSHA256`.
-//! - Responses are validated strictly ([`parse`]): unreadable JSON, missing
+//! - Responses are validated strictly ([`super::reply`]): unreadable JSON, missing
 //!   or mistyped fields, a url that is not http(s), a fileId that changes
 //!   between InitUpload code 2 and FinishUpload are errors, never panics.
 //! - InitUpload code 1 adopts the service's `dataSize`; `listParts` entries
 //!   may key the MD5 `dataMd5` or `dataSha` (a documented typo). Code 2 is
 //!   followed by FinishUpload, as all four v4 SDKs do.
-//! - One pooled keep-alive `reqwest::Client`; part bodies are `Bytes`.
+//! - HTTP (pooled keep-alive client, bounded answers) is [`super::http`];
+//!   part bodies are `Bytes`, never copied.
 
-use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -24,44 +28,40 @@ use futures::future::BoxFuture;
 use url::Url;
 
 use super::error::{VodError, VodErrorKind};
+use super::http::{Endpoint, HttpConfig};
+use super::reply::Reply;
 use super::sign;
+use super::ugc::{self, SignRequest, SignatureProvider};
 use super::{HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow};
 
-pub mod parse;
+pub use super::Credentials;
 
 const INIT: &str = "InitUpload";
 const PART: &str = "UploadPart";
 const FINISH: &str = "FinishUpload";
+const INIT_EX: &str = "InitUploadEx";
+const PART_EX: &str = "UploadPartEx";
+const FINISH_EX: &str = "FinishUploadEx";
 
-/// The largest response body read; anything longer is a bad response.
-const MAX_RESPONSE: usize = 1 << 20;
-
-/// An account's API key pair. `Debug` never shows the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub secret_id: String,
-    secret_key: String,
+/// How requests are authenticated: the family.
+#[derive(Clone)]
+enum Auth {
+    /// Family A: v2 common parameters signed with the account's key.
+    Server { region: String, creds: Credentials },
+    /// Family B: one UGC signature per file, from a provider.
+    Ugc(Arc<dyn SignatureProvider>),
 }
 
-impl Credentials {
-    pub fn new(secret_id: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Credentials {
-            secret_id: secret_id.into(),
-            secret_key: secret_key.into(),
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Server { region, creds } => f
+                .debug_struct("Server")
+                .field("region", region)
+                .field("creds", creds)
+                .finish(),
+            Auth::Ugc(_) => f.write_str("Ugc"),
         }
-    }
-
-    pub fn secret_key(&self) -> &str {
-        &self.secret_key
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("secret_id", &self.secret_id)
-            .field("secret_key", &"<redacted>")
-            .finish()
     }
 }
 
@@ -79,75 +79,69 @@ pub struct V4Config {
 
 impl V4Config {
     pub fn new(endpoint: impl Into<String>) -> Self {
+        let http = HttpConfig::new(endpoint);
         V4Config {
-            endpoint: endpoint.into(),
+            endpoint: http.endpoint,
             region: "gz".into(),
-            timeout: Duration::from_secs(120),
-            connect_timeout: Duration::from_secs(10),
+            timeout: http.timeout,
+            connect_timeout: http.connect_timeout,
         }
     }
 }
 
-/// The family A client.
+/// The family A (and B) client.
 #[derive(Debug, Clone)]
 pub struct V4Client {
-    http: reqwest::Client,
-    /// scheme://host[:port]/path, no query.
-    base: Url,
-    /// `host[:port]` as sent in the Host header, for the string to sign.
-    sign_host: String,
-    region: String,
-    creds: Credentials,
+    endpoint: Endpoint,
+    auth: Auth,
+}
+
+fn endpoint(config: &V4Config, action: &'static str) -> Result<Endpoint, VodError> {
+    Endpoint::new(&HttpConfig {
+        endpoint: config.endpoint.clone(),
+        timeout: config.timeout,
+        connect_timeout: config.connect_timeout,
+    })
+    .map_err(|why| VodError::new(action, VodErrorKind::Request(why)))
 }
 
 impl V4Client {
-    /// Builds a client; fails on an endpoint that is not an http(s) URL.
+    /// A family A client; fails on an endpoint that is not an http(s) URL.
     pub fn new(config: V4Config, creds: Credentials) -> Result<Self, VodError> {
-        let bad = |why: String| VodError::new(INIT, VodErrorKind::Request(why));
-        let mut base = Url::parse(&config.endpoint)
-            .map_err(|e| bad(format!("endpoint {:?}: {e}", config.endpoint)))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(bad(format!(
-                "endpoint {:?}: scheme must be http or https",
-                config.endpoint
-            )));
-        }
-        let host = base
-            .host_str()
-            .ok_or_else(|| bad(format!("endpoint {:?} has no host", config.endpoint)))?
-            .to_string();
-        let sign_host = match base.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host,
-        };
-        if base.path().is_empty() || base.path() == "/" {
-            base.set_path("/v3/index.php");
-        }
-        base.set_query(None);
-        base.set_fragment(None);
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_keepalive(Duration::from_secs(30))
-            .build()
-            .map_err(|e| bad(format!("http client: {e}")))?;
         Ok(V4Client {
-            http,
-            base,
-            sign_host,
-            region: config.region,
-            creds,
+            endpoint: endpoint(&config, INIT)?,
+            auth: Auth::Server {
+                region: config.region,
+                creds,
+            },
         })
+    }
+
+    /// A family B (UGC) client; `config.region` is not used.
+    pub fn ugc(config: V4Config, signer: Arc<dyn SignatureProvider>) -> Result<Self, VodError> {
+        Ok(V4Client {
+            endpoint: endpoint(&config, INIT_EX)?,
+            auth: Auth::Ugc(signer),
+        })
+    }
+
+    fn is_ugc(&self) -> bool {
+        matches!(self.auth, Auth::Ugc(_))
     }
 
     /// The URL every call goes to (without its query).
     pub fn endpoint(&self) -> &Url {
-        &self.base
+        self.endpoint.url()
     }
 
     /// Common parameters, signed, for one call: the wire query string.
-    fn signed_query(&self, action: &str, mut params: Vec<(String, String)>) -> String {
+    fn signed_query(
+        &self,
+        region: &str,
+        creds: &Credentials,
+        action: &str,
+        mut params: Vec<(String, String)>,
+    ) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -155,68 +149,93 @@ impl V4Client {
         let nonce: u32 = rand::random_range(1..=u32::MAX);
         params.extend([
             ("Action".to_string(), action.to_string()),
-            ("Region".to_string(), self.region.clone()),
+            ("Region".to_string(), region.to_string()),
             ("Timestamp".to_string(), now.to_string()),
             ("Nonce".to_string(), nonce.to_string()),
-            ("SecretId".to_string(), self.creds.secret_id.clone()),
+            ("SecretId".to_string(), creds.secret_id.clone()),
             ("SignatureMethod".to_string(), "HmacSHA256".to_string()),
         ]);
         let signature = sign::sign_v2(
-            self.creds.secret_key(),
+            creds.secret_key(),
             "POST",
-            &self.sign_host,
-            self.base.path(),
+            self.endpoint.host(),
+            self.endpoint.path(),
             &params,
         );
         params.push(("Signature".to_string(), signature));
         sign::encode_query(&params)
     }
 
-    /// Makes one call and returns the validated JSON object of the answer.
+    /// Makes one call and returns the checked envelope of the answer.
+    /// `session` carries the UGC signature in family B.
     async fn call(
         &self,
-        action: &'static str,
-        params: Vec<(String, String)>,
+        step: Step,
+        mut params: Vec<(String, String)>,
+        session: &Session,
         body: Bytes,
-    ) -> Result<parse::Reply, VodError> {
-        let mut url = self.base.clone();
-        url.set_query(Some(&self.signed_query(action, params)));
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
-        };
-        let mut resp = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+    ) -> Result<Reply, VodError> {
+        let action = self.action(step);
+        let query = match &self.auth {
+            Auth::Server { region, creds } => self.signed_query(region, creds, action, params),
+            Auth::Ugc(_) => {
+                let sig = session.token.clone().ok_or_else(|| {
+                    VodError::new(action, VodErrorKind::Request("no UGC signature".into()))
+                })?;
+                params.insert(0, ("Action".into(), action.into()));
+                params.push(("signature".into(), sig));
+                sign::encode_query(&params)
             }
-            buf.extend_from_slice(&chunk);
+        };
+        self.endpoint.post(action, &query, body).await
+    }
+
+    /// The UGC signature for a file: a saved one still valid, else a new one.
+    async fn ugc_signature(
+        &self,
+        signer: &dyn SignatureProvider,
+        req: &StartRequest,
+    ) -> Result<String, VodError> {
+        let saved = req
+            .resume
+            .as_ref()
+            .filter(|s| s.sha1_hex == req.sha1_hex)
+            .and_then(|s| s.token.clone())
+            .filter(|t| ugc::still_valid(t));
+        if let Some(sig) = saved {
+            return Ok(sig);
         }
-        parse::reply(action, status, &buf)
+        signer
+            .signature(&SignRequest {
+                file_sha: req.sha1_hex.clone(),
+                file_name: req.file_name.clone(),
+                file_type: req.file_type.clone(),
+                file_size: req.file_size,
+                settings: req.settings.clone(),
+            })
+            .await
     }
 
     async fn init(&self, req: &StartRequest) -> Result<Started, VodError> {
+        let mut session = Session {
+            flow: self.name().into(),
+            sha1_hex: req.sha1_hex.clone(),
+            file_size: req.file_size,
+            part_size: req.part_size,
+            token: None,
+        };
         let mut params = vec![
-            ("fileName".to_string(), req.file_name.clone()),
             ("fileSha".to_string(), req.sha1_hex.clone()),
             ("fileSize".to_string(), req.file_size.to_string()),
             ("dataSize".to_string(), req.part_size.to_string()),
-            ("fileType".to_string(), req.file_type.clone()),
         ];
+        if let Auth::Ugc(signer) = &self.auth {
+            // Name, type and settings travel inside the signature.
+            session.token = Some(self.ugc_signature(signer.as_ref(), req).await?);
+            return self.init_answer(req, session, params).await;
+        }
+        params.push(("fileName".to_string(), req.file_name.clone()));
+        params.push(("fileType".to_string(), req.file_type.clone()));
         let s = &req.settings;
         for (i, tag) in s.tags.iter().take(10).enumerate() {
             params.push((format!("tags.{}", i + 1), tag.clone()));
@@ -233,14 +252,19 @@ impl V4Client {
                 params.push((name.into(), u8::from(v).to_string()));
             }
         }
-        let reply = self.call(INIT, params, Bytes::new()).await?;
-        let mut session = Session {
-            flow: "v4".into(),
-            sha1_hex: req.sha1_hex.clone(),
-            file_size: req.file_size,
-            part_size: req.part_size,
-            token: None,
-        };
+        self.init_answer(req, session, params).await
+    }
+
+    /// Makes the start call and reads its answer (codes 0, 1, 2).
+    async fn init_answer(
+        &self,
+        req: &StartRequest,
+        mut session: Session,
+        params: Vec<(String, String)>,
+    ) -> Result<Started, VodError> {
+        let reply = self
+            .call(Step::Start, params, &session, Bytes::new())
+            .await?;
         reply.check_sha(&req.sha1_hex)?;
         match reply.code {
             0 => Ok(Started::Upload {
@@ -263,10 +287,12 @@ impl V4Client {
                 let media = self.finish_call(&session).await?;
                 if media.file_id != first.file_id {
                     return Err(VodError::bad_response(
-                        FINISH,
+                        self.action(Step::Finish),
                         format!(
-                            "fileId changed from {} (InitUpload) to {}",
-                            first.file_id, media.file_id
+                            "fileId changed from {} ({}) to {}",
+                            first.file_id,
+                            self.action(Step::Start),
+                            media.file_id
                         ),
                     ));
                 }
@@ -283,7 +309,7 @@ impl V4Client {
             ("dataSize".to_string(), part.data.len().to_string()),
             ("dataMd5".to_string(), part.md5_hex.clone()),
         ];
-        let reply = self.call(PART, params, part.data).await?;
+        let reply = self.call(Step::Part, params, session, part.data).await?;
         match reply.code {
             0 => Ok(()),
             _ => Err(reply.unexpected_code()),
@@ -292,7 +318,9 @@ impl V4Client {
 
     async fn finish_call(&self, session: &Session) -> Result<Media, VodError> {
         let params = vec![("fileSha".to_string(), session.sha1_hex.clone())];
-        let reply = self.call(FINISH, params, Bytes::new()).await?;
+        let reply = self
+            .call(Step::Finish, params, session, Bytes::new())
+            .await?;
         reply.check_sha(&session.sha1_hex)?;
         match reply.code {
             0 => reply.media(),
@@ -303,14 +331,17 @@ impl V4Client {
 
 impl UploadFlow for V4Client {
     fn name(&self) -> &'static str {
-        "v4"
+        if self.is_ugc() { "ugc" } else { "v4" }
     }
 
     fn action(&self, step: Step) -> &'static str {
-        match step {
-            Step::Start => INIT,
-            Step::Part => PART,
-            Step::Finish => FINISH,
+        match (step, self.is_ugc()) {
+            (Step::Start, false) => INIT,
+            (Step::Part, false) => PART,
+            (Step::Finish, false) => FINISH,
+            (Step::Start, true) => INIT_EX,
+            (Step::Part, true) => PART_EX,
+            (Step::Finish, true) => FINISH_EX,
         }
     }
 
@@ -331,22 +362,6 @@ impl UploadFlow for V4Client {
     }
 }
 
-/// An error and its causes on one line (reqwest's top-level message alone
-/// says only "error sending request").
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,18 +377,8 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_defaults_to_v3_path_and_keeps_an_explicit_one() {
+    fn bad_endpoints_are_refused() {
         let c = Credentials::new("a", "b");
-        let cl = V4Client::new(V4Config::new("http://127.0.0.1:8700"), c.clone()).unwrap();
-        assert_eq!(cl.endpoint().as_str(), "http://127.0.0.1:8700/v3/index.php");
-        assert_eq!(cl.sign_host, "127.0.0.1:8700");
-        let cl = V4Client::new(
-            V4Config::new("https://vod2.qcloud.com/v2/index.php"),
-            c.clone(),
-        )
-        .unwrap();
-        assert_eq!(cl.endpoint().path(), "/v2/index.php");
-        assert_eq!(cl.sign_host, "vod2.qcloud.com");
         assert!(V4Client::new(V4Config::new("ftp://x"), c.clone()).is_err());
         assert!(V4Client::new(V4Config::new("not a url"), c).is_err());
     }
@@ -385,7 +390,15 @@ mod tests {
             Credentials::new("AKIDid", "key+/="),
         )
         .unwrap();
-        let q = cl.signed_query("InitUpload", vec![("fileName".into(), "a b+c".into())]);
+        let Auth::Server { region, creds } = cl.auth.clone() else {
+            unreachable!()
+        };
+        let q = cl.signed_query(
+            &region,
+            &creds,
+            "InitUpload",
+            vec![("fileName".into(), "a b+c".into())],
+        );
         assert!(q.contains("fileName=a%20b%2Bc"));
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -404,7 +417,7 @@ mod tests {
             &sig
         ));
         // A second request never reuses the nonce (replay cache, 4500).
-        let q2 = cl.signed_query("InitUpload", vec![]);
+        let q2 = cl.signed_query(&region, &creds, "InitUpload", vec![]);
         let nonce = |q: &str| {
             url::form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "Nonce")

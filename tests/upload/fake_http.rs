@@ -36,16 +36,28 @@ fn session(s: &Seen, part_size: u32) -> Session {
     }
 }
 
+/// Family B: the UGC signature must verify with KEY and name the file's sha.
+fn ugc_ok(s: &Seen) -> bool {
+    let Some(sig) = s.param("signature") else {
+        return false;
+    };
+    let Ok(env) = vodfs::vod::sign::UgcEnvelope::decode(sig) else {
+        return false;
+    };
+    env.verify(super::scripted::KEY).is_ok() && env.field("fs").as_deref() == s.param("fileSha")
+}
+
 async fn answer(flow: Arc<FakeFlow>, s: Seen) -> Value {
-    if !s.signed_ok {
-        return json!({"code": 4100, "message": "authentication failed", "codeDesc": "AuthFailure"});
+    let ugc = s.action().ends_with("Ex");
+    if (ugc && !ugc_ok(&s)) || (!ugc && !s.signed_ok) {
+        return json!({"code": -10002, "message": "signature check failed", "codeDesc": "AuthFailure"});
     }
     let num = |name: &str| {
         s.param(name)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let r = match s.action() {
+    let r = match s.action().trim_end_matches("Ex") {
         "InitUpload" => {
             let req = StartRequest {
                 file_name: s.param("fileName").unwrap_or("").into(),

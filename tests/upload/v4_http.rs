@@ -203,10 +203,10 @@ async fn wrong_credentials_name_auth_failure_with_the_service_message() {
     let srv = Scripted::start(v4_service(flow)).await;
     let up = uploader(client(&srv.url(), "wrong key"));
     let e = upload(&up, &data(10, 0)).await.unwrap_err();
-    assert_eq!(e.code(), Some(4100));
+    assert_eq!(e.code(), Some(-10002));
     assert_eq!(
         e.to_string(),
-        "InitUpload: service code 4100 (AuthFailure): authentication failed"
+        "InitUpload: service code -10002 (AuthFailure): signature check failed"
     );
     assert!(!e.to_string().contains("wrong key"));
     assert_eq!(srv.actions(), ["InitUpload"], "not retried");
@@ -353,4 +353,45 @@ async fn an_unreachable_endpoint_is_a_transport_error_without_the_url() {
     assert!(matches!(e.kind, VodErrorKind::Transport { .. }), "{e}");
     assert!(e.is_retryable());
     assert!(!e.to_string().contains("Signature"), "{e}");
+}
+
+#[tokio::test]
+async fn ugc_flow_sends_one_signature_for_all_calls_and_no_secret() {
+    use vodfs::vod::ugc::LocalSigner;
+    let flow = Arc::new(FakeFlow::new());
+    let srv = Scripted::start(v4_service(flow.clone())).await;
+    let signer = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(ID, KEY)));
+    let cl = Arc::new(V4Client::ugc(V4Config::new(srv.url()), signer).unwrap());
+    assert_eq!(cl.name(), "ugc");
+    let up = uploader(cl);
+    let content = data(PS as usize + 1, 6);
+    let c = upload(&up, &content).await.unwrap();
+    assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
+    assert_eq!(
+        srv.actions(),
+        [
+            "InitUploadEx",
+            "UploadPartEx",
+            "UploadPartEx",
+            "FinishUploadEx"
+        ]
+    );
+    let seen = srv.seen();
+    let sig = seen[0].param("signature").unwrap().to_string();
+    for s in &seen {
+        assert_eq!(s.param("signature"), Some(sig.as_str()));
+        assert!(s.param("SecretId").is_none());
+        assert!(s.params.iter().all(|(_, v)| !v.contains(KEY)));
+    }
+    let env = vodfs::vod::sign::UgcEnvelope::decode(&sig).unwrap();
+    assert_eq!(env.field("f").as_deref(), Some("测试 clip"));
+    assert_eq!(env.field("ft").as_deref(), Some("mp4"));
+    // A signer with the wrong key: the service's -10002, not retried.
+    let bad = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(ID, "nope")));
+    let up = uploader(Arc::new(
+        V4Client::ugc(V4Config::new(srv.url()), bad).unwrap(),
+    ));
+    let e = upload(&up, &data(3, 1)).await.unwrap_err();
+    assert_eq!(e.code(), Some(-10002), "{e}");
+    assert!(e.to_string().starts_with("InitUploadEx: "), "{e}");
 }

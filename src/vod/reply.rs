@@ -1,11 +1,12 @@
 //! Strict reading of v2-style JSON answers (`code`, `message`, `codeDesc`,
-//! `canRetry`, and per-Action fields). Every accessor checks type and shape
-//! and returns a [`VodError`] naming the field; nothing here panics.
+//! `canRetry`, and per-Action fields), shared by the v4 and UGC flows.
+//! Every accessor checks type and shape and returns a [`VodError`] naming
+//! the field; nothing here panics.
 
 use serde_json::{Map, Value};
 
-use crate::vod::error::{VodError, VodErrorKind};
-use crate::vod::{HeldPart, Media};
+use super::error::{VodError, VodErrorKind};
+use super::{HeldPart, Media};
 
 /// A parsed answer whose envelope is valid.
 #[derive(Debug, Clone)]
