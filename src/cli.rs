@@ -43,6 +43,22 @@ pub struct ServeArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// AppId of the account (default: the stored one, else 1400000000).
+    #[arg(long)]
+    pub app_id: Option<u64>,
+    /// Per-minute quota of one Action, ACTION=N (repeatable; defaults:
+    /// 100 for control calls, 10000 for parts).
+    #[arg(long, value_name = "ACTION=N")]
+    pub rate_limit: Vec<String>,
+    /// Turn every rate limit off.
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// Inject faults, e.g. `rate=0.1,seed=7,kinds=negative+5xx+drop+slow+4400`.
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_body: u64,
 }
 
 /// Options of `vodfs mount`.

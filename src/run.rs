@@ -7,7 +7,7 @@ use crate::cli::{Cli, Command};
 /// Runs the command; errors are printed with their whole cause chain.
 pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(_args) => Err(anyhow::anyhow!("serve: not wired yet")),
+        Command::Serve(args) => crate::server::run_cli(&args),
         Command::Mount(_args) => Err(anyhow::anyhow!("mount: not wired yet")),
     };
     match result {

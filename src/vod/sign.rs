@@ -9,6 +9,12 @@
 //! - UGC v4 signature (§3.1): `base64(HMAC-SHA1(key, original) || original)`;
 //!   the verifier checks the HMAC over the exact embedded bytes.
 //! - `verify_content` of FinishUploadEx (§3.2).
+//! - COS XML request signature (§5.3, doc 436/7778): [`cos_http_string`],
+//!   [`cos_signature`], [`cos_authorization`] for signing and
+//!   [`CosAuth::parse`] for taking a received `Authorization` apart.
+//! - The frontwize REST scheme, our own design since the vendor's is not
+//!   documented (see `doc/frontwize-auth.md`): [`frontwize_signature`],
+//!   [`frontwize_authorization`], [`frontwize_presign`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -222,6 +228,209 @@ impl UgcEnvelope {
 /// with `plain = ExpTime=<unix>&FileId=<id>` (raw HMAC bytes, §3.2).
 pub fn verify_content(verify_key: &str, exp_time: u64, file_id: &str) -> String {
     ugc_sign(verify_key, &format!("ExpTime={exp_time}&FileId={file_id}"))
+}
+
+/// Percent-encodes a COS key or value: every byte except RFC 3986
+/// unreserved characters, upper-case hex (what the COS SDKs send).
+pub fn cos_encode(v: &str) -> String {
+    encode_query_value(v)
+}
+
+/// `name=value&…` of the signed pairs: names encoded then lower-cased, values
+/// encoded, sorted by name; and the `;`-joined name list.
+fn cos_pairs(pairs: &[(String, String)]) -> (String, String) {
+    let mut enc: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (cos_encode(k).to_ascii_lowercase(), cos_encode(v)))
+        .collect();
+    enc.sort();
+    let list = enc
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+    let joined = enc
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    (joined, list)
+}
+
+/// The COS `HttpString`: `lower(method)\npath\nparams\nheaders\n`. `path` is
+/// the decoded key path (raw UTF-8, e.g. `/exampleobject(腾讯云)`); `params` and
+/// `headers` are the signed subsets, raw names and values.
+pub fn cos_http_string(
+    method: &str,
+    path: &str,
+    params: &[(String, String)],
+    headers: &[(String, String)],
+) -> String {
+    let (p, _) = cos_pairs(params);
+    let (h, _) = cos_pairs(headers);
+    format!("{}\n{path}\n{p}\n{h}\n", method.to_ascii_lowercase())
+}
+
+/// `hex(HMAC-SHA1(SecretKey, KeyTime))`.
+pub fn cos_sign_key(secret_key: &str, key_time: &str) -> String {
+    hex::encode(hmac_sha1(secret_key.as_bytes(), key_time.as_bytes()))
+}
+
+/// The COS signature of an `HttpString`: `hex(HMAC-SHA1(SignKey, "sha1\n" +
+/// KeyTime + "\n" + hex(SHA1(HttpString)) + "\n"))`, the SignKey used as text.
+pub fn cos_signature(secret_key: &str, key_time: &str, http_string: &str) -> String {
+    use sha1::Digest as _;
+    let sign_key = cos_sign_key(secret_key, key_time);
+    let digest = hex::encode(Sha1::digest(http_string.as_bytes()));
+    let to_sign = format!("sha1\n{key_time}\n{digest}\n");
+    hex::encode(hmac_sha1(sign_key.as_bytes(), to_sign.as_bytes()))
+}
+
+/// A complete COS `Authorization` value signing `method path` with the given
+/// parameter and header subsets over the validity `start;end`.
+pub fn cos_authorization(
+    secret_id: &str,
+    secret_key: &str,
+    (start, end): (u64, u64),
+    method: &str,
+    path: &str,
+    params: &[(String, String)],
+    headers: &[(String, String)],
+) -> String {
+    let key_time = format!("{start};{end}");
+    let http = cos_http_string(method, path, params, headers);
+    let sig = cos_signature(secret_key, &key_time, &http);
+    let (_, param_list) = cos_pairs(params);
+    let (_, header_list) = cos_pairs(headers);
+    format!(
+        "q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={key_time}&q-key-time={key_time}\
+         &q-header-list={header_list}&q-url-param-list={param_list}&q-signature={sig}"
+    )
+}
+
+/// A received COS `Authorization`, taken apart (not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosAuth {
+    pub secret_id: String,
+    pub key_time: String,
+    /// Start and end of the key time, Unix seconds.
+    pub window: (u64, u64),
+    /// Lower-case names of the signed headers.
+    pub header_list: Vec<String>,
+    /// Lower-case names of the signed query parameters.
+    pub param_list: Vec<String>,
+    pub signature: String,
+}
+
+impl CosAuth {
+    /// Parses `q-sign-algorithm=sha1&q-ak=…&…`; `None` when a field is
+    /// missing, the algorithm is not sha1 or the key time is malformed.
+    pub fn parse(value: &str) -> Option<CosAuth> {
+        let mut fields = std::collections::HashMap::new();
+        for part in value.trim().split('&') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            fields.insert(k.trim(), v.trim());
+        }
+        if fields.get("q-sign-algorithm")? != &"sha1" {
+            return None;
+        }
+        let key_time = (*fields.get("q-key-time")?).to_string();
+        let (a, b) = key_time.split_once(';')?;
+        let window = (a.parse().ok()?, b.parse().ok()?);
+        let list = |name: &str| -> Option<Vec<String>> {
+            let v: &str = fields.get(name)?;
+            Some(
+                v.split(';')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect(),
+            )
+        };
+        Some(CosAuth {
+            secret_id: (*fields.get("q-ak")?).to_string(),
+            window,
+            header_list: list("q-header-list")?,
+            param_list: list("q-url-param-list")?,
+            signature: (*fields.get("q-signature")?).to_ascii_lowercase(),
+            key_time,
+        })
+    }
+
+    /// Checks the signature given the received request's decoded path and
+    /// the values of the listed parameters and headers (found by the caller).
+    pub fn verify(
+        &self,
+        secret_key: &str,
+        method: &str,
+        path: &str,
+        params: &[(String, String)],
+        headers: &[(String, String)],
+    ) -> bool {
+        let http = cos_http_string(method, path, params, headers);
+        let expected = cos_signature(secret_key, &self.key_time, &http);
+        constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
+    }
+}
+
+/// Name of the frontwize signing scheme, first word of `Authorization`.
+pub const FRONTWIZE_SCHEME: &str = "QVOD-HMAC-SHA256";
+
+/// Header carrying the request time (Unix seconds) covered by the signature.
+pub const FRONTWIZE_DATE_HEADER: &str = "x-qvod-date";
+
+/// The frontwize request signature (our design, `doc/frontwize-auth.md`):
+/// `hex(HMAC-SHA256(SecretKey, "QVOD-HMAC-SHA256\n" + METHOD + "\n" + path
+/// + "\n" + date + "\n" + hex(SHA256(body))))`.
+pub fn frontwize_signature(
+    secret_key: &str,
+    method: &str,
+    path: &str,
+    date: &str,
+    body: &[u8],
+) -> String {
+    use sha2::Digest as _;
+    let body_hash = hex::encode(Sha256::digest(body));
+    let to_sign = format!(
+        "{FRONTWIZE_SCHEME}\n{}\n{path}\n{date}\n{body_hash}",
+        method.to_ascii_uppercase()
+    );
+    hex::encode(hmac_sha256(secret_key.as_bytes(), to_sign.as_bytes()))
+}
+
+/// The `Authorization` value of a frontwize request.
+pub fn frontwize_authorization(
+    secret_id: &str,
+    secret_key: &str,
+    method: &str,
+    path: &str,
+    date: &str,
+    body: &[u8],
+) -> String {
+    let sig = frontwize_signature(secret_key, method, path, date, body);
+    format!("{FRONTWIZE_SCHEME} Credential={secret_id}, Signature={sig}")
+}
+
+/// Splits a frontwize `Authorization` into (SecretId, signature).
+pub fn frontwize_parse_authorization(value: &str) -> Option<(String, String)> {
+    let rest = value.trim().strip_prefix(FRONTWIZE_SCHEME)?.trim_start();
+    let mut id = None;
+    let mut sig = None;
+    for part in rest.split(',') {
+        let (k, v) = part.trim().split_once('=')?;
+        match k {
+            "Credential" => id = Some(v.to_string()),
+            "Signature" => sig = Some(v.to_ascii_lowercase()),
+            _ => return None,
+        }
+    }
+    Some((id?, sig?))
+}
+
+/// The signature of a presigned frontwize upload URL: `hex(HMAC-SHA256(
+/// SecretKey, "PUT\n" + path + "\n" + expires))`.
+pub fn frontwize_presign(secret_key: &str, path: &str, expires: u64) -> String {
+    let to_sign = format!("PUT\n{path}\n{expires}");
+    hex::encode(hmac_sha256(secret_key.as_bytes(), to_sign.as_bytes()))
 }
 
 #[cfg(test)]
@@ -453,5 +662,113 @@ mod tests {
     fn garbage_signatures_are_errors() {
         assert_eq!(UgcEnvelope::decode("%%%"), Err(SignError::BadBase64));
         assert_eq!(UgcEnvelope::decode("YWJj"), Err(SignError::TooShort));
+    }
+
+    const COS_KEY: &str = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz";
+    const COS_HOST: &str = "examplebucket-1250000000.cos.ap-beijing.myqcloud.com";
+
+    #[test]
+    fn t5_cos_put_object() {
+        let headers = p(&[
+            ("Date", "Thu, 16 May 2019 06:45:51 GMT"),
+            ("Host", COS_HOST),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "13"),
+            ("Content-MD5", "mQ/fVh815F3k6TAUm8m0eg=="),
+            ("x-cos-acl", "private"),
+            ("x-cos-grant-read", "uin=\"100000000011\""),
+        ]);
+        let key_time = "1557989151;1557996351";
+        assert_eq!(
+            cos_sign_key(COS_KEY, key_time),
+            "eb2519b498b02ac213cb1f3d1a3d27a3b3c9bc5f"
+        );
+        let http = cos_http_string("PUT", "/exampleobject(腾讯云)", &[], &headers);
+        use sha1::Digest as _;
+        assert_eq!(
+            hex::encode(Sha1::digest(http.as_bytes())),
+            "8b2751e77f43a0995d6e9eb9477f4b685cca4172"
+        );
+        assert_eq!(
+            cos_signature(COS_KEY, key_time, &http),
+            "3b8851a11a569213c17ba8fa7dcf2abec6935172"
+        );
+        let auth = cos_authorization(
+            "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q",
+            COS_KEY,
+            (1557989151, 1557996351),
+            "put",
+            "/exampleobject(腾讯云)",
+            &[],
+            &headers,
+        );
+        assert!(auth.ends_with(
+            "q-header-list=content-length;content-md5;content-type;date;host;x-cos-acl;x-cos-grant-read&q-url-param-list=&q-signature=3b8851a11a569213c17ba8fa7dcf2abec6935172"
+        ));
+        let parsed = CosAuth::parse(&auth).unwrap();
+        assert_eq!(parsed.window, (1557989151, 1557996351));
+        assert!(parsed.verify(COS_KEY, "PUT", "/exampleobject(腾讯云)", &[], &headers));
+        assert!(!parsed.verify(COS_KEY, "PUT", "/exampleobject", &[], &headers));
+    }
+
+    #[test]
+    fn t6_cos_get_object_with_params() {
+        let params = p(&[
+            ("response-content-type", "application/octet-stream"),
+            ("response-cache-control", "max-age=600"),
+        ]);
+        let headers = p(&[
+            ("Date", "Thu, 16 May 2019 06:55:53 GMT"),
+            ("Host", COS_HOST),
+        ]);
+        let key_time = "1557989753;1557996953";
+        assert_eq!(
+            cos_sign_key(COS_KEY, key_time),
+            "937914bf490e9e8c189836aad2052e4feeb35eaf"
+        );
+        let http = cos_http_string("get", "/exampleobject(腾讯云)", &params, &headers);
+        assert!(http.contains(
+            "\nresponse-cache-control=max-age%3D600&response-content-type=application%2Foctet-stream\n"
+        ));
+        assert_eq!(
+            cos_signature(COS_KEY, key_time, &http),
+            "01681b8c9d798a678e43b685a9f1bba0f6c0e012"
+        );
+    }
+
+    #[test]
+    fn cos_auth_parse_rejects_garbage() {
+        assert_eq!(CosAuth::parse(""), None);
+        assert_eq!(CosAuth::parse("q-sign-algorithm=md5&q-ak=x"), None);
+        assert_eq!(
+            CosAuth::parse(
+                "q-sign-algorithm=sha1&q-ak=a&q-sign-time=1;2&q-key-time=x;2&q-header-list=&q-url-param-list=&q-signature=ab"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn frontwize_round_trip() {
+        let auth = frontwize_authorization("id", "key", "post", "/v1/media", "1700000000", b"{}");
+        let (id, sig) = frontwize_parse_authorization(&auth).unwrap();
+        assert_eq!(id, "id");
+        assert_eq!(
+            sig,
+            frontwize_signature("key", "POST", "/v1/media", "1700000000", b"{}")
+        );
+        assert_ne!(
+            sig,
+            frontwize_signature("key", "POST", "/v1/media", "1700000001", b"{}")
+        );
+        assert_ne!(
+            sig,
+            frontwize_signature("key", "POST", "/v1/media", "1700000000", b"{ }")
+        );
+        assert_eq!(frontwize_parse_authorization("Basic abc"), None);
+        assert_ne!(
+            frontwize_presign("k", "/a", 1),
+            frontwize_presign("k", "/a", 2)
+        );
     }
 }

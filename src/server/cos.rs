@@ -1,0 +1,214 @@
+//! Family C control calls: ApplyUpload → (COS XML, `cos_xml.rs`) →
+//! CommitUpload, plus COS request routing.
+//!
+//! ApplyUpload allocates the fileId(s) up front and answers the storage
+//! location: bucket `<8 hex>vodgzp<appId>` (appId `storageAppId`), region
+//! `gzp` / `ap-guangzhou`, keys `/<8 hex><fileId>/f0.<type>` and
+//! `/<8 hex><fileId>/<fileId+1>.<coverType>` (protocol.md §6), and an
+//! opaque `vodSessionKey` (base64 of 48 random bytes) stored with the plan.
+//! The COS requests go to *this* service's address with the Host header
+//! `<bucket>-<appId>.cos.ap-guangzhou.myqcloud.com`.
+//! CommitUpload answers 31001 for an unknown, foreign, expired (default one
+//! day) or already-used key, and 4000 (key still usable) while an object is
+//! missing: never a half media. Committing hard-links the object files to
+//! `media/`, records media and spends the key in one transaction, then
+//! removes the objects. Media URL: `<public>/<bucket><storagePath>`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::response::Response;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::App;
+use super::config::Account;
+use super::error::ServerError;
+use super::family_a::{check_name, check_type};
+use super::store::MediaRow;
+use super::v2::Params;
+
+type Result<T> = std::result::Result<T, ServerError>;
+
+pub const REGION: &str = "gzp";
+pub const REGION_V5: &str = "ap-guangzhou";
+
+/// True for a virtual-hosted COS Host (`<bucket>-<appId>.cos.<region>…`).
+pub fn is_cos_host(host: &str) -> bool {
+    host.split_once(".cos.").is_some_and(|(b, _)| !b.is_empty())
+}
+
+/// The COS Host of an account's bucket.
+pub fn cos_host(acct: &Account) -> String {
+    format!(
+        "{}-{}.cos.{REGION_V5}.myqcloud.com",
+        acct.bucket(),
+        acct.app_id
+    )
+}
+
+/// What ApplyUpload promised, kept with the session key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    file_id: u64,
+    bucket: String,
+    video_path: String,
+    video_type: String,
+    video_name: String,
+    cover: Option<(String, String, String)>,
+    class_id: i64,
+    procedure: String,
+    source_context: String,
+}
+
+pub async fn apply_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result<Value> {
+    let video_type = check_type("videoType", p.req("videoType")?)?;
+    let video_name = p.get("videoName").unwrap_or("video").to_string();
+    check_name("videoName", &video_name)?;
+    if let Some(s) = p.get("videoSize") {
+        s.parse::<u64>()
+            .map_err(|_| super::error::bad("videoSize", "must be an unsigned integer"))?;
+    }
+    let cover = match p.get("coverType") {
+        Some(t) => {
+            let t = check_type("coverType", t)?;
+            let name = p.get("coverName").unwrap_or("cover").to_string();
+            check_name("coverName", &name)?;
+            Some((t, name))
+        }
+        None => None,
+    };
+    let n = if cover.is_some() { 2 } else { 1 };
+    let file_id = app.db(move |s| s.alloc_ids(n)).await?;
+    let dir = format!("{:08x}{file_id}", rand::random::<u32>());
+    let plan = Plan {
+        file_id,
+        bucket: acct.bucket(),
+        video_path: format!("/{dir}/f0.{video_type}"),
+        video_type,
+        video_name,
+        cover: cover.map(|(t, name)| (format!("/{dir}/{}.{t}", file_id + 1), t, name)),
+        class_id: p.opt_i64("classId")?.unwrap_or(0),
+        procedure: p.get("procedure").unwrap_or_default().to_string(),
+        source_context: p.get("sourceContext").unwrap_or_default().to_string(),
+    };
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 48]>());
+    let body = serde_json::to_string(&plan).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let expires = super::unix_now() + app.cfg.session_ttl_secs;
+    let (k, sid) = (key.clone(), acct.secret_id.clone());
+    app.db(move |s| s.insert_session(&k, &sid, &body, expires))
+        .await?;
+    let mut out = json!({
+        "video": {"storagePath": plan.video_path},
+        "storageAppId": acct.app_id,
+        "storageBucket": plan.bucket,
+        "storageRegion": REGION,
+        "storageRegionV5": REGION_V5,
+        "vodSessionKey": key,
+    });
+    if let Some((path, _, _)) = &plan.cover {
+        out["cover"] = json!({"storagePath": path});
+    }
+    Ok(out)
+}
+
+pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result<Value> {
+    let key = p.req("vodSessionKey")?.to_string();
+    let _guard = app.commit_lock.lock().await;
+    let k = key.clone();
+    let Some((owner, body, expires, used)) = app.db(move |s| s.session(&k)).await? else {
+        return Err(ServerError::BadSession("unknown key"));
+    };
+    if owner != acct.secret_id {
+        return Err(ServerError::BadSession("unknown key"));
+    }
+    if used {
+        return Err(ServerError::BadSession("key already used"));
+    }
+    if expires <= super::unix_now() {
+        return Err(ServerError::BadSession("key expired"));
+    }
+    let plan: Plan =
+        serde_json::from_str(&body).map_err(|e| ServerError::Internal(e.to_string()))?;
+    let bucket = format!("{}-{}", plan.bucket, acct.app_id);
+    let mut wanted = vec![("video", plan.video_path.clone())];
+    if let Some((path, _, _)) = &plan.cover {
+        wanted.push(("cover", path.clone()));
+    }
+    let mut objects = Vec::new();
+    for (what, path) in &wanted {
+        let (b, k) = (bucket.clone(), path.trim_start_matches('/').to_string());
+        match app.db(move |s| s.object(&b, &k)).await? {
+            Some(o) => objects.push(o),
+            None => return Err(ServerError::ObjectMissing(what)),
+        }
+    }
+    let now = super::unix_now();
+    let video_id = plan.file_id.to_string();
+    let cover_id = plan.cover.as_ref().map(|_| (plan.file_id + 1).to_string());
+    let mut media = vec![MediaRow {
+        file_id: video_id.clone(),
+        secret_id: acct.secret_id.clone(),
+        kind: "video".into(),
+        parent: None,
+        name: plan.video_name.clone(),
+        file_type: plan.video_type.clone(),
+        size: objects[0].size,
+        sha1: objects[0].sha1.clone(),
+        md5: objects[0].md5.clone(),
+        class_id: plan.class_id,
+        tags: Vec::new(),
+        procedure: plan.procedure.clone(),
+        source_context: plan.source_context.clone(),
+        flow: "C".into(),
+        created_at: now,
+        url_path: format!("/{}{}", plan.bucket, plan.video_path),
+        cover_file_id: cover_id.clone(),
+    }];
+    if let (Some((path, ty, name)), Some(cid), Some(o)) = (&plan.cover, &cover_id, objects.get(1)) {
+        media.push(MediaRow {
+            file_id: cid.clone(),
+            kind: "cover".into(),
+            parent: Some(video_id.clone()),
+            name: name.clone(),
+            file_type: ty.clone(),
+            size: o.size,
+            sha1: o.sha1.clone(),
+            md5: o.md5.clone(),
+            class_id: 0,
+            url_path: format!("/{}{}", plan.bucket, path),
+            cover_file_id: None,
+            ..media[0].clone()
+        });
+    }
+    let (m2, objs) = (media.clone(), objects.clone());
+    app.db(move |s| {
+        for (m, o) in m2.iter().zip(&objs) {
+            let dest = s.media_path(&m.file_id);
+            let _ = std::fs::remove_file(&dest);
+            std::fs::hard_link(s.object_path(o.id), &dest)?;
+            std::fs::File::open(dest.parent().unwrap_or(s.root()))?.sync_all()?;
+        }
+        let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
+        s.commit_session(&key, &m2, &ids)?;
+        for o in &objs {
+            let _ = std::fs::remove_file(s.object_path(o.id));
+        }
+        Ok(())
+    })
+    .await?;
+    let url = |m: &MediaRow| format!("{}{}", app.cfg.public_url, m.url_path);
+    let mut out = json!({"fileId": video_id, "video": {"url": url(&media[0])}});
+    if let Some(c) = media.get(1) {
+        out["cover"] = json!({"url": url(c)});
+    }
+    Ok(out)
+}
+
+/// A COS request: see `cos_xml.rs`.
+pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
+    super::cos_xml::handle(app, parts, body).await
+}

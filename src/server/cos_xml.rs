@@ -1,0 +1,677 @@
+//! The COS XML API subset (protocol.md §5.3): PUT Object, Initiate /
+//! Upload Part / Complete / Abort multipart, `GET /?uploads` (list open
+//! multipart uploads), `GET /<key>?uploadId=` (list parts) and GET/HEAD
+//! Object. Requests are routed by their Host (`<bucket>-<appId>.cos.…`) and
+//! each is checked against the COS request signature: `Authorization`
+//! header or `q-*` query parameters, SecretId of the bucket's account, key
+//! time covering now, every listed header and parameter present, HMAC
+//! match. The key is the percent-decoded path; it must be valid UTF-8 with
+//! no `.`/`..` segment or NUL, and it is only ever a database key (files are
+//! named by number), so no key can name a file outside the data dir.
+//! Errors are COS-style XML `<Error><Code/><Message/>…</Error>` with HTTP
+//! 4xx/5xx. Faults use the action names `CosPut`, `CosPost`, `CosGet`,
+//! `CosDelete`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
+use md5::{Digest as _, Md5};
+use sha1::Sha1;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::App;
+use super::config::Account;
+use super::error::ServerError;
+use super::faults::FaultKind;
+use super::store::ObjectRow;
+use crate::vod::sign::CosAuth;
+
+/// A COS error answer.
+#[derive(Debug)]
+pub struct CosError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn err(status: u16, code: &'static str, message: impl Into<String>) -> CosError {
+    CosError {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<ServerError> for CosError {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::BodyTooLarge(n) => {
+                err(400, "EntityTooLarge", format!("body exceeds {n} bytes"))
+            }
+            other => {
+                tracing::error!(error = ?other, "cos request failed");
+                err(500, "InternalError", "internal failure")
+            }
+        }
+    }
+}
+
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/xml")
+        .header("x-cos-request-id", request_id())
+        .body(Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
+        )))
+        .unwrap_or_default()
+}
+
+fn error_response(e: CosError, resource: &str) -> Response {
+    xml(
+        e.status,
+        format!(
+            "<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+            e.code,
+            xml_escape(&e.message),
+            xml_escape(resource),
+            request_id()
+        ),
+    )
+}
+
+/// Decodes and checks an object key path (`/a/b.mp4`).
+pub fn decode_key(raw_path: &str) -> Result<String, CosError> {
+    let bad = || err(400, "InvalidURI", "object key is not valid");
+    let decoded = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| bad())?;
+    if decoded.len() > 850 || decoded.contains('\0') || !decoded.starts_with('/') {
+        return Err(bad());
+    }
+    if decoded.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(bad());
+    }
+    Ok(decoded.into_owned())
+}
+
+struct Req {
+    acct: Account,
+    bucket: String,
+    /// Decoded path, `/key`.
+    path: String,
+    params: Vec<(String, String)>,
+}
+
+impl Req {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn key(&self) -> &str {
+        self.path.trim_start_matches('/')
+    }
+}
+
+fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let bucket = host.split_once(".cos.").map(|(b, _)| b).unwrap_or("");
+    let acct = app
+        .cfg
+        .account_by_bucket(bucket)
+        .ok_or_else(|| {
+            err(
+                404,
+                "NoSuchBucket",
+                format!("bucket {bucket} does not exist"),
+            )
+        })?
+        .clone();
+    let path = decode_key(parts.uri.path())?;
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let auth_text = match parts.headers.get(header::AUTHORIZATION) {
+        Some(v) => v.to_str().unwrap_or("").to_string(),
+        None => params
+            .iter()
+            .filter(|(k, _)| k.starts_with("q-"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&"),
+    };
+    let auth = CosAuth::parse(&auth_text)
+        .ok_or_else(|| err(403, "AccessDenied", "missing or malformed Authorization"))?;
+    if auth.secret_id != acct.secret_id {
+        return Err(err(
+            403,
+            "InvalidAccessKeyId",
+            "the SecretId is not the bucket owner's",
+        ));
+    }
+    let now = super::unix_now();
+    if now < auth.window.0 || now > auth.window.1 {
+        return Err(err(403, "AccessDenied", "request has expired"));
+    }
+    let mut signed_headers = Vec::new();
+    for name in &auth.header_list {
+        let v = parts
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                err(
+                    403,
+                    "SignatureDoesNotMatch",
+                    format!("signed header {name} is missing"),
+                )
+            })?;
+        signed_headers.push((name.clone(), v.to_string()));
+    }
+    let mut signed_params = Vec::new();
+    for name in &auth.param_list {
+        let v = params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                err(
+                    403,
+                    "SignatureDoesNotMatch",
+                    format!("signed parameter {name} is missing"),
+                )
+            })?;
+        signed_params.push((name.clone(), v));
+    }
+    if !auth.verify(
+        &acct.secret_key,
+        parts.method.as_str(),
+        &path,
+        &signed_params,
+        &signed_headers,
+    ) {
+        return Err(err(
+            403,
+            "SignatureDoesNotMatch",
+            "the request signature does not match",
+        ));
+    }
+    Ok(Req {
+        acct,
+        bucket: bucket.to_string(),
+        path,
+        params,
+    })
+}
+
+pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
+    let resource = parts.uri.path().to_string();
+    let action = match parts.method {
+        Method::PUT => "CosPut",
+        Method::POST => "CosPost",
+        Method::DELETE => "CosDelete",
+        _ => "CosGet",
+    };
+    app.stats.request(action);
+    let mut drop_reply = false;
+    if let Some((kind, slow_ms)) = app.faults.draw(action) {
+        match kind {
+            FaultKind::Slow => tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await,
+            FaultKind::Drop => drop_reply = true,
+            FaultKind::Limit => {
+                super::body::discard(body).await;
+                return error_response(
+                    err(503, "SlowDown", "please reduce your request rate"),
+                    &resource,
+                );
+            }
+            FaultKind::Negative | FaultKind::Http5xx => {
+                super::body::discard(body).await;
+                return error_response(err(503, "ServiceUnavailable", "injected fault"), &resource);
+            }
+        }
+    }
+    let result = match authenticate(&app, &parts) {
+        Ok(req) => {
+            if app
+                .limiter
+                .admit(&req.acct.secret_id, action, super::unix_now())
+            {
+                dispatch(&app, &parts.method, &parts.headers, req, body).await
+            } else {
+                super::body::discard(body).await;
+                Err(err(503, "SlowDown", "request limit exceeded"))
+            }
+        }
+        Err(e) => {
+            super::body::discard(body).await;
+            Err(e)
+        }
+    };
+    let resp = result.unwrap_or_else(|e| {
+        app.stats.error(action);
+        error_response(e, &resource)
+    });
+    if drop_reply {
+        super::drop_mid_body(resp).await
+    } else {
+        resp
+    }
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    method: &Method,
+    headers: &axum::http::HeaderMap,
+    req: Req,
+    body: Body,
+) -> Result<Response, CosError> {
+    let has = |n: &str| req.params.iter().any(|(k, _)| k == n);
+    match (method.clone(), req.param("uploadId").map(str::to_string)) {
+        (Method::GET, _) if has("uploads") && req.path == "/" => list_uploads(app, &req).await,
+        (Method::GET, Some(id)) => list_parts(app, &req, &id).await,
+        (Method::GET | Method::HEAD, None) => get_object(app, &req, method == Method::HEAD).await,
+        (Method::PUT, Some(id)) => upload_part(app, &req, &id, body).await,
+        (Method::PUT, None) => put_object(app, &req, headers, body).await,
+        (Method::POST, None) if has("uploads") => initiate(app, &req).await,
+        (Method::POST, Some(id)) => complete(app, &req, &id, body).await,
+        (Method::DELETE, Some(id)) => {
+            check_upload(app, &req, &id).await?;
+            app.db(move |s| s.delete_multipart(&id)).await?;
+            Ok(Response::builder()
+                .status(204)
+                .body(Body::empty())
+                .unwrap_or_default())
+        }
+        _ => Err(err(
+            405,
+            "MethodNotAllowed",
+            "operation not supported by vodfs serve",
+        )),
+    }
+}
+
+fn etag_response(etag: &str) -> Response {
+    Response::builder()
+        .status(200)
+        .header(header::ETAG, etag)
+        .header("x-cos-request-id", request_id())
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// What a stored object is, before it has an id.
+struct NewObject<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    len: u64,
+    md5: String,
+    sha1: String,
+    etag: String,
+}
+
+/// Moves the durable file at `path` into the object store and records it.
+async fn store_object(
+    app: &Arc<App>,
+    o: NewObject<'_>,
+    path: &std::path::Path,
+) -> Result<(), CosError> {
+    let NewObject {
+        bucket,
+        key,
+        len,
+        md5,
+        sha1,
+        etag,
+    } = o;
+    let id = app.db(|s| s.reserve_object_id()).await?;
+    let row = ObjectRow {
+        id,
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        size: len,
+        md5,
+        sha1,
+        etag,
+        created_at: super::unix_now(),
+    };
+    let src = path.to_path_buf();
+    app.db(move |s| {
+        super::store::persist(&src, &s.object_path(id))?;
+        if let Some(old) = s.put_object(&row)? {
+            let _ = std::fs::remove_file(s.object_path(old));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+async fn put_object(
+    app: &Arc<App>,
+    req: &Req,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, CosError> {
+    if req.key().is_empty() {
+        super::body::discard(body).await;
+        return Err(err(400, "InvalidURI", "object key is empty"));
+    }
+    let inc = super::body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    if let Some(want) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
+        use base64::Engine as _;
+        let got = hex::decode(&inc.md5).unwrap_or_default();
+        if base64::engine::general_purpose::STANDARD.encode(got) != want.trim() {
+            return Err(err(400, "BadDigest", "Content-MD5 does not match the body"));
+        }
+    }
+    let etag = format!("\"{}\"", inc.md5);
+    // store_object renames the file away; `inc` then only forgets it.
+    store_object(
+        app,
+        NewObject {
+            bucket: &req.bucket,
+            key: req.key(),
+            len: inc.len,
+            md5: inc.md5.clone(),
+            sha1: inc.sha1.clone(),
+            etag: etag.clone(),
+        },
+        &inc.path,
+    )
+    .await?;
+    Ok(etag_response(&etag))
+}
+
+async fn initiate(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
+    let id = format!("{:032x}", rand::random::<u128>());
+    let (i, b, k) = (id.clone(), req.bucket.clone(), req.key().to_string());
+    app.db(move |s| s.create_multipart(&i, &b, &k)).await?;
+    Ok(xml(
+        StatusCode::OK,
+        format!(
+            "<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId></InitiateMultipartUploadResult>",
+            xml_escape(&req.bucket),
+            xml_escape(req.key())
+        ),
+    ))
+}
+
+async fn check_upload(app: &Arc<App>, req: &Req, id: &str) -> Result<u64, CosError> {
+    let i = id.to_string();
+    match app.db(move |s| s.multipart(&i)).await? {
+        Some((b, k, created)) if b == req.bucket && k == req.key() => Ok(created),
+        _ => Err(err(404, "NoSuchUpload", "the upload does not exist")),
+    }
+}
+
+async fn upload_part(
+    app: &Arc<App>,
+    req: &Req,
+    id: &str,
+    body: Body,
+) -> Result<Response, CosError> {
+    let n: u32 = match req.param("partNumber").and_then(|v| v.parse().ok()) {
+        Some(n) if (1..=10_000).contains(&n) => n,
+        _ => {
+            super::body::discard(body).await;
+            return Err(err(400, "InvalidArgument", "partNumber must be 1-10000"));
+        }
+    };
+    if let Err(e) = check_upload(app, req, id).await {
+        super::body::discard(body).await;
+        return Err(e);
+    }
+    let inc = super::body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    let (len, md5) = (inc.len, inc.md5.clone());
+    let i = id.to_string();
+    let m = md5.clone();
+    app.db(move |s| {
+        inc.persist_to(&s.mp_part_path(&i, n))?;
+        s.record_mp_part(&i, n, len, &m)
+    })
+    .await?;
+    Ok(etag_response(&format!("\"{md5}\"")))
+}
+
+/// The text of the first `<name>…</name>` in `s`.
+pub fn tag<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = s.find(&open)? + open.len();
+    let len = s[start..].find(&close)?;
+    Some(&s[start..start + len])
+}
+
+/// `(PartNumber, ETag)` of each `<Part>` of a CompleteMultipartUpload body.
+pub fn parse_complete(xml: &str) -> Option<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<Part>") {
+        let block_end = rest[i..].find("</Part>")? + i;
+        let block = &rest[i..block_end];
+        let n = tag(block, "PartNumber")?.trim().parse().ok()?;
+        let etag = tag(block, "ETag")?
+            .replace("&quot;", "")
+            .replace('"', "")
+            .trim()
+            .to_ascii_lowercase();
+        out.push((n, etag));
+        rest = &rest[block_end + 7..];
+    }
+    Some(out)
+}
+
+async fn complete(app: &Arc<App>, req: &Req, id: &str, body: Body) -> Result<Response, CosError> {
+    if let Err(e) = check_upload(app, req, id).await {
+        super::body::discard(body).await;
+        return Err(e);
+    }
+    let raw = super::body::read_small(body, 1 << 20).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let wanted = parse_complete(&text)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            err(
+                400,
+                "MalformedXML",
+                "CompleteMultipartUpload body is not valid",
+            )
+        })?;
+    if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(err(
+            400,
+            "InvalidPartOrder",
+            "parts must be listed in ascending order",
+        ));
+    }
+    let i = id.to_string();
+    let held = app.db(move |s| s.mp_parts(&i)).await?;
+    for (idx, (n, etag)) in wanted.iter().enumerate() {
+        let Some((_, size, md5)) = held.iter().find(|(hn, _, _)| hn == n) else {
+            return Err(err(
+                400,
+                "InvalidPart",
+                format!("part {n} was not uploaded"),
+            ));
+        };
+        if md5 != etag {
+            return Err(err(
+                400,
+                "InvalidPart",
+                format!("part {n} ETag does not match"),
+            ));
+        }
+        if idx + 1 < wanted.len() && *size < app.cfg.cos_min_part_size {
+            return Err(err(
+                400,
+                "EntityTooSmall",
+                format!("part {n} is smaller than the minimum"),
+            ));
+        }
+    }
+    let _guard = app.commit_lock.lock().await;
+    let tmp = app.store.tmp_dir().join(format!("mp-{id}"));
+    let guard = super::store::persist_guard(tmp.clone());
+    let mut out = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(ServerError::from)?;
+    let (mut md5, mut sha1, mut etag_md5) = (Md5::new(), Sha1::new(), Md5::new());
+    let mut len = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    for (n, etag) in &wanted {
+        etag_md5.update(hex::decode(etag).unwrap_or_default());
+        let mut f = tokio::fs::File::open(app.store.mp_part_path(id, *n))
+            .await
+            .map_err(ServerError::from)?;
+        loop {
+            let r = f.read(&mut buf).await.map_err(ServerError::from)?;
+            if r == 0 {
+                break;
+            }
+            md5.update(&buf[..r]);
+            sha1.update(&buf[..r]);
+            len += r as u64;
+            out.write_all(&buf[..r]).await.map_err(ServerError::from)?;
+        }
+    }
+    out.sync_all().await.map_err(ServerError::from)?;
+    drop(out);
+    let etag = format!("\"{}-{}\"", hex::encode(etag_md5.finalize()), wanted.len());
+    store_object(
+        app,
+        NewObject {
+            bucket: &req.bucket,
+            key: req.key(),
+            len,
+            md5: hex::encode(md5.finalize()),
+            sha1: hex::encode(sha1.finalize()),
+            etag: etag.clone(),
+        },
+        &tmp,
+    )
+    .await?;
+    guard.done();
+    let i = id.to_string();
+    app.db(move |s| s.delete_multipart(&i)).await?;
+    Ok(xml(
+        StatusCode::OK,
+        format!(
+            "<CompleteMultipartUploadResult><Location>{}{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
+            app.cfg.public_url,
+            xml_escape(&req.path),
+            xml_escape(&req.bucket),
+            xml_escape(req.key()),
+            xml_escape(&etag)
+        ),
+    ))
+}
+
+async fn list_uploads(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
+    let b = req.bucket.clone();
+    let prefix = req.param("prefix").unwrap_or("").to_string();
+    let all = app.db(move |s| s.list_multipart(&b)).await?;
+    let mut body = format!(
+        "<ListMultipartUploadsResult><Bucket>{}</Bucket>",
+        xml_escape(&req.bucket)
+    );
+    for (key, id, created) in all.iter().filter(|(k, _, _)| k.starts_with(&prefix)) {
+        body.push_str(&format!(
+            "<Upload><Key>{}</Key><UploadId>{id}</UploadId><Initiated>{created}</Initiated></Upload>",
+            xml_escape(key)
+        ));
+    }
+    body.push_str("</ListMultipartUploadsResult>");
+    Ok(xml(StatusCode::OK, body))
+}
+
+async fn list_parts(app: &Arc<App>, req: &Req, id: &str) -> Result<Response, CosError> {
+    check_upload(app, req, id).await?;
+    let i = id.to_string();
+    let parts = app.db(move |s| s.mp_parts(&i)).await?;
+    let mut body = format!(
+        "<ListPartsResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId>",
+        xml_escape(&req.bucket),
+        xml_escape(req.key())
+    );
+    for (n, size, md5) in parts {
+        body.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>\"{md5}\"</ETag><Size>{size}</Size></Part>"
+        ));
+    }
+    body.push_str("</ListPartsResult>");
+    Ok(xml(StatusCode::OK, body))
+}
+
+async fn get_object(app: &Arc<App>, req: &Req, head: bool) -> Result<Response, CosError> {
+    let (b, k) = (req.bucket.clone(), req.key().to_string());
+    let o = app
+        .db(move |s| s.object(&b, &k))
+        .await?
+        .ok_or_else(|| err(404, "NoSuchKey", "the object does not exist"))?;
+    let builder = Response::builder()
+        .status(200)
+        .header(header::ETAG, &o.etag)
+        .header(header::CONTENT_LENGTH, o.size)
+        .header("x-cos-request-id", request_id());
+    if head {
+        return Ok(builder.body(Body::empty()).unwrap_or_default());
+    }
+    let f = tokio::fs::File::open(app.store.object_path(o.id))
+        .await
+        .map_err(ServerError::from)?;
+    Ok(builder
+        .body(Body::from_stream(tokio_util::io::ReaderStream::new(f)))
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape() {
+        assert_eq!(decode_key("/a/b.mp4").unwrap(), "/a/b.mp4");
+        assert_eq!(
+            decode_key("/exampleobject(%E8%85%BE%E8%AE%AF%E4%BA%91)").unwrap(),
+            "/exampleobject(腾讯云)"
+        );
+        assert!(decode_key("/../etc/passwd").is_err());
+        assert!(decode_key("/a/%2E%2E/%2E%2E/x").is_err());
+        assert!(decode_key("/a%00b").is_err());
+        assert!(decode_key("/%FF").is_err());
+    }
+
+    #[test]
+    fn complete_body() {
+        let x = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;AB&quot;</ETag></Part><Part><ETag>\"cd\"</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>";
+        assert_eq!(
+            parse_complete(x).unwrap(),
+            vec![(1, "ab".to_string()), (2, "cd".to_string())]
+        );
+        assert!(parse_complete("<Part><PartNumber>x</PartNumber></Part>").is_none());
+        assert_eq!(parse_complete("garbage").unwrap(), vec![]);
+    }
+}

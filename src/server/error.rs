@@ -1,0 +1,158 @@
+//! The one error type of the service and its mapping to v2 JSON bodies.
+//!
+//! Two dialects share the v2 body shape `{code, message, codeDesc, canRetry}`
+//! (protocol.md §7): the vod2 upload APIs answer negative codes (−10001 …
+//! −10006), the vod.api ones (ApplyUpload, CommitUpload, Report) answer the
+//! common 4000–6200 codes. HTTP status is always 200 for both, as the SDKs
+//! never look at it. COS and frontwize render the same errors their own way
+//! (`cos.rs`, `frontwize.rs`).
+
+use serde_json::{Value, json};
+
+/// Which family of codes a v2 action answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// vod2 upload APIs: negative codes.
+    Vod2,
+    /// vod.api general APIs: 4000–6200 codes.
+    Api,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("missing parameter {0}")]
+    MissingParam(String),
+    #[error("invalid parameter {name}: {why}")]
+    BadParam { name: String, why: String },
+    #[error("unknown action {0}")]
+    UnknownAction(String),
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("signature expired")]
+    SignatureExpired,
+    #[error("secret id does not exist")]
+    UnknownSecretId,
+    #[error("nonce {0} already used")]
+    ReplayedNonce(String),
+    #[error("timestamp {0} is outside the allowed window")]
+    StaleTimestamp(String),
+    #[error("request limit exceeded for {0}, retry later")]
+    RateLimited(String),
+    #[error("request body exceeds {0} bytes")]
+    BodyTooLarge(u64),
+    #[error("invalid packet size: received {received} bytes, expected {expected}")]
+    PartSize { received: u64, expected: u64 },
+    #[error("part md5 mismatch: dataMd5 {expected}, received bytes hash to {actual}")]
+    Md5Mismatch { expected: String, actual: String },
+    #[error("offset {offset} is not a multiple of dataSize {data_size}")]
+    Misaligned { offset: u64, data_size: u64 },
+    #[error("no upload in progress for fileSha {0}")]
+    NoSuchUpload(String),
+    #[error("missing parts at offsets {0:?}")]
+    MissingParts(Vec<u64>),
+    #[error("file sha mismatch: fileSha {expected}, parts hash to {actual}")]
+    ShaMismatch { expected: String, actual: String },
+    #[error("invalid vodSessionKey: {0}")]
+    BadSession(&'static str),
+    #[error("{0} object not uploaded")]
+    ObjectMissing(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("injected fault")]
+    InjectedFault,
+    #[error("storage failure")]
+    Db(#[from] rusqlite::Error),
+    #[error("storage failure")]
+    Io(#[from] std::io::Error),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for a bad-parameter error.
+pub fn bad(name: &str, why: impl Into<String>) -> ServerError {
+    ServerError::BadParam {
+        name: name.to_string(),
+        why: why.into(),
+    }
+}
+
+impl ServerError {
+    /// `(code, codeDesc, canRetry)` in a dialect.
+    pub fn v2_code(&self, d: Dialect) -> (i64, &'static str, bool) {
+        use Dialect::*;
+        use ServerError::*;
+        match (self, d) {
+            (MissingParam(_), Vod2) => (-10001, "InvalidParameter", false),
+            (MissingParam(_) | BadParam { .. } | UnknownAction(_), Api) => {
+                (4000, "InvalidParameter", false)
+            }
+            (UnknownAction(_), Vod2) => (-10001, "InvalidParameter", false),
+            (BadParam { .. }, Vod2) => (-10003, "InvalidParameter", false),
+            (BadSignature | SignatureExpired, Vod2) => (-10002, "AuthFailure", false),
+            (BadSignature | SignatureExpired, Api) => (4100, "AuthFailure", false),
+            (UnknownSecretId, _) => (4104, "AuthFailure.SecretIdNotFound", false),
+            (ReplayedNonce(_) | StaleTimestamp(_), _) => (4500, "RequestReplay", false),
+            (RateLimited(_), _) => (4400, "RequestLimitExceeded", true),
+            (BodyTooLarge(_) | PartSize { .. }, Vod2) => (-10006, "InvalidPacket", false),
+            (BodyTooLarge(_) | PartSize { .. }, Api) => (4000, "InvalidParameter", false),
+            (Md5Mismatch { .. }, Vod2) => (-10006, "InvalidPacket", true),
+            (Md5Mismatch { .. }, Api) => (4000, "InvalidParameter", true),
+            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Vod2) => {
+                (-10003, "InvalidParameter", false)
+            }
+            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Api) => {
+                (4000, "InvalidParameter", false)
+            }
+            (BadSession(_), _) => (31001, "InvalidVodSessionKey", false),
+            (ObjectMissing(_), _) => (4000, "InvalidParameter", false),
+            (NotFound, _) => (5000, "ResourceNotFound", false),
+            (InjectedFault, Vod2) => (-10005, "InternalError", true),
+            (InjectedFault, Api) => (6000, "InternalError", true),
+            (Db(_) | Io(_) | Internal(_), Vod2) => (-10004, "InternalError", true),
+            (Db(_) | Io(_) | Internal(_), Api) => (32001, "InternalError", true),
+        }
+    }
+
+    /// The v2 JSON body. Internal causes are logged, not sent.
+    pub fn v2_body(&self, d: Dialect) -> Value {
+        let (code, desc, retry) = self.v2_code(d);
+        if matches!(self, ServerError::Db(_) | ServerError::Io(_)) {
+            tracing::error!(error = ?self, "request failed");
+        }
+        json!({
+            "code": code,
+            "message": self.to_string(),
+            "codeDesc": desc,
+            "canRetry": i32::from(retry),
+        })
+    }
+}
+
+/// A success body: `code 0` merged with `fields`.
+pub fn v2_ok(fields: Value) -> Value {
+    let mut body = json!({"code": 0, "message": "", "codeDesc": "Success", "canRetry": 0});
+    if let (Some(out), Value::Object(extra)) = (body.as_object_mut(), fields) {
+        out.extend(extra);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_dialect() {
+        assert_eq!(ServerError::BadSignature.v2_code(Dialect::Vod2).0, -10002);
+        assert_eq!(ServerError::BadSignature.v2_code(Dialect::Api).0, 4100);
+        let b = bad("fileName", "too long").v2_body(Dialect::Vod2);
+        assert_eq!(b["code"], -10003);
+        assert!(b["message"].as_str().unwrap().contains("fileName"));
+        let r = ServerError::RateLimited("InitUpload".into()).v2_body(Dialect::Api);
+        assert_eq!(
+            (r["code"].as_i64(), r["canRetry"].as_i64()),
+            (Some(4400), Some(1))
+        );
+        assert_eq!(r["codeDesc"], "RequestLimitExceeded");
+    }
+}

@@ -1,0 +1,416 @@
+//! Family A (InitUpload / UploadPart / FinishUpload, SmallFileUpload) and
+//! the upload state machine it shares with family B (`ugc.rs`).
+//!
+//! State is keyed by (SecretId, fileSha) as in the real service: there is
+//! no upload id. InitUpload answers 0 (new), 1 (resumable, with the parts
+//! held and the *original* dataSize) or 2 (a complete media with that sha
+//! exists: instant upload returns the existing fileId, as the real service
+//! does). FinishUpload assembles the parts under the commit lock, checks the
+//! whole-file SHA-1, then records the media and forgets the upload in one
+//! transaction. A SHA-1 mismatch forgets the upload too: its parts can never
+//! make a valid file, so the client must start over.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use serde_json::{Value, json};
+use sha1::{Digest as _, Sha1};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::App;
+use super::error::{ServerError, bad};
+use super::store::{MediaRow, PartRow, UploadRow};
+use super::v2::Params;
+
+type Result<T> = std::result::Result<T, ServerError>;
+
+pub const PART_SIZES: [u64; 2] = [524_288, 1_048_576];
+/// Largest cover accepted by SmallFileUpload.
+pub const MAX_COVER: u64 = 1 << 20;
+
+/// What an InitUpload asks for, from the query (A) or the signature (B).
+#[derive(Debug, Clone)]
+pub struct InitSpec {
+    pub name: String,
+    pub file_type: String,
+    pub sha: String,
+    pub size: u64,
+    pub data_size: u64,
+    pub class_id: i64,
+    pub tags: Vec<String>,
+    pub procedure: String,
+    pub flow: &'static str,
+}
+
+/// A file name as the service accepts it: 1–40 bytes, none of `\/:*?"<>`.
+pub fn check_name(param: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 40 {
+        return Err(bad(
+            param,
+            format!("must be 1-40 bytes, got {}", name.len()),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| "\\/:*?\"<>".contains(*c) || c.is_control())
+    {
+        return Err(bad(param, format!("contains forbidden character {c:?}")));
+    }
+    Ok(())
+}
+
+/// A file type (extension): 1–10 ASCII alphanumerics, lower-cased.
+pub fn check_type(param: &str, t: &str) -> Result<String> {
+    if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(bad(param, "must be 1-10 letters or digits"));
+    }
+    Ok(t.to_ascii_lowercase())
+}
+
+/// A hex digest of `len` characters, compared case-insensitively.
+pub fn check_hex(param: &str, v: &str, len: usize) -> Result<String> {
+    if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(param, format!("must be {len} hex characters")));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+pub fn media_url(app: &App, m: &MediaRow) -> String {
+    format!("{}{}", app.cfg.public_url, m.url_path)
+}
+
+fn parts_json(parts: &[PartRow]) -> Value {
+    Value::Array(
+        parts
+            .iter()
+            .map(|p| json!({"offset": p.offset, "dataSize": p.size, "dataMd5": p.md5}))
+            .collect(),
+    )
+}
+
+/// InitUpload of family A: parameters from the query.
+pub async fn init_upload_a(app: &Arc<App>, secret_id: &str, p: &Params) -> Result<Value> {
+    let name = p.req("fileName")?.to_string();
+    check_name("fileName", &name)?;
+    let spec = InitSpec {
+        name,
+        file_type: check_type("fileType", p.req("fileType")?)?,
+        sha: check_hex("fileSha", p.req("fileSha")?, 40)?,
+        size: p.u64("fileSize")?,
+        data_size: p.u64("dataSize")?,
+        class_id: p.opt_i64("classId")?.unwrap_or(0),
+        tags: p.tags(),
+        procedure: p.get("procedure").unwrap_or_default().to_string(),
+        flow: "A",
+    };
+    init_upload(app, secret_id, spec).await
+}
+
+/// The shared InitUpload: code 0, 1 or 2.
+pub async fn init_upload(app: &Arc<App>, secret_id: &str, spec: InitSpec) -> Result<Value> {
+    if !PART_SIZES.contains(&spec.data_size) {
+        return Err(bad("dataSize", "must be 524288 or 1048576"));
+    }
+    let sid = secret_id.to_string();
+    let sha = spec.sha.clone();
+    let (media, upload) = app
+        .db(move |s| Ok((s.media_by_sha(&sid, &sha)?, s.find_upload(&sid, &sha)?)))
+        .await?;
+    if let Some(m) = media {
+        return Ok(json!({"code": 2, "fileId": m.file_id, "url": media_url(app, &m)}));
+    }
+    if let Some(u) = upload {
+        if u.size != spec.size {
+            return Err(bad(
+                "fileSize",
+                format!(
+                    "{} differs from the upload in progress ({})",
+                    spec.size, u.size
+                ),
+            ));
+        }
+        let id = u.id;
+        let parts = app.db(move |s| s.parts(id)).await?;
+        return Ok(json!({"code": 1, "dataSize": u.data_size, "listParts": parts_json(&parts)}));
+    }
+    let row = UploadRow {
+        id: 0,
+        secret_id: secret_id.to_string(),
+        sha: spec.sha,
+        name: spec.name,
+        file_type: spec.file_type,
+        size: spec.size,
+        data_size: spec.data_size,
+        class_id: spec.class_id,
+        tags: spec.tags,
+        procedure: spec.procedure,
+        source_context: String::new(),
+        flow: spec.flow.to_string(),
+        created_at: 0,
+    };
+    app.db(move |s| s.create_upload(&row)).await?;
+    Ok(json!({"code": 0}))
+}
+
+/// The shared UploadPart. `data_size` is the request's `dataSize`.
+pub async fn upload_part(
+    app: &Arc<App>,
+    secret_id: &str,
+    sha: &str,
+    offset: u64,
+    data_size: u64,
+    md5: &str,
+    body: Body,
+) -> Result<Value> {
+    let md5 = check_hex("dataMd5", md5, 32)?;
+    let (sid, sh) = (secret_id.to_string(), sha.to_string());
+    let Some(u) = app.db(move |s| s.find_upload(&sid, &sh)).await? else {
+        super::body::discard(body).await;
+        return Err(ServerError::NoSuchUpload(sha.to_string()));
+    };
+    let checked = (|| {
+        if !offset.is_multiple_of(u.data_size) {
+            return Err(ServerError::Misaligned {
+                offset,
+                data_size: u.data_size,
+            });
+        }
+        if offset >= u.size.max(1) {
+            return Err(bad(
+                "offset",
+                format!("{offset} is past the end of the file ({} bytes)", u.size),
+            ));
+        }
+        let expected = u.data_size.min(u.size - offset);
+        if data_size != u.data_size && data_size != expected {
+            return Err(bad(
+                "dataSize",
+                format!(
+                    "{data_size} is neither the upload's part size {} nor this part's length {expected}",
+                    u.data_size
+                ),
+            ));
+        }
+        Ok(expected)
+    })();
+    let expected = match checked {
+        Ok(e) => e,
+        Err(e) => {
+            super::body::discard(body).await;
+            return Err(e);
+        }
+    };
+    let limit = expected.min(app.cfg.max_body);
+    let incoming = match super::body::receive(body, &app.store.tmp_dir(), limit).await {
+        Err(ServerError::BodyTooLarge(_)) if expected <= app.cfg.max_body => {
+            return Err(ServerError::PartSize {
+                received: expected + 1,
+                expected,
+            });
+        }
+        r => r?,
+    };
+    if incoming.len != expected {
+        return Err(ServerError::PartSize {
+            received: incoming.len,
+            expected,
+        });
+    }
+    if incoming.md5 != md5 {
+        return Err(ServerError::Md5Mismatch {
+            expected: md5,
+            actual: incoming.md5.clone(),
+        });
+    }
+    let len = incoming.len;
+    let part = PartRow {
+        offset,
+        size: len,
+        md5,
+    };
+    let id = u.id;
+    app.db(move |s| {
+        incoming.persist_to(&s.part_path(id, offset))?;
+        s.record_part(id, &part)
+    })
+    .await?;
+    app.stats.part_received(len);
+    Ok(json!({"code": 0}))
+}
+
+/// The shared FinishUpload: the media record, or why not.
+pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result<MediaRow> {
+    let sha = check_hex("fileSha", sha, 40)?;
+    let _guard = app.commit_lock.lock().await;
+    let (sid, sh) = (secret_id.to_string(), sha.clone());
+    let (media, upload) = app
+        .db(move |s| Ok((s.media_by_sha(&sid, &sh)?, s.find_upload(&sid, &sh)?)))
+        .await?;
+    if let Some(m) = media {
+        // Instant upload (or a retried finish): the existing media.
+        if let Some(u) = upload {
+            app.db(move |s| s.delete_upload(u.id)).await?;
+        }
+        return Ok(m);
+    }
+    let Some(u) = upload else {
+        return Err(ServerError::NoSuchUpload(sha));
+    };
+    let id = u.id;
+    let parts = app.db(move |s| s.parts(id)).await?;
+    let mut missing = Vec::new();
+    let mut off = 0;
+    while off < u.size {
+        if !parts.iter().any(|p| p.offset == off) {
+            missing.push(off);
+        }
+        off += u.data_size;
+    }
+    if !missing.is_empty() {
+        return Err(ServerError::MissingParts(missing));
+    }
+    // Assemble, hashing as we go.
+    let tmp = app.store.tmp_dir().join(format!("assemble-{id}"));
+    let mut out = tokio::fs::File::create(&tmp).await?;
+    let mut sha1 = Sha1::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for p in &parts {
+        let mut f = tokio::fs::File::open(app.store.part_path(id, p.offset)).await?;
+        loop {
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            sha1.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            out.write_all(&buf[..n]).await?;
+        }
+    }
+    out.sync_all().await?;
+    drop(out);
+    let actual = hex::encode(sha1.finalize());
+    if actual != u.sha {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        app.db(move |s| s.delete_upload(id)).await?;
+        return Err(ServerError::ShaMismatch {
+            expected: u.sha,
+            actual,
+        });
+    }
+    let file_id = app.db(|s| s.alloc_ids(1)).await?.to_string();
+    let media = MediaRow {
+        url_path: format!(
+            "/vod{}/{}/f0.{}",
+            app.account_app_id(secret_id),
+            file_id,
+            u.file_type
+        ),
+        file_id,
+        secret_id: secret_id.to_string(),
+        kind: "video".into(),
+        parent: None,
+        name: u.name,
+        file_type: u.file_type,
+        size: u.size,
+        sha1: actual,
+        md5: hex::encode(md5.finalize()),
+        class_id: u.class_id,
+        tags: u.tags,
+        procedure: u.procedure,
+        source_context: u.source_context,
+        flow: u.flow,
+        created_at: super::unix_now(),
+        cover_file_id: None,
+    };
+    let m = media.clone();
+    app.db(move |s| {
+        super::store::persist(&tmp, &s.media_path(&m.file_id))?;
+        s.insert_media(&m, Some(id))
+    })
+    .await?;
+    Ok(media)
+}
+
+/// SmallFileUpload: a cover (≤ 1 MiB) for an existing video (`extra.fileId`).
+pub async fn small_file_upload(
+    app: &Arc<App>,
+    secret_id: &str,
+    p: &Params,
+    body: Body,
+) -> Result<Value> {
+    let checked = (|| -> Result<_> {
+        let name = p.req("fileName")?.to_string();
+        check_name("fileName", &name)?;
+        let ty = check_type("fileType", p.req("fileType")?)?;
+        let sha = check_hex("fileSha", p.req("fileSha")?, 40)?;
+        let size = p.u64("fileSize")?;
+        if size > MAX_COVER {
+            return Err(bad(
+                "fileSize",
+                format!("a cover is at most {MAX_COVER} bytes"),
+            ));
+        }
+        let video = p.req("extra.fileId")?.to_string();
+        Ok((name, ty, sha, size, video))
+    })();
+    let (name, ty, sha, size, video) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            super::body::discard(body).await;
+            return Err(e);
+        }
+    };
+    let (sid, vid) = (secret_id.to_string(), video.clone());
+    let parent = app.db(move |s| s.media_by_id(&vid)).await?;
+    let Some(parent) = parent.filter(|m| m.secret_id == sid && m.kind == "video") else {
+        super::body::discard(body).await;
+        return Err(bad("extra.fileId", format!("no video {video}")));
+    };
+    let inc = super::body::receive(body, &app.store.tmp_dir(), size.min(app.cfg.max_body)).await?;
+    if inc.len != size {
+        return Err(ServerError::PartSize {
+            received: inc.len,
+            expected: size,
+        });
+    }
+    if inc.sha1 != sha {
+        return Err(ServerError::ShaMismatch {
+            expected: sha,
+            actual: inc.sha1.clone(),
+        });
+    }
+    let file_id = app.db(|s| s.alloc_ids(1)).await?.to_string();
+    let media = MediaRow {
+        url_path: format!(
+            "/vod{}/{}/{}.{}",
+            app.account_app_id(secret_id),
+            parent.file_id,
+            file_id,
+            ty
+        ),
+        file_id,
+        secret_id: secret_id.to_string(),
+        kind: "cover".into(),
+        parent: Some(parent.file_id.clone()),
+        name,
+        file_type: ty,
+        size,
+        sha1: inc.sha1.clone(),
+        md5: inc.md5.clone(),
+        class_id: 0,
+        tags: Vec::new(),
+        procedure: String::new(),
+        source_context: String::new(),
+        flow: "A".into(),
+        created_at: super::unix_now(),
+        cover_file_id: None,
+    };
+    let m = media.clone();
+    app.db(move |s| {
+        inc.persist_to(&s.media_path(&m.file_id))?;
+        s.insert_media(&m, None)
+    })
+    .await?;
+    Ok(json!({"code": 0, "fileId": media.file_id, "url": media_url(app, &media)}))
+}

@@ -1,0 +1,694 @@
+//! Persistent state: SQLite metadata plus plain files under the data dir.
+//!
+//! Layout of `--data DIR`:
+//! - `vodfs.sqlite3` (WAL): uploads in progress and their parts, media
+//!   records (the sha index behind instant upload), family C sessions, COS
+//!   objects and multipart uploads, frontwize media, the id counter.
+//! - `tmp/`: request bodies being received.
+//! - `parts/<upload row id>/<offset>`, `media/<fileId>`, `objects/<row id>`,
+//!   `mpparts/<upload id>/<part number>`.
+//!
+//! No client-supplied string is ever part of a file name: files are named by
+//! numbers the store allocates, which makes the layout traversal-proof by
+//! construction. Durability: a body is written to `tmp/`, fsynced, renamed
+//! into place and its directory fsynced *before* the row recording it is
+//! committed, so after a crash a row always has its bytes (an orphan file
+//! without a row is harmless and overwritten on retry). `synchronous=FULL`
+//! because a recorded part must survive power loss, not just a crash.
+//! One connection behind a mutex; callers run on `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::error::ServerError;
+
+type Result<T> = std::result::Result<T, ServerError>;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE uploads(
+  id INTEGER PRIMARY KEY, secret_id TEXT NOT NULL, sha TEXT NOT NULL,
+  name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+  data_size INTEGER NOT NULL, class_id INTEGER NOT NULL, tags TEXT NOT NULL,
+  procedure TEXT NOT NULL, source_context TEXT NOT NULL, flow TEXT NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE(secret_id, sha));
+CREATE TABLE parts(
+  upload_id INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+  offset INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL,
+  PRIMARY KEY(upload_id, offset));
+CREATE TABLE media(
+  file_id TEXT PRIMARY KEY, secret_id TEXT NOT NULL, kind TEXT NOT NULL,
+  parent TEXT, name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+  sha1 TEXT NOT NULL, md5 TEXT NOT NULL, class_id INTEGER NOT NULL,
+  tags TEXT NOT NULL, procedure TEXT NOT NULL, source_context TEXT NOT NULL,
+  flow TEXT NOT NULL, created_at INTEGER NOT NULL, url_path TEXT NOT NULL UNIQUE,
+  cover_file_id TEXT);
+CREATE INDEX media_sha ON media(secret_id, sha1);
+CREATE TABLE sessions(
+  key TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
+  expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE objects(
+  id INTEGER PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+  size INTEGER NOT NULL, md5 TEXT NOT NULL, sha1 TEXT NOT NULL, etag TEXT NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE(bucket, key));
+CREATE TABLE multipart(
+  upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE mp_parts(
+  upload_id TEXT NOT NULL REFERENCES multipart(upload_id) ON DELETE CASCADE,
+  part_number INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL,
+  PRIMARY KEY(upload_id, part_number));
+CREATE TABLE fw_media(
+  media_id TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
+  state TEXT NOT NULL, created_at INTEGER NOT NULL);
+"#];
+
+/// An upload in progress (families A and B).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadRow {
+    pub id: i64,
+    pub secret_id: String,
+    pub sha: String,
+    pub name: String,
+    pub file_type: String,
+    pub size: u64,
+    pub data_size: u64,
+    pub class_id: i64,
+    pub tags: Vec<String>,
+    pub procedure: String,
+    pub source_context: String,
+    pub flow: String,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartRow {
+    pub offset: u64,
+    pub size: u64,
+    pub md5: String,
+}
+
+/// A committed media (video or cover).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaRow {
+    pub file_id: String,
+    #[serde(skip)]
+    pub secret_id: String,
+    /// `video` or `cover`.
+    pub kind: String,
+    /// The video a cover belongs to.
+    pub parent: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub file_type: String,
+    pub size: u64,
+    pub sha1: String,
+    pub md5: String,
+    pub class_id: i64,
+    pub tags: Vec<String>,
+    pub procedure: String,
+    pub source_context: String,
+    /// Which protocol family created it: `A`, `B`, `C`, `F`.
+    pub flow: String,
+    pub created_at: u64,
+    /// Path of the playback URL under the public base.
+    pub url_path: String,
+    pub cover_file_id: Option<String>,
+}
+
+/// A stored COS (or frontwize) object.
+#[derive(Debug, Clone)]
+pub struct ObjectRow {
+    pub id: i64,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub md5: String,
+    pub sha1: String,
+    pub etag: String,
+    pub created_at: u64,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    root: PathBuf,
+}
+
+fn now() -> u64 {
+    super::unix_now()
+}
+
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+fn tags_parse(s: String) -> Vec<String> {
+    serde_json::from_str(&s).unwrap_or_default()
+}
+
+fn upload_row(r: &Row<'_>) -> rusqlite::Result<UploadRow> {
+    Ok(UploadRow {
+        id: r.get(0)?,
+        secret_id: r.get(1)?,
+        sha: r.get(2)?,
+        name: r.get(3)?,
+        file_type: r.get(4)?,
+        size: r.get(5)?,
+        data_size: r.get(6)?,
+        class_id: r.get(7)?,
+        tags: tags_parse(r.get(8)?),
+        procedure: r.get(9)?,
+        source_context: r.get(10)?,
+        flow: r.get(11)?,
+        created_at: r.get(12)?,
+    })
+}
+
+const UPLOAD_COLS: &str = "id, secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at";
+const MEDIA_COLS: &str = "file_id, secret_id, kind, parent, name, type, size, sha1, md5, class_id, tags, procedure, source_context, flow, created_at, url_path, cover_file_id";
+const OBJECT_COLS: &str = "id, bucket, key, size, md5, sha1, etag, created_at";
+
+fn media_row(r: &Row<'_>) -> rusqlite::Result<MediaRow> {
+    Ok(MediaRow {
+        file_id: r.get(0)?,
+        secret_id: r.get(1)?,
+        kind: r.get(2)?,
+        parent: r.get(3)?,
+        name: r.get(4)?,
+        file_type: r.get(5)?,
+        size: r.get(6)?,
+        sha1: r.get(7)?,
+        md5: r.get(8)?,
+        class_id: r.get(9)?,
+        tags: tags_parse(r.get(10)?),
+        procedure: r.get(11)?,
+        source_context: r.get(12)?,
+        flow: r.get(13)?,
+        created_at: r.get(14)?,
+        url_path: r.get(15)?,
+        cover_file_id: r.get(16)?,
+    })
+}
+
+fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow {
+        id: r.get(0)?,
+        bucket: r.get(1)?,
+        key: r.get(2)?,
+        size: r.get(3)?,
+        md5: r.get(4)?,
+        sha1: r.get(5)?,
+        etag: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+/// Renames a durable temporary file into place and makes the rename durable.
+pub fn persist(tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(tmp, dest)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A temporary file removed on drop unless [`TmpGuard::done`] was called.
+pub struct TmpGuard(PathBuf, bool);
+
+/// Guards `path` (see [`TmpGuard`]).
+pub fn persist_guard(path: PathBuf) -> TmpGuard {
+    TmpGuard(path, false)
+}
+
+impl TmpGuard {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    /// The file was moved away: nothing to clean.
+    pub fn done(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store under `root`; refuses a newer schema.
+    pub fn open(root: &Path) -> Result<Store> {
+        for d in ["tmp", "parts", "media", "objects", "mpparts"] {
+            std::fs::create_dir_all(root.join(d))?;
+        }
+        // Leftover bodies of requests cut by a crash.
+        if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let mut conn = Connection::open(root.join("vodfs.sqlite3"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(ServerError::Internal(format!(
+                "database schema {version} is newer than this vodfs ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        let tx = conn.transaction()?;
+        for m in &MIGRATIONS[version..] {
+            tx.execute_batch(m)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+        tx.commit()?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn part_path(&self, upload_id: i64, offset: u64) -> PathBuf {
+        self.root
+            .join("parts")
+            .join(upload_id.to_string())
+            .join(offset.to_string())
+    }
+
+    pub fn media_path(&self, file_id: &str) -> PathBuf {
+        // file ids are digits only (allocated here), never client text.
+        self.root.join("media").join(file_id)
+    }
+
+    pub fn object_path(&self, id: i64) -> PathBuf {
+        self.root.join("objects").join(id.to_string())
+    }
+
+    pub fn mp_part_path(&self, upload_id: &str, part: u32) -> PathBuf {
+        self.root
+            .join("mpparts")
+            .join(upload_id)
+            .join(part.to_string())
+    }
+
+    /// Allocates `n` consecutive ids: decimal, 19 digits, never reused.
+    pub fn alloc_ids(&self, n: u64) -> Result<u64> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let cur: Option<u64> = tx
+            .query_row("SELECT v FROM meta WHERE k='next_id'", [], |r| r.get(0))
+            .optional()?;
+        let first = cur.unwrap_or(5_285_890_784_418_605_000);
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(k, v) VALUES('next_id', ?1)",
+            params![first + n],
+        )?;
+        tx.commit()?;
+        Ok(first)
+    }
+
+    pub fn find_upload(&self, secret_id: &str, sha: &str) -> Result<Option<UploadRow>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE secret_id=?1 AND sha=?2"
+        ))?;
+        Ok(st
+            .query_row(params![secret_id, sha], upload_row)
+            .optional()?)
+    }
+
+    /// Inserts a new upload; `id` and `created_at` of `u` are ignored.
+    pub fn create_upload(&self, u: &UploadRow) -> Result<UploadRow> {
+        let db = self.db();
+        let created = now();
+        db.execute(
+            "INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+            params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created],
+        )?;
+        Ok(UploadRow {
+            id: db.last_insert_rowid(),
+            created_at: created,
+            ..u.clone()
+        })
+    }
+
+    pub fn parts(&self, upload_id: i64) -> Result<Vec<PartRow>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT offset, size, md5 FROM parts WHERE upload_id=?1 ORDER BY offset",
+        )?;
+        let rows = st.query_map(params![upload_id], |r| {
+            Ok(PartRow {
+                offset: r.get(0)?,
+                size: r.get(1)?,
+                md5: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a part whose bytes are already durable at `part_path`.
+    pub fn record_part(&self, upload_id: i64, p: &PartRow) -> Result<()> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
+            params![upload_id, p.offset, p.size, p.md5],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets an upload and removes its part files.
+    pub fn delete_upload(&self, upload_id: i64) -> Result<()> {
+        self.db()
+            .execute("DELETE FROM uploads WHERE id=?1", params![upload_id])?;
+        let _ = std::fs::remove_dir_all(self.root.join("parts").join(upload_id.to_string()));
+        Ok(())
+    }
+
+    /// Records a media whose bytes are durable at `media_path`, and (same
+    /// transaction) forgets the upload it came from.
+    pub fn insert_media(&self, m: &MediaRow, done_upload: Option<i64>) -> Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        tx.execute(
+            &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+            params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
+        )?;
+        if let Some(parent) = &m.parent {
+            tx.execute(
+                "UPDATE media SET cover_file_id=?1 WHERE file_id=?2",
+                params![m.file_id, parent],
+            )?;
+        }
+        if let Some(id) = done_upload {
+            tx.execute("DELETE FROM uploads WHERE id=?1", params![id])?;
+        }
+        tx.commit()?;
+        if let Some(id) = done_upload {
+            let _ = std::fs::remove_dir_all(self.root.join("parts").join(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn media_where(&self, clause: &str, p: impl rusqlite::Params) -> Result<Option<MediaRow>> {
+        let db = self.db();
+        let mut st =
+            db.prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media WHERE {clause}"))?;
+        Ok(st.query_row(p, media_row).optional()?)
+    }
+
+    /// The complete video of this account with this sha (instant upload).
+    pub fn media_by_sha(&self, secret_id: &str, sha: &str) -> Result<Option<MediaRow>> {
+        self.media_where(
+            "secret_id=?1 AND sha1=?2 AND kind='video' ORDER BY created_at LIMIT 1",
+            params![secret_id, sha],
+        )
+    }
+
+    pub fn media_by_id(&self, file_id: &str) -> Result<Option<MediaRow>> {
+        self.media_where("file_id=?1", params![file_id])
+    }
+
+    pub fn media_by_url_path(&self, path: &str) -> Result<Option<MediaRow>> {
+        self.media_where("url_path=?1", params![path])
+    }
+
+    pub fn list_media(&self) -> Result<Vec<MediaRow>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(&format!(
+            "SELECT {MEDIA_COLS} FROM media ORDER BY created_at, file_id"
+        ))?;
+        let rows = st.query_map([], media_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn insert_session(
+        &self,
+        key: &str,
+        secret_id: &str,
+        body: &str,
+        expires_at: u64,
+    ) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
+            params![key, secret_id, body, expires_at],
+        )?;
+        Ok(())
+    }
+
+    /// `(secret_id, body, expires_at, used)` of a session.
+    pub fn session(&self, key: &str) -> Result<Option<(String, String, u64, bool)>> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                "SELECT secret_id, body, expires_at, used FROM sessions WHERE key=?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
+            )
+            .optional()?)
+    }
+
+    /// Records the committed media and marks the session used, atomically.
+    pub fn commit_session(&self, key: &str, media: &[MediaRow], objects: &[i64]) -> Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        for m in media {
+            tx.execute(
+                &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+                params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
+            )?;
+        }
+        for id in objects {
+            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
+        }
+        tx.execute("UPDATE sessions SET used=1 WHERE key=?1", params![key])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records an object whose bytes are durable at `object_path(id)` where
+    /// `id` is returned by [`Store::reserve_object_id`]; replaces any older
+    /// object of the same key and returns the replaced id.
+    pub fn put_object(&self, o: &ObjectRow) -> Result<Option<i64>> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let old: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM objects WHERE bucket=?1 AND key=?2",
+                params![o.bucket, o.key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            "DELETE FROM objects WHERE bucket=?1 AND key=?2",
+            params![o.bucket, o.key],
+        )?;
+        tx.execute(
+            &format!("INSERT INTO objects({OBJECT_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"),
+            params![
+                o.id,
+                o.bucket,
+                o.key,
+                o.size,
+                o.md5,
+                o.sha1,
+                o.etag,
+                o.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(old)
+    }
+
+    /// A fresh object id (used to name the file before the row exists).
+    pub fn reserve_object_id(&self) -> Result<i64> {
+        Ok(self.alloc_ids(1)? as i64 & 0x7fff_ffff_ffff_ffff)
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(&format!(
+            "SELECT {OBJECT_COLS} FROM objects WHERE bucket=?1 AND key=?2"
+        ))?;
+        Ok(st.query_row(params![bucket, key], object_row).optional()?)
+    }
+
+    pub fn create_multipart(&self, upload_id: &str, bucket: &str, key: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO multipart(upload_id, bucket, key, created_at) VALUES(?1,?2,?3,?4)",
+            params![upload_id, bucket, key, now()],
+        )?;
+        Ok(())
+    }
+
+    /// `(bucket, key, created_at)` of a multipart upload.
+    pub fn multipart(&self, upload_id: &str) -> Result<Option<(String, String, u64)>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT bucket, key, created_at FROM multipart WHERE upload_id=?1",
+                params![upload_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// `(key, upload_id, created_at)` of the bucket's open multipart uploads.
+    pub fn list_multipart(&self, bucket: &str) -> Result<Vec<(String, String, u64)>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT key, upload_id, created_at FROM multipart WHERE bucket=?1 ORDER BY key, created_at",
+        )?;
+        let rows = st.query_map(params![bucket], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn record_mp_part(&self, upload_id: &str, part: u32, size: u64, md5: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)",
+            params![upload_id, part, size, md5],
+        )?;
+        Ok(())
+    }
+
+    /// `(part number, size, md5)` in part order.
+    pub fn mp_parts(&self, upload_id: &str) -> Result<Vec<(u32, u64, String)>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT part_number, size, md5 FROM mp_parts WHERE upload_id=?1 ORDER BY part_number",
+        )?;
+        let rows = st.query_map(params![upload_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delete_multipart(&self, upload_id: &str) -> Result<()> {
+        self.db().execute(
+            "DELETE FROM multipart WHERE upload_id=?1",
+            params![upload_id],
+        )?;
+        let _ = std::fs::remove_dir_all(self.root.join("mpparts").join(upload_id));
+        Ok(())
+    }
+
+    pub fn insert_fw(&self, media_id: &str, secret_id: &str, body: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)",
+            params![media_id, secret_id, body, now()],
+        )?;
+        Ok(())
+    }
+
+    /// `(secret_id, body, state)` of a frontwize media.
+    pub fn fw(&self, media_id: &str) -> Result<Option<(String, String, String)>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT secret_id, body, state FROM fw_media WHERE media_id=?1",
+                params![media_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_fw_state(&self, media_id: &str, state: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE fw_media SET state=?1 WHERE media_id=?2",
+            params![state, media_id],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(sha: &str) -> UploadRow {
+        UploadRow {
+            id: 0,
+            secret_id: "id".into(),
+            sha: sha.into(),
+            name: "n".into(),
+            file_type: "mp4".into(),
+            size: 10,
+            data_size: 524288,
+            class_id: 0,
+            tags: vec!["t".into()],
+            procedure: String::new(),
+            source_context: String::new(),
+            flow: "A".into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn uploads_and_parts_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let s = Store::open(dir.path()).unwrap();
+            let u = s.create_upload(&upload("ab")).unwrap();
+            s.record_part(
+                u.id,
+                &PartRow {
+                    offset: 0,
+                    size: 5,
+                    md5: "m".into(),
+                },
+            )
+            .unwrap();
+            u.id
+        };
+        let s = Store::open(dir.path()).unwrap();
+        let u = s.find_upload("id", "ab").unwrap().unwrap();
+        assert_eq!((u.id, u.tags.clone()), (id, vec!["t".to_string()]));
+        assert_eq!(s.parts(id).unwrap().len(), 1);
+        assert!(s.find_upload("other", "ab").unwrap().is_none());
+    }
+
+    #[test]
+    fn ids_are_unique_and_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let a = s.alloc_ids(2).unwrap();
+        let b = s.alloc_ids(1).unwrap();
+        assert_eq!(b, a + 2);
+        assert!((17..=20).contains(&a.to_string().len()));
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.alloc_ids(1).unwrap(), b + 1);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("vodfs.sqlite3")).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(Store::open(dir.path()).is_err());
+    }
+}
