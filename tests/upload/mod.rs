@@ -5,4 +5,5 @@
 mod fake_http;
 mod playback;
 mod scripted;
+mod serve;
 mod v4_http;
