@@ -210,6 +210,23 @@ impl FakeFlow {
     }
 }
 
+/// Counts a part call in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(now: &'a AtomicUsize, max: &AtomicUsize) -> Self {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(n, Ordering::SeqCst);
+        InFlight(now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl UploadFlow for FakeFlow {
     fn name(&self) -> &'static str {
         "fake"
@@ -234,18 +251,16 @@ impl UploadFlow for FakeFlow {
     ) -> BoxFuture<'a, Result<(), VodError>> {
         Box::pin(async move {
             self.part_calls.fetch_add(1, Ordering::SeqCst);
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            // Counted down on drop too: a cancelled call is no longer in flight.
+            let _guard = InFlight::enter(&self.in_flight, &self.max_in_flight);
             let delay = *lock(&self.part_delay);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let r = match self.injected(Step::Part) {
+            match self.injected(Step::Part) {
                 Some(e) => Err(e),
                 None => self.store_part(session, &part),
-            };
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            r
+            }
         })
     }
 

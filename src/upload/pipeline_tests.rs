@@ -357,3 +357,51 @@ async fn precomputed_hashes_skip_the_hashing_pass() {
     assert_eq!(c.sha1_hex, sha);
     assert!(!rec.phases.lock().unwrap().contains(&Phase::Hashing));
 }
+
+#[test]
+fn the_upload_future_can_be_spawned() {
+    fn assert_send<T: Send + 'static>(_: T) {}
+    let (_flow, up) = setup();
+    let src: Arc<dyn PartSource> = Arc::new(MemorySource(data(10, 1)));
+    let observer: Arc<dyn Observer> = Arc::new(NoObserver);
+    assert_send(async move {
+        up.upload(src, &job(1), observer.as_ref(), &CancellationToken::new())
+            .await
+    });
+}
+
+#[tokio::test]
+async fn lost_answers_are_retried_idempotently() {
+    use crate::vod::failure::{FailureFlow, When};
+    let fake = Arc::new(FakeFlow::new());
+    let flow = Arc::new(FailureFlow::new(fake.clone()));
+    let lost = || {
+        crate::vod::VodError::new(
+            "X",
+            crate::vod::VodErrorKind::Transport {
+                message: "connection reset".into(),
+                timeout: false,
+            },
+        )
+    };
+    // The service acted on each of these, but the answer never came back.
+    flow.fail(Step::Start, 1, When::After, lost());
+    flow.fail(Step::Part, 2, When::After, lost());
+    flow.fail(Step::Finish, 1, When::After, lost());
+    flow.fail(Step::Part, 3, When::Before, lost());
+    let up = Uploader::new(flow.clone(), fast_retry());
+    let content = data(PS as usize * 3, 12);
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fake.content(&c.file_id).unwrap(), content.to_vec());
+    assert_eq!(flow.calls(Step::Start), 2);
+    assert_eq!(flow.calls(Step::Part), 5);
+    assert_eq!(flow.calls(Step::Finish), 2);
+}

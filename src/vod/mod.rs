@@ -16,6 +16,7 @@
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
 
 pub mod error;
+pub mod failure;
 pub mod http;
 pub mod names;
 pub mod playback;
