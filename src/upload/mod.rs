@@ -13,7 +13,24 @@
 //!   service code and message.
 //!
 //! Jobs: [`hash`] (SHA-1 and part MD5s in one pass), [`retry`] (backoff with
-//! jitter), [`pace`] (per-Action rate limits), [`pipeline`] (the scheduler).
+//! jitter), [`pace`] (per-Action rate limits), [`pipeline`] (the scheduler),
+//! [`source`] (the byte source trait), [`fake`] (an in-memory service for
+//! tests of whatever drives the pipeline).
+//!
+//! Driving it (what the committer does):
+//!
+//! ```text
+//! let flow = Arc::new(V4Client::new(V4Config::new(endpoint), Credentials::new(id, key))?);
+//! let uploader = Uploader::new(flow, UploaderConfig::default()); // one per mount
+//! let job = UploadJob { part_size, parallel_parts, resume_token: saved,
+//!                       ..UploadJob::for_file_name(final_name) };
+//! let committed = uploader.upload(Arc::new(staged_file), &job, &observer, &cancel).await?;
+//! ```
+//!
+//! The future is `Send + 'static` when its arguments are owned, so it can be
+//! spawned; cancelling the token (unlink, new version) stops it promptly
+//! with [`UploadError::Cancelled`] and leaves the service's partial upload
+//! to be resumed by content hash.
 
 pub mod fake;
 pub mod hash;

@@ -283,3 +283,38 @@ async fn injected_faults_of_every_kind_are_retried_to_a_correct_commit() {
         .sum();
     assert!(requests > 36, "no fault was retried: {stats}");
 }
+
+#[tokio::test]
+async fn hostile_file_names_become_names_the_service_accepts() {
+    use std::os::unix::ffi::OsStrExt;
+    let srv = Serve::start("off").await;
+    let up = srv.uploader(KEY);
+    let long = format!("{}.mp4", "長".repeat(83));
+    let names: Vec<&OsStr> = vec![
+        OsStr::new(r#"a\b:c*d?e"f<g>h|i.mp4"#),
+        OsStr::new(&long),
+        OsStr::from_bytes(b"bad\xff\xfe utf8.MOV"),
+        OsStr::new(".mp4"),
+        OsStr::new("no extension"),
+        OsStr::new("\t\n.mp4"),
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let j = UploadJob {
+            part_size: PS,
+            ..UploadJob::for_file_name(name)
+        };
+        let content = data(100 + i, i as u8);
+        let c = up
+            .upload(
+                Arc::new(MemorySource(content)),
+                &j,
+                &NoObserver,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["name"].as_str().unwrap(), j.file_name, "{name:?}");
+        assert!(j.file_name.len() <= 40);
+    }
+}
