@@ -58,7 +58,7 @@ pub struct UploadJob {
     /// Preferred part size (524288 or 1048576 for v4); the service may
     /// impose another when resuming.
     pub part_size: u32,
-    /// Parts in flight at once (at least 1).
+    /// Parts in flight at once (clamped to 1..=[`pipeline::MAX_PARALLEL_PARTS`]).
     pub parallel_parts: usize,
     pub settings: UploadSettings,
     /// A token an earlier attempt handed to [`Observer::resume_token`].

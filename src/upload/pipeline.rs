@@ -37,6 +37,10 @@ use crate::vod::{
     part_range,
 };
 
+/// The most parts one upload keeps in flight (and in memory) whatever the
+/// job asks: 64 × 1 MiB.
+pub const MAX_PARALLEL_PARTS: usize = 64;
+
 /// Settings of an [`Uploader`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UploaderConfig {
@@ -170,7 +174,13 @@ impl Uploader {
             len,
         };
         let (parts_sent, bytes_sent) = self
-            .send_parts(&ctx, &held, job.parallel_parts.max(1), observer, cancel)
+            .send_parts(
+                &ctx,
+                &held,
+                job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS),
+                observer,
+                cancel,
+            )
             .await?;
         observer.phase(Phase::Committing);
         let media = self

@@ -68,6 +68,11 @@ pub fn reply(action: &'static str, status: u16, body: &[u8]) -> Result<Reply, Vo
     if !(0..4000).contains(&code) {
         return Err(reply.unexpected_code());
     }
+    // A success code under an error status (a proxy's page that happens to
+    // be JSON) is not to be trusted.
+    if !(200..300).contains(&status) {
+        return Err(VodError::new(action, VodErrorKind::Status { status }));
+    }
     Ok(reply)
 }
 
@@ -250,6 +255,12 @@ mod tests {
         assert!(ok("{\"code\":0,\"canRetry\":\"yes\"}").is_err());
         // Unreadable JSON with a 200 may be a mangled body: retryable.
         assert!(ok("<html>").unwrap_err().is_retryable());
+        // A success code under an error status is the status's error.
+        let e = reply("UploadPart", 500, br#"{"code":0}"#).unwrap_err();
+        assert_eq!(e.kind, VodErrorKind::Status { status: 500 });
+        // A service error under an error status keeps the service's code.
+        let e = reply("UploadPart", 500, br#"{"code":-10004,"canRetry":1}"#).unwrap_err();
+        assert_eq!(e.code(), Some(-10004));
         // A 502 page from a proxy is a status error, retryable.
         let e = reply("UploadPart", 502, b"<html>bad gateway</html>").unwrap_err();
         assert_eq!(e.kind, VodErrorKind::Status { status: 502 });
