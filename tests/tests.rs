@@ -4,3 +4,4 @@
 mod common;
 mod fs;
 mod serve;
+mod upload;

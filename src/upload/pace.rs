@@ -1,0 +1,175 @@
+//! Client-side rate limits per Action, so that bursts never draw a 4400.
+//!
+//! Design: a sliding-window log per [`Step`]: the times of the last `limit`
+//! calls. A call may go when fewer than `limit` calls went in the last
+//! window; otherwise it sleeps until the oldest one leaves the window. This
+//! guarantees at most `limit` calls in *any* window, which also satisfies a
+//! server counting fixed minutes. The window is 61 s rather than 60 s to
+//! absorb the difference between when we send and when the server counts.
+//! One [`Pacer`] is shared by all uploads of a mount; time is tokio's.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::vod::Step;
+
+/// Calls allowed per minute for each step; 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaceLimits {
+    pub start_per_min: u32,
+    pub part_per_min: u32,
+    pub finish_per_min: u32,
+}
+
+impl Default for PaceLimits {
+    /// The documented peaks (protocol.md §2): 100/min for InitUpload and
+    /// FinishUpload, 10 000/min for UploadPart.
+    fn default() -> Self {
+        PaceLimits {
+            start_per_min: 100,
+            part_per_min: 10_000,
+            finish_per_min: 100,
+        }
+    }
+}
+
+impl PaceLimits {
+    pub const UNLIMITED: PaceLimits = PaceLimits {
+        start_per_min: 0,
+        part_per_min: 0,
+        finish_per_min: 0,
+    };
+
+    fn limit(&self, step: Step) -> u32 {
+        match step {
+            Step::Start => self.start_per_min,
+            Step::Part => self.part_per_min,
+            Step::Finish => self.finish_per_min,
+        }
+    }
+}
+
+/// The window a per-minute limit is counted over (one minute plus margin).
+pub const WINDOW: Duration = Duration::from_secs(61);
+
+/// The shared rate limiter.
+#[derive(Debug)]
+pub struct Pacer {
+    limits: PaceLimits,
+    /// Send times of recent calls, oldest first, one log per step.
+    logs: [Mutex<VecDeque<Instant>>; 3],
+}
+
+fn slot(step: Step) -> usize {
+    match step {
+        Step::Start => 0,
+        Step::Part => 1,
+        Step::Finish => 2,
+    }
+}
+
+impl Pacer {
+    pub fn new(limits: PaceLimits) -> Self {
+        Pacer {
+            limits,
+            logs: Default::default(),
+        }
+    }
+
+    pub fn limits(&self) -> PaceLimits {
+        self.limits
+    }
+
+    /// Waits until a call of `step` may be made, and records it.
+    pub async fn acquire(&self, step: Step) {
+        let limit = self.limits.limit(step) as usize;
+        if limit == 0 {
+            return;
+        }
+        loop {
+            let wake = {
+                let mut log = match self.logs[slot(step)].lock() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let now = Instant::now();
+                while log.front().is_some_and(|t| *t + WINDOW <= now) {
+                    log.pop_front();
+                }
+                if log.len() < limit {
+                    log.push_back(now);
+                    return;
+                }
+                // The log is full: the oldest call leaves the window first.
+                log.front().map(|t| *t + WINDOW).unwrap_or(now)
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_spread_so_no_window_exceeds_the_limit() {
+        let pacer = Arc::new(Pacer::new(PaceLimits {
+            start_per_min: 10,
+            ..PaceLimits::UNLIMITED
+        }));
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..25 {
+            let p = pacer.clone();
+            tasks.push(tokio::spawn(async move {
+                p.acquire(Step::Start).await;
+                Instant::now()
+            }));
+        }
+        let mut times = Vec::new();
+        for t in tasks {
+            times.push(t.await.unwrap());
+        }
+        times.sort();
+        // 10 at once, 10 a window later, 5 two windows later.
+        assert_eq!(times.iter().filter(|t| **t - t0 < WINDOW).count(), 10);
+        assert!(times[24] - t0 >= WINDOW * 2);
+        assert!(times[24] - t0 < WINDOW * 3);
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().filter(|u| **u - *t < WINDOW).count();
+            assert!(in_window <= 10, "{in_window} calls within a window");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_are_limited_separately_and_zero_is_unlimited() {
+        let pacer = Pacer::new(PaceLimits {
+            start_per_min: 1,
+            part_per_min: 0,
+            finish_per_min: 1,
+        });
+        let t0 = Instant::now();
+        pacer.acquire(Step::Start).await;
+        pacer.acquire(Step::Finish).await;
+        for _ in 0..1000 {
+            pacer.acquire(Step::Part).await;
+        }
+        assert_eq!(Instant::now(), t0);
+        pacer.acquire(Step::Start).await;
+        assert_eq!(Instant::now() - t0, WINDOW);
+    }
+
+    #[test]
+    fn defaults_are_the_documented_limits() {
+        let d = PaceLimits::default();
+        assert_eq!(
+            (d.start_per_min, d.part_per_min, d.finish_per_min),
+            (100, 10_000, 100)
+        );
+    }
+}

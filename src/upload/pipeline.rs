@@ -1,0 +1,368 @@
+//! The scheduler of one upload: hash → start → send the parts the service
+//! lacks, `parallel_parts` at a time → finish.
+//!
+//! Design decisions:
+//! - **Bounded memory.** A part is read from the source (on a blocking
+//!   thread) only when a slot for it frees up, and kept only while it is in
+//!   flight or being retried: at most `parallel_parts` parts in memory.
+//! - **One task.** Parts in flight are futures polled by the caller's task
+//!   (`FuturesUnordered`), not spawned tasks: dropping or cancelling the
+//!   upload stops all of them, and nothing needs `'static` borrows.
+//! - **Retries per call.** Each call (start, every part, finish) is retried
+//!   alone under the [`RetryPolicy`]; a part that fails for good fails the
+//!   upload with its index, offset, the Action, the service code and message.
+//! - **Pacing** happens before every attempt, retries included.
+//! - **Resume.** The service's list of held parts (InitUpload code 1) is
+//!   checked part by part against local MD5s; only missing or mismatching
+//!   parts are sent, with the service's part size.
+//! - **Integrity.** Every part's MD5 is computed from the bytes actually
+//!   sent; when a precomputed MD5 exists and differs, the staged data changed
+//!   and the upload fails rather than commit something else. The service
+//!   verifies the whole-file SHA-1 at finish and any sha it reports back must
+//!   be ours (checked by the flow).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use tokio_util::sync::CancellationToken;
+
+use super::hash::{self, Hashes};
+use super::pace::{PaceLimits, Pacer};
+use super::retry::{RetryError, RetryPolicy};
+use super::{Committed, Observer, PartSource, Phase, Progress, UploadError, UploadJob};
+use crate::vod::{
+    HeldPart, Part, Session, StartRequest, Started, Step, UploadFlow, VodError, part_count,
+    part_range,
+};
+
+/// The most parts one upload keeps in flight (and in memory) whatever the
+/// job asks: 64 × 1 MiB.
+pub const MAX_PARALLEL_PARTS: usize = 64;
+
+/// Settings of an [`Uploader`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploaderConfig {
+    pub retry: RetryPolicy,
+    pub pace: PaceLimits,
+}
+
+/// Runs uploads over one flow, sharing one pacer between them.
+#[derive(Clone)]
+pub struct Uploader {
+    flow: Arc<dyn UploadFlow>,
+    retry: RetryPolicy,
+    pacer: Arc<Pacer>,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("flow", &self.flow.name())
+            .field("retry", &self.retry)
+            .field("pace", &self.pacer.limits())
+            .finish()
+    }
+}
+
+fn retry_error(e: RetryError) -> UploadError {
+    match e {
+        RetryError::Cancelled => UploadError::Cancelled,
+        RetryError::Failed { error, .. } => UploadError::Service(error),
+    }
+}
+
+impl Uploader {
+    pub fn new(flow: Arc<dyn UploadFlow>, config: UploaderConfig) -> Self {
+        Uploader {
+            flow,
+            retry: config.retry,
+            pacer: Arc::new(Pacer::new(config.pace)),
+        }
+    }
+
+    pub fn flow(&self) -> &Arc<dyn UploadFlow> {
+        &self.flow
+    }
+
+    /// Uploads `src` and commits it; see the module documentation.
+    pub async fn upload(
+        &self,
+        src: Arc<dyn PartSource>,
+        job: &UploadJob,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<Committed, UploadError> {
+        if job.part_size == 0 {
+            return Err(UploadError::InvalidJob("part size is 0".into()));
+        }
+        if job.file_name.is_empty() {
+            return Err(UploadError::InvalidJob("empty file name".into()));
+        }
+        if cancel.is_cancelled() {
+            return Err(UploadError::Cancelled);
+        }
+        let len = src.len();
+        let (sha1_hex, hashes) = match src.sha1_hex() {
+            Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                (s.to_ascii_lowercase(), None)
+            }
+            _ => {
+                observer.phase(Phase::Hashing);
+                let h = hash::hash(src.clone(), len, job.part_size, cancel.clone()).await?;
+                (h.sha1_hex.clone(), Some(h))
+            }
+        };
+        let resume = job
+            .resume_token
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Session>(t).ok())
+            .filter(|s| s.sha1_hex == sha1_hex && s.file_size == len && s.flow == self.flow.name());
+        observer.phase(Phase::Uploading);
+        let req = StartRequest {
+            file_name: job.file_name.clone(),
+            file_type: job.file_type.clone(),
+            file_size: len,
+            sha1_hex: sha1_hex.clone(),
+            part_size: job.part_size,
+            settings: job.settings.clone(),
+            resume,
+        };
+        let started = self
+            .retry
+            .run(cancel, || async {
+                self.pacer.acquire(Step::Start).await;
+                self.flow.start(&req).await
+            })
+            .await
+            .map_err(retry_error)?;
+        let session = started.session().clone();
+        if session.sha1_hex != sha1_hex || session.file_size != len || session.part_size == 0 {
+            return Err(UploadError::Service(VodError::bad_response(
+                self.flow.action(Step::Start),
+                "session does not describe the file being uploaded",
+            )));
+        }
+        if let Ok(token) = serde_json::to_string(&session) {
+            observer.resume_token(&token);
+        }
+        let held = match started {
+            Started::Complete { media, .. } => {
+                let total = part_count(len, session.part_size);
+                observer.progress(Progress {
+                    parts_done: total,
+                    parts_total: total,
+                    bytes_done: len,
+                    bytes_total: len,
+                });
+                return Ok(Committed {
+                    file_id: media.file_id,
+                    url: media.url,
+                    sha1_hex,
+                    instant: true,
+                    parts_sent: 0,
+                    bytes_sent: 0,
+                });
+            }
+            Started::Upload { held, .. } => held,
+        };
+        let ctx = PartCtx {
+            src,
+            hashes: hashes.as_ref(),
+            session: &session,
+            len,
+        };
+        let (parts_sent, bytes_sent) = self
+            .send_parts(
+                &ctx,
+                &held,
+                job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS),
+                observer,
+                cancel,
+            )
+            .await?;
+        observer.phase(Phase::Committing);
+        let media = self
+            .retry
+            .run(cancel, || async {
+                self.pacer.acquire(Step::Finish).await;
+                self.flow.finish(&session).await
+            })
+            .await
+            .map_err(retry_error)?;
+        Ok(Committed {
+            file_id: media.file_id,
+            url: media.url,
+            sha1_hex,
+            instant: false,
+            parts_sent,
+            bytes_sent,
+        })
+    }
+
+    /// Sends every part the service lacks; returns (parts, bytes) sent.
+    async fn send_parts(
+        &self,
+        ctx: &PartCtx<'_>,
+        held: &[HeldPart],
+        parallel: usize,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<(u64, u64), UploadError> {
+        let ps = ctx.session.part_size;
+        let total = part_count(ctx.len, ps);
+        let held: HashMap<u64, &HeldPart> = held.iter().map(|h| (h.offset, h)).collect();
+        let mut progress = Progress {
+            parts_total: total,
+            bytes_total: ctx.len,
+            ..Progress::default()
+        };
+        let mut todo = Vec::new();
+        for index in 0..total {
+            let (offset, size) = part_range(ctx.len, ps, index);
+            if let Some(h) = held.get(&offset).filter(|h| h.size == size) {
+                if cancel.is_cancelled() {
+                    return Err(UploadError::Cancelled);
+                }
+                if hex::encode(ctx.local_md5(index).await?) == h.md5_hex {
+                    progress.parts_done += 1;
+                    progress.bytes_done += size;
+                    continue;
+                }
+                tracing::info!(
+                    index,
+                    offset,
+                    "service holds a different part; sending it again"
+                );
+            }
+            todo.push(index);
+        }
+        observer.progress(progress);
+        let (mut parts_sent, mut bytes_sent) = (0u64, 0u64);
+        let mut pending = todo.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < parallel {
+                let Some(index) = pending.next() else { break };
+                in_flight.push(self.send_part(ctx, index, cancel));
+            }
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(UploadError::Cancelled),
+                r = in_flight.next() => r,
+            };
+            match next {
+                None => break,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(size)) => {
+                    parts_sent += 1;
+                    bytes_sent += size;
+                    progress.parts_done += 1;
+                    progress.bytes_done += size;
+                    observer.progress(progress);
+                }
+            }
+        }
+        Ok((parts_sent, bytes_sent))
+    }
+
+    /// Reads, checks and sends part `index` (with retries); returns its size.
+    async fn send_part(
+        &self,
+        ctx: &PartCtx<'_>,
+        index: u64,
+        cancel: &CancellationToken,
+    ) -> Result<u64, UploadError> {
+        let (offset, size) = part_range(ctx.len, ctx.session.part_size, index);
+        let (data, md5) = ctx.read(offset, size).await?;
+        if let Some(expected) = ctx.known_md5(index)
+            && expected != md5
+        {
+            return Err(UploadError::SourceChanged(format!(
+                "part {index} md5 is {}, hashed as {}",
+                hex::encode(md5),
+                hex::encode(expected)
+            )));
+        }
+        let part = Part {
+            index,
+            offset,
+            data,
+            md5_hex: hex::encode(md5),
+        };
+        self.retry
+            .run(cancel, || async {
+                self.pacer.acquire(Step::Part).await;
+                self.flow.send_part(ctx.session, part.clone()).await
+            })
+            .await
+            .map_err(|e| match e {
+                RetryError::Cancelled => UploadError::Cancelled,
+                RetryError::Failed { error, .. } => UploadError::Part {
+                    action: error.action,
+                    index,
+                    offset,
+                    kind: error.kind,
+                },
+            })?;
+        Ok(size)
+    }
+}
+
+/// What every part of one upload needs.
+struct PartCtx<'a> {
+    src: Arc<dyn PartSource>,
+    hashes: Option<&'a Hashes>,
+    session: &'a Session,
+    len: u64,
+}
+
+impl PartCtx<'_> {
+    /// A precomputed MD5 for the session's part size, if any.
+    fn known_md5(&self, index: u64) -> Option<[u8; 16]> {
+        let ps = self.session.part_size;
+        self.src
+            .part_md5(ps, index)
+            .or_else(|| self.hashes.and_then(|h| h.md5(ps, index)))
+    }
+
+    /// The local MD5 of a part: precomputed, or read and computed.
+    async fn local_md5(&self, index: u64) -> Result<[u8; 16], UploadError> {
+        if let Some(m) = self.known_md5(index) {
+            return Ok(m);
+        }
+        let (offset, size) = part_range(self.len, self.session.part_size, index);
+        Ok(self.read(offset, size).await?.1)
+    }
+
+    /// Reads exactly one part off the async threads, with its MD5.
+    async fn read(&self, offset: u64, size: u64) -> Result<(bytes::Bytes, [u8; 16]), UploadError> {
+        let size = usize::try_from(size)
+            .map_err(|_| UploadError::InvalidJob(format!("part of {size} bytes")))?;
+        let src = self.src.clone();
+        let (data, md5) = tokio::task::spawn_blocking(move || {
+            src.read_at(offset, size).map(|b| {
+                let m = hash::md5(&b);
+                (b, m)
+            })
+        })
+        .await
+        .map_err(|e| UploadError::Source {
+            offset,
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(|source| UploadError::Source { offset, source })?;
+        if data.len() != size {
+            return Err(UploadError::SourceChanged(format!(
+                "read {} bytes at offset {offset}, expected {size}",
+                data.len()
+            )));
+        }
+        Ok((data, md5))
+    }
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

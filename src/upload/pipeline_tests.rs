@@ -1,0 +1,407 @@
+//! Unit tests of the pipeline against the in-memory [`FakeFlow`].
+
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::upload::fake::{FakeFlow, service_error};
+use crate::upload::{MemorySource, NoObserver};
+
+const PS: u32 = 524_288;
+
+fn data(len: usize, seed: u32) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+fn job(parallel: usize) -> UploadJob {
+    UploadJob {
+        file_name: "clip".into(),
+        file_type: "mp4".into(),
+        part_size: PS,
+        parallel_parts: parallel,
+        settings: Default::default(),
+        resume_token: None,
+    }
+}
+
+fn fast_retry() -> UploaderConfig {
+    UploaderConfig {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_throttle_waits: 5,
+        },
+        pace: PaceLimits::UNLIMITED,
+    }
+}
+
+fn setup() -> (Arc<FakeFlow>, Uploader) {
+    let flow = Arc::new(FakeFlow::new());
+    let up = Uploader::new(flow.clone(), fast_retry());
+    (flow, up)
+}
+
+#[derive(Default)]
+struct Recorder {
+    phases: Mutex<Vec<Phase>>,
+    progress: Mutex<Vec<Progress>>,
+    tokens: Mutex<Vec<String>>,
+    cancel_after_parts: Option<(u64, CancellationToken)>,
+}
+
+impl Observer for Recorder {
+    fn phase(&self, phase: Phase) {
+        self.phases.lock().unwrap().push(phase);
+    }
+    fn progress(&self, p: Progress) {
+        self.progress.lock().unwrap().push(p);
+        if let Some((n, c)) = &self.cancel_after_parts
+            && p.parts_done >= *n
+        {
+            c.cancel();
+        }
+    }
+    fn resume_token(&self, token: &str) {
+        self.tokens.lock().unwrap().push(token.to_string());
+    }
+}
+
+#[tokio::test]
+async fn sizes_around_part_boundaries_commit_exact_content() {
+    let (flow, up) = setup();
+    let ps = PS as usize;
+    for (seed, len) in [0, 1, ps - 1, ps, ps + 1, 3 * ps + 5]
+        .into_iter()
+        .enumerate()
+    {
+        let content = data(len, seed as u32);
+        let rec = Recorder::default();
+        let c = up
+            .upload(
+                Arc::new(MemorySource(content.clone())),
+                &job(4),
+                &rec,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.sha1_hex, hash::sha1_hex(&content));
+        assert!(!c.instant);
+        assert_eq!(c.parts_sent, part_count(len as u64, PS), "len {len}");
+        assert_eq!(c.bytes_sent, len as u64);
+        assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
+        assert_eq!(
+            *rec.phases.lock().unwrap(),
+            vec![Phase::Hashing, Phase::Uploading, Phase::Committing]
+        );
+        let last = *rec.progress.lock().unwrap().last().unwrap();
+        assert_eq!(last.bytes_done, len as u64);
+        assert_eq!(last.parts_done, last.parts_total);
+    }
+}
+
+#[tokio::test]
+async fn same_content_again_is_an_instant_upload() {
+    let (flow, up) = setup();
+    let content = data(PS as usize * 2, 9);
+    let src = Arc::new(MemorySource(content));
+    let cancel = CancellationToken::new();
+    let first = up
+        .upload(src.clone(), &job(2), &NoObserver, &cancel)
+        .await
+        .unwrap();
+    let parts_before = flow.part_calls.load(Ordering::SeqCst);
+    let second = up.upload(src, &job(2), &NoObserver, &cancel).await.unwrap();
+    assert!(second.instant);
+    assert_eq!(second.file_id, first.file_id);
+    assert_eq!(second.url, first.url);
+    assert_eq!(second.parts_sent, 0);
+    assert_eq!(flow.part_calls.load(Ordering::SeqCst), parts_before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn parts_in_flight_are_bounded_by_parallel_parts() {
+    let (flow, up) = setup();
+    flow.set_part_delay(Duration::from_millis(100));
+    let content = data(PS as usize * 10, 1);
+    let start = tokio::time::Instant::now();
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content)),
+            &job(3),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_sent, 10);
+    assert_eq!(flow.max_in_flight.load(Ordering::SeqCst), 3);
+    // 10 parts, 3 at a time, 100 ms each: 4 rounds.
+    assert_eq!(start.elapsed(), Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn resume_sends_only_missing_and_mismatching_parts_with_the_service_part_size() {
+    let (flow, up) = setup();
+    let content = data(PS as usize * 4 + 100, 3);
+    let sha = hash::sha1_hex(&content);
+    let len = content.len() as u64;
+    let ps = PS as usize;
+    // The service holds parts 0 and 2 intact and a corrupt part 1, cut in
+    // 512 KiB parts although this job asks for 1 MiB.
+    flow.preload(&sha, len, PS, 0, content.slice(0..ps));
+    flow.preload(&sha, len, PS, PS as u64, data(ps, 77));
+    flow.preload(&sha, len, PS, 2 * PS as u64, content.slice(2 * ps..3 * ps));
+    let mut j = job(2);
+    j.part_size = 1_048_576;
+    let rec = Recorder::default();
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &rec,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    // Parts 1 (mismatch), 3 and 4 (missing).
+    assert_eq!(c.parts_sent, 3);
+    assert_eq!(
+        flow.bytes_received.load(Ordering::SeqCst),
+        2 * PS as u64 + 100
+    );
+    assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
+    let first = rec.progress.lock().unwrap()[0];
+    assert_eq!(first.parts_done, 2);
+    assert_eq!(first.parts_total, 5);
+    let token: Session = serde_json::from_str(&rec.tokens.lock().unwrap()[0]).unwrap();
+    assert_eq!(token.part_size, PS);
+    assert_eq!(token.sha1_hex, sha);
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_upload_before_finish() {
+    let (flow, up) = setup();
+    let cancel = CancellationToken::new();
+    let rec = Recorder {
+        cancel_after_parts: Some((2, cancel.clone())),
+        ..Default::default()
+    };
+    let e = up
+        .upload(
+            Arc::new(MemorySource(data(PS as usize * 8, 4))),
+            &job(1),
+            &rec,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    assert_eq!(flow.finish_calls.load(Ordering::SeqCst), 0);
+    assert!(flow.part_calls.load(Ordering::SeqCst) < 8);
+    // Cancelled before it starts: no call at all.
+    let (flow, up) = setup();
+    let c = CancellationToken::new();
+    c.cancel();
+    let e = up
+        .upload(
+            Arc::new(MemorySource(data(10, 1))),
+            &job(1),
+            &NoObserver,
+            &c,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled));
+    assert_eq!(flow.start_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_failing_part_is_retried_alone() {
+    let (flow, up) = setup();
+    flow.fail_next(
+        Step::Part,
+        service_error("UploadPart", -10004, true, "cache write"),
+    );
+    flow.fail_next(
+        Step::Start,
+        service_error("InitUpload", -10005, true, "cache read"),
+    );
+    flow.fail_next(
+        Step::Part,
+        service_error("UploadPart", -10004, true, "cache write"),
+    );
+    flow.fail_next(
+        Step::Finish,
+        service_error("FinishUpload", 4400, false, "slow down"),
+    );
+    let content = data(PS as usize * 3, 5);
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(flow.start_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(flow.part_calls.load(Ordering::SeqCst), 5);
+    assert_eq!(flow.finish_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        flow.bytes_received.load(Ordering::SeqCst),
+        content.len() as u64
+    );
+    assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
+}
+
+#[tokio::test]
+async fn a_non_retryable_part_error_fails_with_action_part_code_and_message() {
+    let (flow, up) = setup();
+    flow.fail_next(
+        Step::Part,
+        service_error("UploadPart", -10006, true, "flaky"),
+    );
+    flow.fail_next(
+        Step::Part,
+        service_error("UploadPart", -10006, false, "invalid packet size"),
+    );
+    let e = up
+        .upload(
+            Arc::new(MemorySource(data(PS as usize * 6, 6))),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "UploadPart (part 0 at offset 0): service code -10006: invalid packet size"
+    );
+    assert_eq!(e.code(), Some(-10006));
+    assert_eq!(flow.part_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(flow.finish_calls.load(Ordering::SeqCst), 0);
+}
+
+/// A source whose precomputed hashes do not describe its bytes.
+struct Lying(MemorySource, Option<String>, Option<[u8; 16]>);
+
+impl PartSource for Lying {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.0.read_at(offset, len)
+    }
+    fn sha1_hex(&self) -> Option<String> {
+        self.1.clone()
+    }
+    fn part_md5(&self, _part_size: u32, _index: u64) -> Option<[u8; 16]> {
+        self.2
+    }
+}
+
+#[tokio::test]
+async fn staged_bytes_that_differ_from_their_hashes_never_commit() {
+    let (flow, up) = setup();
+    let content = data(1000, 8);
+    let sha = hash::sha1_hex(&content);
+    // A wrong part MD5: caught before sending.
+    let src = Lying(MemorySource(content.clone()), Some(sha), Some([0u8; 16]));
+    let e = up
+        .upload(
+            Arc::new(src),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::SourceChanged(_)), "{e}");
+    assert_eq!(flow.part_calls.load(Ordering::SeqCst), 0);
+    // A wrong SHA-1: the service refuses at finish.
+    let src = Lying(MemorySource(content), Some("0".repeat(40)), None);
+    let e = up
+        .upload(
+            Arc::new(src),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(-10003), "{e}");
+    assert!(e.to_string().starts_with("FinishUpload: "), "{e}");
+}
+
+#[tokio::test]
+async fn precomputed_hashes_skip_the_hashing_pass() {
+    let (_flow, up) = setup();
+    let content = data(2 * PS as usize, 2);
+    let sha = hash::sha1_hex(&content);
+    let src = Lying(MemorySource(content), Some(sha.to_uppercase()), None);
+    let rec = Recorder::default();
+    let c = up
+        .upload(Arc::new(src), &job(2), &rec, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(c.sha1_hex, sha);
+    assert!(!rec.phases.lock().unwrap().contains(&Phase::Hashing));
+}
+
+#[test]
+fn the_upload_future_can_be_spawned() {
+    fn assert_send<T: Send + 'static>(_: T) {}
+    let (_flow, up) = setup();
+    let src: Arc<dyn PartSource> = Arc::new(MemorySource(data(10, 1)));
+    let observer: Arc<dyn Observer> = Arc::new(NoObserver);
+    assert_send(async move {
+        up.upload(src, &job(1), observer.as_ref(), &CancellationToken::new())
+            .await
+    });
+}
+
+#[tokio::test]
+async fn lost_answers_are_retried_idempotently() {
+    use crate::vod::failure::{FailureFlow, When};
+    let fake = Arc::new(FakeFlow::new());
+    let flow = Arc::new(FailureFlow::new(fake.clone()));
+    let lost = || {
+        crate::vod::VodError::new(
+            "X",
+            crate::vod::VodErrorKind::Transport {
+                message: "connection reset".into(),
+                timeout: false,
+            },
+        )
+    };
+    // The service acted on each of these, but the answer never came back.
+    flow.fail(Step::Start, 1, When::After, lost());
+    flow.fail(Step::Part, 2, When::After, lost());
+    flow.fail(Step::Finish, 1, When::After, lost());
+    flow.fail(Step::Part, 3, When::Before, lost());
+    let up = Uploader::new(flow.clone(), fast_retry());
+    let content = data(PS as usize * 3, 12);
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fake.content(&c.file_id).unwrap(), content.to_vec());
+    assert_eq!(flow.calls(Step::Start), 2);
+    assert_eq!(flow.calls(Step::Part), 5);
+    assert_eq!(flow.calls(Step::Finish), 2);
+}

@@ -1,0 +1,161 @@
+//! The error of every protocol client: which call failed, and how.
+//!
+//! Design: one struct carrying the service's Action name plus a kind, so the
+//! pipeline can add its own context ("UploadPart (part 3 at offset …)")
+//! without repeating the action. Messages never contain the request URL
+//! (it carries the SecretId and Signature) nor any key.
+
+use std::time::Duration;
+
+/// What went wrong in one call to the service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VodErrorKind {
+    /// No HTTP response (connect, reset, timeout).
+    #[error("transport error: {message}")]
+    Transport { message: String, timeout: bool },
+    /// An HTTP status other than 200 with no service error in the body.
+    #[error("http status {status}")]
+    Status { status: u16 },
+    /// The service answered with an error code.
+    #[error("service code {code}{}: {message}", desc_suffix(code_desc))]
+    Service {
+        code: i64,
+        message: String,
+        code_desc: String,
+        can_retry: bool,
+    },
+    /// The answer is not what the protocol promises. `retryable` is set when
+    /// the body could not even be read as JSON (a truncated or mangled
+    /// response), which a second attempt may cure.
+    #[error("invalid response: {reason}")]
+    BadResponse { reason: String, retryable: bool },
+    /// The request could not be built (bad endpoint, bad argument).
+    #[error("{0}")]
+    Request(String),
+}
+
+fn desc_suffix(desc: &str) -> String {
+    let d = desc.trim();
+    if d.is_empty() || d == "0" {
+        String::new()
+    } else {
+        format!(" ({d})")
+    }
+}
+
+/// A failed call: the service's Action name and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{action}: {kind}")]
+pub struct VodError {
+    pub action: &'static str,
+    pub kind: VodErrorKind,
+}
+
+/// The rate-limit code of the v2 API (`RequestLimitExceeded`).
+pub const CODE_THROTTLED: i64 = 4400;
+
+impl VodError {
+    pub fn new(action: &'static str, kind: VodErrorKind) -> Self {
+        VodError { action, kind }
+    }
+
+    pub fn bad_response(action: &'static str, reason: impl Into<String>) -> Self {
+        VodError::new(
+            action,
+            VodErrorKind::BadResponse {
+                reason: reason.into(),
+                retryable: false,
+            },
+        )
+    }
+
+    /// The service's code, when the service answered with one.
+    pub fn code(&self) -> Option<i64> {
+        match &self.kind {
+            VodErrorKind::Service { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The service asked us to slow down (4400).
+    pub fn is_throttled(&self) -> bool {
+        self.code() == Some(CODE_THROTTLED)
+    }
+
+    /// Whether the same call may succeed if made again: transport errors,
+    /// 5xx (and 429), negative codes with canRetry=1, 4400, unreadable bodies.
+    pub fn is_retryable(&self) -> bool {
+        match &self.kind {
+            VodErrorKind::Transport { .. } => true,
+            VodErrorKind::Status { status } => *status >= 500 || *status == 429,
+            VodErrorKind::Service {
+                code, can_retry, ..
+            } => *code == CODE_THROTTLED || (*code < 0 && *can_retry),
+            VodErrorKind::BadResponse { retryable, .. } => *retryable,
+            VodErrorKind::Request(_) => false,
+        }
+    }
+
+    /// A lower bound for the wait before retrying, when the error implies one.
+    pub fn min_backoff(&self) -> Option<Duration> {
+        self.is_throttled().then_some(Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: i64, can_retry: bool) -> VodError {
+        VodError::new(
+            "UploadPart",
+            VodErrorKind::Service {
+                code,
+                message: "m".into(),
+                code_desc: String::new(),
+                can_retry,
+            },
+        )
+    }
+
+    #[test]
+    fn classification() {
+        assert!(service(-10006, true).is_retryable());
+        assert!(!service(-10006, false).is_retryable());
+        assert!(!service(4100, true).is_retryable());
+        assert!(service(4400, false).is_retryable());
+        assert!(service(4400, false).is_throttled());
+        let t = VodError::new(
+            "InitUpload",
+            VodErrorKind::Transport {
+                message: "reset".into(),
+                timeout: false,
+            },
+        );
+        assert!(t.is_retryable());
+        assert!(VodError::new("X", VodErrorKind::Status { status: 503 }).is_retryable());
+        assert!(!VodError::new("X", VodErrorKind::Status { status: 404 }).is_retryable());
+        assert!(!VodError::bad_response("X", "no fileId").is_retryable());
+    }
+
+    #[test]
+    fn message_names_action_code_desc_and_message() {
+        let e = VodError::new(
+            "InitUpload",
+            VodErrorKind::Service {
+                code: 4100,
+                message: "authentication failed".into(),
+                code_desc: "AuthFailure".into(),
+                can_retry: false,
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "InitUpload: service code 4100 (AuthFailure): authentication failed"
+        );
+        assert_eq!(
+            service(-10006, false).to_string(),
+            "UploadPart: service code -10006: m"
+        );
+    }
+}

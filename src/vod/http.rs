@@ -1,0 +1,165 @@
+//! The HTTP side shared by the vod2-style flows (v4, UGC): one pooled
+//! keep-alive client, one endpoint URL, POST with the parameters in the
+//! query string and the raw part bytes (or nothing) as the body, and the
+//! answer read (bounded) and handed to [`reply`](super::reply).
+//!
+//! Transport errors are reported without the request URL, which carries
+//! the SecretId and the signature.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use url::Url;
+
+use super::error::{VodError, VodErrorKind};
+use super::reply::{self, Reply};
+
+/// The largest answer read; anything longer is a bad response.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// Connection settings of a vod2-style client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `http://host:port` (the index path `/v3/index.php` is added) or a
+    /// full URL naming the path.
+    pub endpoint: String,
+    /// Whole-request timeout (a part must fit in it).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl HttpConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        HttpConfig {
+            endpoint: endpoint.into(),
+            timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A vod2 endpoint and the client that talks to it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    http: reqwest::Client,
+    /// scheme://host[:port]/path, no query.
+    base: Url,
+    /// `host[:port]` as sent in the Host header, for strings to sign.
+    host: String,
+}
+
+impl Endpoint {
+    /// Fails on an endpoint that is not an http(s) URL with a host.
+    pub fn new(config: &HttpConfig) -> Result<Self, String> {
+        let ep = &config.endpoint;
+        let mut base = Url::parse(ep).map_err(|e| format!("endpoint {ep:?}: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(format!("endpoint {ep:?}: scheme must be http or https"));
+        }
+        let host = base
+            .host_str()
+            .ok_or_else(|| format!("endpoint {ep:?} has no host"))?
+            .to_string();
+        let host = match base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        };
+        if base.path().is_empty() || base.path() == "/" {
+            base.set_path("/v3/index.php");
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_keepalive(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(Endpoint { http, base, host })
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The Host header value, as the string to sign needs it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn path(&self) -> &str {
+        self.base.path()
+    }
+
+    /// POSTs `body` with the encoded `query`; returns the checked envelope.
+    pub async fn post(
+        &self,
+        action: &'static str,
+        query: &str,
+        body: Bytes,
+    ) -> Result<Reply, VodError> {
+        let mut url = self.base.clone();
+        url.set_query(Some(query));
+        let transport = |e: reqwest::Error| {
+            VodError::new(
+                action,
+                VodErrorKind::Transport {
+                    timeout: e.is_timeout(),
+                    message: error_chain(&e.without_url()),
+                },
+            )
+        };
+        let mut resp = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if buf.len() + chunk.len() > MAX_RESPONSE {
+                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        reply::reply(action, status, &buf)
+    }
+}
+
+/// An error and its causes on one line (reqwest's top-level message alone
+/// says only "error sending request").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_defaults_to_v3_path_and_keeps_an_explicit_one() {
+        let e = Endpoint::new(&HttpConfig::new("http://127.0.0.1:8700")).unwrap();
+        assert_eq!(e.url().as_str(), "http://127.0.0.1:8700/v3/index.php");
+        assert_eq!(e.host(), "127.0.0.1:8700");
+        let e =
+            Endpoint::new(&HttpConfig::new("https://vod2.qcloud.com/v2/index.php?x=1")).unwrap();
+        assert_eq!(e.url().as_str(), "https://vod2.qcloud.com/v2/index.php");
+        assert_eq!(e.host(), "vod2.qcloud.com");
+        assert!(Endpoint::new(&HttpConfig::new("ftp://x")).is_err());
+        assert!(Endpoint::new(&HttpConfig::new("not a url")).is_err());
+    }
+}

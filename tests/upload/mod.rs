@@ -1,0 +1,9 @@
+//! The upload side over real HTTP: the v4 client and the pipeline against
+//! scripted services (answers the real service never gives) and, in
+//! `serve`, against the real `vodfs serve`.
+
+mod fake_http;
+mod playback;
+mod scripted;
+mod serve;
+mod v4_http;

@@ -1,0 +1,320 @@
+//! The v4 and UGC clients and the pipeline against the real `vodfs serve`
+//! (in-process, on a loopback port 0, data in a temp directory).
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use vodfs::server::{Account, ServerConfig};
+use vodfs::upload::hash::sha1_hex;
+use vodfs::upload::{
+    Committed, MemorySource, NoObserver, Observer, PaceLimits, Progress, RetryPolicy, UploadError,
+    UploadJob, Uploader, UploaderConfig,
+};
+use vodfs::vod::Credentials;
+use vodfs::vod::playback::PlaybackReader;
+use vodfs::vod::ugc::LocalSigner;
+use vodfs::vod::v4::{V4Client, V4Config};
+
+const ID: &str = "AKIDvodfsUploadTests";
+const KEY: &str = "upload+tests/key=";
+const PS: u32 = 524_288;
+
+/// A running service; stops when dropped.
+struct Serve {
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Serve {
+    async fn start(faults: &str) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let account = Account {
+            secret_id: ID.into(),
+            secret_key: KEY.into(),
+            app_id: 1_250_000_000,
+        };
+        let mut cfg = ServerConfig::new(dir.path().to_path_buf(), url.clone(), account);
+        cfg.faults = faults.parse().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = vodfs::server::serve(listener, cfg, stopped).await {
+                eprintln!("serve: {e:#}");
+            }
+        });
+        Serve {
+            url,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            stop: Some(tx),
+        }
+    }
+
+    async fn admin(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    async fn part_bytes(&self) -> u64 {
+        self.admin("/admin/stats").await["partBytesReceived"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn uploader(&self, key: &str) -> Uploader {
+        let cl = V4Client::new(V4Config::new(&self.url), Credentials::new(ID, key)).unwrap();
+        uploader(Arc::new(cl))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn uploader(flow: Arc<dyn vodfs::vod::UploadFlow>) -> Uploader {
+    Uploader::new(
+        flow,
+        UploaderConfig {
+            retry: RetryPolicy {
+                max_attempts: 8,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                max_throttle_waits: 10,
+            },
+            pace: PaceLimits::default(),
+        },
+    )
+}
+
+fn data(len: usize, seed: u8) -> Bytes {
+    Bytes::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(17).wrapping_add(seed) ^ (i >> 11) as u8)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+fn job(name: &str) -> UploadJob {
+    UploadJob {
+        part_size: PS,
+        ..UploadJob::for_file_name(OsStr::new(name))
+    }
+}
+
+async fn upload_with(
+    up: &Uploader,
+    name: &str,
+    content: &Bytes,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> Result<Committed, UploadError> {
+    up.upload(
+        Arc::new(MemorySource(content.clone())),
+        &job(name),
+        observer,
+        cancel,
+    )
+    .await
+}
+
+async fn upload(up: &Uploader, name: &str, content: &Bytes) -> Result<Committed, UploadError> {
+    upload_with(up, name, content, &NoObserver, &CancellationToken::new()).await
+}
+
+/// The media's bytes as served at its URL, read with Range requests.
+async fn fetch(url: &str, len: usize) -> Vec<u8> {
+    let r = PlaybackReader::default();
+    let mut out = Vec::new();
+    while out.len() < len {
+        let chunk = r.read(url, out.len() as u64, 300_000).await.unwrap();
+        assert!(!chunk.is_empty(), "short media at {}", out.len());
+        out.extend_from_slice(&chunk);
+    }
+    assert!(r.read(url, len as u64, 10).await.unwrap().is_empty());
+    out
+}
+
+#[tokio::test]
+async fn sizes_around_part_boundaries_commit_and_play_back_exactly() {
+    let srv = Serve::start("off").await;
+    let up = srv.uploader(KEY);
+    let ps = PS as usize;
+    for (i, len) in [0, 1, ps - 1, ps, ps + 1, 3 * 1024 * 1024 + 11]
+        .into_iter()
+        .enumerate()
+    {
+        let content = data(len, i as u8);
+        let name = format!("clip {i}: 视频.mp4");
+        let c = upload(&up, &name, &content).await.unwrap();
+        assert!(!c.instant);
+        assert_eq!(c.sha1_hex, sha1_hex(&content));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
+        assert_eq!(m["size"].as_u64().unwrap(), len as u64);
+        assert_eq!(m["name"].as_str().unwrap(), format!("clip {i}_ 视频"));
+        if len > 0 {
+            assert_eq!(fetch(&c.url, len).await, content.to_vec(), "len {len}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn identical_content_is_an_instant_upload_with_the_same_file_id() {
+    let srv = Serve::start("off").await;
+    let up = srv.uploader(KEY);
+    let content = data(PS as usize * 2 + 3, 40);
+    let first = upload(&up, "a.mp4", &content).await.unwrap();
+    let bytes = srv.part_bytes().await;
+    let again = upload(&up, "b.mp4", &content).await.unwrap();
+    assert!(again.instant);
+    assert_eq!(again.file_id, first.file_id);
+    assert_eq!(srv.part_bytes().await, bytes);
+}
+
+/// Cancels the upload once `after` parts are done.
+struct StopAfter(u64, CancellationToken, AtomicU64);
+
+impl Observer for StopAfter {
+    fn progress(&self, p: Progress) {
+        self.2.store(p.parts_done, Ordering::SeqCst);
+        if p.parts_done >= self.0 {
+            self.1.cancel();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_resumes_sending_only_missing_parts() {
+    let srv = Serve::start("off").await;
+    let up = srv.uploader(KEY);
+    let content = data(PS as usize * 8 + 1000, 7);
+    let cancel = CancellationToken::new();
+    let stop = StopAfter(3, cancel.clone(), AtomicU64::new(0));
+    let mut j = job("resume.mp4");
+    j.parallel_parts = 1;
+    let e = up
+        .upload(Arc::new(MemorySource(content.clone())), &j, &stop, &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    let sent_before = srv.part_bytes().await;
+    assert!(sent_before >= 3 * PS as u64 && sent_before < content.len() as u64);
+    let c = upload(&up, "resume.mp4", &content).await.unwrap();
+    let resent = srv.part_bytes().await - sent_before;
+    assert_eq!(
+        sent_before + resent,
+        content.len() as u64,
+        "nothing sent twice"
+    );
+    assert_eq!(c.bytes_sent, resent);
+    assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_at_once_naming_the_service_code() {
+    let srv = Serve::start("off").await;
+    let up = srv.uploader("not the key");
+    let e = upload(&up, "x.mp4", &data(10, 1)).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with("InitUpload: service code "), "{msg}");
+    assert!(matches!(e.code(), Some(4100) | Some(-10002)), "{msg}");
+    assert!(!msg.contains("not the key"));
+    let stats = srv.admin("/admin/stats").await;
+    assert_eq!(stats["actions"]["InitUpload"]["requests"], 1, "not retried");
+}
+
+#[tokio::test]
+async fn the_ugc_flow_commits_with_a_signature_only() {
+    let srv = Serve::start("off").await;
+    let signer = Arc::new(LocalSigner::new(Credentials::new(ID, KEY)));
+    let up = uploader(Arc::new(
+        V4Client::ugc(V4Config::new(&srv.url), signer).unwrap(),
+    ));
+    let content = data(PS as usize + 99, 3);
+    let c = upload(&up, "ugc clip.mov", &content).await.unwrap();
+    let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+    assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex);
+    assert_eq!(m["name"].as_str().unwrap(), "ugc clip");
+    assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+}
+
+#[tokio::test]
+async fn injected_faults_of_every_kind_are_retried_to_a_correct_commit() {
+    let srv = Serve::start("rate=0.25,seed=11,kinds=negative+5xx+drop+4400,slow_ms=50").await;
+    let up = srv.uploader(KEY);
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..6u8 {
+        let content = data(PS as usize * 3 + usize::from(i), 100 + i);
+        let c = upload(&up, &format!("f{i}.mp4"), &content).await.unwrap();
+        assert!(ids.insert(c.file_id.clone()), "committed twice");
+        assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+    }
+    let media = srv.admin("/admin/media").await;
+    assert_eq!(media.as_array().unwrap().len(), 6);
+    let stats = srv.admin("/admin/stats").await;
+    // 6 files × (1 init + 4 parts + 1 finish) without faults; faulted
+    // calls were made again.
+    let requests: u64 = stats["actions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|a| a["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(requests > 36, "no fault was retried: {stats}");
+}
+
+#[tokio::test]
+async fn hostile_file_names_become_names_the_service_accepts() {
+    use std::os::unix::ffi::OsStrExt;
+    let srv = Serve::start("off").await;
+    let up = srv.uploader(KEY);
+    let long = format!("{}.mp4", "長".repeat(83));
+    let names: Vec<&OsStr> = vec![
+        OsStr::new(r#"a\b:c*d?e"f<g>h|i.mp4"#),
+        OsStr::new(&long),
+        OsStr::from_bytes(b"bad\xff\xfe utf8.MOV"),
+        OsStr::new(".mp4"),
+        OsStr::new("no extension"),
+        OsStr::new("\t\n.mp4"),
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let j = UploadJob {
+            part_size: PS,
+            ..UploadJob::for_file_name(name)
+        };
+        let content = data(100 + i, i as u8);
+        let c = up
+            .upload(
+                Arc::new(MemorySource(content)),
+                &j,
+                &NoObserver,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["name"].as_str().unwrap(), j.file_name, "{name:?}");
+        assert!(j.file_name.len() <= 40);
+    }
+}
