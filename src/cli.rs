@@ -94,6 +94,12 @@ pub struct MountArgs {
     /// Return from close once staged; commit after SECONDS of quiet.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "SECONDS")]
     pub write_back: Option<f64>,
+    /// Files uploaded at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub parallel_files: usize,
+    /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf for non-root).
+    #[arg(long)]
+    pub allow_other: bool,
     /// Stay in the foreground.
     #[arg(long, short = 'f')]
     pub foreground: bool,

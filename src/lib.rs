@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod embedded;
 pub mod fs;
 pub mod fuse;
 pub mod run;

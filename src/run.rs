@@ -1,14 +1,36 @@
 //! Wiring: turns a parsed command line into a running service or mount.
+//!
+//! `mount` opens the cache, picks the endpoint (or starts the embedded
+//! service), builds the flow client, the uploader and the committer, mounts,
+//! resumes unfinished uploads, reports readiness, and on unmount or SIGTERM
+//! waits for commits in flight (bounded) before it exits; whatever is left
+//! stays recorded in the cache and resumes at the next mount.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::{Cli, Command};
+use anyhow::Context as _;
+
+use crate::cache::Cache;
+use crate::cli::{Cli, Command, MountArgs};
+use crate::config::{self, Credentials};
+use crate::fs::{Fs, FsConfig};
+use crate::upload::commit_job::CacheCommitJob;
+use crate::upload::committer::Committer;
+use crate::upload::{Uploader, UploaderConfig};
+use crate::vod::v4::{V4Client, V4Config};
+
+/// How long an unmount waits for commits in flight before leaving them to
+/// the next mount.
+const DRAIN_ON_EXIT: Duration = Duration::from_secs(30);
 
 /// Runs the command; errors are printed with their whole cause chain.
 pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => crate::server::run_cli(&args),
-        Command::Mount(_args) => Err(anyhow::anyhow!("mount: not wired yet")),
+        Command::Mount(args) => mount(args),
         Command::Wait(args) => crate::ctl::wait(
             &args.paths,
             args.timeout.map(std::time::Duration::from_secs_f64),
@@ -21,4 +43,188 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn mount(args: MountArgs) -> anyhow::Result<()> {
+    if !args.foreground {
+        return mount_in_background(&args);
+    }
+    init_logging();
+    let result = mount_foreground(args);
+    if let Err(e) = &result {
+        crate::daemon::notify_ready(Err(&format!("{e:#}")));
+    }
+    result
+}
+
+fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
+    let original: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let (child_args, envs) = crate::daemon::foreground_args(&original);
+    let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
+    let log = cache_dir.join("vodfs.log");
+    let exe = std::env::current_exe().context("finding the vodfs executable")?;
+    crate::daemon::spawn_and_wait(&exe, &child_args, &envs, &log)?;
+    println!(
+        "vodfs: mounted at {} (log: {})",
+        args.mountpoint.display(),
+        log.display()
+    );
+    Ok(())
+}
+
+fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
+    if ![524_288, 1_048_576].contains(&args.part_size) {
+        anyhow::bail!(
+            "--part-size {}: the service takes 524288 or 1048576",
+            args.part_size
+        );
+    }
+    let mountpoint = std::fs::canonicalize(&args.mountpoint)
+        .with_context(|| format!("mount point {}", args.mountpoint.display()))?;
+    let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    let config_path = config::default_config_path();
+    let file_config = config::load_file(&config_path)?;
+    let endpoint = args.endpoint.clone().or(file_config.endpoint.clone());
+    let given = config::resolve_credentials(
+        args.secret_id.as_deref(),
+        args.secret_key.as_deref(),
+        &file_config,
+        &config_path,
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vodfs-upload")
+        .build()
+        .context("starting the upload runtime")?;
+
+    let (endpoint, creds, embedded) = match endpoint {
+        Some(url) => (url, given?, None),
+        None => {
+            let emb = runtime.block_on(crate::embedded::start(&cache_dir, given.ok().as_ref()))?;
+            tracing::info!(
+                "embedded service at {} (data in {})",
+                emb.url,
+                emb.data_dir.display()
+            );
+            (emb.url.clone(), emb.credentials.clone(), Some(emb))
+        }
+    };
+    check_reachable(&runtime, &endpoint)?;
+
+    let uid = unsafe { libc::geteuid() };
+    let gid = unsafe { libc::getegid() };
+    let cache = Cache::open(&cache_dir, args.part_size, uid, gid)
+        .with_context(|| format!("opening cache {}", cache_dir.display()))?;
+    let committer = build_committer(&runtime, &cache, &endpoint, &creds, &args)?;
+    let fs_config = FsConfig {
+        write_back: args.write_back.map(Duration::from_secs_f64),
+        uid,
+        gid,
+    };
+    let fs = Arc::new(Fs::new(
+        cache.clone(),
+        Arc::new(committer.clone()),
+        fs_config,
+        runtime.handle().clone(),
+    ));
+    let opts = crate::fuse::MountOptions {
+        allow_other: args.allow_other,
+        ..Default::default()
+    };
+    let session = crate::fuse::mount(fs.clone(), &mountpoint, &opts)
+        .with_context(|| format!("mounting on {}", mountpoint.display()))?;
+    let resumed = fs.resume_pending()?;
+    if resumed > 0 {
+        tracing::info!("resuming {resumed} unfinished upload(s)");
+    }
+    tracing::info!("mounted at {} (endpoint {endpoint})", mountpoint.display());
+    crate::daemon::notify_ready(Ok(()));
+
+    // Unmount on SIGTERM/SIGINT; otherwise run until fusermount -u.
+    let unmounter = session.unmounter();
+    runtime.spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        tracing::info!("signal received: unmounting");
+        unmounter.unmount();
+    });
+    session.join();
+    tracing::info!("unmounted {}", mountpoint.display());
+    let drained = runtime.block_on(committer.drain(DRAIN_ON_EXIT));
+    if !drained {
+        tracing::warn!("uploads still in flight stay recorded and resume at the next mount");
+    }
+    if let Some(emb) = embedded {
+        runtime.block_on(emb.shutdown());
+    }
+    cache.close();
+    Ok(())
+}
+
+fn build_committer(
+    runtime: &tokio::runtime::Runtime,
+    cache: &Cache,
+    endpoint: &str,
+    creds: &Credentials,
+    args: &MountArgs,
+) -> anyhow::Result<Committer> {
+    let client = V4Client::new(
+        V4Config::new(endpoint),
+        crate::vod::v4::Credentials::new(&creds.secret_id, creds.secret_key.expose()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let uploader = Uploader::new(Arc::new(client), UploaderConfig::default());
+    let job = Arc::new(CacheCommitJob::new(
+        cache.clone(),
+        uploader,
+        args.parallel_parts,
+    ));
+    Ok(Committer::new(
+        Arc::new(job),
+        args.parallel_files,
+        runtime.handle().clone(),
+    ))
+}
+
+/// Fails at mount time, with a clear message, when nothing answers at the
+/// endpoint (rather than failing every close later).
+fn check_reachable(runtime: &tokio::runtime::Runtime, endpoint: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(endpoint).with_context(|| format!("endpoint {endpoint:?}"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("endpoint {endpoint:?} has no host"))?
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    runtime.block_on(async {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!(
+                "endpoint {endpoint} is unreachable: {e}"
+            )),
+            Err(_) => Err(anyhow::anyhow!(
+                "endpoint {endpoint} is unreachable: no answer in 10 s"
+            )),
+        }
+    })
 }

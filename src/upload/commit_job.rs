@@ -1,0 +1,323 @@
+//! What committing one staged version does: read it from the cache, run the
+//! pipeline over the mount's flow, record the outcome in the cache.
+//!
+//! This is the only place where the staging store and the protocol meet.
+//! Progress reaches the cache through one ordered writer per job (the
+//! observer only keeps the latest figures in memory; a flusher task writes
+//! them at most every [`PROGRESS_EVERY`]), so a late progress write can never
+//! overwrite the final state, and the pipeline never blocks on SQLite.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{self, Cache, UploadState, UploadStatus};
+use crate::fs::CommitError;
+use crate::upload::committer::CommitJob;
+use crate::upload::{Observer, PartSource, Phase, Progress, UploadError, UploadJob, Uploader};
+use crate::vod::names;
+use crate::vod::playback::PlaybackReader;
+
+/// How often progress is written to the cache while an upload runs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Commits staged versions from a [`Cache`] with an [`Uploader`].
+pub struct CacheCommitJob {
+    cache: Cache,
+    uploader: Uploader,
+    parallel_parts: usize,
+    reader: PlaybackReader,
+}
+
+impl CacheCommitJob {
+    pub fn new(cache: Cache, uploader: Uploader, parallel_parts: usize) -> Self {
+        CacheCommitJob {
+            cache,
+            uploader,
+            parallel_parts: parallel_parts.max(1),
+            reader: PlaybackReader::default(),
+        }
+    }
+}
+
+/// A staged version as a [`PartSource`], with the hashes computed while it
+/// was written.
+struct StagedSource {
+    cache: Cache,
+    ino: u64,
+    version: u64,
+    size: u64,
+    part_size: u32,
+    sha1: Option<[u8; 20]>,
+    md5s: Vec<Option<[u8; 16]>>,
+}
+
+impl PartSource for StagedSource {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.cache
+            .read_at(self.ino, self.version, offset, len)
+            .map(Bytes::from)
+            .map_err(std::io::Error::other)
+    }
+
+    fn sha1_hex(&self) -> Option<String> {
+        self.sha1.map(hex::encode)
+    }
+
+    fn part_md5(&self, part_size: u32, index: u64) -> Option<[u8; 16]> {
+        if part_size != self.part_size {
+            return None;
+        }
+        self.md5s.get(index as usize).copied().flatten()
+    }
+}
+
+/// Keeps the latest phase and progress for the flusher.
+#[derive(Default)]
+struct Latest {
+    status: Mutex<Option<UploadStatus>>,
+    token: Mutex<Option<String>>,
+}
+
+impl Latest {
+    fn update(&self, f: impl FnOnce(&mut UploadStatus)) {
+        let mut g = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let s = g.get_or_insert_with(|| UploadStatus {
+            state: UploadState::Hashing,
+            parts_done: 0,
+            parts_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            error: None,
+        });
+        f(s);
+    }
+}
+
+impl Observer for Latest {
+    fn phase(&self, phase: Phase) {
+        self.update(|s| {
+            s.state = match phase {
+                Phase::Hashing => UploadState::Hashing,
+                Phase::Uploading => UploadState::Uploading,
+                Phase::Committing => UploadState::Committing,
+            }
+        });
+    }
+
+    fn progress(&self, p: Progress) {
+        self.update(|s| {
+            s.parts_done = p.parts_done;
+            s.parts_total = p.parts_total;
+            s.bytes_done = p.bytes_done;
+            s.bytes_total = p.bytes_total;
+        });
+    }
+
+    fn resume_token(&self, token: &str) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.to_string());
+    }
+}
+
+/// The path of `ino` below the mount root, for log lines.
+pub fn display_path(cache: &Cache, ino: u64) -> String {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut cur = ino;
+    while cur != cache::ROOT_INO && parts.len() < 256 {
+        match cache.parent_of(cur) {
+            Ok(Some((parent, name))) => {
+                parts.push(name);
+                cur = parent;
+            }
+            _ => return format!("(inode {ino})"),
+        }
+    }
+    let mut out = String::new();
+    for p in parts.iter().rev() {
+        out.push('/');
+        out.push_str(&String::from_utf8_lossy(p));
+    }
+    out
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, cache::CacheError> + Send + 'static,
+) -> Result<T, CommitError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CommitError::new(format!("cache task failed: {e}")))?
+        .map_err(|e| CommitError::new(format!("cache: {e}")))
+}
+
+impl CacheCommitJob {
+    async fn commit(
+        self: Arc<Self>,
+        ino: u64,
+        version: u64,
+        cancel: CancellationToken,
+    ) -> Result<(), CommitError> {
+        let cache = self.cache.clone();
+        let info = blocking(move || cache.commit_info(ino, version))
+            .await?
+            .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
+        let cache = self.cache.clone();
+        let (path, token) = blocking(move || {
+            Ok((
+                display_path(&cache, ino),
+                cache.load_resume_token(ino, version)?,
+            ))
+        })
+        .await?;
+        let name = OsStr::from_bytes(&info.name);
+        let job = UploadJob {
+            file_name: names::service_name(name),
+            file_type: names::file_type(name),
+            part_size: info.part_size,
+            parallel_parts: self.parallel_parts,
+            settings: Default::default(),
+            resume_token: token.and_then(|t| String::from_utf8(t).ok()),
+        };
+        let size = info.size;
+        let source = Arc::new(StagedSource {
+            cache: self.cache.clone(),
+            ino,
+            version,
+            size,
+            part_size: info.part_size,
+            sha1: info.sha1,
+            md5s: info.md5s,
+        });
+        let latest = Arc::new(Latest::default());
+        latest.phase(Phase::Hashing);
+        tracing::info!(file = %path, size, name = %job.file_name, "upload started");
+        let started = Instant::now();
+
+        // The flusher: writes the latest progress (and resume token) in order.
+        let stop_flush = CancellationToken::new();
+        let flusher = {
+            let (cache, latest, stop) = (self.cache.clone(), latest.clone(), stop_flush.clone());
+            tokio::spawn(async move {
+                loop {
+                    let snapshot = latest
+                        .status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    let token = latest
+                        .token
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    if snapshot.is_some() || token.is_some() {
+                        let cache = cache.clone();
+                        let _ = blocking(move || {
+                            if let Some(s) = snapshot {
+                                cache.set_upload_status(ino, version, &s)?;
+                            }
+                            if let Some(t) = token {
+                                cache.save_resume_token(ino, version, t.as_bytes())?;
+                            }
+                            Ok(())
+                        })
+                        .await;
+                    }
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
+            })
+        };
+
+        let result = self
+            .uploader
+            .upload(source, &job, latest.as_ref(), &cancel)
+            .await;
+        stop_flush.cancel();
+        let _ = flusher.await;
+
+        let cache = self.cache.clone();
+        match result {
+            Ok(c) => {
+                let secs = started.elapsed().as_secs_f64();
+                let committed = cache::Committed {
+                    file_id: c.file_id.clone(),
+                    url: c.url.clone(),
+                    sha1: c.sha1_hex.clone(),
+                    service_name: job.file_name.clone(),
+                    cover_url: None,
+                };
+                blocking(move || cache.mark_committed(ino, version, &committed)).await?;
+                tracing::info!(
+                    file = %path,
+                    file_id = %c.file_id,
+                    size,
+                    sent = c.bytes_sent,
+                    instant = c.instant,
+                    secs = format!("{secs:.3}"),
+                    mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),
+                    "upload committed"
+                );
+                Ok(())
+            }
+            Err(UploadError::Cancelled) => {
+                tracing::info!(file = %path, "upload cancelled");
+                Err(CommitError::new("upload cancelled"))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(file = %path, error = %message, "upload failed");
+                let status = UploadStatus {
+                    state: UploadState::Failed,
+                    parts_done: 0,
+                    parts_total: 0,
+                    bytes_done: 0,
+                    bytes_total: size,
+                    error: Some(message.clone()),
+                };
+                blocking(move || cache.set_upload_status(ino, version, &status)).await?;
+                Err(CommitError::new(message))
+            }
+        }
+    }
+}
+
+impl CommitJob for Arc<CacheCommitJob> {
+    fn run(
+        &self,
+        ino: u64,
+        version: u64,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), CommitError>> {
+        Box::pin(self.clone().commit(ino, version, cancel))
+    }
+
+    fn read_remote(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u32,
+    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
+        let me = self.clone();
+        let url = url.to_string();
+        Box::pin(async move {
+            me.reader
+                .read(&url, offset, len)
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| CommitError::new(format!("reading {url}: {e}")))
+        })
+    }
+}
