@@ -47,9 +47,10 @@ pub fn main(cli: Cli) -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser::mnt=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -153,7 +154,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     crate::daemon::notify_ready(Ok(()));
 
     // Unmount on SIGTERM/SIGINT; otherwise run until fusermount -u.
-    let unmounter = session.unmounter();
+    let target = mountpoint.clone();
     runtime.spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -162,9 +163,9 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
         tracing::info!("signal received: unmounting");
-        unmounter.unmount();
+        request_unmount(&target);
     });
-    session.join();
+    session.join()?;
     tracing::info!("unmounted {}", mountpoint.display());
     let drained = runtime.block_on(committer.drain(DRAIN_ON_EXIT));
     if !drained {
@@ -219,12 +220,28 @@ fn check_reachable(runtime: &tokio::runtime::Runtime, endpoint: &str) -> anyhow:
         .await
         {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!(
-                "endpoint {endpoint} is unreachable: {e}"
-            )),
+            Ok(Err(e)) => Err(anyhow::anyhow!("endpoint {endpoint} is unreachable: {e}")),
             Err(_) => Err(anyhow::anyhow!(
                 "endpoint {endpoint} is unreachable: no answer in 10 s"
             )),
         }
     })
+}
+
+/// Asks the kernel to unmount `path` (the session then ends by itself):
+/// fusermount3 for unprivileged users, umount(2) when that is not there.
+fn request_unmount(path: &std::path::Path) {
+    let ok = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg(path)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+            // SAFETY: `c` is a valid NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
 }

@@ -3,5 +3,6 @@
 
 mod common;
 mod fs;
+mod mount;
 mod serve;
 mod upload;

@@ -3,7 +3,6 @@
 //! ffmpeg, getfattr/setfattr). For every way of writing, the bytes behind the
 //! playback URL must equal the source and the media must be committed once.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -33,10 +32,18 @@ pub fn assert_committed(svc: &Service, path: &Path, expected: &[u8]) -> Committe
     let url = getfattr(path, "user.vod.url").expect("user.vod.url");
     let file_id = getfattr(path, "user.vod.file_id").expect("user.vod.file_id");
     let sha1 = getfattr(path, "user.vod.sha1").expect("user.vod.sha1");
-    assert_eq!(sha1, sha1_hex(expected), "user.vod.sha1 of {}", path.display());
+    assert_eq!(
+        sha1,
+        sha1_hex(expected),
+        "user.vod.sha1 of {}",
+        path.display()
+    );
     let served = fetch(&url);
     assert_eq!(served.len(), expected.len(), "length behind {url}");
-    assert!(served == expected, "bytes behind {url} differ from the source");
+    assert!(
+        served == expected,
+        "bytes behind {url} differ from the source"
+    );
     let record = svc.admin(&format!("/admin/media/{file_id}"));
     assert_eq!(record["sha1"].as_str(), Some(sha1.as_str()));
     assert!(
@@ -84,9 +91,4 @@ pub fn make_mp4(dir: &Path, name: &str, seconds: u32) -> std::path::PathBuf {
         out.to_str().expect("utf-8 path"),
     ]));
     out
-}
-
-/// The mode bits of a path.
-pub fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).expect("stat").mode() & 0o7777
 }

@@ -44,7 +44,13 @@ fn by_id_is_read_only_and_links_are_refused() {
     let e = std::fs::write(m.path("by-id/new.mp4"), b"x").expect_err("create under by-id");
     assert_eq!(e.raw_os_error(), Some(libc::EROFS));
     let e = std::fs::remove_dir(m.path("by-id")).expect_err("rmdir by-id");
-    assert!(matches!(e.raw_os_error(), Some(libc::EROFS) | Some(libc::EPERM) | Some(libc::EBUSY) | Some(libc::ENOTEMPTY)), "{e}");
+    assert!(
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EROFS) | Some(libc::EPERM) | Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
+        ),
+        "{e}"
+    );
 
     let e = std::os::unix::fs::symlink("a.mp4", m.path("link")).expect_err("symlink");
     assert_eq!(e.raw_os_error(), Some(libc::EPERM));
@@ -142,7 +148,10 @@ fn wrong_credentials_fail_close_with_eio_and_say_why() {
     );
     assert!(!err.contains("wrong-key"));
     // What the user wrote is still there.
-    assert_eq!(std::fs::read(m.path("bad.mp4")).expect("read"), b"some bytes");
+    assert_eq!(
+        std::fs::read(m.path("bad.mp4")).expect("read"),
+        b"some bytes"
+    );
     assert!(m.log().contains("bad.mp4"), "no log line names the file");
     assert!(!m.log().contains("wrong-key"), "the secret reached the log");
 }

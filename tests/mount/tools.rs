@@ -51,7 +51,11 @@ fn ffmpeg_into_the_mount_gives_a_playable_media() {
     let bytes = std::fs::read(&out).expect("read back");
     let c = assert_committed(&svc, &out, &bytes);
     assert!(ffprobe_duration(&c.url) > 1.5);
-    assert_eq!(media_count(&svc), 1, "ffmpeg -y must give exactly one media");
+    assert_eq!(
+        media_count(&svc),
+        1,
+        "ffmpeg -y must give exactly one media"
+    );
 }
 
 #[test]
@@ -61,7 +65,11 @@ fn cp_of_a_real_mp4_plays_from_its_url() {
     let d = tempfile::tempdir().expect("tempdir");
     let src = make_mp4(d.path(), "movie.mp4", 2);
     run(Command::new("cp").arg(&src).arg(m.path("movie.mp4")));
-    let c = assert_committed(&svc, &m.path("movie.mp4"), &std::fs::read(&src).expect("src"));
+    let c = assert_committed(
+        &svc,
+        &m.path("movie.mp4"),
+        &std::fs::read(&src).expect("src"),
+    );
     assert!(ffprobe_duration(&c.url) > 1.5);
 }
 
@@ -113,7 +121,11 @@ fn rsync_commits_under_the_final_name_and_second_run_sends_nothing() {
     let cb = assert_committed(&svc, &m.path("sub/b.mov"), &b);
     assert_eq!(ca.record["name"].as_str(), Some("a"));
     assert_eq!(cb.record["name"].as_str(), Some("b"));
-    assert_eq!(media_count(&svc), 2, "temp names must never reach the service");
+    assert_eq!(
+        media_count(&svc),
+        2,
+        "temp names must never reach the service"
+    );
 
     let stats = run(Command::new("rsync").args(["-a", "--stats", &from, &to]));
     assert!(
