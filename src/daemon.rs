@@ -20,12 +20,13 @@ pub const READY_FD_ENV: &str = "VODFS_READY_FD";
 
 /// Starts `exe args…` detached and waits for it to report readiness.
 /// `envs` are added to the child's environment; stderr goes to `log`.
+/// Returns what the child said about itself when ready.
 pub fn spawn_and_wait(
     exe: &Path,
     args: &[OsString],
     envs: &[(String, String)],
     log: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -67,8 +68,8 @@ pub fn spawn_and_wait(
     let mut msg = String::new();
     reader.read_to_string(&mut msg)?;
     let msg = msg.trim();
-    if msg == "ok" {
-        return Ok(());
+    if let Some(said) = msg.strip_prefix("ok") {
+        return Ok(said.trim().to_string());
     }
     let status = child.try_wait()?;
     match msg.strip_prefix("err ") {
@@ -83,10 +84,10 @@ pub fn spawn_and_wait(
     }
 }
 
-/// In the child: reports readiness (or the reason for failure) to the
-/// waiting parent, if there is one. Safe to call more than once: only the
-/// first call writes.
-pub fn notify_ready(result: Result<(), &str>) {
+/// In the child: reports readiness with a one-line description (or the
+/// reason for failure) to the waiting parent, if there is one. Safe to call
+/// more than once: only the first call writes.
+pub fn notify_ready(result: Result<&str, &str>) {
     let Some(fd) = std::env::var(READY_FD_ENV)
         .ok()
         .and_then(|v| v.parse::<RawFd>().ok())
@@ -100,8 +101,8 @@ pub fn notify_ready(result: Result<(), &str>) {
     // SAFETY: the parent passed us this descriptor and nothing else owns it.
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
     let line = match result {
-        Ok(()) => "ok\n".to_string(),
-        Err(e) => format!("err {e}\n"),
+        Ok(said) => format!("ok {}\n", said.replace('\n', " ")),
+        Err(e) => format!("err {}\n", e.replace('\n', " ")),
     };
     let _ = f.write_all(line.as_bytes());
 }

@@ -73,12 +73,8 @@ fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
     let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
     let log = cache_dir.join("vodfs.log");
     let exe = std::env::current_exe().context("finding the vodfs executable")?;
-    crate::daemon::spawn_and_wait(&exe, &child_args, &envs, &log)?;
-    println!(
-        "vodfs: mounted at {} (log: {})",
-        args.mountpoint.display(),
-        log.display()
-    );
+    let said = crate::daemon::spawn_and_wait(&exe, &child_args, &envs, &log)?;
+    println!("vodfs: {said} (log: {})", log.display());
     Ok(())
 }
 
@@ -150,8 +146,17 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         tracing::info!("resuming {resumed} unfinished upload(s)");
     }
-    tracing::info!("mounted at {} (endpoint {endpoint})", mountpoint.display());
-    crate::daemon::notify_ready(Ok(()));
+    let said = match &embedded {
+        Some(emb) => format!(
+            "mounted at {} (embedded service at {}, data in {})",
+            mountpoint.display(),
+            emb.url,
+            emb.data_dir.display()
+        ),
+        None => format!("mounted at {} (endpoint {endpoint})", mountpoint.display()),
+    };
+    tracing::info!("{said}");
+    crate::daemon::notify_ready(Ok(&said));
 
     // Unmount on SIGTERM/SIGINT; otherwise run until fusermount -u.
     let target = mountpoint.clone();
