@@ -109,4 +109,104 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Mount options as mount(8) and fstab give them: endpoint=URL,
+    /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
+    /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
+    /// _netdev, user, users and x-* are accepted and ignored.
+    #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
+    pub options: Vec<String>,
+}
+
+impl MountArgs {
+    /// Folds `-o` options into the typed fields (an `-o` option wins over
+    /// the flag's default). Secrets are refused here: fstab and `ps` would
+    /// show them.
+    pub fn apply_options(&mut self) -> Result<(), String> {
+        for opt in std::mem::take(&mut self.options) {
+            let opt = opt.trim();
+            if opt.is_empty() {
+                continue;
+            }
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            fn need<'v>(key: &str, v: Option<&'v str>) -> Result<&'v str, String> {
+                v.filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("mount option {key} needs a value ({key}=…)"))
+            }
+            let num = |v: Option<&str>| -> Result<u64, String> {
+                need(key, v)?
+                    .parse()
+                    .map_err(|_| format!("mount option {key}: not a number: {v:?}"))
+            };
+            match key {
+                "endpoint" => self.endpoint = Some(need(key, value)?.to_string()),
+                "cache" => self.cache = Some(PathBuf::from(need(key, value)?)),
+                "part_size" => self.part_size = num(value)? as u32,
+                "parallel_parts" => self.parallel_parts = num(value)? as usize,
+                "parallel_files" => self.parallel_files = num(value)? as usize,
+                "write_back" => {
+                    self.write_back = Some(match value {
+                        Some(v) => v
+                            .parse()
+                            .map_err(|_| format!("mount option write_back: not seconds: {v:?}"))?,
+                        None => 2.0,
+                    })
+                }
+                "allow_other" => self.allow_other = true,
+                "secret_key" | "secret_id" => {
+                    return Err(format!(
+                        "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
+                    ));
+                }
+                "rw" | "defaults" | "nofail" | "noauto" | "auto" | "_netdev" | "user" | "users"
+                | "nouser" | "dev" | "nodev" | "suid" | "nosuid" | "exec" | "noexec" | "atime"
+                | "noatime" | "relatime" => {}
+                k if k.starts_with("x-") || k.starts_with("comment=") => {}
+                _ => return Err(format!("unknown mount option {opt:?}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount_args(args: &[&str]) -> MountArgs {
+        let cli = Cli::try_parse_from(["vodfs", "mount"].iter().chain(args.iter()).copied())
+            .expect("parses");
+        match cli.command {
+            Command::Mount(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn dash_o_options_fold_into_fields() {
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            "rw,endpoint=http://h:1,cache=/c,part_size=524288,write_back,allow_other,x-systemd.automount,_netdev",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.endpoint.as_deref(), Some("http://h:1"));
+        assert_eq!(m.cache.as_deref(), Some(std::path::Path::new("/c")));
+        assert_eq!(m.part_size, 524_288);
+        assert_eq!(m.write_back, Some(2.0));
+        assert!(m.allow_other);
+    }
+
+    #[test]
+    fn bad_and_secret_options_are_refused() {
+        let mut m = mount_args(&["/mnt", "-o", "bogus=1"]);
+        assert!(m.apply_options().unwrap_err().contains("bogus"));
+        let mut m = mount_args(&["/mnt", "-o", "secret_key=abc"]);
+        let e = m.apply_options().unwrap_err();
+        assert!(e.contains("credentials") && !e.contains("abc"), "{e}");
+        let mut m = mount_args(&["/mnt", "-o", "part_size=big"]);
+        assert!(m.apply_options().is_err());
+    }
 }

@@ -55,7 +55,8 @@ fn init_logging() {
         .try_init();
 }
 
-fn mount(args: MountArgs) -> anyhow::Result<()> {
+fn mount(mut args: MountArgs) -> anyhow::Result<()> {
+    args.apply_options().map_err(|e| anyhow::anyhow!(e))?;
     if !args.foreground {
         return mount_in_background(&args);
     }
