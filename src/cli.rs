@@ -25,6 +25,14 @@ pub enum Command {
     Mount(MountArgs),
     /// Wait until files are committed; print PATH, fileId and URL of each.
     Wait(WaitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
 }
 
 /// Options of `vodfs wait`.

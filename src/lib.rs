@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod embedded;
 pub mod fs;
 pub mod fuse;
+pub mod manpage;
 pub mod run;
 pub mod server;
 pub mod upload;

@@ -31,6 +31,15 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => crate::server::run_cli(&args),
         Command::Mount(args) => mount(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vodfs", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            print!("{}", crate::manpage::render());
+            Ok(())
+        }
         Command::Wait(args) => crate::ctl::wait(
             &args.paths,
             args.timeout.map(std::time::Duration::from_secs_f64),

@@ -1,0 +1,165 @@
+//! `man/vodfs.1`, generated from the clap definition (so every subcommand
+//! and option in `--help` is in the page) plus the hand-written sections
+//! clap does not know: xattrs, files, environment, exit status, examples.
+//!
+//! A unit test keeps the committed page in sync: it fails when `man/vodfs.1`
+//! differs from [`render`]; `VODFS_UPDATE_MAN=1 cargo test manpage` rewrites
+//! it.
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+
+/// The sections after the generated ones, in roff.
+const EXTRA: &str = r#".SH EXTENDED ATTRIBUTES
+Every file in a mount carries, read-only:
+.TP
+.B user.vod.state
+staged, hashing, uploading, committing, committed or failed.
+.TP
+.B user.vod.progress
+parts and bytes the service holds, of the total.
+.TP
+.B user.vod.error
+why the last commit failed: the action, the service's code and message.
+.TP
+.B user.vod.url
+the playback URL (after commit).
+.TP
+.B user.vod.file_id
+the service's fileId; the same media appears as by-id/FILEID.
+.TP
+.B user.vod.sha1
+SHA-1 of the committed content.
+.TP
+.B user.vod.name
+the name the service knows (file name without extension, made valid).
+.TP
+.B user.vod.cover_url
+the cover's URL, when the media has a cover.
+.PP
+Other user.* attributes are stored and listed (setfattr, rsync -X,
+cp --preserve=xattr). security.* and system.* answer ENODATA.
+.SH FILES
+.TP
+.I $XDG_CACHE_HOME/vodfs
+(default ~/.cache/vodfs) the staging cache: cache.db (SQLite) and data/;
+vodfs.log when mounted in the background; serve/ holds the embedded
+service's data.
+.TP
+.I $XDG_CONFIG_HOME/vodfs/config.toml
+(default ~/.config/vodfs/config.toml) secret_id, secret_key, endpoint;
+refused when group or others can read it.
+.TP
+.I by-id/
+at the root of a mount: one read-only entry per committed media, named
+after its fileId.
+.SH ENVIRONMENT
+.TP
+.B VODFS_SECRET_ID, VODFS_SECRET_KEY
+the account used to sign requests (mount) or served (serve).
+.TP
+.B RUST_LOG
+log filter, e.g. vodfs=debug,info.
+.TP
+.B XDG_CACHE_HOME, XDG_CONFIG_HOME
+where the cache and the config file live.
+.SH EXIT STATUS
+0 on success; 1 on any error (the message names the file, the action and
+the service's code and message); 2 for a usage error.
+.B vodfs wait
+exits 1 when any file failed, naming each.
+.SH EXAMPLES
+.nf
+vodfs mount ~/vod
+cp holiday.mp4 ~/vod/
+getfattr -n user.vod.url ~/vod/holiday.mp4
+ls ~/vod/by-id/
+vodfs mount --write-back ~/vod && cp *.mp4 ~/vod/ && vodfs wait ~/vod/*.mp4
+mount -t fuse.vodfs none /mnt/vod -o endpoint=https://vod2.qcloud.com,cache=/var/cache/vodfs
+vodfs serve --listen 127.0.0.1:8700 --data /var/lib/vodfs
+fusermount3 -u ~/vod
+.fi
+.SH SEE ALSO
+fusermount3(1), getfattr(1), setfattr(1), mount(8), fstab(5)
+"#;
+
+/// Renders the whole page.
+pub fn render() -> String {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    let man = clap_mangen::Man::new(cmd.clone()).date("");
+    // Title, name, synopsis, description, and the list of subcommands.
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let visible: Vec<_> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .collect();
+    out.extend_from_slice(b".SH COMMANDS\n");
+    for sub in &visible {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        out.extend_from_slice(format!(".TP\n.B vodfs {}\n{about}\n", sub.get_name()).as_bytes());
+    }
+    for sub in visible {
+        let name = format!("vodfs {}", sub.get_name());
+        let sub = sub.clone().name(name.clone()).bin_name(name.clone());
+        let man = clap_mangen::Man::new(sub);
+        let mut part = Vec::new();
+        let _ = man.render_synopsis_section(&mut part);
+        let _ = man.render_description_section(&mut part);
+        let _ = man.render_options_section(&mut part);
+        let part = String::from_utf8_lossy(&part)
+            .replace(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()))
+            .replace(".SH DESCRIPTION\n", ".PP\n")
+            .replace(".SH OPTIONS", ".SS Options");
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(EXTRA.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/man/vodfs.1");
+
+    #[test]
+    fn man_page_is_in_sync_with_the_cli() {
+        let fresh = render();
+        if std::env::var_os("VODFS_UPDATE_MAN").is_some() {
+            std::fs::write(PAGE, &fresh).expect("writing man/vodfs.1");
+        }
+        let committed = std::fs::read_to_string(PAGE).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "man/vodfs.1 is out of date: run VODFS_UPDATE_MAN=1 cargo test manpage"
+        );
+    }
+
+    #[test]
+    fn every_option_of_every_subcommand_is_in_the_page() {
+        let page = render();
+        for sub in Cli::command()
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            assert!(page.contains(&format!("VODFS {}", sub.get_name().to_uppercase())));
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                if let Some(long) = arg.get_long() {
+                    assert!(
+                        page.contains(&format!("\\-\\-{}", long.replace('-', "\\-"))),
+                        "--{long} of {} missing from the man page",
+                        sub.get_name()
+                    );
+                }
+            }
+        }
+        for xattr in ["user.vod.url", "user.vod.state", "user.vod.error"] {
+            assert!(page.contains(xattr));
+        }
+    }
+}
