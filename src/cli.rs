@@ -25,6 +25,8 @@ pub enum Command {
     Mount(MountArgs),
     /// Wait until files are committed; print PATH, fileId and URL of each.
     Wait(WaitArgs),
+    /// Show every upload of a mount: state, progress, failures.
+    Status(StatusArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -33,6 +35,19 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+}
+
+/// Options of `vodfs status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Mount points (default: every vodfs mount).
+    pub mounts: Vec<PathBuf>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// List committed files too.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Options of `vodfs wait`.

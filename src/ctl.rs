@@ -1,14 +1,20 @@
-//! Commands that talk to a running mount from outside: `vodfs wait`.
+//! Commands that talk to a running mount from outside: `vodfs wait` and
+//! `vodfs status`.
 //!
 //! They need no socket or daemon protocol: the mount publishes every file's
 //! upload state as `user.vod.*` xattrs, so these commands read them with
-//! getxattr(2) on the paths they are given, exactly as a script with
-//! `getfattr` would.
+//! getxattr(2) on the paths they are given (or find by walking the mount),
+//! exactly as a script with `getfattr` would. Progress bars (indicatif) are
+//! drawn only when the output is a terminal; otherwise plain lines.
 
 use std::ffi::CString;
+use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
 
 /// Reads xattr `name` of `path`; `Ok(None)` when the file has no such xattr.
 pub fn get_xattr(path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
@@ -43,6 +49,68 @@ fn xattr_string(path: &Path, name: &str) -> std::io::Result<Option<String>> {
     Ok(get_xattr(path, name)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
+/// Parts and bytes done of the total, as `user.vod.progress` shows them
+/// (`"3/8 parts, 3145728/8000000 bytes"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub parts_done: u64,
+    pub parts_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+impl Progress {
+    /// Parses the `user.vod.progress` text; `None` when it is not in that form.
+    pub fn parse(s: &str) -> Option<Progress> {
+        let (parts, bytes) = s.trim().split_once(", ")?;
+        let (pd, pt) = parts.strip_suffix(" parts")?.split_once('/')?;
+        let (bd, bt) = bytes.strip_suffix(" bytes")?.split_once('/')?;
+        Some(Progress {
+            parts_done: pd.parse().ok()?,
+            parts_total: pt.parse().ok()?,
+            bytes_done: bd.parse().ok()?,
+            bytes_total: bt.parse().ok()?,
+        })
+    }
+}
+
+/// One file's upload as the mount shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileStatus {
+    pub path: String,
+    pub state: String,
+    pub progress: Option<Progress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl FileStatus {
+    /// Reads the status of one file; `Ok(None)` if it is not a vodfs file.
+    pub fn read(path: &Path) -> std::io::Result<Option<FileStatus>> {
+        let Some(state) = xattr_string(path, "user.vod.state")? else {
+            return Ok(None);
+        };
+        Ok(Some(FileStatus {
+            path: path.display().to_string(),
+            progress: xattr_string(path, "user.vod.progress")?
+                .as_deref()
+                .and_then(Progress::parse),
+            error: xattr_string(path, "user.vod.error")?,
+            file_id: xattr_string(path, "user.vod.file_id")?,
+            url: xattr_string(path, "user.vod.url")?,
+            state,
+        }))
+    }
+
+    fn is_active(&self) -> bool {
+        !matches!(self.state.as_str(), "committed" | "failed")
+    }
+}
+
 /// The outcome of waiting for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitOutcome {
@@ -50,63 +118,266 @@ pub enum WaitOutcome {
     Failed(String),
 }
 
-/// Polls `path` until its upload is committed or failed, or `timeout` passes.
-pub fn wait_one(path: &Path, timeout: Option<Duration>) -> std::io::Result<WaitOutcome> {
+fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
+    match s.state.as_str() {
+        "committed" => Some(WaitOutcome::Committed {
+            file_id: s.file_id.clone().unwrap_or_default(),
+            url: s.url.clone().unwrap_or_default(),
+        }),
+        "failed" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+fn not_vodfs(path: &Path) -> std::io::Error {
+    std::io::Error::other(format!("{}: not a file in a vodfs mount", path.display()))
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {wide_msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+/// `vodfs wait PATH...`: prints `PATH<TAB>fileId<TAB>url` per committed file
+/// and fails naming every file that failed. Draws a bar per file on a
+/// terminal.
+pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> {
+    let tty = std::io::stderr().is_terminal();
+    let multi = MultiProgress::new();
+    let bars: Vec<Option<ProgressBar>> = paths
+        .iter()
+        .map(|p| {
+            tty.then(|| {
+                let b = multi.add(ProgressBar::new(0));
+                b.set_style(bar_style());
+                b.set_message(p.display().to_string());
+                b
+            })
+        })
+        .collect();
     let start = Instant::now();
+    let mut done: Vec<Option<Result<WaitOutcome, String>>> = vec![None; paths.len()];
     let mut delay = Duration::from_millis(20);
-    loop {
-        let state = xattr_string(path, "user.vod.state")?.ok_or_else(|| {
-            std::io::Error::other(format!("{}: not a file in a vodfs mount", path.display()))
-        })?;
-        match state.as_str() {
-            "committed" => {
-                let file_id = xattr_string(path, "user.vod.file_id")?.unwrap_or_default();
-                let url = xattr_string(path, "user.vod.url")?.unwrap_or_default();
-                return Ok(WaitOutcome::Committed { file_id, url });
+    while done.iter().any(Option::is_none) {
+        for (i, p) in paths.iter().enumerate() {
+            if done[i].is_some() {
+                continue;
             }
-            "failed" => {
-                let err = xattr_string(path, "user.vod.error")?.unwrap_or_default();
-                return Ok(WaitOutcome::Failed(err));
+            let status = match FileStatus::read(p) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    done[i] = Some(Err(not_vodfs(p).to_string()));
+                    continue;
+                }
+                Err(e) => {
+                    done[i] = Some(Err(format!("{}: {e}", p.display())));
+                    continue;
+                }
+            };
+            if let (Some(bar), Some(pr)) = (&bars[i], status.progress) {
+                bar.set_length(pr.bytes_total);
+                bar.set_position(pr.bytes_done);
             }
-            _ => {}
+            if let Some(o) = outcome(&status) {
+                if let Some(bar) = &bars[i] {
+                    bar.finish_and_clear();
+                }
+                done[i] = Some(Ok(o));
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            break;
         }
         if timeout.is_some_and(|t| start.elapsed() > t) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "{}: still {state} after {:?}",
-                    path.display(),
-                    start.elapsed()
-                ),
-            ));
+            for (i, p) in paths.iter().enumerate() {
+                if done[i].is_none() {
+                    done[i] = Some(Err(format!(
+                        "{}: not committed after {:.0?}",
+                        p.display(),
+                        start.elapsed()
+                    )));
+                }
+            }
+            break;
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(250));
     }
-}
-
-/// `vodfs wait PATH...`: prints `PATH<TAB>fileId<TAB>url` per committed file
-/// and fails naming every file that failed.
-pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> {
+    let _ = multi.clear();
     let mut failed = Vec::new();
-    for p in paths {
-        match wait_one(p, timeout) {
-            Ok(WaitOutcome::Committed { file_id, url }) => {
+    for (p, d) in paths.iter().zip(done) {
+        match d {
+            Some(Ok(WaitOutcome::Committed { file_id, url })) => {
                 println!("{}\t{file_id}\t{url}", p.display());
             }
-            Ok(WaitOutcome::Failed(reason)) => {
+            Some(Ok(WaitOutcome::Failed(reason))) => {
                 eprintln!("vodfs wait: {}: failed: {reason}", p.display());
                 failed.push(p.display().to_string());
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 eprintln!("vodfs wait: {e}");
                 failed.push(p.display().to_string());
             }
+            None => failed.push(p.display().to_string()),
         }
     }
     if failed.is_empty() {
         Ok(())
     } else {
         Err(anyhow::anyhow!("not committed: {}", failed.join(", ")))
+    }
+}
+
+/// The vodfs mounts of this machine, from /proc/self/mounts.
+pub fn vodfs_mounts() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let src = f.next()?;
+            let dir = f.next()?;
+            let fstype = f.next()?;
+            (src == "vodfs" && fstype.starts_with("fuse"))
+                .then(|| PathBuf::from(dir.replace("\\040", " ")))
+        })
+        .collect()
+}
+
+/// Every file below `root` (not under `by-id`) with its status.
+pub fn scan(root: &Path) -> std::io::Result<Vec<FileStatus>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if dir == root && entry.file_name() == "by-id" {
+                continue;
+            }
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file()
+                && let Some(s) = FileStatus::read(&path)?
+            {
+                out.push(s);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Counts by state.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub committed: usize,
+    pub failed: usize,
+    pub active: usize,
+}
+
+/// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
+/// for each active one on a terminal), failures with their reason, and the
+/// counts; `--json` prints everything as one JSON document.
+pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
+    let mounts = if mounts.is_empty() {
+        vodfs_mounts()
+    } else {
+        mounts.to_vec()
+    };
+    if mounts.is_empty() {
+        anyhow::bail!("no vodfs mount found (give the mount point)");
+    }
+    let mut report = Vec::new();
+    for m in &mounts {
+        let files = scan(m).map_err(|e| anyhow::anyhow!("{}: {e}", m.display()))?;
+        let mut summary = Summary::default();
+        for f in &files {
+            match f.state.as_str() {
+                "committed" => summary.committed += 1,
+                "failed" => summary.failed += 1,
+                _ => summary.active += 1,
+            }
+        }
+        report.push((m.clone(), files, summary));
+    }
+    if json {
+        let doc: Vec<_> = report
+            .iter()
+            .map(|(m, files, summary)| {
+                serde_json::json!({
+                    "mount": m.display().to_string(),
+                    "summary": summary,
+                    "files": files,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let tty = std::io::stdout().is_terminal();
+    for (m, files, summary) in &report {
+        println!(
+            "{}: {} committed, {} in progress, {} failed",
+            m.display(),
+            summary.committed,
+            summary.active,
+            summary.failed
+        );
+        for f in files {
+            if f.state == "committed" && !all {
+                continue;
+            }
+            let pr = f.progress.unwrap_or_default();
+            match f.state.as_str() {
+                "failed" => println!(
+                    "  failed     {}: {}",
+                    f.path,
+                    f.error.as_deref().unwrap_or("(no reason recorded)")
+                ),
+                "committed" => println!(
+                    "  committed  {}\t{}\t{}",
+                    f.path,
+                    f.file_id.as_deref().unwrap_or(""),
+                    f.url.as_deref().unwrap_or("")
+                ),
+                state if tty && f.is_active() => {
+                    let bar = ProgressBar::new(pr.bytes_total);
+                    bar.set_style(bar_style());
+                    bar.set_message(format!("{state:<10} {}", f.path));
+                    bar.set_position(pr.bytes_done);
+                    bar.abandon();
+                }
+                state => println!(
+                    "  {state:<10} {}  {}/{} parts, {}/{} bytes",
+                    f.path, pr.parts_done, pr.parts_total, pr.bytes_done, pr.bytes_total
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_text_parses() {
+        assert_eq!(
+            Progress::parse("3/8 parts, 3145728/8000000 bytes"),
+            Some(Progress {
+                parts_done: 3,
+                parts_total: 8,
+                bytes_done: 3_145_728,
+                bytes_total: 8_000_000
+            })
+        );
+        assert_eq!(Progress::parse("garbage"), None);
+        assert_eq!(Progress::parse("a/b parts, 1/2 bytes"), None);
     }
 }

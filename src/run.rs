@@ -36,6 +36,7 @@ pub fn main(cli: Cli) -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "vodfs", &mut std::io::stdout());
             Ok(())
         }
+        Command::Status(args) => crate::ctl::status(&args.mounts, args.json, args.all),
         Command::Man => {
             print!("{}", crate::manpage::render());
             Ok(())

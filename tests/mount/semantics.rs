@@ -155,3 +155,32 @@ fn wrong_credentials_fail_close_with_eio_and_say_why() {
     assert!(m.log().contains("bad.mp4"), "no log line names the file");
     assert!(!m.log().contains("wrong-key"), "the secret reached the log");
 }
+
+#[test]
+fn status_reports_counts_failures_and_json() {
+    let svc = Service::start();
+    let good = Mount::new(&svc);
+    std::fs::write(good.path("ok.mp4"), b"fine").expect("write");
+    let c = assert_committed(&svc, &good.path("ok.mp4"), b"fine");
+    let out = run(Command::new(vodfs_bin())
+        .args(["status", "--all"])
+        .arg(&good.mountpoint));
+    assert!(
+        out.contains("1 committed, 0 in progress, 0 failed"),
+        "{out}"
+    );
+    assert!(out.contains(&c.file_id), "{out}");
+
+    let bad = Mount::with_args(&svc, &["--secret-key", "wrong-key"]);
+    let _ = std::fs::write(bad.path("no.mp4"), b"x");
+    let out = run(Command::new(vodfs_bin())
+        .args(["status", "--json"])
+        .arg(&bad.mountpoint));
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("status --json is JSON");
+    assert_eq!(doc[0]["summary"]["failed"], 1, "{doc}");
+    let f = &doc[0]["files"][0];
+    assert_eq!(f["state"], "failed");
+    assert!(f["path"].as_str().unwrap_or("").ends_with("no.mp4"));
+    assert!(f["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(!out.contains("wrong-key"));
+}
