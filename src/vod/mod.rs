@@ -15,6 +15,7 @@
 //! - The flow validates every response strictly (see [`VodError`]); the
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
 
+pub mod apply;
 pub mod error;
 pub mod failure;
 pub mod http;

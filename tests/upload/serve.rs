@@ -318,3 +318,78 @@ async fn hostile_file_names_become_names_the_service_accepts() {
         assert!(j.file_name.len() <= 40);
     }
 }
+
+/// Records the last resume token, and cancels after `after` parts.
+struct TokenKeeper(u64, CancellationToken, std::sync::Mutex<Option<String>>);
+
+impl Observer for TokenKeeper {
+    fn progress(&self, p: Progress) {
+        if p.parts_done >= self.0 {
+            self.1.cancel();
+        }
+    }
+    fn resume_token(&self, token: &str) {
+        *self.2.lock().unwrap() = Some(token.to_string());
+    }
+}
+
+fn apply_uploader(srv: &Serve) -> Uploader {
+    use vodfs::vod::apply::{ApplyClient, ApplyConfig};
+    let mut cfg = ApplyConfig::new(&srv.url);
+    cfg.cos_endpoint = Some(srv.url.clone());
+    uploader(Arc::new(
+        ApplyClient::new(cfg, Credentials::new(ID, KEY)).unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn the_apply_flow_commits_through_cos_multipart() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    for (i, len) in [0usize, 1, (1 << 20) + 5, 3 << 20].into_iter().enumerate() {
+        let content = data(len, 60 + i as u8);
+        let c = upload(&up, &format!("apply {i}.mp4"), &content)
+            .await
+            .unwrap_or_else(|e| panic!("len {len}: {e}"));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
+        assert_eq!(m["name"].as_str().unwrap(), format!("apply {i}"));
+        if len > 0 {
+            assert_eq!(fetch(&c.url, len).await, content.to_vec(), "len {len}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_apply_flow_resumes_from_its_token() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    let content = data(5 << 20, 9);
+    let cancel = CancellationToken::new();
+    let keeper = TokenKeeper(2, cancel.clone(), Default::default());
+    let mut j = job("resume apply.mp4");
+    j.parallel_parts = 1;
+    let e = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &keeper,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    j.resume_token = keeper.2.lock().unwrap().clone();
+    assert!(j.resume_token.is_some());
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_sent, 3, "only the 3 missing 1 MiB parts");
+    assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+}
