@@ -201,6 +201,24 @@ impl Uploader {
         })
     }
 
+    /// Gives up for good the unfinished upload a resume token describes
+    /// (the file was unlinked or replaced): the flow frees what the service
+    /// holds, where its protocol allows (a COS multipart upload is aborted;
+    /// v4 and UGC have nothing to free). Not for unmount or failures: those
+    /// keep the token to resume. A token this flow did not make is ignored.
+    pub async fn abandon(&self, resume_token: &str) -> Result<(), UploadError> {
+        let Ok(session) = serde_json::from_str::<Session>(resume_token) else {
+            return Ok(());
+        };
+        if session.flow != self.flow.name() {
+            return Ok(());
+        }
+        self.flow
+            .abort(&session)
+            .await
+            .map_err(UploadError::Service)
+    }
+
     /// Sends every part the service lacks; returns (parts, bytes) sent.
     async fn send_parts(
         &self,

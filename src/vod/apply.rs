@@ -42,6 +42,7 @@ const INITIATE: &str = "CosInitiateMultipart";
 const LIST: &str = "CosListParts";
 const COMPLETE: &str = "CosCompleteMultipart";
 const PUT: &str = "CosPutObject";
+const ABORT: &str = "CosAbortMultipart";
 
 /// The smallest COS multipart part but the last.
 pub const COS_MIN_PART: u32 = 1 << 20;
@@ -468,6 +469,21 @@ impl UploadFlow for ApplyClient {
 
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>> {
         Box::pin(self.complete(session))
+    }
+
+    /// Aborts the multipart upload (`DELETE ?uploadId`); the unused
+    /// vodSessionKey simply expires.
+    fn abort<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(async move {
+            let tok = Self::token(session, ABORT)?;
+            let Some(id) = tok.upload_id.clone() else {
+                return Ok(());
+            };
+            let params = [("uploadId".to_string(), id)];
+            self.cos(ABORT, Method::DELETE, &tok, &params, Bytes::new())
+                .await
+                .map(|_| ())
+        })
     }
 }
 

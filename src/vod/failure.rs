@@ -105,4 +105,8 @@ impl UploadFlow for FailureFlow {
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>> {
         Box::pin(self.wrap(Step::Finish, self.inner.finish(session)))
     }
+
+    fn abort<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<(), VodError>> {
+        self.inner.abort(session)
+    }
 }

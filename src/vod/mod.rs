@@ -188,6 +188,13 @@ pub trait UploadFlow: Send + Sync + 'static {
 
     /// Completes the upload once every part is held.
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>>;
+
+    /// Gives up an unfinished upload for good (its file was unlinked or
+    /// replaced), freeing what the service holds where the protocol allows
+    /// it. The default does nothing (v4 and UGC have no such call).
+    fn abort<'a>(&'a self, _session: &'a Session) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Number of parts of a file of `size` bytes cut in `part_size` pieces:

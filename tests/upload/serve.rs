@@ -393,3 +393,44 @@ async fn the_apply_flow_resumes_from_its_token() {
     assert_eq!(c.parts_sent, 3, "only the 3 missing 1 MiB parts");
     assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
 }
+
+#[tokio::test]
+async fn abandoning_an_apply_upload_aborts_its_multipart_upload() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    let content = data(3 << 20, 2);
+    let cancel = CancellationToken::new();
+    let keeper = TokenKeeper(1, cancel.clone(), Default::default());
+    let mut j = job("abandoned.mp4");
+    j.parallel_parts = 1;
+    let e = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &keeper,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    let token = keeper.2.lock().unwrap().clone().unwrap();
+    up.abandon(&token).await.unwrap();
+    // The upload is gone: resuming from the token starts afresh.
+    j.resume_token = Some(token);
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_sent, 3);
+    // Abandoning a token of another flow, or garbage, does nothing.
+    up.abandon("not a token").await.unwrap();
+    srv.uploader(KEY)
+        .abandon(j.resume_token.as_deref().unwrap())
+        .await
+        .unwrap();
+}
