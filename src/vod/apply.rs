@@ -32,7 +32,8 @@ use url::Url;
 use super::error::{VodError, VodErrorKind};
 use super::http::{self, Endpoint, HttpConfig, error_chain};
 use super::{
-    Credentials, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow, sign,
+    AbortReason, Credentials, HeldPart, Media, Part, Session, StartRequest, Started, Step,
+    UploadFlow, sign,
 };
 
 const APPLY: &str = "ApplyUpload";
@@ -251,7 +252,7 @@ impl ApplyClient {
         if !(200..300).contains(&status) {
             return Err(VodError::new(
                 action,
-                VodErrorKind::Cos {
+                VodErrorKind::Rest {
                     status,
                     code: xml_tag(&text, "Code").unwrap_or_default(),
                     message: xml_tag(&text, "Message").unwrap_or_default(),
@@ -438,7 +439,10 @@ impl ApplyClient {
                 format!("fileId {file_id:?} is not an id"),
             ));
         }
-        Ok(Media { file_id, url })
+        Ok(Media {
+            file_id,
+            url: Some(url),
+        })
     }
 }
 
@@ -471,10 +475,17 @@ impl UploadFlow for ApplyClient {
         Box::pin(self.complete(session))
     }
 
-    /// Aborts the multipart upload (`DELETE ?uploadId`); the unused
-    /// vodSessionKey simply expires.
-    fn abort<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<(), VodError>> {
+    /// On cancel, aborts the multipart upload (`DELETE ?uploadId`; the
+    /// unused vodSessionKey simply expires). A failure keeps it to resume.
+    fn abort<'a>(
+        &'a self,
+        session: &'a Session,
+        reason: AbortReason,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
         Box::pin(async move {
+            if reason == AbortReason::Failed {
+                return Ok(());
+            }
             let tok = Self::token(session, ABORT)?;
             let Some(id) = tok.upload_id.clone() else {
                 return Ok(());

@@ -24,9 +24,10 @@ pub enum VodErrorKind {
         code_desc: String,
         can_retry: bool,
     },
-    /// The object storage (COS XML API) refused a request.
-    #[error("cos status {status} {code}: {message}")]
-    Cos {
+    /// A REST-style service (COS XML, frontwize) refused a request with an
+    /// HTTP status and a textual code.
+    #[error("http status {status} {code}: {message}")]
+    Rest {
         status: u16,
         code: String,
         message: String,
@@ -98,7 +99,7 @@ impl VodError {
             VodErrorKind::Service {
                 code, can_retry, ..
             } => *code == CODE_THROTTLED || (*code < 0 && *can_retry),
-            VodErrorKind::Cos { status, code, .. } => {
+            VodErrorKind::Rest { status, code, .. } => {
                 *status >= 500
                     || *status == 429
                     || matches!(code.as_str(), "RequestTimeout" | "SlowDown")

@@ -243,7 +243,10 @@ impl Reply {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
             _ => return Err(self.bad(format!("url {url:?} is not an http(s) URL"))),
         }
-        Ok(Media { file_id, url })
+        Ok(Media {
+            file_id,
+            url: Some(url),
+        })
     }
 }
 
