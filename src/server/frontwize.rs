@@ -296,7 +296,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
                 "SignatureDoesNotMatch",
                 "the upload URL signature does not match".into(),
             ))
-        } else if expires < super::unix_now() {
+        } else if expires <= super::unix_now() {
             Some(FwError(
                 403,
                 "RequestExpired",

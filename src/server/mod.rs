@@ -30,6 +30,7 @@ pub mod admin;
 pub mod body;
 pub mod config;
 pub mod cos;
+pub mod cos_multipart;
 pub mod cos_xml;
 pub mod error;
 pub mod family_a;
@@ -38,6 +39,7 @@ pub mod frontwize;
 pub mod playback;
 pub mod ratelimit;
 pub mod store;
+pub mod store_objects;
 pub mod ugc;
 pub mod v2;
 
@@ -370,6 +372,11 @@ pub fn run_cli(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", args.listen))?;
         let bound = listener.local_addr()?;
         let cfg = config_from_args(args, account.clone(), bound)?;
+        // Handlers go in before the address is printed: whoever reads that
+        // line may signal us at once.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "vodfs serve: listening on http://{bound}")?;
@@ -382,17 +389,9 @@ pub fn run_cli(args: &ServeArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let shutdown = async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                        return;
-                    }
-                };
+        let shutdown = async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
         };

@@ -172,7 +172,7 @@ fn upload_row(r: &Row<'_>) -> rusqlite::Result<UploadRow> {
 
 const UPLOAD_COLS: &str = "id, secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at";
 const MEDIA_COLS: &str = "file_id, secret_id, kind, parent, name, type, size, sha1, md5, class_id, tags, procedure, source_context, flow, created_at, url_path, cover_file_id";
-const OBJECT_COLS: &str = "id, bucket, key, size, md5, sha1, etag, created_at";
+pub(super) const OBJECT_COLS: &str = "id, bucket, key, size, md5, sha1, etag, created_at";
 
 fn media_row(r: &Row<'_>) -> rusqlite::Result<MediaRow> {
     Ok(MediaRow {
@@ -196,7 +196,7 @@ fn media_row(r: &Row<'_>) -> rusqlite::Result<MediaRow> {
     })
 }
 
-fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+pub(super) fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     Ok(ObjectRow {
         id: r.get(0)?,
         bucket: r.get(1)?,
@@ -207,6 +207,24 @@ fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         etag: r.get(6)?,
         created_at: r.get(7)?,
     })
+}
+
+/// Inserts a media row inside a transaction, linking a cover to its video.
+pub(super) fn insert_media_tx(
+    tx: &rusqlite::Transaction<'_>,
+    m: &MediaRow,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+        params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
+    )?;
+    if let Some(parent) = &m.parent {
+        tx.execute(
+            "UPDATE media SET cover_file_id=?1 WHERE file_id=?2",
+            params![m.file_id, parent],
+        )?;
+    }
+    Ok(())
 }
 
 /// Renames a durable temporary file into place and makes the rename durable.
@@ -279,7 +297,7 @@ impl Store {
         })
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -392,16 +410,7 @@ impl Store {
     pub fn insert_media(&self, m: &MediaRow, done_upload: Option<i64>) -> Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        tx.execute(
-            &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
-            params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
-        )?;
-        if let Some(parent) = &m.parent {
-            tx.execute(
-                "UPDATE media SET cover_file_id=?1 WHERE file_id=?2",
-                params![m.file_id, parent],
-            )?;
-        }
+        insert_media_tx(&tx, m)?;
         if let Some(id) = done_upload {
             tx.execute("DELETE FROM uploads WHERE id=?1", params![id])?;
         }
@@ -442,184 +451,6 @@ impl Store {
         ))?;
         let rows = st.query_map([], media_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn insert_session(
-        &self,
-        key: &str,
-        secret_id: &str,
-        body: &str,
-        expires_at: u64,
-    ) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
-            params![key, secret_id, body, expires_at],
-        )?;
-        Ok(())
-    }
-
-    /// `(secret_id, body, expires_at, used)` of a session.
-    pub fn session(&self, key: &str) -> Result<Option<(String, String, u64, bool)>> {
-        let db = self.db();
-        Ok(db
-            .query_row(
-                "SELECT secret_id, body, expires_at, used FROM sessions WHERE key=?1",
-                params![key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
-            )
-            .optional()?)
-    }
-
-    /// Records the committed media and marks the session used, atomically.
-    pub fn commit_session(&self, key: &str, media: &[MediaRow], objects: &[i64]) -> Result<()> {
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        for m in media {
-            tx.execute(
-                &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
-                params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
-            )?;
-        }
-        for id in objects {
-            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
-        }
-        tx.execute("UPDATE sessions SET used=1 WHERE key=?1", params![key])?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Records an object whose bytes are durable at `object_path(id)` where
-    /// `id` is returned by [`Store::reserve_object_id`]; replaces any older
-    /// object of the same key and returns the replaced id.
-    pub fn put_object(&self, o: &ObjectRow) -> Result<Option<i64>> {
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        let old: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM objects WHERE bucket=?1 AND key=?2",
-                params![o.bucket, o.key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        tx.execute(
-            "DELETE FROM objects WHERE bucket=?1 AND key=?2",
-            params![o.bucket, o.key],
-        )?;
-        tx.execute(
-            &format!("INSERT INTO objects({OBJECT_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"),
-            params![
-                o.id,
-                o.bucket,
-                o.key,
-                o.size,
-                o.md5,
-                o.sha1,
-                o.etag,
-                o.created_at
-            ],
-        )?;
-        tx.commit()?;
-        Ok(old)
-    }
-
-    /// A fresh object id (used to name the file before the row exists).
-    pub fn reserve_object_id(&self) -> Result<i64> {
-        Ok(self.alloc_ids(1)? as i64 & 0x7fff_ffff_ffff_ffff)
-    }
-
-    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
-        let db = self.db();
-        let mut st = db.prepare_cached(&format!(
-            "SELECT {OBJECT_COLS} FROM objects WHERE bucket=?1 AND key=?2"
-        ))?;
-        Ok(st.query_row(params![bucket, key], object_row).optional()?)
-    }
-
-    pub fn create_multipart(&self, upload_id: &str, bucket: &str, key: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO multipart(upload_id, bucket, key, created_at) VALUES(?1,?2,?3,?4)",
-            params![upload_id, bucket, key, now()],
-        )?;
-        Ok(())
-    }
-
-    /// `(bucket, key, created_at)` of a multipart upload.
-    pub fn multipart(&self, upload_id: &str) -> Result<Option<(String, String, u64)>> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT bucket, key, created_at FROM multipart WHERE upload_id=?1",
-                params![upload_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
-    }
-
-    /// `(key, upload_id, created_at)` of the bucket's open multipart uploads.
-    pub fn list_multipart(&self, bucket: &str) -> Result<Vec<(String, String, u64)>> {
-        let db = self.db();
-        let mut st = db.prepare_cached(
-            "SELECT key, upload_id, created_at FROM multipart WHERE bucket=?1 ORDER BY key, created_at",
-        )?;
-        let rows = st.query_map(params![bucket], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn record_mp_part(&self, upload_id: &str, part: u32, size: u64, md5: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)",
-            params![upload_id, part, size, md5],
-        )?;
-        Ok(())
-    }
-
-    /// `(part number, size, md5)` in part order.
-    pub fn mp_parts(&self, upload_id: &str) -> Result<Vec<(u32, u64, String)>> {
-        let db = self.db();
-        let mut st = db.prepare_cached(
-            "SELECT part_number, size, md5 FROM mp_parts WHERE upload_id=?1 ORDER BY part_number",
-        )?;
-        let rows = st.query_map(params![upload_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn delete_multipart(&self, upload_id: &str) -> Result<()> {
-        self.db().execute(
-            "DELETE FROM multipart WHERE upload_id=?1",
-            params![upload_id],
-        )?;
-        let _ = std::fs::remove_dir_all(self.root.join("mpparts").join(upload_id));
-        Ok(())
-    }
-
-    pub fn insert_fw(&self, media_id: &str, secret_id: &str, body: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)",
-            params![media_id, secret_id, body, now()],
-        )?;
-        Ok(())
-    }
-
-    /// `(secret_id, body, state)` of a frontwize media.
-    pub fn fw(&self, media_id: &str) -> Result<Option<(String, String, String)>> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT secret_id, body, state FROM fw_media WHERE media_id=?1",
-                params![media_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
-    }
-
-    pub fn set_fw_state(&self, media_id: &str, state: &str) -> Result<()> {
-        self.db().execute(
-            "UPDATE fw_media SET state=?1 WHERE media_id=?2",
-            params![state, media_id],
-        )?;
-        Ok(())
     }
 }
 

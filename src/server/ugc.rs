@@ -51,11 +51,11 @@ pub fn verify(app: &App, signature: &str, now: u64) -> Result<UgcClaims> {
         .map_err(|_| ServerError::BadSignature)?;
     let t = fields.u64("t")?;
     let e = fields.u64("e")?;
-    if e < t || e - t > MAX_VALIDITY {
-        return Err(bad("signature", "expiry e must be within 90 days of t"));
-    }
     if e <= now {
         return Err(ServerError::SignatureExpired);
+    }
+    if e < t || e - t > MAX_VALIDITY {
+        return Err(bad("signature", "expiry e must be within 90 days of t"));
     }
     let name = fields.req("f")?.to_string();
     family_a::check_name("f", &name)?;
