@@ -14,6 +14,12 @@
 //!   also what the pipeline persists for resuming after a restart.
 //! - The flow validates every response strictly (see [`VodError`]); the
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
+//! - Flows: [`v4`] (family A, and family B/UGC via `V4Client::ugc` with the
+//!   signature providers of [`ugc`]), [`apply`] (family C, COS multipart),
+//!   [`frontwize`] (family F, one streamed PUT: [`Transfer::Object`]);
+//!   [`failure`] wraps any flow to inject failures in tests. Shared pieces:
+//!   [`http`] (endpoint, v2 query signing), [`reply`] (strict JSON reading),
+//!   [`names`] (fileName/fileType rules), [`playback`] (Range reads).
 
 pub mod apply;
 pub mod error;
