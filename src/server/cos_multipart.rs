@@ -206,4 +206,12 @@ mod tests {
         assert!(parse_complete("<Part><PartNumber>x</PartNumber></Part>").is_none());
         assert_eq!(parse_complete("garbage").unwrap(), vec![]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn complete_parser_never_panics(x in "\\PC{0,200}") {
+            let _ = parse_complete(&x);
+            let _ = parse_complete(&format!("<Part><PartNumber>{x}</PartNumber><ETag>{x}</ETag></Part>"));
+        }
+    }
 }

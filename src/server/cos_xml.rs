@@ -493,4 +493,15 @@ mod tests {
         assert!(decode_key("/a%00b").is_err());
         assert!(decode_key("/%FF").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn key_and_auth_parsers_never_panic(x in "\\PC{0,120}") {
+            if let Ok(k) = decode_key(&x) {
+                proptest::prop_assert!(!k.split('/').any(|s| s == ".."));
+            }
+            let _ = crate::vod::sign::CosAuth::parse(&x);
+            let _ = crate::vod::sign::CosAuth::parse(&format!("q-sign-algorithm=sha1&q-ak=a&q-key-time={x}&q-header-list={x}&q-url-param-list=&q-signature=00"));
+        }
+    }
 }

@@ -178,4 +178,15 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), Full);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn range_parser_is_in_bounds(v in "\\PC{0,30}", n in 0u64..5000, size in 0u64..10_000) {
+            for h in [v.clone(), format!("bytes={v}"), format!("bytes={n}-"), format!("bytes=-{n}"), format!("bytes={n}-{v}")] {
+                if let RangeOutcome::Part(a, b) = parse_range(Some(&h), size) {
+                    proptest::prop_assert!(a <= b && b < size);
+                }
+            }
+        }
+    }
 }

@@ -203,7 +203,7 @@ impl FakeFlow {
         let id = 1_000_000_000_000_000 + self.next_id.fetch_add(1, Ordering::SeqCst);
         let media = Media {
             file_id: id.to_string(),
-            url: format!("http://fake.invalid/vod/{id}/f0.mp4"),
+            url: Some(format!("http://fake.invalid/vod/{id}/f0.mp4")),
         };
         u.media = Some(media.clone());
         Ok(media)

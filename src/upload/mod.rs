@@ -36,6 +36,7 @@ pub mod commit_job;
 pub mod committer;
 pub mod fake;
 pub mod hash;
+pub mod object;
 pub mod pace;
 pub mod pipeline;
 pub mod retry;
@@ -119,7 +120,9 @@ impl Observer for NoObserver {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub file_id: String,
-    pub url: String,
+    /// The playback URL; `None`: committed without one (frontwize's null
+    /// PlayUrl), to be shown as such, not as an error.
+    pub url: Option<String>,
     /// Lower-case hex SHA-1 of the content, as the service has it.
     pub sha1_hex: String,
     /// The service already had the content (instant upload).

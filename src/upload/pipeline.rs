@@ -29,17 +29,21 @@ use futures::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
 use super::hash::{self, Hashes};
+use super::object;
 use super::pace::{PaceLimits, Pacer};
 use super::retry::{RetryError, RetryPolicy};
 use super::{Committed, Observer, PartSource, Phase, Progress, UploadError, UploadJob};
 use crate::vod::{
-    HeldPart, Part, Session, StartRequest, Started, Step, UploadFlow, VodError, part_count,
-    part_range,
+    AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
+    VodError, part_count, part_range,
 };
 
 /// The most parts one upload keeps in flight (and in memory) whatever the
 /// job asks: 64 × 1 MiB.
 pub const MAX_PARALLEL_PARTS: usize = 64;
+
+/// How long reporting a failed upload to the service may take.
+const ABORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Settings of an [`Uploader`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -167,21 +171,75 @@ impl Uploader {
             }
             Started::Upload { held, .. } => held,
         };
-        let ctx = PartCtx {
-            src,
-            hashes: hashes.as_ref(),
-            session: &session,
-            len,
-        };
-        let (parts_sent, bytes_sent) = self
-            .send_parts(
-                &ctx,
+        let result = self
+            .transfer(
+                src,
+                hashes.as_ref(),
+                session.clone(),
                 &held,
-                job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS),
+                job,
                 observer,
                 cancel,
             )
-            .await?;
+            .await;
+        if let Err(e) = &result
+            && !matches!(e, UploadError::Cancelled)
+        {
+            // Best effort: tell the service (frontwize FAILED); flows that
+            // resume keep their state.
+            let abort = self.flow.abort(&session, AbortReason::Failed);
+            if let Ok(Err(err)) = tokio::time::timeout(ABORT_TIMEOUT, abort).await {
+                tracing::warn!(%err, "could not report the failed upload");
+            }
+        }
+        let (media, parts_sent, bytes_sent) = result?;
+        Ok(Committed {
+            file_id: media.file_id,
+            url: media.url,
+            sha1_hex,
+            instant: false,
+            parts_sent,
+            bytes_sent,
+        })
+    }
+
+    /// Sends what the service lacks and finishes: (media, parts, bytes sent).
+    #[allow(clippy::too_many_arguments)]
+    async fn transfer(
+        &self,
+        src: Arc<dyn PartSource>,
+        hashes: Option<&Hashes>,
+        mut session: Session,
+        held: &[HeldPart],
+        job: &UploadJob,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<(Media, u64, u64), UploadError> {
+        let len = src.len();
+        let (parts_sent, bytes_sent) = match self.flow.transfer() {
+            Transfer::Parts => {
+                let ctx = PartCtx {
+                    src,
+                    hashes,
+                    session: &session,
+                    len,
+                };
+                let parallel = job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS);
+                self.send_parts(&ctx, held, parallel, observer, cancel)
+                    .await?
+            }
+            Transfer::Object => {
+                session = self.send_object(src, session, cancel).await?;
+                let total = part_count(len, session.part_size);
+                observer.progress(Progress {
+                    parts_done: total,
+                    parts_total: total,
+                    bytes_done: len,
+                    bytes_total: len,
+                });
+                (1, len)
+            }
+        };
         observer.phase(Phase::Committing);
         let media = self
             .retry
@@ -191,14 +249,58 @@ impl Uploader {
             })
             .await
             .map_err(retry_error)?;
-        Ok(Committed {
-            file_id: media.file_id,
-            url: media.url,
-            sha1_hex,
-            instant: false,
-            parts_sent,
-            bytes_sent,
-        })
+        Ok((media, parts_sent, bytes_sent))
+    }
+
+    /// Streams the whole content (with retries, a fresh stream each time);
+    /// returns the session as the flow left it.
+    async fn send_object(
+        &self,
+        src: Arc<dyn PartSource>,
+        session: Session,
+        cancel: &CancellationToken,
+    ) -> Result<Session, UploadError> {
+        let len = src.len();
+        let cell = std::sync::Mutex::new(session);
+        let current = || cell.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.retry
+            .run(cancel, || async {
+                self.pacer.acquire(Step::Part).await;
+                let mut s = current();
+                let body = object::body(src.clone(), len, s.sha1_hex.clone());
+                let r = self.flow.send_object(&mut s, body).await;
+                *cell.lock().unwrap_or_else(|p| p.into_inner()) = s;
+                r
+            })
+            .await
+            .map_err(|e| match e {
+                RetryError::Cancelled => UploadError::Cancelled,
+                RetryError::Failed { error, .. } => UploadError::Part {
+                    action: error.action,
+                    index: 0,
+                    offset: 0,
+                    kind: error.kind,
+                },
+            })?;
+        Ok(current())
+    }
+
+    /// Gives up for good the unfinished upload a resume token describes
+    /// (the file was unlinked or replaced): the flow frees what the service
+    /// holds, where its protocol allows (a COS multipart upload is aborted;
+    /// v4 and UGC have nothing to free). Not for unmount or failures: those
+    /// keep the token to resume. A token this flow did not make is ignored.
+    pub async fn abandon(&self, resume_token: &str) -> Result<(), UploadError> {
+        let Ok(session) = serde_json::from_str::<Session>(resume_token) else {
+            return Ok(());
+        };
+        if session.flow != self.flow.name() {
+            return Ok(());
+        }
+        self.flow
+            .abort(&session, AbortReason::Cancelled)
+            .await
+            .map_err(UploadError::Service)
     }
 
     /// Sends every part the service lacks; returns (parts, bytes) sent.

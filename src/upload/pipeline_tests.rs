@@ -405,3 +405,85 @@ async fn lost_answers_are_retried_idempotently() {
     assert_eq!(flow.calls(Step::Part), 5);
     assert_eq!(flow.calls(Step::Finish), 2);
 }
+
+/// A fake flow that records the aborts it is asked for.
+struct Aborts(Arc<FakeFlow>, Mutex<Vec<crate::vod::AbortReason>>);
+
+impl crate::vod::UploadFlow for Aborts {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn action(&self, step: Step) -> &'static str {
+        self.0.action(step)
+    }
+    fn start<'a>(
+        &'a self,
+        req: &'a crate::vod::StartRequest,
+    ) -> futures::future::BoxFuture<'a, Result<Started, crate::vod::VodError>> {
+        self.0.start(req)
+    }
+    fn send_part<'a>(
+        &'a self,
+        session: &'a Session,
+        part: crate::vod::Part,
+    ) -> futures::future::BoxFuture<'a, Result<(), crate::vod::VodError>> {
+        self.0.send_part(session, part)
+    }
+    fn finish<'a>(
+        &'a self,
+        session: &'a Session,
+    ) -> futures::future::BoxFuture<'a, Result<crate::vod::Media, crate::vod::VodError>> {
+        self.0.finish(session)
+    }
+    fn abort<'a>(
+        &'a self,
+        _session: &'a Session,
+        reason: crate::vod::AbortReason,
+    ) -> futures::future::BoxFuture<'a, Result<(), crate::vod::VodError>> {
+        self.1.lock().unwrap().push(reason);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn a_failure_for_good_is_reported_to_the_flow_but_a_cancel_is_not() {
+    use crate::vod::AbortReason;
+    let fake = Arc::new(FakeFlow::new());
+    let flow = Arc::new(Aborts(fake.clone(), Mutex::new(Vec::new())));
+    let up = Uploader::new(flow.clone(), fast_retry());
+    fake.fail_next(
+        Step::Finish,
+        service_error("FinishUpload", -10003, false, "no"),
+    );
+    let src = Arc::new(MemorySource(data(100, 1)));
+    let e = up
+        .upload(src.clone(), &job(1), &NoObserver, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(-10003));
+    assert_eq!(*flow.1.lock().unwrap(), vec![AbortReason::Failed]);
+    // Cancelled: nothing reported; the committer decides (abandon or keep).
+    let cancel = CancellationToken::new();
+    let rec = Recorder {
+        cancel_after_parts: Some((1, cancel.clone())),
+        ..Default::default()
+    };
+    let e = up
+        .upload(
+            Arc::new(MemorySource(data(PS as usize * 3, 2))),
+            &job(1),
+            &rec,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled));
+    assert_eq!(flow.1.lock().unwrap().len(), 1);
+    // abandon() asks for a cancel-abort of the saved session.
+    let token = rec.tokens.lock().unwrap()[0].clone();
+    up.abandon(&token).await.unwrap();
+    assert_eq!(
+        *flow.1.lock().unwrap(),
+        vec![AbortReason::Failed, AbortReason::Cancelled]
+    );
+}

@@ -24,6 +24,14 @@ pub enum VodErrorKind {
         code_desc: String,
         can_retry: bool,
     },
+    /// A REST-style service (COS XML, frontwize) refused a request with an
+    /// HTTP status and a textual code.
+    #[error("http status {status} {code}: {message}")]
+    Rest {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The answer is not what the protocol promises. `retryable` is set when
     /// the body could not even be read as JSON (a truncated or mangled
     /// response), which a second attempt may cure.
@@ -91,6 +99,11 @@ impl VodError {
             VodErrorKind::Service {
                 code, can_retry, ..
             } => *code == CODE_THROTTLED || (*code < 0 && *can_retry),
+            VodErrorKind::Rest { status, code, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || matches!(code.as_str(), "RequestTimeout" | "SlowDown")
+            }
             VodErrorKind::BadResponse { retryable, .. } => *retryable,
             VodErrorKind::Request(_) => false,
         }

@@ -12,7 +12,10 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::{Media, Part, Session, StartRequest, Started, Step, UploadFlow, VodError};
+use super::{
+    AbortReason, Media, ObjectBody, Part, Session, StartRequest, Started, Step, Transfer,
+    UploadFlow, VodError,
+};
 
 /// When an injected failure happens relative to the real call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,5 +107,25 @@ impl UploadFlow for FailureFlow {
 
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>> {
         Box::pin(self.wrap(Step::Finish, self.inner.finish(session)))
+    }
+
+    fn transfer(&self) -> Transfer {
+        self.inner.transfer()
+    }
+
+    fn send_object<'a>(
+        &'a self,
+        session: &'a mut Session,
+        body: ObjectBody,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(self.wrap(Step::Part, self.inner.send_object(session, body)))
+    }
+
+    fn abort<'a>(
+        &'a self,
+        session: &'a Session,
+        reason: AbortReason,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        self.inner.abort(session, reason)
     }
 }

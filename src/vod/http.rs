@@ -6,13 +6,15 @@
 //! Transport errors are reported without the request URL, which carries
 //! the SecretId and the signature.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use url::Url;
 
+use super::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::reply::{self, Reply};
+use super::sign;
 
 /// The largest answer read; anything longer is a bad response.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -99,6 +101,22 @@ impl Endpoint {
         query: &str,
         body: Bytes,
     ) -> Result<Reply, VodError> {
+        self.call(reqwest::Method::POST, action, query, body).await
+    }
+
+    /// GETs with the encoded `query`; returns the checked envelope.
+    pub async fn get(&self, action: &'static str, query: &str) -> Result<Reply, VodError> {
+        self.call(reqwest::Method::GET, action, query, Bytes::new())
+            .await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        action: &'static str,
+        query: &str,
+        body: Bytes,
+    ) -> Result<Reply, VodError> {
         let mut url = self.base.clone();
         url.set_query(Some(query));
         let transport = |e: reqwest::Error| {
@@ -110,14 +128,13 @@ impl Endpoint {
                 },
             )
         };
-        let mut resp = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
+        let mut request = self.http.request(method.clone(), url);
+        if method == reqwest::Method::POST {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body);
+        }
+        let mut resp = request.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let mut buf = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
@@ -128,6 +145,36 @@ impl Endpoint {
         }
         reply::reply(action, status, &buf)
     }
+}
+
+/// The wire query of a v2-signed call (protocol.md §1): the caller's
+/// parameters plus the common ones (fresh Nonce and Timestamp,
+/// `SignatureMethod=HmacSHA256`), signed over `method host path`.
+pub fn v2_query(
+    creds: &Credentials,
+    region: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    action: &str,
+    mut params: Vec<(String, String)>,
+) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let nonce: u32 = rand::random_range(1..=u32::MAX);
+    params.extend([
+        ("Action".to_string(), action.to_string()),
+        ("Region".to_string(), region.to_string()),
+        ("Timestamp".to_string(), now.to_string()),
+        ("Nonce".to_string(), nonce.to_string()),
+        ("SecretId".to_string(), creds.secret_id.clone()),
+        ("SignatureMethod".to_string(), "HmacSHA256".to_string()),
+    ]);
+    let signature = sign::sign_v2(creds.secret_key(), method, host, path, &params);
+    params.push(("Signature".to_string(), signature));
+    sign::encode_query(&params)
 }
 
 /// An error and its causes on one line (reqwest's top-level message alone

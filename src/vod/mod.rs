@@ -14,9 +14,17 @@
 //!   also what the pipeline persists for resuming after a restart.
 //! - The flow validates every response strictly (see [`VodError`]); the
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
+//! - Flows: [`v4`] (family A, and family B/UGC via `V4Client::ugc` with the
+//!   signature providers of [`ugc`]), [`apply`] (family C, COS multipart),
+//!   [`frontwize`] (family F, one streamed PUT: [`Transfer::Object`]);
+//!   [`failure`] wraps any flow to inject failures in tests. Shared pieces:
+//!   [`http`] (endpoint, v2 query signing), [`reply`] (strict JSON reading),
+//!   [`names`] (fileName/fileType rules), [`playback`] (Range reads).
 
+pub mod apply;
 pub mod error;
 pub mod failure;
+pub mod frontwize;
 pub mod http;
 pub mod names;
 pub mod playback;
@@ -130,7 +138,42 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
     pub file_id: String,
-    pub url: String,
+    /// The playback URL; `None` when the service committed the media
+    /// without one (frontwize may answer a null PlayUrl).
+    pub url: Option<String>,
+}
+
+/// How a flow takes the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// Part by part ([`UploadFlow::send_part`]), resumable.
+    Parts,
+    /// As one object streamed in a single request ([`UploadFlow::send_object`]).
+    Object,
+}
+
+/// The whole content as a stream, for [`Transfer::Object`] flows. A new one
+/// is made for every attempt.
+pub struct ObjectBody {
+    pub len: u64,
+    pub stream: futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
+}
+
+impl fmt::Debug for ObjectBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectBody")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Why an unfinished upload is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The file was unlinked or replaced: free everything.
+    Cancelled,
+    /// The upload failed for good; flows that can resume keep their state.
+    Failed,
 }
 
 /// The service's answer to a start request.
@@ -187,6 +230,40 @@ pub trait UploadFlow: Send + Sync + 'static {
 
     /// Completes the upload once every part is held.
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>>;
+
+    /// How this flow takes the bytes; [`Transfer::Parts`] unless it says.
+    fn transfer(&self) -> Transfer {
+        Transfer::Parts
+    }
+
+    /// Sends the whole content in one request ([`Transfer::Object`] flows).
+    /// The flow may update the session (e.g. a fresh presigned URL).
+    fn send_object<'a>(
+        &'a self,
+        _session: &'a mut Session,
+        _body: ObjectBody,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        let action = self.action(Step::Part);
+        Box::pin(async move {
+            Err(VodError::new(
+                action,
+                VodErrorKind::Request("this flow takes parts".into()),
+            ))
+        })
+    }
+
+    /// Gives up an unfinished upload: `Cancelled` when its file was unlinked
+    /// or replaced (free what the service holds, where the protocol allows
+    /// it), `Failed` when it failed for good (tell the service, where the
+    /// protocol has a way, but keep what a later retry can resume). The
+    /// default does nothing (v4 and UGC have no such call).
+    fn abort<'a>(
+        &'a self,
+        _session: &'a Session,
+        _reason: AbortReason,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Number of parts of a file of `size` bytes cut in `part_size` pieces:

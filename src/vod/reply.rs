@@ -133,6 +133,36 @@ impl Reply {
         opt_str(self.action, &self.obj, key)?.ok_or_else(|| self.bad(format!("{key} is missing")))
     }
 
+    /// The value at `path` (`["video", "storagePath"]`), if present.
+    pub fn value_at(&self, path: &[&str]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        let mut cur = self.obj.get(*first)?;
+        for key in rest {
+            cur = cur.as_object()?.get(*key)?;
+        }
+        Some(cur)
+    }
+
+    /// A required string at `path`.
+    pub fn str_at(&self, path: &[&str]) -> Result<String, VodError> {
+        match self.value_at(path) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(self.bad(format!("{} is not a string", path.join(".")))),
+            None => Err(self.bad(format!("{} is missing", path.join(".")))),
+        }
+    }
+
+    /// A required unsigned integer at `path` (a JSON number or a decimal string).
+    pub fn u64_at(&self, path: &[&str]) -> Result<u64, VodError> {
+        let v = match self.value_at(path) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(_) => None,
+            None => return Err(self.bad(format!("{} is missing", path.join(".")))),
+        };
+        v.ok_or_else(|| self.bad(format!("{} is not an unsigned integer", path.join("."))))
+    }
+
     /// If the answer names a `fileSha`, it must be ours.
     pub fn check_sha(&self, sha1_hex: &str) -> Result<(), VodError> {
         match opt_str(self.action, &self.obj, "fileSha")? {
@@ -213,7 +243,10 @@ impl Reply {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
             _ => return Err(self.bad(format!("url {url:?} is not an http(s) URL"))),
         }
-        Ok(Media { file_id, url })
+        Ok(Media {
+            file_id,
+            url: Some(url),
+        })
     }
 }
 
@@ -347,6 +380,18 @@ mod tests {
             let e = ok(bad).unwrap().media().unwrap_err();
             assert!(!reason(e).is_empty(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nested_fields_are_typed() {
+        let r = ok(r#"{"code":0,"video":{"storagePath":"/a/f0.mp4","n":5},"id":"7"}"#).unwrap();
+        assert_eq!(r.str_at(&["video", "storagePath"]).unwrap(), "/a/f0.mp4");
+        assert_eq!(r.u64_at(&["video", "n"]).unwrap(), 5);
+        assert_eq!(r.u64_at(&["id"]).unwrap(), 7);
+        assert!(r.str_at(&["video", "n"]).is_err());
+        assert!(r.str_at(&["video", "x"]).is_err());
+        assert!(r.str_at(&["id", "x"]).is_err());
+        assert!(r.u64_at(&["video"]).is_err());
     }
 
     #[test]

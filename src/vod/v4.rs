@@ -21,14 +21,14 @@
 //!   part bodies are `Bytes`, never copied.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use url::Url;
 
 use super::error::{VodError, VodErrorKind};
-use super::http::{Endpoint, HttpConfig};
+use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
 use super::sign;
 use super::ugc::{self, SignRequest, SignatureProvider};
@@ -140,30 +140,17 @@ impl V4Client {
         region: &str,
         creds: &Credentials,
         action: &str,
-        mut params: Vec<(String, String)>,
+        params: Vec<(String, String)>,
     ) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let nonce: u32 = rand::random_range(1..=u32::MAX);
-        params.extend([
-            ("Action".to_string(), action.to_string()),
-            ("Region".to_string(), region.to_string()),
-            ("Timestamp".to_string(), now.to_string()),
-            ("Nonce".to_string(), nonce.to_string()),
-            ("SecretId".to_string(), creds.secret_id.clone()),
-            ("SignatureMethod".to_string(), "HmacSHA256".to_string()),
-        ]);
-        let signature = sign::sign_v2(
-            creds.secret_key(),
+        http::v2_query(
+            creds,
+            region,
             "POST",
             self.endpoint.host(),
             self.endpoint.path(),
-            &params,
-        );
-        params.push(("Signature".to_string(), signature));
-        sign::encode_query(&params)
+            action,
+            params,
+        )
     }
 
     /// Makes one call and returns the checked envelope of the answer.

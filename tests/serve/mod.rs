@@ -8,5 +8,6 @@ mod cos;
 mod family_a;
 mod faults;
 mod frontwize;
+mod fuzz;
 mod playback;
 mod ugc;

@@ -174,7 +174,11 @@ async fn sizes_around_part_boundaries_commit_and_play_back_exactly() {
         assert_eq!(m["size"].as_u64().unwrap(), len as u64);
         assert_eq!(m["name"].as_str().unwrap(), format!("clip {i}_ 视频"));
         if len > 0 {
-            assert_eq!(fetch(&c.url, len).await, content.to_vec(), "len {len}");
+            assert_eq!(
+                fetch(c.url.as_deref().unwrap(), len).await,
+                content.to_vec(),
+                "len {len}"
+            );
         }
     }
 }
@@ -228,7 +232,10 @@ async fn an_interrupted_upload_resumes_sending_only_missing_parts() {
         "nothing sent twice"
     );
     assert_eq!(c.bytes_sent, resent);
-    assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+    assert_eq!(
+        fetch(c.url.as_deref().unwrap(), content.len()).await,
+        content.to_vec()
+    );
 }
 
 #[tokio::test]
@@ -256,7 +263,10 @@ async fn the_ugc_flow_commits_with_a_signature_only() {
     let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
     assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex);
     assert_eq!(m["name"].as_str().unwrap(), "ugc clip");
-    assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+    assert_eq!(
+        fetch(c.url.as_deref().unwrap(), content.len()).await,
+        content.to_vec()
+    );
 }
 
 #[tokio::test]
@@ -268,7 +278,10 @@ async fn injected_faults_of_every_kind_are_retried_to_a_correct_commit() {
         let content = data(PS as usize * 3 + usize::from(i), 100 + i);
         let c = upload(&up, &format!("f{i}.mp4"), &content).await.unwrap();
         assert!(ids.insert(c.file_id.clone()), "committed twice");
-        assert_eq!(fetch(&c.url, content.len()).await, content.to_vec());
+        assert_eq!(
+            fetch(c.url.as_deref().unwrap(), content.len()).await,
+            content.to_vec()
+        );
     }
     let media = srv.admin("/admin/media").await;
     assert_eq!(media.as_array().unwrap().len(), 6);
@@ -317,4 +330,174 @@ async fn hostile_file_names_become_names_the_service_accepts() {
         assert_eq!(m["name"].as_str().unwrap(), j.file_name, "{name:?}");
         assert!(j.file_name.len() <= 40);
     }
+}
+
+/// Records the last resume token, and cancels after `after` parts.
+struct TokenKeeper(u64, CancellationToken, std::sync::Mutex<Option<String>>);
+
+impl Observer for TokenKeeper {
+    fn progress(&self, p: Progress) {
+        if p.parts_done >= self.0 {
+            self.1.cancel();
+        }
+    }
+    fn resume_token(&self, token: &str) {
+        *self.2.lock().unwrap() = Some(token.to_string());
+    }
+}
+
+fn apply_uploader(srv: &Serve) -> Uploader {
+    use vodfs::vod::apply::{ApplyClient, ApplyConfig};
+    let mut cfg = ApplyConfig::new(&srv.url);
+    cfg.cos_endpoint = Some(srv.url.clone());
+    uploader(Arc::new(
+        ApplyClient::new(cfg, Credentials::new(ID, KEY)).unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn the_apply_flow_commits_through_cos_multipart() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    for (i, len) in [0usize, 1, (1 << 20) + 5, 3 << 20].into_iter().enumerate() {
+        let content = data(len, 60 + i as u8);
+        let c = upload(&up, &format!("apply {i}.mp4"), &content)
+            .await
+            .unwrap_or_else(|e| panic!("len {len}: {e}"));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
+        assert_eq!(m["name"].as_str().unwrap(), format!("apply {i}"));
+        if len > 0 {
+            assert_eq!(
+                fetch(c.url.as_deref().unwrap(), len).await,
+                content.to_vec(),
+                "len {len}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_apply_flow_resumes_from_its_token() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    let content = data(5 << 20, 9);
+    let cancel = CancellationToken::new();
+    let keeper = TokenKeeper(2, cancel.clone(), Default::default());
+    let mut j = job("resume apply.mp4");
+    j.parallel_parts = 1;
+    let e = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &keeper,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    j.resume_token = keeper.2.lock().unwrap().clone();
+    assert!(j.resume_token.is_some());
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_sent, 3, "only the 3 missing 1 MiB parts");
+    assert_eq!(
+        fetch(c.url.as_deref().unwrap(), content.len()).await,
+        content.to_vec()
+    );
+}
+
+#[tokio::test]
+async fn abandoning_an_apply_upload_aborts_its_multipart_upload() {
+    let srv = Serve::start("off").await;
+    let up = apply_uploader(&srv);
+    let content = data(3 << 20, 2);
+    let cancel = CancellationToken::new();
+    let keeper = TokenKeeper(1, cancel.clone(), Default::default());
+    let mut j = job("abandoned.mp4");
+    j.parallel_parts = 1;
+    let e = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &keeper,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UploadError::Cancelled), "{e}");
+    let token = keeper.2.lock().unwrap().clone().unwrap();
+    up.abandon(&token).await.unwrap();
+    // The upload is gone: resuming from the token starts afresh.
+    j.resume_token = Some(token);
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &j,
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_sent, 3);
+    // Abandoning a token of another flow, or garbage, does nothing.
+    up.abandon("not a token").await.unwrap();
+    srv.uploader(KEY)
+        .abandon(j.resume_token.as_deref().unwrap())
+        .await
+        .unwrap();
+}
+
+fn frontwize_uploader(srv: &Serve, key: &str) -> Uploader {
+    use vodfs::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
+    uploader(Arc::new(
+        FrontwizeClient::new(FrontwizeConfig::new(&srv.url), Credentials::new(ID, key)).unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn the_frontwize_flow_commits_with_one_streamed_put() {
+    let srv = Serve::start("off").await;
+    let up = frontwize_uploader(&srv, KEY);
+    for (i, len) in [0usize, 1, (2 << 20) + 3].into_iter().enumerate() {
+        let content = data(len, 80 + i as u8);
+        let c = upload(&up, &format!("fw {i}.mp4"), &content)
+            .await
+            .unwrap_or_else(|e| panic!("len {len}: {e}"));
+        assert_eq!((c.parts_sent, c.bytes_sent), (1, len as u64));
+        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
+        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
+        assert_eq!(m["name"].as_str().unwrap(), format!("fw {i}"));
+        if len > 0 {
+            assert_eq!(
+                fetch(c.url.as_deref().unwrap(), len).await,
+                content.to_vec()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn frontwize_faults_are_retried_and_wrong_keys_refused() {
+    let srv = Serve::start("rate=0.3,seed=5,kinds=5xx+drop+4400").await;
+    let up = frontwize_uploader(&srv, KEY);
+    for i in 0..4u8 {
+        let content = data((1 << 20) + usize::from(i), i);
+        let c = upload(&up, &format!("f{i}.mov"), &content).await.unwrap();
+        assert_eq!(
+            fetch(c.url.as_deref().unwrap(), content.len()).await,
+            content.to_vec()
+        );
+    }
+    let e = upload(&frontwize_uploader(&srv, "bad"), "x.mp4", &data(5, 1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("401"), "{e}");
 }

@@ -1,0 +1,518 @@
+//! Family C, server upload via object storage (protocol.md §5): ApplyUpload
+//! → COS XML multipart upload → CommitUpload.
+//!
+//! Design decisions:
+//! - ApplyUpload and CommitUpload are v2-signed GETs to the vod.api endpoint
+//!   (`/v2/index.php` unless the URL names another path).
+//! - The object goes up as a COS multipart upload with the account's own
+//!   key (revision C2): initiate at start, one `PUT ?partNumber&uploadId`
+//!   per pipeline part, and at finish the parts are *listed* from COS (so
+//!   parts sent by an earlier run count too), checked, and completed. An
+//!   empty file is one empty PUT Object instead (COS has no empty multipart).
+//! - COS refuses parts under 1 MiB but the last, so the part size is at
+//!   least 1 MiB whatever the job asks.
+//! - COS requests are addressed to `<bucket>-<appId>.cos.<region>.myqcloud.com`
+//!   (virtual-hosted style, signed with the COS request signature over the
+//!   Host header). With a `cos_endpoint`, the connection goes there instead
+//!   while the Host header keeps the bucket's name (how the SDKs reach a
+//!   local service).
+//! - Resume: the session token carries the vodSessionKey, the object key and
+//!   the uploadId; a start with a saved token lists the parts COS holds
+//!   and continues, or applies afresh if the upload is gone.
+//! - There is no instant upload in this flow.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::error::{VodError, VodErrorKind};
+use super::http::{self, Endpoint, HttpConfig, error_chain};
+use super::{
+    AbortReason, Credentials, HeldPart, Media, Part, Session, StartRequest, Started, Step,
+    UploadFlow, sign,
+};
+
+const APPLY: &str = "ApplyUpload";
+const COMMIT: &str = "CommitUpload";
+const PART: &str = "CosUploadPart";
+const INITIATE: &str = "CosInitiateMultipart";
+const LIST: &str = "CosListParts";
+const COMPLETE: &str = "CosCompleteMultipart";
+const PUT: &str = "CosPutObject";
+const ABORT: &str = "CosAbortMultipart";
+
+/// The smallest COS multipart part but the last.
+pub const COS_MIN_PART: u32 = 1 << 20;
+
+/// Settings of the apply flow.
+#[derive(Debug, Clone)]
+pub struct ApplyConfig {
+    /// The vod.api endpoint (`http://host:port` or a full URL).
+    pub endpoint: String,
+    /// Where COS requests connect (`http://host:port`), keeping the
+    /// bucket's Host header; `None` connects to the bucket's host over https.
+    pub cos_endpoint: Option<String>,
+    pub region: String,
+    pub timeout: Duration,
+}
+
+impl ApplyConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        ApplyConfig {
+            endpoint: endpoint.into(),
+            cos_endpoint: None,
+            region: "gz".into(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the flow keeps between calls (the session token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Token {
+    session_key: String,
+    /// `<bucket>-<appId>.cos.<region>.myqcloud.com`
+    cos_host: String,
+    /// The object key path, with its leading `/`.
+    key: String,
+    /// `None` for an empty file (one PUT Object at finish).
+    upload_id: Option<String>,
+}
+
+/// The family C client.
+#[derive(Debug, Clone)]
+pub struct ApplyClient {
+    api: Endpoint,
+    cos_base: Option<Url>,
+    http: reqwest::Client,
+    region: String,
+    creds: Credentials,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The text of the first `<name>…</name>` in `xml`, entities decoded.
+fn xml_tag(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(
+        xml[start..end]
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// `(PartNumber, Size, ETag without quotes)` of each `<Part>` of a list.
+fn xml_parts(xml: &str) -> Option<Vec<(u64, u64, String)>> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<Part>") {
+        let end = rest[i..].find("</Part>")? + i;
+        let block = &rest[i..end];
+        let n = xml_tag(block, "PartNumber")?.trim().parse().ok()?;
+        let size = xml_tag(block, "Size")?.trim().parse().ok()?;
+        let etag = xml_tag(block, "ETag")?
+            .trim()
+            .trim_matches('"')
+            .to_ascii_lowercase();
+        out.push((n, size, etag));
+        rest = &rest[end..];
+    }
+    Some(out)
+}
+
+impl ApplyClient {
+    pub fn new(config: ApplyConfig, creds: Credentials) -> Result<Self, VodError> {
+        let bad = |why: String| VodError::new(APPLY, VodErrorKind::Request(why));
+        let mut api_cfg = HttpConfig::new(config.endpoint.clone());
+        api_cfg.timeout = config.timeout;
+        if let Ok(mut u) = Url::parse(&config.endpoint)
+            && (u.path().is_empty() || u.path() == "/")
+        {
+            u.set_path("/v2/index.php");
+            api_cfg.endpoint = u.to_string();
+        }
+        let api = Endpoint::new(&api_cfg).map_err(bad)?;
+        let cos_base = match &config.cos_endpoint {
+            Some(e) => Some(Url::parse(e).map_err(|e| bad(format!("cos endpoint: {e}")))?),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| bad(format!("http client: {e}")))?;
+        Ok(ApplyClient {
+            api,
+            cos_base,
+            http,
+            region: config.region,
+            creds,
+        })
+    }
+
+    async fn api_call(
+        &self,
+        action: &'static str,
+        params: Vec<(String, String)>,
+    ) -> Result<super::reply::Reply, VodError> {
+        let q = http::v2_query(
+            &self.creds,
+            &self.region,
+            "GET",
+            self.api.host(),
+            self.api.path(),
+            action,
+            params,
+        );
+        let reply = self.api.get(action, &q).await?;
+        if reply.code != 0 {
+            return Err(reply.unexpected_code());
+        }
+        Ok(reply)
+    }
+
+    /// One signed COS request; returns the response headers' ETag and body.
+    async fn cos(
+        &self,
+        action: &'static str,
+        method: Method,
+        tok: &Token,
+        params: &[(String, String)],
+        body: Bytes,
+    ) -> Result<(Option<String>, String), VodError> {
+        let (start, end) = (now().saturating_sub(60), now() + 3600);
+        let auth = sign::cos_authorization(
+            &self.creds.secret_id,
+            self.creds.secret_key(),
+            (start, end),
+            method.as_str(),
+            &tok.key,
+            params,
+            &[("host".to_string(), tok.cos_host.clone())],
+        );
+        let mut url = match &self.cos_base {
+            Some(b) => b.clone(),
+            None => Url::parse(&format!("https://{}", tok.cos_host))
+                .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?,
+        };
+        url.set_path(&tok.key);
+        let q = params
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    sign::cos_encode(k)
+                } else {
+                    format!("{}={}", sign::cos_encode(k), sign::cos_encode(v))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query((!q.is_empty()).then_some(q.as_str()));
+        let transport = |e: reqwest::Error| {
+            VodError::new(
+                action,
+                VodErrorKind::Transport {
+                    timeout: e.is_timeout(),
+                    message: error_chain(&e.without_url()),
+                },
+            )
+        };
+        let resp = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::HOST, &tok.cos_host)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
+        let text = resp.text().await.map_err(transport)?;
+        if !(200..300).contains(&status) {
+            return Err(VodError::new(
+                action,
+                VodErrorKind::Rest {
+                    status,
+                    code: xml_tag(&text, "Code").unwrap_or_default(),
+                    message: xml_tag(&text, "Message").unwrap_or_default(),
+                },
+            ));
+        }
+        Ok((etag, text))
+    }
+
+    fn token(session: &Session, action: &'static str) -> Result<Token, VodError> {
+        session
+            .token
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| VodError::new(action, VodErrorKind::Request("no apply session".into())))
+    }
+
+    /// The parts COS holds for the session's multipart upload.
+    async fn list(
+        &self,
+        tok: &Token,
+        upload_id: &str,
+    ) -> Result<Vec<(u64, u64, String)>, VodError> {
+        let params = [("uploadId".to_string(), upload_id.to_string())];
+        let (_, xml) = self
+            .cos(LIST, Method::GET, tok, &params, Bytes::new())
+            .await?;
+        xml_parts(&xml).ok_or_else(|| VodError::bad_response(LIST, "unreadable part list"))
+    }
+
+    async fn resume(&self, req: &StartRequest, saved: &Session) -> Option<Started> {
+        let tok: Token = serde_json::from_str(saved.token.as_deref()?).ok()?;
+        let id = tok.upload_id.clone()?;
+        let parts = self.list(&tok, &id).await.ok()?;
+        let ps = u64::from(saved.part_size);
+        let held = parts
+            .into_iter()
+            .filter(|(n, _, _)| *n >= 1)
+            .map(|(n, size, md5)| HeldPart {
+                offset: (n - 1) * ps,
+                size,
+                md5_hex: md5,
+            })
+            .filter(|h| h.offset < req.file_size)
+            .collect();
+        Some(Started::Upload {
+            session: saved.clone(),
+            held,
+            resumed: true,
+        })
+    }
+
+    async fn apply(&self, req: &StartRequest) -> Result<Started, VodError> {
+        if let Some(saved) = req.resume.as_ref().filter(|s| s.flow == "apply")
+            && let Some(started) = self.resume(req, saved).await
+        {
+            return Ok(started);
+        }
+        let mut params = vec![
+            ("videoType".to_string(), req.file_type.clone()),
+            ("videoName".to_string(), req.file_name.clone()),
+            ("videoSize".to_string(), req.file_size.to_string()),
+        ];
+        if let Some(c) = req.settings.class_id {
+            params.push(("classId".into(), c.to_string()));
+        }
+        let reply = self.api_call(APPLY, params).await?;
+        let bucket = reply.str_at(&["storageBucket"])?;
+        let app_id = reply.u64_at(&["storageAppId"])?;
+        let region = reply.str_at(&["storageRegionV5"])?;
+        let path = reply.str_at(&["video", "storagePath"])?;
+        let session_key = reply.str_at(&["vodSessionKey"])?;
+        let ok_name =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok_name(&bucket) || !ok_name(&region) || path.is_empty() || path.contains("..") {
+            return Err(VodError::bad_response(APPLY, "unusable storage location"));
+        }
+        let key = format!("/{}", path.trim_start_matches('/'));
+        let mut tok = Token {
+            session_key,
+            cos_host: format!("{bucket}-{app_id}.cos.{region}.myqcloud.com"),
+            key,
+            upload_id: None,
+        };
+        if req.file_size > 0 {
+            let params = [("uploads".to_string(), String::new())];
+            let (_, xml) = self
+                .cos(INITIATE, Method::POST, &tok, &params, Bytes::new())
+                .await?;
+            let id = xml_tag(&xml, "UploadId")
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| VodError::bad_response(INITIATE, "no UploadId"))?;
+            tok.upload_id = Some(id);
+        }
+        let token = serde_json::to_string(&tok)
+            .map_err(|e| VodError::new(APPLY, VodErrorKind::Request(e.to_string())))?;
+        Ok(Started::Upload {
+            session: Session {
+                flow: "apply".into(),
+                sha1_hex: req.sha1_hex.clone(),
+                file_size: req.file_size,
+                part_size: req.part_size.max(COS_MIN_PART),
+                token: Some(token),
+            },
+            held: Vec::new(),
+            resumed: false,
+        })
+    }
+
+    async fn put_part(&self, session: &Session, part: Part) -> Result<(), VodError> {
+        let tok = Self::token(session, PART)?;
+        let id = tok.upload_id.clone().unwrap_or_default();
+        let params = [
+            ("partNumber".to_string(), (part.index + 1).to_string()),
+            ("uploadId".to_string(), id),
+        ];
+        let (etag, _) = self
+            .cos(PART, Method::PUT, &tok, &params, part.data)
+            .await?;
+        match etag {
+            Some(e) if e == part.md5_hex => Ok(()),
+            Some(e) => Err(VodError::bad_response(
+                PART,
+                format!("ETag {e} is not the part's md5 {}", part.md5_hex),
+            )),
+            None => Err(VodError::bad_response(PART, "no ETag")),
+        }
+    }
+
+    async fn complete(&self, session: &Session) -> Result<Media, VodError> {
+        let tok = Self::token(session, COMPLETE)?;
+        match &tok.upload_id {
+            None => {
+                self.cos(PUT, Method::PUT, &tok, &[], Bytes::new()).await?;
+            }
+            Some(id) => {
+                let parts = self.list(&tok, id).await?;
+                let count = super::part_count(session.file_size, session.part_size);
+                let mut xml = String::from("<CompleteMultipartUpload>");
+                for n in 1..=count {
+                    let (_, etag) = super::part_range(session.file_size, session.part_size, n - 1);
+                    let Some((_, size, md5)) = parts.iter().find(|p| p.0 == n) else {
+                        return Err(VodError::bad_response(
+                            COMPLETE,
+                            format!("part {n} missing"),
+                        ));
+                    };
+                    if *size != etag {
+                        return Err(VodError::bad_response(
+                            COMPLETE,
+                            format!("part {n} has {size} bytes, expected {etag}"),
+                        ));
+                    }
+                    xml.push_str(&format!(
+                        "<Part><PartNumber>{n}</PartNumber><ETag>\"{md5}\"</ETag></Part>"
+                    ));
+                }
+                xml.push_str("</CompleteMultipartUpload>");
+                let params = [("uploadId".to_string(), id.clone())];
+                self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
+                    .await?;
+            }
+        }
+        let reply = self
+            .api_call(COMMIT, vec![("vodSessionKey".into(), tok.session_key)])
+            .await?;
+        let file_id = match reply.value_at(&["fileId"]) {
+            Some(serde_json::Value::Number(n)) if n.is_u64() => n.to_string(),
+            _ => reply.str_at(&["fileId"])?,
+        };
+        let url = reply.str_at(&["video", "url"])?;
+        match Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(VodError::bad_response(
+                    COMMIT,
+                    format!("url {url:?} is not a URL"),
+                ));
+            }
+        }
+        if file_id.is_empty() || !file_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(VodError::bad_response(
+                COMMIT,
+                format!("fileId {file_id:?} is not an id"),
+            ));
+        }
+        Ok(Media {
+            file_id,
+            url: Some(url),
+        })
+    }
+}
+
+impl UploadFlow for ApplyClient {
+    fn name(&self) -> &'static str {
+        "apply"
+    }
+
+    fn action(&self, step: Step) -> &'static str {
+        match step {
+            Step::Start => APPLY,
+            Step::Part => PART,
+            Step::Finish => COMMIT,
+        }
+    }
+
+    fn start<'a>(&'a self, req: &'a StartRequest) -> BoxFuture<'a, Result<Started, VodError>> {
+        Box::pin(self.apply(req))
+    }
+
+    fn send_part<'a>(
+        &'a self,
+        session: &'a Session,
+        part: Part,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(self.put_part(session, part))
+    }
+
+    fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>> {
+        Box::pin(self.complete(session))
+    }
+
+    /// On cancel, aborts the multipart upload (`DELETE ?uploadId`; the
+    /// unused vodSessionKey simply expires). A failure keeps it to resume.
+    fn abort<'a>(
+        &'a self,
+        session: &'a Session,
+        reason: AbortReason,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(async move {
+            if reason == AbortReason::Failed {
+                return Ok(());
+            }
+            let tok = Self::token(session, ABORT)?;
+            let Some(id) = tok.upload_id.clone() else {
+                return Ok(());
+            };
+            let params = [("uploadId".to_string(), id)];
+            self.cos(ABORT, Method::DELETE, &tok, &params, Bytes::new())
+                .await
+                .map(|_| ())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_readers() {
+        let x = r#"<ListPartsResult><UploadId>ab&amp;c</UploadId><Part><PartNumber>1</PartNumber><ETag>"AB12"</ETag><Size>5</Size></Part><Part><PartNumber>2</PartNumber><ETag>&quot;cd&quot;</ETag><Size>3</Size></Part></ListPartsResult>"#;
+        assert_eq!(xml_tag(x, "UploadId").as_deref(), Some("ab&c"));
+        assert_eq!(
+            xml_parts(x).unwrap(),
+            vec![(1, 5, "ab12".to_string()), (2, 3, "cd".to_string())]
+        );
+        assert_eq!(xml_parts("<x/>").unwrap(), vec![]);
+        assert!(xml_parts("<Part><PartNumber>x</PartNumber></Part>").is_none());
+        assert!(xml_parts("<Part><PartNumber>1</PartNumber>").is_none());
+        assert_eq!(xml_tag("<a>", "a"), None);
+    }
+}
