@@ -254,7 +254,9 @@ impl CacheCommitJob {
                 let secs = started.elapsed().as_secs_f64();
                 let committed = cache::Committed {
                     file_id: c.file_id.clone(),
-                    url: c.url.clone(),
+                    // A flow may commit without a playback URL (frontwize's null
+                    // PlayUrl): committed, with an empty user.vod.url.
+                    url: c.url.clone().unwrap_or_default(),
                     sha1: c.sha1_hex.clone(),
                     service_name: job.file_name.clone(),
                     cover_url: None,
@@ -263,6 +265,7 @@ impl CacheCommitJob {
                 tracing::info!(
                     file = %path,
                     file_id = %c.file_id,
+                    url = c.url.as_deref().unwrap_or("(none)"),
                     size,
                     sent = c.bytes_sent,
                     instant = c.instant,
@@ -273,7 +276,31 @@ impl CacheCommitJob {
                 Ok(())
             }
             Err(UploadError::Cancelled) => {
+                // Cancelled means unlinked or superseded by a newer version
+                // (never unmount): this upload will not resume, so let the
+                // flow release what it holds at the service.
                 tracing::info!(file = %path, "upload cancelled");
+                let token = latest
+                    .token
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                let token = match token {
+                    Some(t) => Some(t),
+                    None => {
+                        let cache = self.cache.clone();
+                        blocking(move || cache.load_resume_token(ino, version))
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|t| String::from_utf8(t).ok())
+                    }
+                };
+                if let Some(token) = token
+                    && let Err(e) = self.uploader.abandon(&token).await
+                {
+                    tracing::warn!(file = %path, "releasing the cancelled upload: {e}");
+                }
                 Err(CommitError::new("upload cancelled"))
             }
             Err(e) => {
