@@ -20,6 +20,8 @@
 //! - `GET /admin/faults` → the spec as text; `PUT /admin/faults` with a spec
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).
+//! - `GET /admin/rate-limits` → the quotas; `PUT /admin/rate-limits` with
+//!   `off`, `on` or `ACTION=N,…` changes them at run time.
 //!
 //! Decisions: instant upload (same account, same SHA-1 of a complete video)
 //! returns the *existing* fileId, like the real service; fileIds are

@@ -383,6 +383,31 @@ async fn rate_limit_and_oversized_body() {
         ),
         (Some(4400), Some(1), Some("RequestLimitExceeded"))
     );
+    // Switched off at run time, then a per-action quota again.
+    let off = s
+        .http
+        .put(s.url("/admin/rate-limits"))
+        .body("off")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    assert_eq!(
+        s.v2("GET", "Report", &[("errCode", "0")], vec![]).await["code"],
+        0
+    );
+    let on = s
+        .http
+        .put(s.url("/admin/rate-limits"))
+        .body("Report=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    assert_eq!(
+        s.v2("GET", "Report", &[("errCode", "0")], vec![]).await["code"],
+        4400
+    );
     // A part larger than --max-body.
     let content = data(5000, 5);
     let sha = sha1_hex(&content);
