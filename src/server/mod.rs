@@ -366,6 +366,13 @@ pub fn run_cli(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
+        // Reject bad options before anything is written to the data dir.
+        let placeholder = Account {
+            secret_id: String::new(),
+            secret_key: String::new(),
+            app_id: 0,
+        };
+        config_from_args(args, placeholder, args.listen)?;
         std::fs::create_dir_all(&args.data)
             .with_context(|| format!("creating {}", args.data.display()))?;
         let (account, generated) = resolve_account(args)?;
