@@ -587,3 +587,40 @@ async fn vod_api_post_form_body() {
     assert!(r["vodSessionKey"].is_string());
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_covers_the_host_header_as_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let mut p: Vec<(String, String)> = vec![
+        ("Action".into(), "Report".into()),
+        ("Region".into(), "gz".into()),
+        ("Timestamp".into(), now().to_string()),
+        ("Nonce".into(), "4242".into()),
+        ("SecretId".into(), ID.into()),
+    ];
+    let sig = vodfs::vod::sign::sign_v2(KEY, "GET", "vod2.qcloud.com", "/v3/index.php", &p);
+    p.push(("Signature".into(), sig));
+    let url = format!(
+        "{}?{}",
+        s.url("/v3/index.php"),
+        vodfs::vod::sign::encode_query(&p)
+    );
+    let with_host: serde_json::Value = s
+        .http
+        .get(&url)
+        .header("Host", "vod2.qcloud.com")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with_host["code"], 0, "{with_host}");
+    let without: serde_json::Value = s.http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        without["code"], -10002,
+        "signed for another host: {without}"
+    );
+    s.stop().await;
+}
