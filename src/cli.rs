@@ -61,8 +61,8 @@ pub struct WaitArgs {
     pub timeout: Option<f64>,
 }
 
-/// Options of `vodfs serve`.
-#[derive(Debug, Clone, Args)]
+/// Options of `vodfs serve`. `Debug` never shows the SecretKey.
+#[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8700")]
@@ -95,6 +95,26 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("data", &self.data)
+            .field("public_url", &self.public_url)
+            .field("secret_id", &self.secret_id)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("app_id", &self.app_id)
+            .field("rate_limit", &self.rate_limit)
+            .field("no_rate_limit", &self.no_rate_limit)
+            .field("faults", &self.faults)
+            .field("max_body", &self.max_body)
+            .finish()
+    }
 }
 
 /// Options of `vodfs mount`.

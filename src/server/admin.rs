@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::store::MediaRow;
-use super::{App, FaultSpec, plain};
+use super::{App, FaultSpec, RateLimits, plain};
 
 fn media_json(app: &App, m: &MediaRow, cover: Option<&MediaRow>) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or_default();
@@ -87,6 +87,65 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
                 Err(e) => plain(StatusCode::BAD_REQUEST, &e.to_string()),
             }
         }
+        (Method::GET, "/admin/rate-limits") => {
+            let l = app.limiter.limits();
+            json_ok(json!({
+                "enabled": l.enabled,
+                "controlPerMin": l.control_per_min,
+                "partPerMin": l.part_per_min,
+                "perAction": l.per_action,
+            }))
+        }
+        (Method::PUT | Method::POST, "/admin/rate-limits") => {
+            let text = match super::body::read_small(body, 4096).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => return plain(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string()),
+            };
+            match apply_limits(app.limiter.limits(), text.trim()) {
+                Ok(l) => {
+                    app.limiter.set_limits(l);
+                    plain(StatusCode::OK, "ok")
+                }
+                Err(msg) => plain(StatusCode::BAD_REQUEST, &msg),
+            }
+        }
         _ => plain(StatusCode::NOT_FOUND, "no such admin endpoint"),
+    }
+}
+
+/// Applies `off`, `on` or `ACTION=N,…` to the current limits.
+fn apply_limits(mut l: RateLimits, text: &str) -> Result<RateLimits, String> {
+    match text {
+        "off" => l.enabled = false,
+        "on" => l.enabled = true,
+        _ => {
+            for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let (action, n) = item
+                    .split_once('=')
+                    .ok_or_else(|| format!("{item:?} is not ACTION=N"))?;
+                let n: u32 = n
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{item:?}: N must be a number"))?;
+                l.per_action.insert(action.trim().to_string(), n);
+            }
+            l.enabled = true;
+        }
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_text() {
+        let l = apply_limits(RateLimits::default(), "off").unwrap();
+        assert!(!l.enabled);
+        let l = apply_limits(l, "InitUpload=3, UploadPart=9").unwrap();
+        assert!(l.enabled);
+        assert_eq!((l.quota("InitUpload"), l.quota("UploadPart")), (3, 9));
+        assert!(apply_limits(l, "InitUpload").is_err());
     }
 }

@@ -201,15 +201,8 @@ pub async fn upload_part(
         }
     };
     let limit = expected.min(app.cfg.max_body);
-    let incoming = match super::body::receive(body, &app.store.tmp_dir(), limit).await {
-        Err(ServerError::BodyTooLarge(_)) if expected <= app.cfg.max_body => {
-            return Err(ServerError::PartSize {
-                received: expected + 1,
-                expected,
-            });
-        }
-        r => r?,
-    };
+    // Longer than the part → BodyTooLarge(expected), −10006 like a short one.
+    let incoming = super::body::receive(body, &app.store.tmp_dir(), limit).await?;
     if incoming.len != expected {
         return Err(ServerError::PartSize {
             received: incoming.len,

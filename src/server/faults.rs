@@ -182,7 +182,7 @@ impl Faults {
     pub fn draw(&self, action: &str) -> Option<(FaultKind, u64)> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (spec, rng) = &mut *guard;
-        if spec.rate <= 0.0 {
+        if spec.rate <= 0.0 || spec.kinds.is_empty() {
             return None;
         }
         if let Some(actions) = &spec.actions

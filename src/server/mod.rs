@@ -20,6 +20,8 @@
 //! - `GET /admin/faults` → the spec as text; `PUT /admin/faults` with a spec
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).
+//! - `GET /admin/rate-limits` → the quotas; `PUT /admin/rate-limits` with
+//!   `off`, `on` or `ACTION=N,…` changes them at run time.
 //!
 //! Decisions: instant upload (same account, same SHA-1 of a complete video)
 //! returns the *existing* fileId, like the real service; fileIds are
@@ -364,6 +366,13 @@ pub fn run_cli(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
+        // Reject bad options before anything is written to the data dir.
+        let placeholder = Account {
+            secret_id: String::new(),
+            secret_key: String::new(),
+            app_id: 0,
+        };
+        config_from_args(args, placeholder, args.listen)?;
         std::fs::create_dir_all(&args.data)
             .with_context(|| format!("creating {}", args.data.display()))?;
         let (account, generated) = resolve_account(args)?;

@@ -50,6 +50,13 @@ impl RateLimiter {
         true
     }
 
+    pub fn limits(&self) -> RateLimits {
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn set_limits(&self, limits: RateLimits) {
         *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
     }

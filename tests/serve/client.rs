@@ -76,6 +76,15 @@ impl TestServer {
         }
     }
 
+    /// Stops the service abruptly, like a crash at the request level: the
+    /// accept loop is aborted without a graceful shutdown.
+    pub fn kill(mut self) {
+        self.stop.take();
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
     /// Stops the service and waits for it to finish.
     pub async fn stop(mut self) {
         self.shutdown().await;

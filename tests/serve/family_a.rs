@@ -1,6 +1,8 @@
 //! Family A over HTTP: happy path, instant upload, resume across a restart,
 //! and every documented error.
 
+use futures::StreamExt as _;
+
 use super::client::*;
 
 const PART: usize = 524_288;
@@ -381,6 +383,31 @@ async fn rate_limit_and_oversized_body() {
         ),
         (Some(4400), Some(1), Some("RequestLimitExceeded"))
     );
+    // Switched off at run time, then a per-action quota again.
+    let off = s
+        .http
+        .put(s.url("/admin/rate-limits"))
+        .body("off")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    assert_eq!(
+        s.v2("GET", "Report", &[("errCode", "0")], vec![]).await["code"],
+        0
+    );
+    let on = s
+        .http
+        .put(s.url("/admin/rate-limits"))
+        .body("Report=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    assert_eq!(
+        s.v2("GET", "Report", &[("errCode", "0")], vec![]).await["code"],
+        4400
+    );
     // A part larger than --max-body.
     let content = data(5000, 5);
     let sha = sha1_hex(&content);
@@ -460,5 +487,137 @@ async fn cover_with_small_file_upload() {
         )
         .await;
     assert_eq!(r["code"], -10003, "{r}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_part_lists_only_complete_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = data(PART * 2 + 10, 14);
+    let sha = sha1_hex(&content);
+    let size = content.len().to_string();
+    let init_params = [
+        ("fileName", "k"),
+        ("fileSha", sha.as_str()),
+        ("fileSize", size.as_str()),
+        ("dataSize", "524288"),
+        ("fileType", "mp4"),
+    ];
+    let chunks: Vec<&[u8]> = content.chunks(PART).collect();
+    let s = TestServer::start(dir.path()).await;
+    assert_eq!(
+        s.v2("GET", "InitUpload", &init_params, vec![]).await["code"],
+        0
+    );
+    s.part(&sha, 0, PART, chunks[0]).await;
+    // Part 1: half the body arrives, then the sender stalls.
+    let (off, md5) = (PART.to_string(), md5_hex(chunks[1]));
+    let p = s.signed(
+        "POST",
+        "/v2/index.php",
+        "UploadPart",
+        &[
+            ("fileSha", &sha),
+            ("offset", &off),
+            ("dataSize", "524288"),
+            ("dataMd5", &md5),
+        ],
+    );
+    let url = format!(
+        "{}?{}",
+        s.url("/v2/index.php"),
+        vodfs::vod::sign::encode_query(&p)
+    );
+    let half = bytes::Bytes::copy_from_slice(&chunks[1][..PART / 2]);
+    let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(half)])
+        .chain(futures::stream::pending());
+    let req = s
+        .http
+        .post(url)
+        .header("Content-Length", PART.to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let stalled = tokio::spawn(req);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    s.kill();
+    stalled.abort();
+    let s = TestServer::start(dir.path()).await;
+    let init = s.v2("GET", "InitUpload", &init_params, vec![]).await;
+    assert_eq!(init["code"], 1, "{init}");
+    let offsets: Vec<u64> = init["listParts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![0]);
+    s.part(&sha, PART, PART, chunks[1]).await;
+    s.part(&sha, 2 * PART, PART, chunks[2]).await;
+    let fin = s
+        .v2("GET", "FinishUpload", &[("fileSha", &sha)], vec![])
+        .await;
+    assert_eq!(fin["code"], 0, "{fin}");
+    assert_eq!(s.get_bytes(fin["url"].as_str().unwrap()).await, content);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vod_api_post_form_body() {
+    // qcloudapi-sdk style: POST with every parameter in a form body.
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let p = s.signed(
+        "POST",
+        "/v2/index.php",
+        "ApplyUpload",
+        &[("videoType", "mp4"), ("videoName", "form")],
+    );
+    let r: serde_json::Value = s
+        .http
+        .post(s.url("/v2/index.php"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(vodfs::vod::sign::encode_query(&p))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    assert!(r["vodSessionKey"].is_string());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_covers_the_host_header_as_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let mut p: Vec<(String, String)> = vec![
+        ("Action".into(), "Report".into()),
+        ("Region".into(), "gz".into()),
+        ("Timestamp".into(), now().to_string()),
+        ("Nonce".into(), "4242".into()),
+        ("SecretId".into(), ID.into()),
+    ];
+    let sig = vodfs::vod::sign::sign_v2(KEY, "GET", "vod2.qcloud.com", "/v3/index.php", &p);
+    p.push(("Signature".into(), sig));
+    let url = format!(
+        "{}?{}",
+        s.url("/v3/index.php"),
+        vodfs::vod::sign::encode_query(&p)
+    );
+    let with_host: serde_json::Value = s
+        .http
+        .get(&url)
+        .header("Host", "vod2.qcloud.com")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with_host["code"], 0, "{with_host}");
+    let without: serde_json::Value = s.http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(without["code"], 4100, "signed for another host: {without}");
     s.stop().await;
 }

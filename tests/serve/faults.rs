@@ -84,3 +84,53 @@ async fn seeded_faults_replay() {
     );
     s.stop().await;
 }
+
+/// The address other hosts would reach us at, if the machine has one.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect("192.0.2.1:9").ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_is_loopback_only() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("no non-loopback address: skipping");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = vodfs::server::ServerConfig::new(
+        dir.path().to_path_buf(),
+        format!("http://127.0.0.1:{port}"),
+        account(),
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(vodfs::server::serve(listener, cfg, async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    let local = http
+        .get(format!("http://127.0.0.1:{port}/admin/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), 200);
+    let remote = http
+        .get(format!("http://{ip}:{port}/admin/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(remote.status(), 403);
+    let put = http
+        .put(format!("http://{ip}:{port}/admin/faults"))
+        .body("rate=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 403);
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
