@@ -151,7 +151,7 @@ pub struct MountArgs {
     pub secret_id: Option<String>,
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<crate::config::Secret>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
     /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,

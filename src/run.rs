@@ -106,7 +106,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let endpoint = args.endpoint.clone().or(file_config.endpoint.clone());
     let given = config::resolve_credentials(
         args.secret_id.as_deref(),
-        args.secret_key.as_deref(),
+        args.secret_key.as_ref().map(|k| k.expose()),
         &file_config,
         &config_path,
     );
