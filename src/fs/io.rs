@@ -14,7 +14,7 @@ use futures::FutureExt;
 
 use super::open::{Inner, OpenInode};
 use super::{Fs, FsError, Handle, Reply, is_rsync_temp};
-use crate::cache::{ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
+use crate::cache::{Cache, ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
 
 impl Fs {
     /// The live state of file `ino`, loaded from the cache when absent.
@@ -179,22 +179,7 @@ impl Fs {
 
     /// Persists the live size and mtime of `ino`.
     fn persist(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
-        if g.unlinked {
-            return Ok(());
-        }
-        let mtime = g.pending_mtime;
-        self.cache.set_attr(
-            ino,
-            SetAttr {
-                size: Some(g.size),
-                mtime,
-                ..SetAttr::default()
-            },
-        )?;
-        if g.pending_mtime == mtime {
-            g.pending_mtime = None;
-        }
-        Ok(())
+        persist(&self.cache, ino, g)
     }
 
     fn has_temp_name(&self, ino: u64) -> Result<bool, FsError> {
@@ -211,40 +196,41 @@ impl Fs {
             Some(l) => l,
             None => return Reply::Now(Ok(())),
         };
-        let version = {
-            let mut g = live.lock();
-            if !g.dirty || g.unlinked {
-                return Reply::Now(self.persist(ino, &mut g));
-            }
-            if let Err(e) = self.persist(ino, &mut g) {
-                return Reply::Now(Err(e));
-            }
-            if g.size == 0 {
-                g.dirty = false;
-                return Reply::Now(Ok(()));
-            }
-            let hashes = g.hasher.finish(g.size);
-            if let Err(e) = self.cache.seal(ino, g.version, g.size, &hashes) {
-                return Reply::Now(Err(e.into()));
-            }
-            g.sealed = true;
-            g.dirty = false;
-            g.version
-        };
-        match (self.config.write_back, wait) {
-            (Some(quiet), _) => {
-                self.backend.commit_after(ino, version, quiet);
-                Reply::Now(Ok(()))
-            }
-            (None, true) => {
-                let fut = self.backend.commit(ino, version);
-                Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
-            }
-            (None, false) => {
-                self.commit_background(ino, version);
-                Reply::Now(Ok(()))
-            }
+        if !wait {
+            return match seal(&self.cache, ino, &mut live.lock()) {
+                Ok(Some(version)) => {
+                    self.commit_background(ino, version);
+                    Reply::Now(Ok(()))
+                }
+                Ok(None) => Reply::Now(Ok(())),
+                Err(e) => Reply::Now(Err(e)),
+            };
         }
+        // Sealing syncs the staged bytes: off the FUSE thread, like the commit.
+        let cache = self.cache.clone();
+        let backend = self.backend.clone();
+        let write_back = self.config.write_back;
+        Reply::Later(
+            async move {
+                let sealed =
+                    tokio::task::spawn_blocking(move || seal(&cache, ino, &mut live.lock()))
+                        .await
+                        .map_err(|e| {
+                            FsError::io("sealing task", std::io::Error::other(e.to_string()))
+                        })??;
+                let Some(version) = sealed else {
+                    return Ok(());
+                };
+                match write_back {
+                    Some(quiet) => {
+                        backend.commit_after(ino, version, quiet);
+                        Ok(())
+                    }
+                    None => Ok(backend.commit(ino, version).await?),
+                }
+            }
+            .boxed(),
+        )
     }
 
     /// After a rename to a final name: commit a changed file nobody writes.
@@ -327,40 +313,87 @@ impl Fs {
     }
 
     /// Makes the staged bytes durable; in write-back mode also commits what
-    /// changed and waits for the commit.
+    /// changed at once and waits for the commit. Runs off the FUSE thread.
     pub fn fsync(&self, fh: u64) -> Reply<()> {
         let ino = match self.handle(fh) {
             Ok(Handle::File { ino, .. }) => ino,
             Ok(Handle::Media(_)) => return Reply::Now(Ok(())),
             Err(e) => return Reply::Now(Err(e)),
         };
-        let live = match self.live(ino) {
-            Ok(l) => l,
+        let prepared = self.live(ino).and_then(|live| {
+            let file = self.data_file(ino, &mut live.lock())?;
+            let temp = self.has_temp_name(ino)?;
+            Ok((live, file, temp))
+        });
+        let (live, file, temp) = match prepared {
+            Ok(p) => p,
             Err(e) => return Reply::Now(Err(e)),
         };
-        {
-            let mut g = live.lock();
-            let synced = self
-                .data_file(ino, &mut g)
-                .and_then(|f| {
-                    f.sync_data()
-                        .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))
+        let cache = self.cache.clone();
+        let backend = self.backend.clone();
+        let write_back = self.config.write_back;
+        Reply::Later(
+            async move {
+                let sealed = tokio::task::spawn_blocking(move || {
+                    let mut g = live.lock();
+                    file.sync_data()
+                        .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))?;
+                    if write_back.is_some() && !temp {
+                        seal(&cache, ino, &mut g)
+                    } else {
+                        persist(&cache, ino, &mut g).map(|()| None)
+                    }
                 })
-                .and_then(|()| self.persist(ino, &mut g));
-            if let Err(e) = synced {
-                return Reply::Now(Err(e));
+                .await
+                .map_err(|e| FsError::io("fsync task", std::io::Error::other(e.to_string())))??;
+                if write_back.is_some() {
+                    if let Some(version) = sealed {
+                        backend.commit_after(ino, version, std::time::Duration::ZERO);
+                    }
+                    backend.wait(ino).await?;
+                }
+                Ok(())
             }
-        }
-        if self.config.write_back.is_none() {
-            return Reply::Now(Ok(()));
-        }
-        if live.lock().dirty
-            && !matches!(self.has_temp_name(ino), Ok(true))
-            && let Reply::Now(Err(e)) = self.finish_content(ino, false)
-        {
-            return Reply::Now(Err(e));
-        }
-        let fut = self.backend.wait(ino);
-        Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
+            .boxed(),
+        )
     }
+}
+
+/// Persists the live size and mtime of `ino`.
+fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+    if g.unlinked {
+        return Ok(());
+    }
+    let mtime = g.pending_mtime;
+    cache.set_attr(
+        ino,
+        SetAttr {
+            size: Some(g.size),
+            mtime,
+            ..SetAttr::default()
+        },
+    )?;
+    if g.pending_mtime == mtime {
+        g.pending_mtime = None;
+    }
+    Ok(())
+}
+
+/// Seals the changed content of `ino` (bytes synced, size and hashes
+/// recorded durably); returns the version to commit, `None` when there is
+/// nothing to commit (unchanged, unlinked or empty).
+fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> {
+    persist(cache, ino, g)?;
+    if !g.dirty || g.unlinked {
+        return Ok(None);
+    }
+    if g.size == 0 {
+        g.dirty = false;
+        return Ok(None);
+    }
+    let hashes = g.hasher.finish(g.size);
+    cache.seal(ino, g.version, g.size, &hashes)?;
+    g.sealed = true;
+    g.dirty = false;
+    Ok(Some(g.version))
 }
