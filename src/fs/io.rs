@@ -258,16 +258,20 @@ impl Fs {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(e)),
         };
+        let last = match self.written_elsewhere(ino) {
+            // Exact: no process has a write descriptor on the file any more
+            // (dup'd, inherited, or another open). The handle count cannot
+            // tell: RELEASE of an earlier open may still be on its way.
+            Some(elsewhere) => !elsewhere,
+            // No /proc view: the last write handle.
+            None => live.lock().writers <= 1,
+        };
         {
             let mut g = live.lock();
-            if !g.dirty || g.writers > 1 {
+            if !g.dirty || !last {
+                // Not the last close: the last one (or the release) commits.
                 return Reply::Now(self.persist(ino, &mut g));
             }
-        }
-        if self.written_elsewhere(ino) {
-            // A dup'd or inherited descriptor stays open: the last close
-            // (or the release) commits.
-            return Reply::Now(self.persist(ino, &mut live.lock()));
         }
         match self.has_temp_name(ino) {
             Ok(true) => Reply::Now(self.persist(ino, &mut live.lock())),

@@ -183,12 +183,12 @@ impl Fs {
         self.mnt_id.store(id, Ordering::Relaxed);
     }
 
-    /// Another descriptor (dup'd, forked, or another open) still writes to
-    /// `ino`: this close is not the last.
-    fn written_elsewhere(&self, ino: u64) -> bool {
+    /// Whether a descriptor (dup'd, forked, or another open) still writes
+    /// to `ino`; `None` when the mount id is unknown.
+    fn written_elsewhere(&self, ino: u64) -> Option<bool> {
         match self.mnt_id.load(Ordering::Relaxed) {
-            0 => false,
-            id => procfd::open_for_write_elsewhere(id, ino),
+            0 => None,
+            id => Some(procfd::open_for_write_elsewhere(id, ino)),
         }
     }
 
