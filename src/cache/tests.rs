@@ -261,3 +261,18 @@ fn files_unlinked_while_open_are_gone_after_reopen() {
     assert!(c.get(ino).unwrap().is_none());
     assert!(!c.data_path(ino, 1).exists());
 }
+
+#[test]
+fn inode_numbers_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let a = c
+        .create_node(ROOT_INO, b"a", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    c.unlink(ROOT_INO, b"a").unwrap();
+    c.forget(a.ino).unwrap();
+    let b = c
+        .create_node(ROOT_INO, b"b", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    assert!(b.ino > a.ino);
+}
