@@ -296,3 +296,25 @@ fn a_remount_keeps_files_attributes_and_by_id() {
     );
     assert!(m.backend.commits().is_empty(), "nothing to commit again");
 }
+
+#[test]
+fn ls_stat_and_df_see_the_mount() {
+    let m = TestMount::new();
+    std::fs::create_dir(m.path("dir")).unwrap();
+    sh(&format!("echo x > '{}'", m.path("dir/f").display()));
+    let ls = run(Command::new("ls").arg("-a").arg(m.root()));
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    for name in [".", "..", "by-id", "dir"] {
+        assert!(
+            ls.lines().any(|l| l == name),
+            "{name} missing from ls:\n{ls}"
+        );
+    }
+    let stat = run(Command::new("stat")
+        .args(["-c", "%s %a %h"])
+        .arg(m.path("dir/f")));
+    assert_eq!(String::from_utf8_lossy(&stat.stdout).trim(), "2 644 1");
+    let statfs = run(Command::new("stat").args(["-f", "-c", "%l"]).arg(m.root()));
+    assert_eq!(String::from_utf8_lossy(&statfs.stdout).trim(), "255");
+    run(Command::new("df").arg(m.root()));
+}
