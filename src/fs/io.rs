@@ -41,8 +41,6 @@ impl Fs {
             hasher,
             sealed,
             dirty: false,
-            writers: 0,
-            handles: 0,
             unlinked: row.nlink == 0,
         });
         st.open.insert(ino, live.clone());
@@ -52,9 +50,12 @@ impl Fs {
     /// Forgets the live state of `ino` when nothing needs it any more.
     pub(super) fn drop_if_idle(&self, ino: u64) {
         let mut st = self.state();
+        // try_lock: never wait on an inode (it may be sealing) under the
+        // state lock; a busy inode is not idle.
         let idle = st.open.get(&ino).is_some_and(|l| {
-            let g = l.lock();
-            g.handles == 0 && !g.dirty && g.pending_mtime.is_none()
+            l.handles() == 0
+                && l.try_lock()
+                    .is_some_and(|g| !g.dirty && g.pending_mtime.is_none())
         });
         if idle {
             st.open.remove(&ino);
@@ -99,17 +100,26 @@ impl Fs {
             if write {
                 return Err(FsError::ReadOnly);
             }
-            Handle::Media(Box::new(self.media_of(ino)?))
+            Some(Handle::Media(Box::new(self.media_of(ino)?)))
         } else {
-            let live = self.live(ino)?;
-            let mut g = live.lock();
-            g.handles += 1;
-            if write {
-                g.writers += 1;
-            }
-            Handle::File { ino, write }
+            None
+        };
+        // Count the handle under the state lock, so `drop_if_idle` cannot
+        // drop the live state between lookup and count.
+        let live = match handle {
+            None => Some(self.live(ino)?),
+            Some(_) => None,
         };
         let mut st = self.state();
+        let handle = match (handle, live) {
+            (Some(h), _) => h,
+            (None, Some(live)) => {
+                let live = st.open.entry(ino).or_insert(live).clone();
+                live.opened(write);
+                Handle::File { ino, write }
+            }
+            (None, None) => return Err(FsError::NotFound),
+        };
         let fh = st.next_fh;
         st.next_fh += 1;
         st.handles.insert(fh, handle);
@@ -235,10 +245,8 @@ impl Fs {
 
     /// After a rename to a final name: commit a changed file nobody writes.
     pub(super) fn commit_if_closed(&self, ino: u64) -> Reply<()> {
-        let ready = self.state().open.get(&ino).is_some_and(|l| {
-            let g = l.lock();
-            g.dirty && g.writers == 0
-        });
+        let live = self.state().open.get(&ino).cloned();
+        let ready = live.is_some_and(|l| l.writers() == 0 && l.lock().dirty);
         if !ready {
             return Reply::Now(Ok(()));
         }
@@ -264,7 +272,7 @@ impl Fs {
             // tell: RELEASE of an earlier open may still be on its way.
             Some(elsewhere) => !elsewhere,
             // No /proc view: the last write handle.
-            None => live.lock().writers <= 1,
+            None => live.writers() <= 1,
         };
         {
             let mut g = live.lock();
@@ -292,13 +300,10 @@ impl Fs {
         let Some(live) = self.state().open.get(&ino).cloned() else {
             return Reply::Now(Ok(()));
         };
+        let (writers, handles) = live.closed(write);
         let (commit, forget) = {
-            let mut g = live.lock();
-            g.handles = g.handles.saturating_sub(1);
-            if write {
-                g.writers = g.writers.saturating_sub(1);
-            }
-            (g.dirty && g.writers == 0, g.unlinked && g.handles == 0)
+            let g = live.lock();
+            (g.dirty && writers == 0, g.unlinked && handles == 0)
         };
         if forget {
             self.state().open.remove(&ino);

@@ -86,11 +86,8 @@ impl Fs {
         if row.kind == crate::cache::Kind::Dir {
             return Ok(None);
         }
-        let version = self
-            .state()
-            .open
-            .get(&ino)
-            .map_or(row.version, |l| l.lock().version);
+        let live = self.state().open.get(&ino).cloned();
+        let version = live.map_or(row.version, |l| l.lock().version);
         Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
             UploadRow {
                 status: UploadStatus {
