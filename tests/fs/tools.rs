@@ -318,3 +318,37 @@ fn ls_stat_and_df_see_the_mount() {
     assert_eq!(String::from_utf8_lossy(&statfs.stdout).trim(), "255");
     run(Command::new("df").arg(m.root()));
 }
+
+#[test]
+fn parallel_copies_each_commit_once() {
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut script = String::new();
+    for i in 0..4 {
+        std::fs::write(
+            src.path().join(format!("{i}.mp4")),
+            bytes(100 + i, 6 * (1 << 20) + 7),
+        )
+        .unwrap();
+        script.push_str(&format!(
+            "cp '{}/{i}.mp4' '{}/' & ",
+            src.path().display(),
+            m.root().display()
+        ));
+    }
+    script.push_str("wait");
+    sh(&script);
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 4);
+    for c in &commits {
+        let i: u64 = String::from_utf8_lossy(&c.name)
+            .trim_end_matches(".mp4")
+            .parse()
+            .unwrap();
+        assert!(
+            c.content == bytes(100 + i, 6 * (1 << 20) + 7),
+            "{i}.mp4 differs"
+        );
+    }
+    assert!(m.backend.hash_mismatches().is_empty());
+}
