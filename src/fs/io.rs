@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use futures::FutureExt;
 
+use super::hashing::Hashing;
 use super::open::{Inner, OpenInode};
 use super::{Fs, FsError, Handle, Reply, is_rsync_temp};
 use crate::cache::{Cache, ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
@@ -38,7 +39,7 @@ impl Fs {
             file: None,
             size: row.size,
             pending_mtime: None,
-            hasher,
+            hasher: Hashing::new(hasher),
             sealed,
             dirty: false,
             unlinked: row.nlink == 0,
@@ -85,11 +86,11 @@ impl Fs {
         let (version, md5s) = self.cache.new_version(ino, keep)?;
         g.version = version;
         g.file = None;
-        g.hasher = if keep {
+        g.hasher.replace(if keep {
             ContentHasher::resume(self.cache.part_size(), &md5s, g.size)
         } else {
             ContentHasher::new(self.cache.part_size())
-        };
+        });
         g.sealed = false;
         Ok(())
     }

@@ -5,9 +5,11 @@
 //!
 //! Design (see `doc/SEMANTICS.md` for the behaviour of each operation):
 //! - Metadata lives in the cache; every namespace change is a cache write.
-//! - A file being written has an [`open::OpenInode`] in memory: its data file,
+//! - A file being written has an `open::OpenInode` in memory: its data file,
 //!   size, pending mtime, incremental hashes and writer count. Size and mtime
-//!   are persisted at flush/release/fsync, not per write.
+//!   are persisted at flush/release/fsync, not per write. Hashes are
+//!   computed by a per-file worker fed in write order (`hashing`), so a
+//!   write replies once its bytes are in the data file.
 //! - **Content versions.** Sealing a version (at the last writer's close, or
 //!   when an rsync temp file is renamed to its final name) hands it to the
 //!   backend; writing to a sealed version starts a new one, so each content
@@ -18,6 +20,7 @@
 
 pub mod backend;
 mod error;
+mod hashing;
 mod io;
 mod names;
 mod open;

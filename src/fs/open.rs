@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::SystemTime;
 
-use crate::cache::ContentHasher;
+use super::hashing::Hashing;
 
 pub(crate) struct OpenInode {
     inner: Mutex<Inner>,
@@ -31,7 +31,7 @@ pub(crate) struct Inner {
     pub size: u64,
     /// mtime of the last write, not yet persisted.
     pub pending_mtime: Option<SystemTime>,
-    pub hasher: ContentHasher,
+    pub hasher: Hashing,
     /// `version` was handed to a commit: the next write starts a new one.
     pub sealed: bool,
     /// Content changed since the last seal.

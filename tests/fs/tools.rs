@@ -352,3 +352,34 @@ fn parallel_copies_each_commit_once() {
     }
     assert!(m.backend.hash_mismatches().is_empty());
 }
+
+/// By hand: `cargo test --test tests throughput -- --ignored --nocapture`.
+/// Write-back mode with a long quiet time: measures staging (writes, hashes,
+/// seal), not the fake backend.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn throughput_of_a_large_sequential_copy() {
+    let m = TestMount::with(Some(std::time::Duration::from_secs(3600)));
+    for bs in ["128k", "1M"] {
+        let start = std::time::Instant::now();
+        run(Command::new("dd")
+            .args([
+                "if=/dev/zero",
+                "count=512",
+                "iflag=count_bytes",
+                "status=none",
+            ])
+            .arg(format!("bs={bs}"))
+            .args(["count=512M"])
+            .arg(format!("of={}", m.path("big.mp4").display())));
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "512 MiB staged in {bs} writes: {:.0} MiB/s ({secs:.2} s)",
+            512.0 / secs
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(m.path("big.mp4")).unwrap().len(),
+        512 << 20
+    );
+}
