@@ -348,11 +348,19 @@ impl Fs {
                     let mut g = live.lock();
                     file.sync_data()
                         .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))?;
-                    if write_back.is_some() && !temp {
-                        seal(&cache, ino, &mut g)
-                    } else {
-                        persist(&cache, ino, &mut g).map(|()| None)
+                    if write_back.is_none() || temp {
+                        return persist(&cache, ino, &mut g).map(|()| None);
                     }
+                    if let Some(version) = seal(&cache, ino, &mut g)? {
+                        return Ok(Some(version));
+                    }
+                    // Sealed earlier (at close) and waiting for its quiet
+                    // time: fsync hurries it.
+                    let pending = g.sealed
+                        && cache
+                            .upload(ino, g.version)?
+                            .is_some_and(|u| u.status.state != UploadState::Committed);
+                    Ok(pending.then_some(g.version))
                 })
                 .await
                 .map_err(|e| FsError::io("fsync task", std::io::Error::other(e.to_string())))??;

@@ -296,7 +296,8 @@ fn unlink_of_an_open_file_keeps_it_readable_until_release() {
 
 #[test]
 fn write_back_commits_after_quiet_and_fsync_waits() {
-    let h = harness(Some(Duration::from_millis(50)));
+    // A quiet time far longer than the test: only fsync can commit.
+    let h = harness(Some(Duration::from_secs(30)));
     let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
     h.fs.write(fh, 0, b"abc").unwrap();
     h.wait(h.fs.flush(fh)).unwrap();
@@ -326,12 +327,13 @@ fn media_whose_bytes_left_the_cache_read_remotely() {
 
 #[test]
 fn unlink_of_a_file_waiting_to_upload_cancels_it() {
-    let h = harness(Some(Duration::from_millis(200)));
+    // Long enough that the unlink always comes first, even on a busy CI.
+    let h = harness(Some(Duration::from_millis(1500)));
     let ino = h.put(ROOT_INO, b"f", b"abc");
     assert!(h.backend.commits().is_empty());
     h.fs.unlink(ROOT_INO, b"f").unwrap();
     assert_eq!(h.backend.cancels(), vec![ino]);
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(2000));
     assert!(
         h.backend.commits().is_empty(),
         "a cancelled upload never commits"
