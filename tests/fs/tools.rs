@@ -383,3 +383,29 @@ fn throughput_of_a_large_sequential_copy() {
         512 << 20
     );
 }
+
+#[test]
+fn uploads_left_pending_at_unmount_resume_at_the_next_mount() {
+    // Write-back with a quiet time longer than the test: nothing commits
+    // before the unmount.
+    let m = TestMount::with(Some(std::time::Duration::from_secs(30)));
+    std::fs::write(m.path("later.mp4"), b"commit me later").unwrap();
+    assert!(m.backend.commits().is_empty());
+    let m = m.remount_with(None);
+    assert_eq!(m.fs.resume_pending().unwrap(), 1);
+    for _ in 0..400 {
+        if !m.backend.commits().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, b"commit me later");
+    assert_eq!(commits[0].name, b"later.mp4");
+    assert_eq!(
+        getfattr(&m.path("later.mp4"), "user.vod.state"),
+        "committed"
+    );
+    assert_eq!(m.fs.resume_pending().unwrap(), 0);
+}
