@@ -409,3 +409,33 @@ fn uploads_left_pending_at_unmount_resume_at_the_next_mount() {
     );
     assert_eq!(m.fs.resume_pending().unwrap(), 0);
 }
+
+#[test]
+fn join_returns_when_unmounted_from_outside() {
+    use std::sync::Arc;
+    let cache_dir = tempfile::tempdir().unwrap();
+    let mnt = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cache = vodfs::cache::Cache::open(cache_dir.path(), 1 << 20, 0, 0).unwrap();
+    let backend = vodfs::fs::testing::RecordingBackend::new(cache.clone());
+    let fs = Arc::new(vodfs::fs::Fs::new(
+        cache,
+        backend,
+        Default::default(),
+        rt.handle().clone(),
+    ));
+    let handle = vodfs::fuse::mount(fs, mnt.path(), &Default::default()).unwrap();
+    std::fs::write(mnt.path().join("f"), b"x").unwrap();
+    let path = mnt.path().to_owned();
+    let unmounter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        run(Command::new("fusermount3").arg("-u").arg(&path));
+    });
+    handle.join().unwrap();
+    unmounter.join().unwrap();
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&*mnt.path().to_string_lossy())
+    );
+}
