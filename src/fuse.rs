@@ -472,13 +472,13 @@ impl Filesystem for FuseFs {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.empty("flush", self.fs.flush(fh.0), reply);
+        self.empty("flush", self.fs.flush(fh.0, req.pid()), reply);
     }
 
     fn release(

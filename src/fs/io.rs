@@ -256,8 +256,9 @@ impl Fs {
         r
     }
 
-    /// A `close()` of a descriptor of `fh`. The last writer's close commits.
-    pub fn flush(&self, fh: u64) -> Reply<()> {
+    /// A `close()` of a descriptor of `fh` by process `pid` (0: unknown).
+    /// The last writer's close commits.
+    pub fn flush(&self, fh: u64, pid: u32) -> Reply<()> {
         let ino = match self.handle(fh) {
             Ok(Handle::File { ino, write: true }) => ino,
             Ok(_) => return Reply::Now(Ok(())),
@@ -267,7 +268,7 @@ impl Fs {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(e)),
         };
-        let last = match self.written_elsewhere(ino) {
+        let last = match self.written_elsewhere(ino, pid) {
             // Exact: no process has a write descriptor on the file any more
             // (dup'd, inherited, or another open). The handle count cannot
             // tell: RELEASE of an earlier open may still be on its way.

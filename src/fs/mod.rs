@@ -188,10 +188,10 @@ impl Fs {
 
     /// Whether a descriptor (dup'd, forked, or another open) still writes
     /// to `ino`; `None` when the mount id is unknown.
-    fn written_elsewhere(&self, ino: u64) -> Option<bool> {
+    fn written_elsewhere(&self, ino: u64, pid: u32) -> Option<bool> {
         match self.mnt_id.load(Ordering::Relaxed) {
             0 => None,
-            id => Some(procfd::open_for_write_elsewhere(id, ino)),
+            id => Some(procfd::open_for_write_elsewhere(id, ino, pid)),
         }
     }
 
