@@ -276,3 +276,25 @@ fn inode_numbers_are_never_reused() {
         .unwrap();
     assert!(b.ino > a.ino);
 }
+
+#[test]
+fn part_md5s_do_not_carry_over_to_another_part_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let ino = {
+        let c = open(dir.path());
+        let f = c
+            .create_node(ROOT_INO, b"f", Kind::File, 0o644, 0, 0)
+            .unwrap();
+        let h = write_version(&c, f.ino, 1, &[5u8; 3000]);
+        c.seal(f.ino, 1, 3000, &h).unwrap();
+        let (_, md5s) = c.new_version(f.ino, true).unwrap();
+        assert_eq!(md5s.len(), 3, "same part size: known MD5s carry over");
+        f.ino
+    };
+    let c = Cache::open(dir.path(), 512, 0, 0).unwrap();
+    let h = write_version(&c, ino, 2, &[5u8; 3000]);
+    c.seal(ino, 2, 3000, &h).unwrap();
+    let c = Cache::open(dir.path(), 2048, 0, 0).unwrap();
+    let (_, md5s) = c.new_version(ino, true).unwrap();
+    assert!(md5s.is_empty());
+}
