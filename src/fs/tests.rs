@@ -270,6 +270,9 @@ fn xattr_namespaces() {
             String::from_utf8_lossy(n)
         );
     }
+    // rsync -X removes what its source lacks: a no-op for computed names.
+    h.fs.removexattr(ino, b"user.vod.state").unwrap();
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
     h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0).unwrap();
     assert_eq!(
         h.fs.cache().dir_setting(ino, "class").unwrap(),

@@ -439,3 +439,44 @@ fn join_returns_when_unmounted_from_outside() {
             .contains(&*mnt.path().to_string_lossy())
     );
 }
+
+#[test]
+fn xattrs_copied_in_non_utf8_names_and_by_id_attributes() {
+    use std::os::unix::ffi::OsStrExt;
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.mp4");
+    std::fs::write(src.path().join(name), b"latin-1 name").unwrap();
+    run(Command::new("setfattr")
+        .args(["-n", "user.origin", "-v", "camera"])
+        .arg(src.path().join(name)));
+    run(Command::new("rsync")
+        .arg("-aX")
+        .arg(format!("{}/", src.path().display()))
+        .arg(format!("{}/", m.root().display())));
+    assert_eq!(getfattr(&m.path("").join(name), "user.origin"), "camera");
+    std::fs::write(src.path().join("b.mp4"), b"b").unwrap();
+    run(Command::new("setfattr")
+        .args(["-n", "user.k", "-v", "v"])
+        .arg(src.path().join("b.mp4")));
+    run(Command::new("cp")
+        .arg("--preserve=xattr")
+        .arg(src.path().join("b.mp4"))
+        .arg(m.root()));
+    assert_eq!(getfattr(&m.path("b.mp4"), "user.k"), "v");
+
+    let listed: Vec<Vec<u8>> = std::fs::read_dir(m.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    assert!(listed.contains(&b"caf\xe9.mp4".to_vec()));
+    let commits = m.backend.commits();
+    assert_eq!(commits.len(), 2);
+    let c = commits.iter().find(|c| c.name == b"caf\xe9.mp4").unwrap();
+    let by_id = m.path(&format!("by-id/{}", c.file_id));
+    assert_eq!(getfattr(&by_id, "user.vod.url"), c.url);
+    assert_eq!(getfattr(&by_id, "user.vod.state"), "committed");
+    assert_eq!(std::fs::read(&by_id).unwrap(), b"latin-1 name");
+    let meta = std::fs::metadata(&by_id).unwrap();
+    assert!(meta.permissions().readonly());
+}
