@@ -172,7 +172,9 @@ fn errno(op: &str, e: &FsError) -> Errno {
     Errno::from_i32(code)
 }
 
-fn file_attr(a: &Attr) -> FileAttr {
+/// `blksize` is the part size: `cp` and friends size their writes by it, so
+/// a part arrives in one FUSE write.
+fn file_attr(a: &Attr, blksize: u32) -> FileAttr {
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
@@ -190,7 +192,7 @@ fn file_attr(a: &Attr) -> FileAttr {
         uid: a.uid,
         gid: a.gid,
         rdev: 0,
-        blksize: 4096,
+        blksize,
         flags: 0,
     }
 }
@@ -207,6 +209,10 @@ fn is_write(flags: OpenFlags) -> bool {
 }
 
 impl FuseFs {
+    fn attr(&self, a: &Attr) -> FileAttr {
+        file_attr(a, self.fs.cache().part_size())
+    }
+
     /// Replies to an empty-result operation now or from the runtime.
     fn empty(&self, op: &'static str, r: Reply<()>, reply: ReplyEmpty) {
         match r {
@@ -225,7 +231,7 @@ impl FuseFs {
 
     fn entry(&self, op: &str, r: Result<Attr, FsError>, reply: ReplyEntry) {
         match r {
-            Ok(a) => reply.entry(&self.ttl, &file_attr(&a), Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &self.attr(&a), Generation(0)),
             Err(e) => reply.error(errno(op, &e)),
         }
     }
@@ -255,7 +261,7 @@ impl Filesystem for FuseFs {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno("getattr", &e)),
         }
     }
@@ -288,7 +294,7 @@ impl Filesystem for FuseFs {
             fh: fh.map(|f| f.0),
         };
         match self.fs.setattr(ino.0, req) {
-            Ok(a) => reply.attr(&self.ttl, &file_attr(&a)),
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno("setattr", &e)),
         }
     }
@@ -466,13 +472,13 @@ impl Filesystem for FuseFs {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.empty("flush", self.fs.flush(fh.0), reply);
+        self.empty("flush", self.fs.flush(fh.0, req.pid()), reply);
     }
 
     fn release(
@@ -629,7 +635,7 @@ impl Filesystem for FuseFs {
         ) {
             Ok((a, fh)) => reply.created(
                 &self.ttl,
-                &file_attr(&a),
+                &self.attr(&a),
                 Generation(0),
                 FileHandle(fh),
                 FopenFlags::empty(),

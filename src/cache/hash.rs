@@ -84,6 +84,11 @@ impl ContentHasher {
         h
     }
 
+    /// The part size the MD5s are computed over.
+    pub fn part_size(&self) -> u32 {
+        self.part_size as u32
+    }
+
     fn part_of(&self, offset: u64) -> u64 {
         offset / self.part_size
     }

@@ -1,7 +1,7 @@
 //! The SQLite staging store: files, directories, chunks, xattrs and upload
 //! state of the mount.
 //!
-//! Layout of a cache directory: `cache.db` (SQLite, see [`schema`] for the
+//! Layout of a cache directory: `cache.db` (SQLite, see `schema` for the
 //! pragmas and migrations) and `data/<ino>-<version>`, one sparse file per
 //! content version holding its bytes; part `i` of a version is the byte
 //! range `[i * part_size, (i + 1) * part_size)` of that file. Chunk bytes live
@@ -10,7 +10,7 @@
 //! and are written twice, and partial-part writes need a read-modify-write).
 //!
 //! Concurrency: one writer connection owned by one thread, callers send it
-//! work and block until it is committed ([`db`]); readers use pooled
+//! work and block until it is committed (`db`); readers use pooled
 //! read-only connections. Data files are read and written with positional
 //! I/O from any thread.
 //!

@@ -436,12 +436,15 @@ impl Cache {
             std::fs::File::create(&new_path)
                 .map_err(|e| CacheError::io(format!("creating {}", new_path.display()), e))?;
         }
+        let part_size = self.part_size();
         let (md5s, drop_old) = self.db().write(false, move |c| {
+            // MD5s carry over only when the parts are the same size.
             let md5s: Vec<Option<[u8; 16]>> = {
                 let mut st = c.prepare_cached(
-                    "SELECT md5 FROM chunks WHERE ino = ?1 AND version = ?2 ORDER BY idx",
+                    "SELECT c.md5 FROM chunks c JOIN versions v ON v.ino = c.ino AND v.version = c.version
+                     WHERE c.ino = ?1 AND c.version = ?2 AND v.part_size = ?3 ORDER BY c.idx",
                 )?;
-                st.query_map(params![ino as i64, old as i64], |r| {
+                st.query_map(params![ino as i64, old as i64, part_size], |r| {
                     r.get::<_, Option<Vec<u8>>>(0)
                 })?
                 .map(|m| m.map(|m| m.and_then(|m| <[u8; 16]>::try_from(m).ok())))

@@ -22,8 +22,10 @@ use super::CacheError;
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     "
+    -- AUTOINCREMENT: an inode number is never reused (the kernel may still
+    -- know the old one, and a media record may keep its data file).
     CREATE TABLE inodes (
-        ino      INTEGER PRIMARY KEY,
+        ino      INTEGER PRIMARY KEY AUTOINCREMENT,
         kind     INTEGER NOT NULL,          -- 1 file, 2 directory
         mode     INTEGER NOT NULL,          -- permission bits
         uid      INTEGER NOT NULL,
@@ -89,7 +91,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     -- One committed media, shown as by-id/<file_id>.
     CREATE TABLE media (
-        id           INTEGER PRIMARY KEY,
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
         file_id      TEXT    NOT NULL UNIQUE,
         ino          INTEGER NOT NULL,
         version      INTEGER NOT NULL,

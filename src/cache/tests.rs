@@ -261,3 +261,40 @@ fn files_unlinked_while_open_are_gone_after_reopen() {
     assert!(c.get(ino).unwrap().is_none());
     assert!(!c.data_path(ino, 1).exists());
 }
+
+#[test]
+fn inode_numbers_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let a = c
+        .create_node(ROOT_INO, b"a", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    c.unlink(ROOT_INO, b"a").unwrap();
+    c.forget(a.ino).unwrap();
+    let b = c
+        .create_node(ROOT_INO, b"b", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    assert!(b.ino > a.ino);
+}
+
+#[test]
+fn part_md5s_do_not_carry_over_to_another_part_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let ino = {
+        let c = open(dir.path());
+        let f = c
+            .create_node(ROOT_INO, b"f", Kind::File, 0o644, 0, 0)
+            .unwrap();
+        let h = write_version(&c, f.ino, 1, &[5u8; 3000]);
+        c.seal(f.ino, 1, 3000, &h).unwrap();
+        let (_, md5s) = c.new_version(f.ino, true).unwrap();
+        assert_eq!(md5s.len(), 3, "same part size: known MD5s carry over");
+        f.ino
+    };
+    let c = Cache::open(dir.path(), 512, 0, 0).unwrap();
+    let h = write_version(&c, ino, 2, &[5u8; 3000]);
+    c.seal(ino, 2, 3000, &h).unwrap();
+    let c = Cache::open(dir.path(), 2048, 0, 0).unwrap();
+    let (_, md5s) = c.new_version(ino, true).unwrap();
+    assert!(md5s.is_empty());
+}

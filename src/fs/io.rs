@@ -12,9 +12,10 @@ use std::time::SystemTime;
 
 use futures::FutureExt;
 
+use super::hashing::Hashing;
 use super::open::{Inner, OpenInode};
 use super::{Fs, FsError, Handle, Reply, is_rsync_temp};
-use crate::cache::{ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
+use crate::cache::{Cache, ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
 
 impl Fs {
     /// The live state of file `ino`, loaded from the cache when absent.
@@ -38,11 +39,9 @@ impl Fs {
             file: None,
             size: row.size,
             pending_mtime: None,
-            hasher,
+            hasher: Hashing::new(hasher),
             sealed,
             dirty: false,
-            writers: 0,
-            handles: 0,
             unlinked: row.nlink == 0,
         });
         st.open.insert(ino, live.clone());
@@ -52,9 +51,12 @@ impl Fs {
     /// Forgets the live state of `ino` when nothing needs it any more.
     pub(super) fn drop_if_idle(&self, ino: u64) {
         let mut st = self.state();
+        // try_lock: never wait on an inode (it may be sealing) under the
+        // state lock; a busy inode is not idle.
         let idle = st.open.get(&ino).is_some_and(|l| {
-            let g = l.lock();
-            g.handles == 0 && !g.dirty && g.pending_mtime.is_none()
+            l.handles() == 0
+                && l.try_lock()
+                    .is_some_and(|g| !g.dirty && g.pending_mtime.is_none())
         });
         if idle {
             st.open.remove(&ino);
@@ -84,11 +86,11 @@ impl Fs {
         let (version, md5s) = self.cache.new_version(ino, keep)?;
         g.version = version;
         g.file = None;
-        g.hasher = if keep {
+        g.hasher.replace(if keep {
             ContentHasher::resume(self.cache.part_size(), &md5s, g.size)
         } else {
             ContentHasher::new(self.cache.part_size())
-        };
+        });
         g.sealed = false;
         Ok(())
     }
@@ -99,17 +101,26 @@ impl Fs {
             if write {
                 return Err(FsError::ReadOnly);
             }
-            Handle::Media(Box::new(self.media_of(ino)?))
+            Some(Handle::Media(Box::new(self.media_of(ino)?)))
         } else {
-            let live = self.live(ino)?;
-            let mut g = live.lock();
-            g.handles += 1;
-            if write {
-                g.writers += 1;
-            }
-            Handle::File { ino, write }
+            None
+        };
+        // Count the handle under the state lock, so `drop_if_idle` cannot
+        // drop the live state between lookup and count.
+        let live = match handle {
+            None => Some(self.live(ino)?),
+            Some(_) => None,
         };
         let mut st = self.state();
+        let handle = match (handle, live) {
+            (Some(h), _) => h,
+            (None, Some(live)) => {
+                let live = st.open.entry(ino).or_insert(live).clone();
+                live.opened(write);
+                Handle::File { ino, write }
+            }
+            (None, None) => return Err(FsError::NotFound),
+        };
         let fh = st.next_fh;
         st.next_fh += 1;
         st.handles.insert(fh, handle);
@@ -179,22 +190,7 @@ impl Fs {
 
     /// Persists the live size and mtime of `ino`.
     fn persist(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
-        if g.unlinked {
-            return Ok(());
-        }
-        let mtime = g.pending_mtime;
-        self.cache.set_attr(
-            ino,
-            SetAttr {
-                size: Some(g.size),
-                mtime,
-                ..SetAttr::default()
-            },
-        )?;
-        if g.pending_mtime == mtime {
-            g.pending_mtime = None;
-        }
-        Ok(())
+        persist(&self.cache, ino, g)
     }
 
     fn has_temp_name(&self, ino: u64) -> Result<bool, FsError> {
@@ -211,48 +207,47 @@ impl Fs {
             Some(l) => l,
             None => return Reply::Now(Ok(())),
         };
-        let version = {
-            let mut g = live.lock();
-            if !g.dirty || g.unlinked {
-                return Reply::Now(self.persist(ino, &mut g));
-            }
-            if let Err(e) = self.persist(ino, &mut g) {
-                return Reply::Now(Err(e));
-            }
-            if g.size == 0 {
-                g.dirty = false;
-                return Reply::Now(Ok(()));
-            }
-            let hashes = g.hasher.finish(g.size);
-            if let Err(e) = self.cache.seal(ino, g.version, g.size, &hashes) {
-                return Reply::Now(Err(e.into()));
-            }
-            g.sealed = true;
-            g.dirty = false;
-            g.version
-        };
-        match (self.config.write_back, wait) {
-            (Some(quiet), _) => {
-                self.backend.commit_after(ino, version, quiet);
-                Reply::Now(Ok(()))
-            }
-            (None, true) => {
-                let fut = self.backend.commit(ino, version);
-                Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
-            }
-            (None, false) => {
-                self.commit_background(ino, version);
-                Reply::Now(Ok(()))
-            }
+        if !wait {
+            return match seal(&self.cache, ino, &mut live.lock()) {
+                Ok(Some(version)) => {
+                    self.commit_background(ino, version);
+                    Reply::Now(Ok(()))
+                }
+                Ok(None) => Reply::Now(Ok(())),
+                Err(e) => Reply::Now(Err(e)),
+            };
         }
+        // Sealing syncs the staged bytes: off the FUSE thread, like the commit.
+        let cache = self.cache.clone();
+        let backend = self.backend.clone();
+        let write_back = self.config.write_back;
+        Reply::Later(
+            async move {
+                let sealed =
+                    tokio::task::spawn_blocking(move || seal(&cache, ino, &mut live.lock()))
+                        .await
+                        .map_err(|e| {
+                            FsError::io("sealing task", std::io::Error::other(e.to_string()))
+                        })??;
+                let Some(version) = sealed else {
+                    return Ok(());
+                };
+                match write_back {
+                    Some(quiet) => {
+                        backend.commit_after(ino, version, quiet);
+                        Ok(())
+                    }
+                    None => Ok(backend.commit(ino, version).await?),
+                }
+            }
+            .boxed(),
+        )
     }
 
     /// After a rename to a final name: commit a changed file nobody writes.
     pub(super) fn commit_if_closed(&self, ino: u64) -> Reply<()> {
-        let ready = self.state().open.get(&ino).is_some_and(|l| {
-            let g = l.lock();
-            g.dirty && g.writers == 0
-        });
+        let live = self.state().open.get(&ino).cloned();
+        let ready = live.is_some_and(|l| l.writers() == 0 && l.lock().dirty);
         if !ready {
             return Reply::Now(Ok(()));
         }
@@ -261,8 +256,9 @@ impl Fs {
         r
     }
 
-    /// A `close()` of a descriptor of `fh`. The last writer's close commits.
-    pub fn flush(&self, fh: u64) -> Reply<()> {
+    /// A `close()` of a descriptor of `fh` by process `pid` (0: unknown).
+    /// The last writer's close commits.
+    pub fn flush(&self, fh: u64, pid: u32) -> Reply<()> {
         let ino = match self.handle(fh) {
             Ok(Handle::File { ino, write: true }) => ino,
             Ok(_) => return Reply::Now(Ok(())),
@@ -272,16 +268,20 @@ impl Fs {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(e)),
         };
+        let last = match self.written_elsewhere(ino, pid) {
+            // Exact: no process has a write descriptor on the file any more
+            // (dup'd, inherited, or another open). The handle count cannot
+            // tell: RELEASE of an earlier open may still be on its way.
+            Some(elsewhere) => !elsewhere,
+            // No /proc view: the last write handle.
+            None => live.writers() <= 1,
+        };
         {
             let mut g = live.lock();
-            if !g.dirty || g.writers > 1 {
+            if !g.dirty || !last {
+                // Not the last close: the last one (or the release) commits.
                 return Reply::Now(self.persist(ino, &mut g));
             }
-        }
-        if self.written_elsewhere(ino) {
-            // A dup'd or inherited descriptor stays open: the last close
-            // (or the release) commits.
-            return Reply::Now(self.persist(ino, &mut live.lock()));
         }
         match self.has_temp_name(ino) {
             Ok(true) => Reply::Now(self.persist(ino, &mut live.lock())),
@@ -302,13 +302,10 @@ impl Fs {
         let Some(live) = self.state().open.get(&ino).cloned() else {
             return Reply::Now(Ok(()));
         };
+        let (writers, handles) = live.closed(write);
         let (commit, forget) = {
-            let mut g = live.lock();
-            g.handles = g.handles.saturating_sub(1);
-            if write {
-                g.writers = g.writers.saturating_sub(1);
-            }
-            (g.dirty && g.writers == 0, g.unlinked && g.handles == 0)
+            let g = live.lock();
+            (g.dirty && writers == 0, g.unlinked && handles == 0)
         };
         if forget {
             self.state().open.remove(&ino);
@@ -327,40 +324,95 @@ impl Fs {
     }
 
     /// Makes the staged bytes durable; in write-back mode also commits what
-    /// changed and waits for the commit.
+    /// changed at once and waits for the commit. Runs off the FUSE thread.
     pub fn fsync(&self, fh: u64) -> Reply<()> {
         let ino = match self.handle(fh) {
             Ok(Handle::File { ino, .. }) => ino,
             Ok(Handle::Media(_)) => return Reply::Now(Ok(())),
             Err(e) => return Reply::Now(Err(e)),
         };
-        let live = match self.live(ino) {
-            Ok(l) => l,
+        let prepared = self.live(ino).and_then(|live| {
+            let file = self.data_file(ino, &mut live.lock())?;
+            let temp = self.has_temp_name(ino)?;
+            Ok((live, file, temp))
+        });
+        let (live, file, temp) = match prepared {
+            Ok(p) => p,
             Err(e) => return Reply::Now(Err(e)),
         };
-        {
-            let mut g = live.lock();
-            let synced = self
-                .data_file(ino, &mut g)
-                .and_then(|f| {
-                    f.sync_data()
-                        .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))
+        let cache = self.cache.clone();
+        let backend = self.backend.clone();
+        let write_back = self.config.write_back;
+        Reply::Later(
+            async move {
+                let sealed = tokio::task::spawn_blocking(move || {
+                    let mut g = live.lock();
+                    file.sync_data()
+                        .map_err(|e| FsError::io(format!("syncing inode {ino}"), e))?;
+                    if write_back.is_none() || temp {
+                        return persist(&cache, ino, &mut g).map(|()| None);
+                    }
+                    if let Some(version) = seal(&cache, ino, &mut g)? {
+                        return Ok(Some(version));
+                    }
+                    // Sealed earlier (at close) and waiting for its quiet
+                    // time: fsync hurries it.
+                    let pending = g.sealed
+                        && cache
+                            .upload(ino, g.version)?
+                            .is_some_and(|u| u.status.state != UploadState::Committed);
+                    Ok(pending.then_some(g.version))
                 })
-                .and_then(|()| self.persist(ino, &mut g));
-            if let Err(e) = synced {
-                return Reply::Now(Err(e));
+                .await
+                .map_err(|e| FsError::io("fsync task", std::io::Error::other(e.to_string())))??;
+                if write_back.is_some() {
+                    if let Some(version) = sealed {
+                        backend.commit_after(ino, version, std::time::Duration::ZERO);
+                    }
+                    backend.wait(ino).await?;
+                }
+                Ok(())
             }
-        }
-        if self.config.write_back.is_none() {
-            return Reply::Now(Ok(()));
-        }
-        if live.lock().dirty
-            && !matches!(self.has_temp_name(ino), Ok(true))
-            && let Reply::Now(Err(e)) = self.finish_content(ino, false)
-        {
-            return Reply::Now(Err(e));
-        }
-        let fut = self.backend.wait(ino);
-        Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
+            .boxed(),
+        )
     }
+}
+
+/// Persists the live size and mtime of `ino`.
+fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+    if g.unlinked {
+        return Ok(());
+    }
+    let mtime = g.pending_mtime;
+    cache.set_attr(
+        ino,
+        SetAttr {
+            size: Some(g.size),
+            mtime,
+            ..SetAttr::default()
+        },
+    )?;
+    if g.pending_mtime == mtime {
+        g.pending_mtime = None;
+    }
+    Ok(())
+}
+
+/// Seals the changed content of `ino` (bytes synced, size and hashes
+/// recorded durably); returns the version to commit, `None` when there is
+/// nothing to commit (unchanged, unlinked or empty).
+fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> {
+    persist(cache, ino, g)?;
+    if !g.dirty || g.unlinked {
+        return Ok(None);
+    }
+    if g.size == 0 {
+        g.dirty = false;
+        return Ok(None);
+    }
+    let hashes = g.hasher.finish(g.size);
+    cache.seal(ino, g.version, g.size, &hashes)?;
+    g.sealed = true;
+    g.dirty = false;
+    Ok(Some(g.version))
 }

@@ -5,9 +5,11 @@
 //!
 //! Design (see `doc/SEMANTICS.md` for the behaviour of each operation):
 //! - Metadata lives in the cache; every namespace change is a cache write.
-//! - A file being written has an [`open::OpenInode`] in memory: its data file,
+//! - A file being written has an `open::OpenInode` in memory: its data file,
 //!   size, pending mtime, incremental hashes and writer count. Size and mtime
-//!   are persisted at flush/release/fsync, not per write.
+//!   are persisted at flush/release/fsync, not per write. Hashes are
+//!   computed by a per-file worker fed in write order (`hashing`), so a
+//!   write replies once its bytes are in the data file.
 //! - **Content versions.** Sealing a version (at the last writer's close, or
 //!   when an rsync temp file is renamed to its final name) hands it to the
 //!   backend; writing to a sealed version starts a new one, so each content
@@ -18,6 +20,7 @@
 
 pub mod backend;
 mod error;
+mod hashing;
 mod io;
 mod names;
 mod open;
@@ -183,12 +186,12 @@ impl Fs {
         self.mnt_id.store(id, Ordering::Relaxed);
     }
 
-    /// Another descriptor (dup'd, forked, or another open) still writes to
-    /// `ino`: this close is not the last.
-    fn written_elsewhere(&self, ino: u64) -> bool {
+    /// Whether a descriptor (dup'd, forked, or another open) still writes
+    /// to `ino`; `None` when the mount id is unknown.
+    fn written_elsewhere(&self, ino: u64, pid: u32) -> Option<bool> {
         match self.mnt_id.load(Ordering::Relaxed) {
-            0 => false,
-            id => procfd::open_for_write_elsewhere(id, ino),
+            0 => None,
+            id => Some(procfd::open_for_write_elsewhere(id, ino, pid)),
         }
     }
 

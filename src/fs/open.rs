@@ -2,16 +2,24 @@
 //!
 //! One [`OpenInode`] per inode, shared by all its handles. Its mutex orders
 //! writes to the data file with the hash updates, so the incremental hashes
-//! always describe the bytes on disk.
+//! always describe the bytes on disk; sealing holds it while the bytes are
+//! synced, so nothing may wait for it while holding the filesystem's state
+//! lock (lock order: state, then inode, and only with `try_lock` there).
+//! The handle counts are atomics so that `open` and `release` never wait.
 
 use std::fs::File;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::SystemTime;
 
-use crate::cache::ContentHasher;
+use super::hashing::Hashing;
 
 pub(crate) struct OpenInode {
     inner: Mutex<Inner>,
+    /// Open handles with write access.
+    writers: AtomicU32,
+    /// All open handles.
+    handles: AtomicU32,
 }
 
 pub(crate) struct Inner {
@@ -23,15 +31,11 @@ pub(crate) struct Inner {
     pub size: u64,
     /// mtime of the last write, not yet persisted.
     pub pending_mtime: Option<SystemTime>,
-    pub hasher: ContentHasher,
+    pub hasher: Hashing,
     /// `version` was handed to a commit: the next write starts a new one.
     pub sealed: bool,
     /// Content changed since the last seal.
     pub dirty: bool,
-    /// Open handles with write access.
-    pub writers: u32,
-    /// All open handles.
-    pub handles: u32,
     /// The file was unlinked while open: forget it at the last release.
     pub unlinked: bool,
 }
@@ -40,10 +44,52 @@ impl OpenInode {
     pub fn new(inner: Inner) -> Arc<OpenInode> {
         Arc::new(OpenInode {
             inner: Mutex::new(inner),
+            writers: AtomicU32::new(0),
+            handles: AtomicU32::new(0),
         })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lock if free now (`None` when busy).
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, Inner>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    pub fn opened(&self, write: bool) {
+        self.handles.fetch_add(1, Ordering::SeqCst);
+        if write {
+            self.writers.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts a handle closed; returns (writers, handles) left.
+    pub fn closed(&self, write: bool) -> (u32, u32) {
+        let dec = |a: &AtomicU32| {
+            a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(1))
+            })
+            .map_or(0, |v| v.saturating_sub(1))
+        };
+        let writers = if write {
+            dec(&self.writers)
+        } else {
+            self.writers()
+        };
+        (writers, dec(&self.handles))
+    }
+
+    pub fn writers(&self) -> u32 {
+        self.writers.load(Ordering::SeqCst)
+    }
+
+    pub fn handles(&self) -> u32 {
+        self.handles.load(Ordering::SeqCst)
     }
 }

@@ -191,9 +191,13 @@ impl Backend for RecordingBackend {
     fn commit_after(&self, ino: u64, version: u64, quiet: Duration) {
         let generation = self.shared.seq.fetch_add(1, Ordering::SeqCst);
         self.log().scheduled.insert(ino, generation);
-        let shared = self.shared.clone();
+        // Weak: a backend dropped meanwhile (an unmount) commits nothing.
+        let shared = Arc::downgrade(&self.shared);
         std::thread::spawn(move || {
             std::thread::sleep(quiet);
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             if shared.log().scheduled.get(&ino) != Some(&generation) {
                 return;
             }

@@ -48,7 +48,7 @@ impl Harness {
         for (i, chunk) in content.chunks(700).enumerate() {
             self.fs.write(fh, (i * 700) as u64, chunk).unwrap();
         }
-        self.wait(self.fs.flush(fh)).unwrap();
+        self.wait(self.fs.flush(fh, 0)).unwrap();
         self.wait(self.fs.release(fh)).unwrap();
         attr.ino
     }
@@ -92,9 +92,9 @@ fn empty_flush_before_writes_does_not_commit() {
     // `echo x > f`: the shell's first close (after dup2) sees nothing written.
     let h = harness(None);
     let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     h.fs.write(fh, 0, b"x\n").unwrap();
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     h.wait(h.fs.release(fh)).unwrap();
     assert_eq!(h.backend.commits().len(), 1);
     assert_eq!(h.read_all(attr.ino), b"x\n");
@@ -106,11 +106,11 @@ fn a_second_writer_defers_the_commit_to_the_last_close() {
     let (attr, a) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
     let b = h.fs.open(attr.ino, true).unwrap();
     h.fs.write(a, 0, b"hello ").unwrap();
-    h.wait(h.fs.flush(a)).unwrap();
+    h.wait(h.fs.flush(a, 0)).unwrap();
     h.wait(h.fs.release(a)).unwrap();
     assert!(h.backend.commits().is_empty());
     h.fs.write(b, 6, b"world").unwrap();
-    h.wait(h.fs.flush(b)).unwrap();
+    h.wait(h.fs.flush(b, 0)).unwrap();
     h.wait(h.fs.release(b)).unwrap();
     let commits = h.backend.commits();
     assert_eq!(commits.len(), 1);
@@ -132,7 +132,7 @@ fn rewriting_a_committed_file_makes_a_new_version_and_keeps_by_id() {
     )
     .unwrap();
     h.fs.write(fh, 0, b"second!").unwrap();
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     h.wait(h.fs.release(fh)).unwrap();
     let commits = h.backend.commits();
     assert_eq!(commits.len(), 2);
@@ -176,7 +176,7 @@ fn random_writes_and_truncate_read_back_and_hash_correctly() {
     )
     .unwrap();
     h.fs.write(fh, 1500, &[9u8; 1000]).unwrap();
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     h.wait(h.fs.release(fh)).unwrap();
     let mut want = vec![0u8; 2500];
     want[..4].copy_from_slice(b"head");
@@ -221,7 +221,7 @@ fn failed_commit_is_eio_and_visible_in_xattrs() {
     h.backend.fail_next("service said no");
     let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
     h.fs.write(fh, 0, b"abc").unwrap();
-    let err = h.wait(h.fs.flush(fh)).unwrap_err();
+    let err = h.wait(h.fs.flush(fh, 0)).unwrap_err();
     assert_eq!(err.errno(), libc::EIO);
     h.wait(h.fs.release(fh)).unwrap();
     assert_eq!(
@@ -270,6 +270,9 @@ fn xattr_namespaces() {
             String::from_utf8_lossy(n)
         );
     }
+    // rsync -X removes what its source lacks: a no-op for computed names.
+    h.fs.removexattr(ino, b"user.vod.state").unwrap();
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
     h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0).unwrap();
     assert_eq!(
         h.fs.cache().dir_setting(ino, "class").unwrap(),
@@ -288,7 +291,7 @@ fn unlink_of_an_open_file_keeps_it_readable_until_release() {
         Err(FsError::NotFound)
     ));
     assert_eq!(h.wait(h.fs.read(fh, 0, 10)).unwrap(), b"abc");
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     h.wait(h.fs.release(fh)).unwrap();
     assert!(h.backend.commits().is_empty());
     assert!(h.fs.getattr(attr.ino).is_err());
@@ -296,10 +299,11 @@ fn unlink_of_an_open_file_keeps_it_readable_until_release() {
 
 #[test]
 fn write_back_commits_after_quiet_and_fsync_waits() {
-    let h = harness(Some(Duration::from_millis(50)));
+    // A quiet time far longer than the test: only fsync can commit.
+    let h = harness(Some(Duration::from_secs(30)));
     let (attr, fh) = h.fs.create(ROOT_INO, b"f", 0o644, 0, 0, true).unwrap();
     h.fs.write(fh, 0, b"abc").unwrap();
-    h.wait(h.fs.flush(fh)).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
     assert!(
         h.backend.commits().is_empty(),
         "close returns before the commit"
@@ -326,12 +330,13 @@ fn media_whose_bytes_left_the_cache_read_remotely() {
 
 #[test]
 fn unlink_of_a_file_waiting_to_upload_cancels_it() {
-    let h = harness(Some(Duration::from_millis(200)));
+    // Long enough that the unlink always comes first, even on a busy CI.
+    let h = harness(Some(Duration::from_millis(1500)));
     let ino = h.put(ROOT_INO, b"f", b"abc");
     assert!(h.backend.commits().is_empty());
     h.fs.unlink(ROOT_INO, b"f").unwrap();
     assert_eq!(h.backend.cancels(), vec![ino]);
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(2000));
     assert!(
         h.backend.commits().is_empty(),
         "a cancelled upload never commits"

@@ -148,18 +148,19 @@ impl Fs {
                 self.backend.cancel(ino);
             }
         }
-        let mut st = self.state();
-        if let Some(live) = st.open.get(&ino).cloned() {
-            let mut g = live.lock();
-            if g.handles > 0 {
+        let live = self.state().open.get(&ino).cloned();
+        if let Some(live) = live {
+            {
+                let mut g = live.lock();
                 g.unlinked = true;
                 g.dirty = false;
+            }
+            if live.handles() > 0 {
+                // The last release forgets it.
                 return Ok(());
             }
-            drop(g);
-            st.open.remove(&ino);
+            self.state().open.remove(&ino);
         }
-        drop(st);
         self.cache.forget(ino)?;
         Ok(())
     }
@@ -257,11 +258,11 @@ impl Fs {
             }
             a.size = Some(g.size);
             a.mtime = a.mtime.or(g.pending_mtime.take());
-            kick = g.dirty && g.writers == 0;
-        } else if let Some(live) = self.state().open.get(&ino).cloned() {
-            let mut g = live.lock();
-            if req.mtime.is_some() {
-                g.pending_mtime = None;
+            kick = g.dirty && live.writers() == 0;
+        } else if req.mtime.is_some() {
+            let live = self.state().open.get(&ino).cloned();
+            if let Some(live) = live {
+                live.lock().pending_mtime = None;
             }
         }
         let row = self.cache.set_attr(ino, a)?;

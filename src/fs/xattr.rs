@@ -86,11 +86,8 @@ impl Fs {
         if row.kind == crate::cache::Kind::Dir {
             return Ok(None);
         }
-        let version = self
-            .state()
-            .open
-            .get(&ino)
-            .map_or(row.version, |l| l.lock().version);
+        let live = self.state().open.get(&ino).cloned();
+        let version = live.map_or(row.version, |l| l.lock().version);
         Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
             UploadRow {
                 status: UploadStatus {
@@ -172,10 +169,19 @@ impl Fs {
         )?)
     }
 
-    /// Removes user xattr `name`.
+    /// Removes user xattr `name`. Removing a computed `user.vod.*` name of
+    /// a file is a no-op that succeeds: `rsync -X` removes every attribute
+    /// of the destination that its source lacks.
     pub fn removexattr(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
         if other_namespace(name) {
             return Err(FsError::NoData);
+        }
+        if ino != BY_ID_INO
+            && ino < MEDIA_INO_BASE
+            && computed_key(name).is_some()
+            && self.shown_upload(ino)?.is_some()
+        {
+            return Ok(());
         }
         self.check_xattr_writable(ino, name)?;
         Ok(self.cache.remove_xattr(ino, name)?)

@@ -36,9 +36,14 @@ impl TestMount {
     }
 
     /// Unmounts and mounts the same cache again (a restart).
-    pub fn remount(mut self) -> TestMount {
-        let cache_dir = self.cache_dir.take().expect("cache dir");
+    pub fn remount(self) -> TestMount {
         let write_back = self.fs.config().write_back;
+        self.remount_with(write_back)
+    }
+
+    /// Like [`TestMount::remount`], in another mode.
+    pub fn remount_with(mut self, write_back: Option<Duration>) -> TestMount {
+        let cache_dir = self.cache_dir.take().expect("cache dir");
         drop(self);
         TestMount::on(cache_dir, write_back)
     }
