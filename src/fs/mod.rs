@@ -191,7 +191,12 @@ impl Fs {
     fn written_elsewhere(&self, ino: u64, pid: u32) -> Option<bool> {
         match self.mnt_id.load(Ordering::Relaxed) {
             0 => None,
-            id => Some(procfd::open_for_write_elsewhere(id, ino, pid)),
+            id => Some(procfd::open_for_write_elsewhere_within(
+                id,
+                ino,
+                pid,
+                std::time::Duration::from_secs(2),
+            )),
         }
     }
 

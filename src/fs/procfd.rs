@@ -6,6 +6,13 @@
 //! table, so the file is really being closed for good when no process still
 //! has a descriptor open for writing on it: `/proc/*/fdinfo/*` tells
 //! (`mnt_id`, `ino`, `flags`) without a request to this filesystem.
+//!
+//! Deadlock rule: a FLUSH can come from a process in the middle of
+//! `execve` (close-on-exec descriptors are closed while exec holds its
+//! locks), and reading that process's `/proc/PID/stat` then blocks until the
+//! exec finishes — which waits for our reply. So sessions come from
+//! getsid(2), never from `stat`, and the scan runs on its own thread with a
+//! deadline: past it, the close is taken as the last one.
 
 use std::path::Path;
 
@@ -17,15 +24,19 @@ pub(crate) fn open_for_write_elsewhere(mnt_id: u64, ino: u64, pid: u32) -> bool 
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return false;
     };
-    let session = (pid != 0)
-        .then(|| session_of(&Path::new("/proc").join(pid.to_string())))
-        .flatten();
+    let session = (pid != 0).then(|| session_of(pid)).flatten();
     for p in procs.flatten() {
         let name = p.file_name();
         if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
             continue;
         }
-        if session.is_some() && session_of(&p.path()) != session {
+        if session.is_some()
+            && std::str::from_utf8(name.as_encoded_bytes())
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+                .and_then(session_of)
+                != session
+        {
             continue;
         }
         let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
@@ -42,12 +53,45 @@ pub(crate) fn open_for_write_elsewhere(mnt_id: u64, ino: u64, pid: u32) -> bool 
     false
 }
 
-/// The session id of the process at `/proc/PID` (field 6 of its `stat`,
-/// after the parenthesised command name, which may contain spaces).
-fn session_of(proc_dir: &Path) -> Option<u64> {
-    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(3)?.parse().ok()
+/// The session id of process `pid`, by getsid(2) (which never waits on the
+/// process, unlike reading its `/proc/PID/stat` during an exec).
+fn session_of(pid: u32) -> Option<u64> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: getsid has no memory arguments.
+    let sid = unsafe { libc::getsid(pid) };
+    u64::try_from(sid).ok()
+}
+
+/// [`open_for_write_elsewhere`] with a deadline: the scan runs on its own
+/// thread, and a scan that has not answered by `limit` (a /proc read stuck
+/// behind an exec that waits for this very FLUSH) counts as "no other
+/// writer". The thread ends by itself once the exec goes on.
+pub(crate) fn open_for_write_elsewhere_within(
+    mnt_id: u64,
+    ino: u64,
+    pid: u32,
+    limit: std::time::Duration,
+) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("vodfs-procfd".into())
+        .spawn(move || {
+            let _ = tx.send(open_for_write_elsewhere(mnt_id, ino, pid));
+        });
+    if spawned.is_err() {
+        return false;
+    }
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(_) => {
+            tracing::warn!(
+                ino,
+                pid,
+                "looking for other writers took longer than {limit:?}; treating this close as the last"
+            );
+            false
+        }
+    }
 }
 
 /// Does this fdinfo describe a descriptor open for writing on (mnt_id, ino)?
@@ -154,6 +198,6 @@ mod tests {
     fn reads_the_session_of_a_process() {
         // SAFETY: getsid(0) only reads the caller's session id.
         let sid = unsafe { libc::getsid(0) } as u64;
-        assert_eq!(session_of(Path::new("/proc/self")), Some(sid));
+        assert_eq!(session_of(std::process::id()), Some(sid));
     }
 }

@@ -261,7 +261,21 @@ impl CacheCommitJob {
                     service_name: job.file_name.clone(),
                     cover_url: None,
                 };
-                blocking(move || cache.mark_committed(ino, version, &committed)).await?;
+                let marked = tokio::task::spawn_blocking(move || {
+                    cache.mark_committed(ino, version, &committed)
+                })
+                .await
+                .map_err(|e| CommitError::new(format!("cache task failed: {e}")))?;
+                match marked {
+                    Ok(_) => {}
+                    // The file was rewritten meanwhile and this version
+                    // dropped: the newer version has its own commit.
+                    Err(cache::CacheError::NotSealed { .. }) => {
+                        tracing::info!(file = %path, file_id = %c.file_id, "committed a version that was since replaced");
+                        return Err(CommitError::new("superseded by a newer version"));
+                    }
+                    Err(e) => return Err(CommitError::new(format!("cache: {e}"))),
+                }
                 tracing::info!(
                     file = %path,
                     file_id = %c.file_id,

@@ -184,3 +184,26 @@ fn status_reports_counts_failures_and_json() {
     assert!(f["error"].as_str().is_some_and(|e| !e.is_empty()));
     assert!(!out.contains("wrong-key"));
 }
+
+/// A child's exec closes the descriptors it inherited (close-on-exec), so
+/// the mount gets a FLUSH from a process in the middle of execve. Looking at
+/// that process through /proc must not wait for the exec (which waits for
+/// the FLUSH): this hung before the fix.
+#[test]
+fn exec_while_a_file_is_open_does_not_hang_or_commit_early() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    let mut f = std::fs::File::create(m.path("open.mp4")).expect("create");
+    f.write_all(b"abc").expect("write");
+    for _ in 0..5 {
+        run(&mut Command::new("true"));
+    }
+    f.write_all(b"def").expect("write more");
+    drop(f);
+    assert_committed(&svc, &m.path("open.mp4"), b"abcdef");
+    assert_eq!(
+        media_count(&svc),
+        1,
+        "the children's closes were not the last"
+    );
+}
