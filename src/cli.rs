@@ -27,6 +27,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Show every upload of a mount: state, progress, failures.
     Status(StatusArgs),
+    /// Commit failed files again, then wait for them as `wait` does.
+    Retry(WaitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.

@@ -1,5 +1,5 @@
-//! Commands that talk to a running mount from outside: `vodfs wait` and
-//! `vodfs status`.
+//! Commands that talk to a running mount from outside: `vodfs wait`,
+//! `vodfs retry` and `vodfs status`.
 //!
 //! They need no socket or daemon protocol: the mount publishes every file's
 //! upload state as `user.vod.*` xattrs, so these commands read them with
@@ -107,7 +107,7 @@ impl FileStatus {
     }
 
     fn is_active(&self) -> bool {
-        !matches!(self.state.as_str(), "committed" | "failed")
+        !matches!(self.state.as_str(), "committed" | "failed" | "empty")
     }
 }
 
@@ -125,6 +125,9 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             url: s.url.clone().unwrap_or_default(),
         }),
         "failed" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        "empty" => Some(WaitOutcome::Failed(
+            "empty file: nothing to upload (write bytes to it)".into(),
+        )),
         _ => None,
     }
 }
@@ -231,6 +234,45 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
     }
 }
 
+/// `vodfs retry PATH...`: sets `user.vod.retry` on every failed file among
+/// `paths` (what `setfattr -n user.vod.retry -v 1` does), then waits for all
+/// of them as [`wait`] does. Files already committed are reported as such.
+pub fn retry(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> {
+    for p in paths {
+        let status = FileStatus::read(p)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            .ok_or_else(|| not_vodfs(p))?;
+        if status.state != "failed" {
+            continue;
+        }
+        set_xattr(p, "user.vod.retry", b"1")
+            .map_err(|e| anyhow::anyhow!("{}: cannot retry: {e}", p.display()))?;
+    }
+    wait(paths, timeout)
+}
+
+/// Sets xattr `name` of `path` to `value`.
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let cname = CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: both strings are NUL-terminated; value is valid for its length.
+    let rc = unsafe {
+        libc::setxattr(
+            cpath.as_ptr(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The vodfs mounts of this machine, from /proc/self/mounts.
 pub fn vodfs_mounts() -> Vec<PathBuf> {
     std::fs::read_to_string("/proc/self/mounts")
@@ -278,6 +320,8 @@ pub struct Summary {
     pub committed: usize,
     pub failed: usize,
     pub active: usize,
+    /// Empty files: nothing to upload.
+    pub empty: usize,
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -300,6 +344,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             match f.state.as_str() {
                 "committed" => summary.committed += 1,
                 "failed" => summary.failed += 1,
+                "empty" => summary.empty += 1,
                 _ => summary.active += 1,
             }
         }
@@ -321,8 +366,12 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
     }
     let tty = std::io::stdout().is_terminal();
     for (m, files, summary) in &report {
+        let empty = match summary.empty {
+            0 => String::new(),
+            n => format!(", {n} empty (not uploaded)"),
+        };
         println!(
-            "{}: {} committed, {} in progress, {} failed",
+            "{}: {} committed, {} in progress, {} failed{empty}",
             m.display(),
             summary.committed,
             summary.active,

@@ -41,6 +41,10 @@ pub fn main(cli: Cli) -> ExitCode {
             print!("{}", crate::manpage::render());
             Ok(())
         }
+        Command::Retry(args) => crate::ctl::retry(
+            &args.paths,
+            args.timeout.map(std::time::Duration::from_secs_f64),
+        ),
         Command::Wait(args) => crate::ctl::wait(
             &args.paths,
             args.timeout.map(std::time::Duration::from_secs_f64),

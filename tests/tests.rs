@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod fs;
 mod mount;
+mod reliability;
 mod serve;
 mod upload;

@@ -18,6 +18,9 @@ pub enum UploadState {
     Committing,
     Committed,
     Failed,
+    /// An empty file: nothing to upload (a VOD media has bytes). Never
+    /// stored in the uploads table; computed for files of size 0.
+    Empty,
 }
 
 impl UploadState {
@@ -29,6 +32,7 @@ impl UploadState {
             UploadState::Committing => "committing",
             UploadState::Committed => "committed",
             UploadState::Failed => "failed",
+            UploadState::Empty => "empty",
         }
     }
 
@@ -40,6 +44,7 @@ impl UploadState {
             "committing" => UploadState::Committing,
             "committed" => UploadState::Committed,
             "failed" => UploadState::Failed,
+            "empty" => UploadState::Empty,
             _ => return None,
         })
     }

@@ -21,6 +21,9 @@ pub const COMPUTED: &[&str] = &[
 
 const VOD_PREFIX: &[u8] = b"user.vod.";
 
+/// Setting it re-commits a failed file (`vodfs retry`).
+pub const RETRY: &[u8] = b"user.vod.retry";
+
 fn computed_key(name: &[u8]) -> Option<&'static str> {
     let rest = name.strip_prefix(VOD_PREFIX)?;
     COMPUTED.iter().copied().find(|k| k.as_bytes() == rest)
@@ -87,11 +90,21 @@ impl Fs {
             return Ok(None);
         }
         let live = self.state().open.get(&ino).cloned();
-        let version = live.map_or(row.version, |l| l.lock().version);
+        let (version, size) = live.map_or((row.version, row.size), |l| {
+            let g = l.lock();
+            (g.version, g.size)
+        });
+        // An empty file has nothing to upload: say so, rather than
+        // "staged" forever.
+        let state = if size == 0 {
+            UploadState::Empty
+        } else {
+            UploadState::Staged
+        };
         Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
             UploadRow {
                 status: UploadStatus {
-                    state: UploadState::Staged,
+                    state,
                     parts_done: 0,
                     parts_total: 0,
                     bytes_done: 0,
@@ -156,6 +169,9 @@ impl Fs {
 
     /// Stores user xattr `name` (flags: XATTR_CREATE / XATTR_REPLACE).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], flags: i32) -> Result<(), FsError> {
+        if name == RETRY {
+            return self.retry(ino);
+        }
         self.check_xattr_writable(ino, name)?;
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
@@ -167,6 +183,28 @@ impl Fs {
             flags & XATTR_CREATE != 0,
             flags & XATTR_REPLACE != 0,
         )?)
+    }
+
+    /// `setfattr -n user.vod.retry`: commits a failed upload again (the
+    /// value is ignored). Nothing is stored. A file that is not failed
+    /// answers EINVAL (committed, empty or under way: nothing to retry).
+    pub fn retry(&self, ino: u64) -> Result<(), FsError> {
+        let up = self.shown_upload(ino)?.ok_or(FsError::IsDir)?;
+        if up.status.state != UploadState::Failed {
+            return Err(FsError::Invalid("user.vod.retry: the file has not failed"));
+        }
+        let version = self.cache.get(ino)?.ok_or(FsError::NotFound)?.version;
+        tracing::info!(ino, version, "retrying a failed upload");
+        // Staged again before this returns, so `vodfs wait` right after
+        // does not see the old failure.
+        let staged = UploadStatus {
+            state: UploadState::Staged,
+            error: None,
+            ..up.status
+        };
+        self.cache.set_upload_status(ino, version, &staged)?;
+        self.commit_background(ino, version);
+        Ok(())
     }
 
     /// Removes user xattr `name`. Removing a computed `user.vod.*` name of

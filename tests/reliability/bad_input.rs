@@ -1,0 +1,277 @@
+//! Bad input: awkward names, empty files, writes under by-id, unknown or
+//! invalid `user.vod.*` attributes, an unreachable endpoint, and secrets
+//! kept out of logs, xattrs and `ps`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use super::*;
+
+#[test]
+fn bad_input_awkward_names_commit_with_their_bytes() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    let long = format!("{}.mp4", "n".repeat(251));
+    assert_eq!(long.len(), 255);
+    let names: Vec<Vec<u8>> = vec![
+        long.into_bytes(),
+        br#"a\b:c*d?e"f<g>h|i.mp4"#.to_vec(),
+        b"caf\xe9-latin1.mp4".to_vec(),
+        "日本語 video.mp4".as_bytes().to_vec(),
+    ];
+    let mut paths = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let p = m.mountpoint.join(OsStr::from_bytes(n));
+        std::fs::write(&p, random_bytes(5000 + i, 40 + i as u64)).expect("write awkward name");
+        paths.push(p);
+    }
+    // 256 bytes is one too many.
+    let too_long = m.path(format!("{}.mp4", "n".repeat(252)));
+    let e = std::fs::write(&too_long, b"x").expect_err("256-byte name");
+    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
+    wait_all(&m, &paths);
+    for (i, p) in paths.iter().enumerate() {
+        let bytes = random_bytes(5000 + i, 40 + i as u64);
+        crate::mount::assert_committed(&svc, p, &bytes);
+    }
+    assert_eq!(crate::mount::media_count(&svc), names.len());
+    println!(
+        "bad input: {} awkward names committed with their bytes; 256-byte name refused with ENAMETOOLONG",
+        names.len()
+    );
+}
+
+#[test]
+fn bad_input_by_id_is_read_only_and_vod_attributes_are_checked() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    std::fs::write(m.path("v.mp4"), b"video bytes").expect("write");
+    let c = crate::mount::assert_committed(&svc, &m.path("v.mp4"), b"video bytes");
+    let by_id = m.path("by-id");
+    let e = std::fs::write(by_id.join("new.mp4"), b"x").expect_err("create under by-id");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(by_id.join(&c.file_id))
+        .expect_err("write a by-id media");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+    // Computed attributes cannot be set.
+    for (name, value) in [
+        ("user.vod.state", "committed"),
+        ("user.vod.url", "http://x/"),
+        ("user.vod.retry", "1"),
+    ] {
+        let out = Command::new("setfattr")
+            .args(["-n", name, "-v", value])
+            .arg(m.path("v.mp4"))
+            .output()
+            .expect("setfattr");
+        assert!(!out.status.success(), "setfattr {name} succeeded");
+    }
+    assert_eq!(
+        getfattr(&m.path("v.mp4"), "user.vod.url"),
+        Some(c.url.clone())
+    );
+    // An ordinary user.* attribute is kept.
+    run(Command::new("setfattr")
+        .args(["-n", "user.note", "-v", "hello"])
+        .arg(m.path("v.mp4")));
+    assert_eq!(
+        getfattr(&m.path("v.mp4"), "user.note").as_deref(),
+        Some("hello")
+    );
+}
+
+#[test]
+fn bad_input_empty_file_has_an_honest_state() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    std::fs::write(m.path("empty.mp4"), b"").expect("create empty");
+    assert_eq!(
+        std::fs::metadata(m.path("empty.mp4")).expect("stat").len(),
+        0
+    );
+    let state = getfattr(&m.path("empty.mp4"), "user.vod.state");
+    println!("bad input: an empty file's user.vod.state is {state:?}");
+    assert_eq!(state.as_deref(), Some("empty"));
+    assert_eq!(
+        crate::mount::media_count(&svc),
+        0,
+        "an empty file is not a media"
+    );
+    // `vodfs wait` does not hang on it, and says why.
+    let out = Command::new(vodfs_bin())
+        .args(["wait", "--timeout", "10"])
+        .arg(m.path("empty.mp4"))
+        .output()
+        .expect("vodfs wait");
+    assert!(
+        !out.status.success(),
+        "wait on an empty file must not succeed"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("empty"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn bad_input_unreachable_endpoint_fails_mount_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    // A port nobody listens on: bind, note, drop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = Command::new(vodfs_bin())
+        .args(["mount", "--foreground", "--endpoint"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .arg(&mnt)
+        .env("VODFS_SECRET_ID", SECRET_ID)
+        .env("VODFS_SECRET_KEY", SECRET_KEY)
+        .output()
+        .expect("vodfs mount");
+    let mounted = is_mounted(&mnt);
+    if mounted {
+        let _ = Command::new("fusermount3").arg("-u").arg(&mnt).status();
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "bad input: mount against an unreachable endpoint: {} — {}",
+        out.status,
+        err.trim()
+    );
+    assert!(!mounted, "mounted against an unreachable endpoint");
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&port.to_string()) || err.contains("unreachable") || err.contains("connect"),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET_KEY));
+}
+
+#[test]
+fn bad_input_secrets_absent_from_logs_xattrs_and_ps() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    std::fs::write(m.path("s.mp4"), b"secret test").expect("write");
+    wait_all(&m, &[m.path("s.mp4")]);
+    let dump = run(Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names"])
+        .arg(m.path("s.mp4")));
+    let ps = run(Command::new("ps").args(["-eo", "args"]));
+    for (what, text) in [
+        ("mount log", m.log()),
+        ("serve log", svc.log()),
+        ("xattrs", dump),
+        ("ps", ps),
+    ] {
+        assert!(
+            !text.contains(SECRET_KEY),
+            "the SecretKey shows in the {what}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_sparse_20_gib_file_needs_no_20_gib_of_disk() {
+    let svc = Service::start();
+    // A long quiet time: the file is looked at before any commit starts.
+    let m = Mount::with_args(&svc, &["--write-back=3600"]);
+    let p = m.path("sparse.mp4");
+    let t0 = std::time::Instant::now();
+    run(Command::new("truncate").args(["-s", "20G"]).arg(&p));
+    let truncate_secs = t0.elapsed().as_secs_f64();
+    let len = std::fs::metadata(&p).expect("stat").len();
+    assert_eq!(len, 20 << 30);
+    // The last bytes read back as zeros.
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&p).expect("open");
+        f.seek(SeekFrom::End(-4096)).expect("seek");
+        let mut buf = vec![1u8; 4096];
+        f.read_exact(&mut buf).expect("read the end");
+        assert!(
+            buf.iter().all(|b| *b == 0),
+            "the hole does not read as zeros"
+        );
+    }
+    let du = run(Command::new("du").args(["-sk"]).arg(&m.cache));
+    let kib: u64 = du
+        .split_whitespace()
+        .next()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    println!(
+        "bad input: a 20 GiB sparse file takes {kib} KiB of cache; truncate -s 20G took {truncate_secs:.1} s"
+    );
+    assert!(
+        kib < 64 * 1024,
+        "the cache holds {kib} KiB for a sparse file"
+    );
+    // Removing it before the commit leaves nothing at the service.
+    std::fs::remove_file(&p).expect("unlink");
+    assert_eq!(crate::mount::media_count(&svc), 0);
+}
+
+#[test]
+fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    // Every InitUpload fails: the retries run out and the files fail.
+    let put = |spec: &str| {
+        let r = reqwest::blocking::Client::new()
+            .put(format!("{}/admin/faults", svc.url))
+            .body(spec.to_string())
+            .send()
+            .expect("admin faults");
+        assert!(r.status().is_success());
+    };
+    put("rate=1.0,seed=1,kinds=5xx,actions=InitUpload");
+    let a = random_bytes(30_000, 51);
+    let b = random_bytes(40_000, 52);
+    std::fs::write(m.path("a.mp4"), &a).expect("write a");
+    std::fs::write(m.path("b.mp4"), &b).expect("write b");
+    let out = Command::new(vodfs_bin())
+        .arg("wait")
+        .arg(m.path("a.mp4"))
+        .arg(m.path("b.mp4"))
+        .output()
+        .expect("wait");
+    assert!(!out.status.success(), "wait must report the failures");
+    for f in ["a.mp4", "b.mp4"] {
+        assert_eq!(
+            getfattr(&m.path(f), "user.vod.state").as_deref(),
+            Some("failed")
+        );
+        assert!(getfattr(&m.path(f), "user.vod.error").is_some());
+    }
+    let status = run(Command::new(vodfs_bin()).arg("status").arg(&m.mountpoint));
+    assert!(status.contains("2 failed"), "{status}");
+    put("off");
+    // One by setfattr, one by `vodfs retry`.
+    run(Command::new("setfattr")
+        .args(["-n", "user.vod.retry", "-v", "1"])
+        .arg(m.path("a.mp4")));
+    run(Command::new(vodfs_bin()).arg("retry").arg(m.path("b.mp4")));
+    wait_all(&m, &[m.path("a.mp4"), m.path("b.mp4")]);
+    crate::mount::assert_committed(&svc, &m.path("a.mp4"), &a);
+    crate::mount::assert_committed(&svc, &m.path("b.mp4"), &b);
+    assert_eq!(crate::mount::media_count(&svc), 2);
+    // Nothing left to retry: a committed file answers EINVAL.
+    let out = Command::new("setfattr")
+        .args(["-n", "user.vod.retry", "-v", "1"])
+        .arg(m.path("a.mp4"))
+        .output()
+        .expect("setfattr");
+    assert!(!out.status.success());
+    println!(
+        "bad input: 2 failed uploads (InitUpload 503 until the retries ran out) committed after setfattr user.vod.retry / vodfs retry"
+    );
+}

@@ -1,0 +1,86 @@
+//! Rate limits: 4400 answers are waited out, never surfaced to the user.
+
+use std::time::Instant;
+
+use super::*;
+
+fn copy_all(svc: &Service, m: &Mount, srcs: &[Source]) -> f64 {
+    let t0 = Instant::now();
+    for s in srcs {
+        std::fs::write(m.path(&s.name), &s.bytes).expect("write");
+    }
+    let paths: Vec<_> = srcs.iter().map(|s| m.path(&s.name)).collect();
+    wait_all(m, &paths);
+    assert_all_committed_once(svc, &m.mountpoint, srcs);
+    t0.elapsed().as_secs_f64()
+}
+
+/// 4400 answers waited out: the calls made again (see [`retried_requests`]).
+fn throttled(svc: &Service, files: usize) -> u64 {
+    retried_requests(svc, files)
+}
+
+/// The service answers 4400 to a third of the control calls: the uploads
+/// wait them out and every file commits, with no error shown.
+#[test]
+fn rate_limit_4400_answers_are_waited_out() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=0.3,seed=5,kinds=4400,actions=ApplyUpload+CommitUpload+InitUpload+FinishUpload",
+    ]);
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    let srcs = sources(12, 0, 31);
+    let secs = copy_all(&svc, &m, &srcs);
+    let n = throttled(&svc, srcs.len());
+    println!(
+        "rate limit (injected 4400 at 30%): {} files committed in {secs:.1} s; {n} 4400 answers waited out",
+        srcs.len()
+    );
+    assert!(n > 0, "no 4400 was answered");
+}
+
+/// The service's real quota: InitUpload at 8 per minute and 12 files, so
+/// the fixed window runs out and the rest wait for the next minute.
+#[test]
+fn rate_limit_quota_exhausted_then_next_window() {
+    if !long_tests() {
+        eprintln!("skipped: set VODFS_LONG_TESTS=1 (waits for the next minute window)");
+        return;
+    }
+    let svc = Service::start_with(&[
+        "--rate-limit",
+        "InitUpload=8",
+        "--rate-limit",
+        "ApplyUpload=8",
+    ]);
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    let srcs = sources(12, 0, 32);
+    let secs = copy_all(&svc, &m, &srcs);
+    println!(
+        "rate limit (quota 8/min): {} files committed in {secs:.1} s; {} 4400 waited out",
+        srcs.len(),
+        throttled(&svc, srcs.len())
+    );
+}
+
+/// The documented run: 300 small files against a 100/min limit.
+#[test]
+fn rate_limit_long_300_files_at_100_per_minute() {
+    if !long_tests() {
+        eprintln!("skipped: set VODFS_LONG_TESTS=1");
+        return;
+    }
+    let svc = Service::start_with(&[
+        "--rate-limit",
+        "InitUpload=100",
+        "--rate-limit",
+        "ApplyUpload=100",
+    ]);
+    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    let srcs = sources(300, 0, 33);
+    let secs = copy_all(&svc, &m, &srcs);
+    println!(
+        "rate limit (100/min): 300 files committed in {secs:.1} s; {} 4400 waited out",
+        throttled(&svc, srcs.len())
+    );
+}
