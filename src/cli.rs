@@ -139,6 +139,11 @@ pub struct MountArgs {
     /// Return from close once staged; commit after SECONDS of quiet.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "SECONDS")]
     pub write_back: Option<f64>,
+    /// Most bytes of file data the cache may hold (suffixes K, M, G, T:
+    /// powers of 1024). A write past it, or past the disk's free space,
+    /// fails with ENOSPC after clean committed data was evicted.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_size: Option<u64>,
     /// Files uploaded at the same time.
     #[arg(long, default_value_t = 4)]
     pub parallel_files: usize,
@@ -155,11 +160,35 @@ pub struct MountArgs {
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
-    /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
+    /// cache=DIR, cache_size=SIZE, part_size=N, parallel_parts=N, parallel_files=N,
     /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
+}
+
+/// A size in bytes: `123`, `64K`, `512M`, `20G`, `1T` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("not a size: {s:?} (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?}"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 impl MountArgs {
@@ -189,6 +218,12 @@ impl MountArgs {
                 "endpoint" => self.endpoint = Some(need(key, value)?.to_string()),
                 "cache" => self.cache = Some(PathBuf::from(need(key, value)?)),
                 "part_size" => self.part_size = num(value)? as u32,
+                "cache_size" => {
+                    self.cache_size = Some(
+                        parse_size(need(key, value)?)
+                            .map_err(|e| format!("mount option cache_size: {e}"))?,
+                    )
+                }
                 "parallel_parts" => self.parallel_parts = num(value)? as usize,
                 "parallel_files" => self.parallel_files = num(value)? as usize,
                 "write_back" => {
@@ -242,6 +277,18 @@ mod tests {
         assert_eq!(m.part_size, 524_288);
         assert_eq!(m.write_back, Some(2.0));
         assert!(m.allow_other);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("20g"), Ok(20 << 30));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+        let mut m = mount_args(&["/mnt", "-o", "cache_size=2M"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.cache_size, Some(2 << 20));
     }
 
     #[test]

@@ -144,6 +144,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         write_back: args.write_back.map(Duration::from_secs_f64),
         uid,
         gid,
+        cache_size: args.cache_size,
     };
     let fs = Arc::new(Fs::new(
         cache.clone(),

@@ -36,6 +36,7 @@ mod db;
 pub mod hash;
 mod nodes;
 mod schema;
+mod space;
 mod uploads;
 mod xattrs;
 

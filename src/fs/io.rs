@@ -43,6 +43,7 @@ impl Fs {
             sealed,
             dirty: false,
             unlinked: row.nlink == 0,
+            short: false,
         });
         st.open.insert(ino, live.clone());
         Ok(live)
@@ -177,6 +178,12 @@ impl Fs {
         };
         let live = self.live(ino)?;
         let mut g = live.lock();
+        let growth = (offset + data.len() as u64).saturating_sub(g.size);
+        if let Err(e) = self.reserve_space(growth.max(if g.sealed { g.size } else { 0 })) {
+            tracing::warn!(ino, offset, len = data.len(), "write refused: {e}");
+            g.short = true;
+            return Err(e);
+        }
         self.make_writable(ino, &mut g, true)?;
         let file = self.data_file(ino, &mut g)?;
         file.write_all_at(data, offset)
@@ -408,6 +415,14 @@ fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> 
     }
     if g.size == 0 {
         g.dirty = false;
+        return Ok(None);
+    }
+    if g.short {
+        tracing::warn!(
+            ino,
+            size = g.size,
+            "not committed: a write to it failed for lack of space (truncate and write it again)"
+        );
         return Ok(None);
     }
     let hashes = g.hasher.finish(g.size);

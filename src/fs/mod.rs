@@ -25,6 +25,7 @@ mod io;
 mod names;
 mod open;
 mod procfd;
+mod space;
 pub mod testing;
 mod tree;
 mod xattr;
@@ -53,6 +54,9 @@ pub struct FsConfig {
     /// Owner of new files when the caller is unknown, and of `by-id`.
     pub uid: u32,
     pub gid: u32,
+    /// Most bytes of file data the cache may hold (`--cache-size`); the
+    /// disk's free space limits it in any case.
+    pub cache_size: Option<u64>,
 }
 
 /// The attributes of an inode as the kernel sees them.
@@ -153,6 +157,9 @@ pub struct Fs {
     /// The kernel's id of the mount (0: unknown), to find descriptors
     /// still open on a file at FLUSH (see `procfd`).
     mnt_id: AtomicU64,
+    /// Bytes the data files take, as last counted plus writes since
+    /// (recounted when a write would pass `--cache-size`).
+    space_used: AtomicU64,
 }
 
 impl std::fmt::Debug for Fs {
@@ -168,6 +175,7 @@ impl Fs {
         config: FsConfig,
         runtime: tokio::runtime::Handle,
     ) -> Fs {
+        let used = cache.data_bytes();
         Fs {
             cache,
             backend,
@@ -178,6 +186,7 @@ impl Fs {
                 ..State::default()
             }),
             mnt_id: AtomicU64::new(0),
+            space_used: AtomicU64::new(used),
         }
     }
 

@@ -38,6 +38,9 @@ pub(crate) struct Inner {
     pub dirty: bool,
     /// The file was unlinked while open: forget it at the last release.
     pub unlinked: bool,
+    /// A write failed for lack of space: the content is short and is not
+    /// committed until the file is truncated to 0 and written again.
+    pub short: bool,
 }
 
 impl OpenInode {

@@ -27,6 +27,7 @@ fn harness(write_back: Option<Duration>) -> Harness {
         write_back,
         uid: 0,
         gid: 0,
+        cache_size: None,
     };
     let fs = Fs::new(cache, backend.clone(), config, rt.handle().clone());
     Harness {

@@ -249,6 +249,9 @@ impl Fs {
                 g.hasher.truncate(old, size);
                 g.size = size;
                 g.dirty = true;
+                if size == 0 {
+                    g.short = false;
+                }
                 if req.mtime.is_none() {
                     g.pending_mtime = Some(SystemTime::now());
                 }

@@ -61,6 +61,7 @@ impl TestMount {
             write_back,
             uid: 0,
             gid: 0,
+            cache_size: None,
         };
         let fs = Arc::new(Fs::new(cache, backend.clone(), config, rt.handle().clone()));
         let handle = mount(fs.clone(), mnt.path(), &MountOptions::default()).expect("mount");

@@ -12,6 +12,7 @@ use crate::common::*;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod enospc;
 mod faults;
 mod rate_limit;
 

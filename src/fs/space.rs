@@ -1,0 +1,53 @@
+//! Room in the cache for a write: `--cache-size` and the disk's free
+//! space. A write that would pass either fails with ENOSPC at the write,
+//! after clean committed data was evicted to make room (see
+//! `crate::cache::space`); what was written before stays intact, and since
+//! the close of a file that failed a write is not a commit of shorter
+//! content by itself, nothing truncated is committed unless the writer
+//! closes and keeps the file.
+
+use std::sync::atomic::Ordering;
+
+use super::{Fs, FsError};
+
+/// Space kept free on the disk besides the data (SQLite's WAL, other users).
+const DISK_RESERVE: u64 = 16 << 20;
+
+fn no_space(why: String) -> FsError {
+    FsError::io(why, std::io::Error::from_raw_os_error(libc::ENOSPC))
+}
+
+impl Fs {
+    /// Makes room for `bytes` more of file data, or answers ENOSPC.
+    pub(super) fn reserve_space(&self, bytes: u64) -> Result<(), FsError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        if let Some(limit) = self.config.cache_size {
+            let used = self.space_used.load(Ordering::Relaxed);
+            if used + bytes > limit {
+                // Recount (files were removed since), then evict.
+                let mut used = self.cache.data_bytes();
+                if used + bytes > limit {
+                    used -= self.cache.evict_clean(used + bytes - limit)?.min(used);
+                }
+                self.space_used.store(used, Ordering::Relaxed);
+                if used + bytes > limit {
+                    return Err(no_space(format!(
+                        "cache full: {used} of {limit} bytes (--cache-size) hold staged or current data"
+                    )));
+                }
+            }
+            self.space_used.fetch_add(bytes, Ordering::Relaxed);
+        }
+        if let Some(free) = self.cache.free_bytes()
+            && free < bytes + DISK_RESERVE
+        {
+            let freed = self.cache.evict_clean(bytes + DISK_RESERVE - free)?;
+            if free + freed < bytes + DISK_RESERVE {
+                return Err(no_space(format!("the cache's disk has {free} bytes free")));
+            }
+        }
+        Ok(())
+    }
+}
