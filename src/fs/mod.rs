@@ -175,7 +175,11 @@ impl Fs {
         config: FsConfig,
         runtime: tokio::runtime::Handle,
     ) -> Fs {
-        let used = cache.data_bytes();
+        let used = if config.cache_size.is_some() {
+            cache.data_bytes()
+        } else {
+            0
+        };
         Fs {
             cache,
             backend,
