@@ -6,4 +6,5 @@ mod common;
 mod fs;
 mod mount;
 mod serve;
+mod ui;
 mod upload;
