@@ -112,17 +112,14 @@ pub fn render(public_url: &str, media: &[MediaRow]) -> String {
             h,
             "<li class=\"media\" id=\"media-{id}\" data-file-id=\"{id}\">"
         );
-        match cover {
-            Some(c) => {
-                let _ = write!(
-                    h,
-                    "<img class=\"cover\" src=\"{}\" alt=\"cover of {}\">",
-                    escape(&url(c)),
-                    escape(&v.name)
-                );
-            }
-            // Without a cover the player below shows the first frame.
-            None => {}
+        // Without a cover the player below shows the first frame.
+        if let Some(c) = cover {
+            let _ = write!(
+                h,
+                "<img class=\"cover\" src=\"{}\" alt=\"cover of {}\">",
+                escape(&url(c)),
+                escape(&v.name)
+            );
         }
         let _ = write!(
             h,
@@ -131,7 +128,7 @@ pub fn render(public_url: &str, media: &[MediaRow]) -> String {
              <dt>size</dt><dd class=\"size\" data-bytes=\"{}\">{}</dd>\
              <dt>uploaded</dt><dd class=\"uploaded\">{}</dd>\
              <dt>type</dt><dd>{}</dd><dt>cover</dt><dd>{}</dd></dl>\
-             <video controls preload=\"metadata\" src=\"{}\"></video></li>\n",
+             <video controls preload=\"metadata\" src=\"{}\"></video></li>",
             escape(&v.name),
             v.size,
             escape(&human_size(v.size)),
@@ -143,6 +140,7 @@ pub fn render(public_url: &str, media: &[MediaRow]) -> String {
             },
             escape(&url(v)),
         );
+        h.push('\n');
     }
     if videos.is_empty() {
         h.push_str("<li>No media yet: copy a video into a vodfs mount.</li>\n");
