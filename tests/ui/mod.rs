@@ -2,13 +2,16 @@
 //! Chromium (Debian's `chromium` package) loads `/` after a real MP4 was
 //! copied into a real mount, and the DOM it dumps must list the video and
 //! show that its player loaded a positive duration from the playback URL.
-//! Skipped, saying so, when chromium is not installed.
+//! Skipped, saying so, when chromium is not installed. `mount_helper`: the
+//! mount(8) helper in scripts/.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
 use crate::mount::{assert_committed, make_mp4};
+
+mod mount_helper;
 
 /// The chromium binary, if installed.
 fn chromium() -> Option<PathBuf> {
