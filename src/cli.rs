@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -113,6 +116,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_rate_limit", &self.no_rate_limit)
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
+            .field("log_file", &self.log_file)
             .finish()
     }
 }
@@ -146,6 +150,10 @@ pub struct MountArgs {
     /// Stay in the foreground.
     #[arg(long, short = 'f')]
     pub foreground: bool,
+    /// Append the log (filtered by RUST_LOG) to FILE instead of stderr
+    /// (in the background: instead of CACHE/vodfs.log).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// SecretId of the account.
     #[arg(long, env = "VODFS_SECRET_ID", hide_env_values = true)]
     pub secret_id: Option<String>,

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 use crate::mount::{assert_committed, make_mp4};
 
+mod logs;
 mod mount_helper;
 
 /// The chromium binary, if installed.
