@@ -161,8 +161,8 @@ pub struct MountArgs {
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
-    /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
-    /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
+    /// cache=DIR, log_file=FILE, part_size=N, parallel_parts=N,
+    /// parallel_files=N, write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
@@ -194,6 +194,7 @@ impl MountArgs {
             match key {
                 "endpoint" => self.endpoint = Some(need(key, value)?.to_string()),
                 "cache" => self.cache = Some(PathBuf::from(need(key, value)?)),
+                "log_file" => self.log_file = Some(PathBuf::from(need(key, value)?)),
                 "part_size" => self.part_size = num(value)? as u32,
                 "parallel_parts" => self.parallel_parts = num(value)? as usize,
                 "parallel_files" => self.parallel_files = num(value)? as usize,

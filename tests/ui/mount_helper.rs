@@ -92,17 +92,24 @@ fn helper_translates_mount_8_arguments() {
     copy_and_check(&svc, &mnt, "a.mp4", 1);
     unmount_and_reap(&mnt);
 
-    // The service URL as SOURCE stands for endpoint=.
+    // The service URL as SOURCE stands for endpoint=; log_file= is --log-file.
+    let log = dir.path().join("helper.log");
     run(Command::new(helper())
         .arg(&svc.url)
         .arg(&mnt)
-        .arg(format!("-ocache={}", cache.display()))
+        .arg(format!(
+            "-ocache={},log_file={}",
+            cache.display(),
+            log.display()
+        ))
         .env("VODFS_BIN", vodfs_bin())
         .env("VODFS_SECRET_ID", SECRET_ID)
         .env("VODFS_SECRET_KEY", SECRET_KEY));
     assert!(is_mounted(&mnt));
     copy_and_check(&svc, &mnt, "b.mp4", 2);
     unmount_and_reap(&mnt);
+    let text = std::fs::read_to_string(&log).expect("log_file= was written");
+    assert!(text.contains("b.mp4"), "no line names b.mp4 in:\n{text}");
 
     // A bad option fails the mount, saying which.
     let out = Command::new(helper())
