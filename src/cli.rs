@@ -97,6 +97,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -115,6 +118,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_rate_limit", &self.no_rate_limit)
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
+            .field("log_file", &self.log_file)
             .finish()
     }
 }
@@ -153,6 +157,10 @@ pub struct MountArgs {
     /// Stay in the foreground.
     #[arg(long, short = 'f')]
     pub foreground: bool,
+    /// Append the log (filtered by RUST_LOG) to FILE instead of stderr
+    /// (in the background: instead of CACHE/vodfs.log).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// SecretId of the account.
     #[arg(long, env = "VODFS_SECRET_ID", hide_env_values = true)]
     pub secret_id: Option<String>,
@@ -160,8 +168,9 @@ pub struct MountArgs {
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
-    /// cache=DIR, cache_size=SIZE, part_size=N, parallel_parts=N, parallel_files=N,
-    /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
+    /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
+    /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other;
+    /// rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
@@ -217,6 +226,7 @@ impl MountArgs {
             match key {
                 "endpoint" => self.endpoint = Some(need(key, value)?.to_string()),
                 "cache" => self.cache = Some(PathBuf::from(need(key, value)?)),
+                "log_file" => self.log_file = Some(PathBuf::from(need(key, value)?)),
                 "part_size" => self.part_size = num(value)? as u32,
                 "cache_size" => {
                     self.cache_size = Some(

@@ -54,6 +54,17 @@ refused when group or others can read it.
 .I by-id/
 at the root of a mount: one read-only entry per committed media, named
 after its fileId.
+.TP
+.I /sbin/mount.fuse.vodfs
+the mount(8) helper (installed by scripts/install): mount(8) runs it as
+mount.fuse.vodfs SOURCE MOUNTPOINT -o OPTIONS and it runs
+vodfs mount -o OPTIONS MOUNTPOINT. SOURCE is none, or the service URL
+(taken as endpoint=). fstab line:
+none /mnt/vod fuse.vodfs endpoint=http://127.0.0.1:8700,cache=/var/cache/vodfs,_netdev 0 0
+.TP
+.I http://LISTEN/
+of vodfs serve: the media page, every media with its cover, name, fileId,
+size, upload time and a player.
 .SH ENVIRONMENT
 .TP
 .B VODFS_SECRET_ID, VODFS_SECRET_KEY
@@ -65,10 +76,20 @@ log filter, e.g. vodfs=debug,info.
 .B XDG_CACHE_HOME, XDG_CONFIG_HOME
 where the cache and the config file live.
 .SH EXIT STATUS
-0 on success; 1 on any error (the message names the file, the action and
-the service's code and message); 2 for a usage error.
-.B vodfs wait
-exits 1 when any file failed, naming each.
+.TP
+.B 0
+success. vodfs mount in the background exits 0 once the mount is up;
+in the foreground, once it is unmounted (fusermount3 -u, SIGTERM, SIGINT)
+and the commits in flight were waited for.
+.TP
+.B 1
+any error; the message on stderr (and in the log) names the file, the
+action and the service's code and message. vodfs wait exits 1 when any
+file failed or was not committed in --timeout, naming each; vodfs status
+exits 1 when there is no vodfs mount.
+.TP
+.B 2
+a usage error (unknown option, missing argument).
 .SH EXAMPLES
 .nf
 vodfs mount ~/vod

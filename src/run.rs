@@ -29,7 +29,9 @@ const DRAIN_ON_EXIT: Duration = Duration::from_secs(30);
 /// Runs the command; errors are printed with their whole cause chain.
 pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => crate::server::run_cli(&args),
+        Command::Serve(args) => {
+            init_logging(args.log_file.as_deref()).and_then(|()| crate::server::run_cli(&args))
+        }
         Command::Mount(args) => mount(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -59,14 +61,30 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logging for `mount` and `serve`: tracing filtered by `RUST_LOG` (default
+/// `info`), to stderr, or appended to `log_file` (no colours) when given.
+pub fn init_logging(log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser::mnt=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init()
+        }
+        None => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    Ok(())
 }
 
 fn mount(mut args: MountArgs) -> anyhow::Result<()> {
@@ -74,7 +92,10 @@ fn mount(mut args: MountArgs) -> anyhow::Result<()> {
     if !args.foreground {
         return mount_in_background(&args);
     }
-    init_logging();
+    if let Err(e) = init_logging(args.log_file.as_deref()) {
+        crate::daemon::notify_ready(Err(&format!("{e:#}")));
+        return Err(e);
+    }
     let result = mount_foreground(args);
     if let Err(e) = &result {
         crate::daemon::notify_ready(Err(&format!("{e:#}")));
@@ -86,7 +107,10 @@ fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
     let original: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (child_args, envs) = crate::daemon::foreground_args(&original);
     let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
-    let log = cache_dir.join("vodfs.log");
+    let log = args
+        .log_file
+        .clone()
+        .unwrap_or_else(|| cache_dir.join("vodfs.log"));
     let exe = std::env::current_exe().context("finding the vodfs executable")?;
     let said = crate::daemon::spawn_and_wait(&exe, &child_args, &envs, &log)?;
     println!("vodfs: {said} (log: {})", log.display());

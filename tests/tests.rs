@@ -7,4 +7,5 @@ mod fs;
 mod mount;
 mod reliability;
 mod serve;
+mod ui;
 mod upload;

@@ -6,8 +6,9 @@
 //! (`cos.rs`, the SDKs connect to our address but keep the COS Host); then
 //! `/v2/index.php` and `/v3/index.php` (`v2.rs`: families A, B, C control
 //! calls); `/v1/media`, `/api/v1/media/<id>/uploaded` and `/fw-upload/…`
-//! (`frontwize.rs`); `/admin/…` (`admin.rs`, loopback peers only); anything
-//! else is looked up as a playback URL path (`playback.rs`).
+//! (`frontwize.rs`); `/admin/…` (`admin.rs`, loopback peers only); `/` is
+//! the media page (`page.rs`); anything else is looked up as a playback URL
+//! path (`playback.rs`).
 //!
 //! Admin endpoints (JSON, loopback only, no auth):
 //! - `GET /admin/media` → `[media…]`; `GET /admin/media/<fileId>` →
@@ -38,6 +39,7 @@ pub mod error;
 pub mod family_a;
 pub mod faults;
 pub mod frontwize;
+pub mod page;
 pub mod playback;
 pub mod ratelimit;
 pub mod store;
@@ -207,6 +209,7 @@ async fn route(
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     match path.as_str() {
+        "/" => page::handle(app, &parts.method).await,
         "/v2/index.php" | "/v3/index.php" => {
             v2::handle(app, parts.method, parts.headers, path, query, body).await
         }
