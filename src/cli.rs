@@ -32,9 +32,104 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Sign for a UGC client (`vodfs sign ugc`): for your own signing service and tests.
+    #[command(subcommand)]
+    Sign(SignCommand),
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+}
+
+/// The upload flow of a mount (`--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// InitUpload / UploadPart / FinishUpload with the account's SecretKey.
+    #[default]
+    V4,
+    /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC signature.
+    Ugc,
+    /// ApplyUpload, then the object storage (COS) multipart upload, then CommitUpload.
+    Apply,
+    /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded.
+    Frontwize,
+}
+
+impl Protocol {
+    /// The name as `--protocol` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V4 => "v4",
+            Protocol::Ugc => "ugc",
+            Protocol::Apply => "apply",
+            Protocol::Frontwize => "frontwize",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Protocol> {
+        [
+            Protocol::V4,
+            Protocol::Ugc,
+            Protocol::Apply,
+            Protocol::Frontwize,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+    }
+}
+
+/// `vodfs sign …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SignCommand {
+    /// Print a UGC upload signature for one file.
+    Ugc(SignUgcArgs),
+}
+
+/// Options of `vodfs sign ugc`. `Debug` never shows the SecretKey.
+#[derive(Debug, Clone, Args)]
+pub struct SignUgcArgs {
+    /// SecretId of the account.
+    #[arg(long, env = "VODFS_SECRET_ID", hide_env_values = true)]
+    pub secret_id: String,
+    /// SecretKey of the account.
+    #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: crate::config::Secret,
+    /// The file's service name (fileName; a signer command gets it as $VODFS_FILE_NAME).
+    #[arg(long, env = "VODFS_FILE_NAME")]
+    pub file_name: String,
+    /// Lower-case hex SHA-1 of the file ($VODFS_FILE_SHA).
+    #[arg(long, env = "VODFS_FILE_SHA")]
+    pub file_sha: String,
+    /// File type without the dot, e.g. mp4 ($VODFS_FILE_TYPE).
+    #[arg(long, env = "VODFS_FILE_TYPE")]
+    pub file_type: String,
+    /// File size in bytes ($VODFS_FILE_SIZE; not part of the signature).
+    #[arg(long, env = "VODFS_FILE_SIZE")]
+    pub file_size: Option<u64>,
+    /// Seconds the signature stays valid (at most 90 days).
+    #[arg(long, default_value_t = 86400, value_name = "SECONDS")]
+    pub validity: u64,
+    /// Signing time as Unix seconds (default: now); with a short validity,
+    /// an old time makes an expired signature (for tests).
+    #[arg(long, value_name = "UNIX")]
+    pub time: Option<u64>,
+    /// The `uid` field: your app's user id.
+    #[arg(long, default_value = "vodfs")]
+    pub uid: String,
+    /// classId to sign in ($VODFS_CLASS_ID).
+    #[arg(long, env = "VODFS_CLASS_ID")]
+    pub class_id: Option<u64>,
+    /// Comma-separated tags to sign in, at most 10 ($VODFS_TAGS).
+    #[arg(long, env = "VODFS_TAGS")]
+    pub tags: Option<String>,
+    /// Transcode after upload: 1 or 0 ($VODFS_TRANSCODE).
+    #[arg(long, env = "VODFS_TRANSCODE")]
+    pub transcode: Option<u8>,
+    /// Screenshot when transcoding: 1 or 0 ($VODFS_SCREENSHOT).
+    #[arg(long, env = "VODFS_SCREENSHOT")]
+    pub screenshot: Option<u8>,
+    /// Watermark when transcoding: 1 or 0 ($VODFS_WATERMARK).
+    #[arg(long, env = "VODFS_WATERMARK")]
+    pub watermark: Option<u8>,
 }
 
 /// Options of `vodfs status`.
@@ -152,9 +247,28 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
+    /// Upload flow: v4 (SecretKey), ugc (per-file signatures from a
+    /// signer, no SecretKey), apply (ApplyUpload + object storage), frontwize.
+    #[arg(long, value_enum, default_value_t = Protocol::V4)]
+    pub protocol: Protocol,
+    /// UGC signing service: GET URL?fileSha=&fileName=&fileType=&fileSize=
+    /// (and the upload settings); the body is the signature.
+    #[arg(long, value_name = "URL", conflicts_with = "ugc_signer_cmd")]
+    pub ugc_signer: Option<String>,
+    /// UGC signing command (sh -c), given VODFS_FILE_SHA, VODFS_FILE_NAME,
+    /// VODFS_FILE_TYPE, VODFS_FILE_SIZE (and the settings) in its
+    /// environment; its stdout is the signature.
+    #[arg(long, value_name = "CMD")]
+    pub ugc_signer_cmd: Option<String>,
+    /// Where object storage (COS) requests of the apply flow connect,
+    /// keeping the bucket's Host header (default: the bucket's host over
+    /// https; the embedded service when there is no --endpoint).
+    #[arg(long, value_name = "URL")]
+    pub cos_endpoint: Option<String>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
-    /// write_back[=SECONDS], allow_other; rw, defaults, nofail, noauto,
+    /// write_back[=SECONDS], allow_other, protocol=NAME, ugc_signer=URL,
+    /// ugc_signer_cmd=CMD, cos_endpoint=URL; rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
@@ -198,6 +312,15 @@ impl MountArgs {
                     })
                 }
                 "allow_other" => self.allow_other = true,
+                "protocol" => {
+                    let v = need(key, value)?;
+                    self.protocol = Protocol::parse(v).ok_or_else(|| {
+                        format!("mount option protocol: {v:?} is not v4, ugc, apply or frontwize")
+                    })?
+                }
+                "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
+                "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
+                "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
                 "secret_key" | "secret_id" => {
                     return Err(format!(
                         "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
@@ -240,6 +363,13 @@ mod tests {
         assert_eq!(m.part_size, 524_288);
         assert_eq!(m.write_back, Some(2.0));
         assert!(m.allow_other);
+        assert_eq!(m.protocol, Protocol::V4);
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ugc,ugc_signer=http://s/sign"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::Ugc);
+        assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
+        assert!(m.apply_options().unwrap_err().contains("ftp"));
     }
 
     #[test]
