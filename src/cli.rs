@@ -265,10 +265,33 @@ pub struct MountArgs {
     /// https; the embedded service when there is no --endpoint).
     #[arg(long, value_name = "URL")]
     pub cos_endpoint: Option<String>,
+    /// Default classId of uploads (a directory's user.vod.class_id wins).
+    #[arg(long, value_name = "N")]
+    pub class_id: Option<String>,
+    /// Default tags of uploads, comma-separated, at most 10 (user.vod.tags wins).
+    #[arg(long, value_name = "A,B,…")]
+    pub tags: Option<String>,
+    /// Default task-flow template of uploads (v4, apply; user.vod.procedure wins).
+    #[arg(long, value_name = "NAME")]
+    pub procedure: Option<String>,
+    /// Default transcode flag of uploads: 1 or 0 (user.vod.transcode wins).
+    #[arg(long, value_name = "0|1")]
+    pub transcode: Option<String>,
+    /// Default screenshot flag (with transcode): 1 or 0 (user.vod.screenshot wins).
+    #[arg(long, value_name = "0|1")]
+    pub screenshot: Option<String>,
+    /// Default watermark flag (with transcode): 1 or 0 (user.vod.watermark wins).
+    #[arg(long, value_name = "0|1")]
+    pub watermark: Option<String>,
+    /// Default sourceContext of uploads (apply; user.vod.source_context wins).
+    #[arg(long, value_name = "TEXT")]
+    pub source_context: Option<String>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, part_size=N, parallel_parts=N, parallel_files=N,
     /// write_back[=SECONDS], allow_other, protocol=NAME, ugc_signer=URL,
-    /// ugc_signer_cmd=CMD, cos_endpoint=URL; rw, defaults, nofail, noauto,
+    /// ugc_signer_cmd=CMD, cos_endpoint=URL, and the upload defaults
+    /// class_id=N, tags=A+B (`+` between tags), procedure=, transcode=,
+    /// screenshot=, watermark=, source_context=; rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub options: Vec<String>,
@@ -321,6 +344,13 @@ impl MountArgs {
                 "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
                 "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
                 "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
+                "class_id" => self.class_id = Some(need(key, value)?.to_string()),
+                "tags" => self.tags = Some(need(key, value)?.replace('+', ",")),
+                "procedure" => self.procedure = Some(need(key, value)?.to_string()),
+                "transcode" => self.transcode = Some(need(key, value)?.to_string()),
+                "screenshot" => self.screenshot = Some(need(key, value)?.to_string()),
+                "watermark" => self.watermark = Some(need(key, value)?.to_string()),
+                "source_context" => self.source_context = Some(need(key, value)?.to_string()),
                 "secret_key" | "secret_id" => {
                     return Err(format!(
                         "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
@@ -334,6 +364,29 @@ impl MountArgs {
             }
         }
         Ok(())
+    }
+}
+
+impl MountArgs {
+    /// The upload settings given as mount options (defaults for every
+    /// file; a directory's `user.vod.*` setting wins), checked.
+    pub fn upload_defaults(&self) -> Result<crate::vod::UploadSettings, String> {
+        let mut settings = crate::vod::UploadSettings::default();
+        for (name, value) in [
+            ("class_id", &self.class_id),
+            ("tags", &self.tags),
+            ("procedure", &self.procedure),
+            ("transcode", &self.transcode),
+            ("screenshot", &self.screenshot),
+            ("watermark", &self.watermark),
+            ("source_context", &self.source_context),
+        ] {
+            if let Some(v) = value {
+                crate::fs::settings::apply(&mut settings, name, v.as_bytes())
+                    .map_err(|why| format!("--{}: {why}", name.replace('_', "-")))?;
+            }
+        }
+        Ok(settings)
     }
 }
 
@@ -368,6 +421,15 @@ mod tests {
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);
         assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&["/mnt", "-o", "class_id=7,tags=a+b", "--transcode", "1"]);
+        m.apply_options().unwrap();
+        let d = m.upload_defaults().unwrap();
+        assert_eq!(
+            (d.class_id, d.tags.len(), d.transcode),
+            (Some(7), 2, Some(true))
+        );
+        let m = mount_args(&["/mnt", "--class-id", "x"]);
+        assert!(m.upload_defaults().unwrap_err().contains("--class-id"));
         let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
         assert!(m.apply_options().unwrap_err().contains("ftp"));
     }

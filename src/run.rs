@@ -254,11 +254,10 @@ fn build_committer(
 ) -> anyhow::Result<Committer> {
     let client = build_flow(endpoint, creds, args)?;
     let uploader = Uploader::new(client, UploaderConfig::default());
-    let job = Arc::new(CacheCommitJob::new(
-        cache.clone(),
-        uploader,
-        args.parallel_parts,
-    ));
+    let defaults = args.upload_defaults().map_err(|e| anyhow::anyhow!(e))?;
+    let job = Arc::new(
+        CacheCommitJob::new(cache.clone(), uploader, args.parallel_parts).with_settings(defaults),
+    );
     Ok(Committer::new(
         Arc::new(job),
         args.parallel_files,
@@ -276,18 +275,8 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
             Some(n) => anyhow::bail!("--{name} {n}: 0 or 1"),
         }
     };
-    let tags: Vec<String> = args
-        .tags
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(String::from)
-        .collect();
-    if tags.len() > 10 {
-        anyhow::bail!("--tags: at most 10 tags");
-    }
+    let tags = crate::fs::settings::parse_tags(args.tags.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     let req = SignRequest {
         file_sha: args.file_sha.to_ascii_lowercase(),
         file_name: args.file_name.clone(),
@@ -299,6 +288,7 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
             transcode: flag("transcode", args.transcode)?,
             screenshot: flag("screenshot", args.screenshot)?,
             watermark: flag("watermark", args.watermark)?,
+            ..Default::default()
         },
     };
     let mut signer = LocalSigner::new(crate::vod::Credentials::new(

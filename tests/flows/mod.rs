@@ -76,8 +76,8 @@ fn copy_rsync_write_back(protocol: &str, family: &str) {
     std::fs::create_dir(m.path("sync")).expect("mkdir");
     let to = format!("{}/", m.path("sync").display());
     run(Command::new("rsync").args(["-a", &from, &to]));
-    // The same contents again under other names: new media for v4/ugc/apply
-    // alike (a service fileId per upload), never a temp name.
+    // The same contents again under other names (v4 and ugc answer them as
+    // instant uploads); never a temp name.
     let c = assert_committed(&svc, &m.path("sync/random.mp4"), &random);
     assert_eq!(c.record["name"].as_str(), Some("random"));
     assert_eq!(c.record["flow"].as_str(), Some(family));
@@ -141,12 +141,116 @@ fn killed_mid_upload_resumes(protocol: &str, family: &str) {
     );
 }
 
+/// `setfattr -n NAME -v VALUE PATH`; the output of the failure if it fails.
+pub fn setfattr(path: &Path, name: &str, value: &str) -> Result<(), String> {
+    let out = Command::new("setfattr")
+        .args(["-n", name, "-v", value])
+        .arg(path)
+        .output()
+        .expect("setfattr");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Directory settings (nearest directory wins, mount options are the
+/// defaults) reach the service's media record, as far as the flow's
+/// protocol carries them; invalid values are refused at setfattr.
+fn directory_settings(protocol: &str, family: &str) {
+    let svc = Service::start();
+    let m = mount(
+        &svc,
+        protocol,
+        &["--class-id", "5", "--procedure", "mountproc"],
+    );
+    std::fs::create_dir_all(m.path("shows/s1")).expect("mkdir");
+    let shows = m.path("shows");
+    for (name, value) in [
+        ("class_id", "12"),
+        ("tags", "drama, hd"),
+        ("procedure", "QCVB_SimpleProcessFile(1, 1)"),
+        ("source_context", "ctx-42"),
+    ] {
+        setfattr(&shows, &format!("user.vod.{name}"), value).expect("valid setting");
+    }
+    setfattr(&m.path("shows/s1"), "user.vod.class_id", "13").expect("valid setting");
+    for (name, value) in [
+        ("class_id", "twelve"),
+        ("tags", "1,2,3,4,5,6,7,8,9,10,11"),
+        ("transcode", "maybe"),
+    ] {
+        let err = setfattr(&shows, &format!("user.vod.{name}"), value)
+            .expect_err("an invalid setting is refused");
+        assert!(err.contains("Invalid argument"), "{name}={value}: {err}");
+        assert!(
+            m.log().contains(&format!("user.vod.{name} on inode")),
+            "no log line for {name}:\n{}",
+            m.log()
+        );
+    }
+    assert_eq!(
+        getfattr(&shows, "user.vod.class_id").as_deref(),
+        Some("12"),
+        "a refused value must not replace the stored one"
+    );
+
+    let top = random_bytes(1000, 61);
+    let a = random_bytes(1_100_000, 62);
+    let b = random_bytes(2000, 63);
+    std::fs::write(m.path("top.mp4"), &top).expect("write");
+    std::fs::write(m.path("shows/a.mp4"), &a).expect("write");
+    std::fs::write(m.path("shows/s1/b.mp4"), &b).expect("write");
+    let top = assert_committed(&svc, &m.path("top.mp4"), &top).record;
+    let a = assert_committed(&svc, &m.path("shows/a.mp4"), &a).record;
+    let b = assert_committed(&svc, &m.path("shows/s1/b.mp4"), &b).record;
+    let err = setfattr(&m.path("shows/a.mp4"), "user.vod.class_id", "3")
+        .expect_err("settings belong to directories");
+    assert!(err.contains("Invalid argument"), "{err}");
+    for r in [&top, &a, &b] {
+        assert_eq!(r["flow"].as_str(), Some(family), "{r}");
+    }
+    // classId travels in every flow.
+    assert_eq!(top["classId"], 5, "{top}");
+    assert_eq!(a["classId"], 12, "{a}");
+    assert_eq!(b["classId"], 13, "{b}");
+    let tags = |r: &serde_json::Value| -> Vec<String> {
+        r["tags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if matches!(protocol, "v4" | "ugc") {
+        assert_eq!(tags(&a), ["drama", "hd"], "{a}");
+        assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
+        assert!(tags(&top).is_empty(), "{top}");
+    }
+    if matches!(protocol, "v4" | "apply") {
+        assert_eq!(top["procedure"], "mountproc", "{top}");
+        assert_eq!(a["procedure"], "QCVB_SimpleProcessFile(1, 1)", "{a}");
+    }
+    if protocol == "apply" {
+        assert_eq!(a["sourceContext"], "ctx-42", "{a}");
+        assert_eq!(b["sourceContext"], "ctx-42", "{b}");
+    }
+}
+
 macro_rules! every_flow {
     ($($flow:ident => $family:literal),* $(,)?) => {$(
         mod $flow {
             #[test]
             fn cp_rsync_and_write_back_commit() {
                 super::copy_rsync_write_back(stringify!($flow), $family);
+            }
+
+            #[test]
+            fn directory_settings_reach_the_media_record() {
+                super::directory_settings(stringify!($flow), $family);
             }
 
             #[test]

@@ -35,8 +35,14 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             let q: std::collections::HashMap<String, String> =
                 u.query_pairs().into_owned().collect();
             let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-            let out = Command::new(vodfs_bin())
-                .args(["sign", "ugc"])
+            let mut sign = Command::new(vodfs_bin());
+            sign.args(["sign", "ugc"]);
+            for (param, flag) in [("classId", "--class-id"), ("tags", "--tags")] {
+                if let Some(v) = q.get(param) {
+                    sign.args([flag, v]);
+                }
+            }
+            let out = sign
                 .args(["--file-sha", &get("fileSha")])
                 .args(["--file-name", &get("fileName")])
                 .args(["--file-type", &get("fileType")])
@@ -67,10 +73,21 @@ fn url_signer_signs_each_file() {
     let svc = Service::start();
     let (url, count) = url_signer();
     let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer", &url]);
+    std::fs::create_dir(m.path("d")).expect("mkdir");
+    super::setfattr(&m.path("d"), "user.vod.class_id", "21").expect("setfattr");
+    super::setfattr(&m.path("d"), "user.vod.tags", "x,y").expect("setfattr");
     let a = random_bytes(1_500_000, 51);
-    std::fs::write(m.path("a.mp4"), &a).expect("write");
-    let c = assert_committed(&svc, &m.path("a.mp4"), &a);
+    std::fs::write(m.path("d/a.mp4"), &a).expect("write");
+    let c = assert_committed(&svc, &m.path("d/a.mp4"), &a);
     assert_eq!(c.record["flow"].as_str(), Some("B"));
+    // The settings reached the signer and, inside the signature, the service.
+    assert_eq!(c.record["classId"], 21, "{}", c.record);
+    assert_eq!(
+        c.record["tags"],
+        serde_json::json!(["x", "y"]),
+        "{}",
+        c.record
+    );
     let b = random_bytes(10, 52);
     std::fs::write(m.path("b.mov"), &b).expect("write");
     assert_committed(&svc, &m.path("b.mov"), &b);
