@@ -43,14 +43,19 @@ pub enum Command {
 /// The upload flow of a mount (`--protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Protocol {
-    /// InitUpload / UploadPart / FinishUpload with the account's SecretKey.
+    /// InitUpload / UploadPart / FinishUpload, signed with the account's
+    /// SecretKey: a machine that may hold the key (the default).
     #[default]
     V4,
-    /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC signature.
+    /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC
+    /// signature from your signing service (--ugc-signer[-cmd]): a client
+    /// that must not hold the SecretKey.
     Ugc,
-    /// ApplyUpload, then the object storage (COS) multipart upload, then CommitUpload.
+    /// ApplyUpload, then the object storage (COS) multipart upload, then
+    /// CommitUpload: accounts on the object-storage integration.
     Apply,
-    /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded.
+    /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded
+    /// (no resume within a file): accounts on frontwize.
     Frontwize,
 }
 
