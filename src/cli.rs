@@ -22,7 +22,7 @@ pub enum Command {
     /// Run the local VOD upload service.
     Serve(ServeArgs),
     /// Mount vodfs on a directory.
-    Mount(MountArgs),
+    Mount(Box<MountArgs>),
     /// Wait until files are committed; print PATH, fileId and URL of each.
     Wait(WaitArgs),
     /// Show every upload of a mount: state, progress, failures.
@@ -34,9 +34,109 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Sign for a UGC client (`vodfs sign ugc`): for your own signing service and tests.
+    #[command(subcommand)]
+    Sign(SignCommand),
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+}
+
+/// The upload flow of a mount (`--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// InitUpload / UploadPart / FinishUpload, signed with the account's
+    /// SecretKey: a machine that may hold the key (the default).
+    #[default]
+    V4,
+    /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC
+    /// signature from your signing service (--ugc-signer[-cmd]): a client
+    /// that must not hold the SecretKey.
+    Ugc,
+    /// ApplyUpload, then the object storage (COS) multipart upload, then
+    /// CommitUpload: accounts on the object-storage integration.
+    Apply,
+    /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded
+    /// (no resume within a file): accounts on frontwize.
+    Frontwize,
+}
+
+impl Protocol {
+    /// The name as `--protocol` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V4 => "v4",
+            Protocol::Ugc => "ugc",
+            Protocol::Apply => "apply",
+            Protocol::Frontwize => "frontwize",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Protocol> {
+        [
+            Protocol::V4,
+            Protocol::Ugc,
+            Protocol::Apply,
+            Protocol::Frontwize,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
+    }
+}
+
+/// `vodfs sign …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SignCommand {
+    /// Print a UGC upload signature for one file.
+    Ugc(SignUgcArgs),
+}
+
+/// Options of `vodfs sign ugc`. `Debug` never shows the SecretKey.
+#[derive(Debug, Clone, Args)]
+pub struct SignUgcArgs {
+    /// SecretId of the account.
+    #[arg(long, env = "VODFS_SECRET_ID", hide_env_values = true)]
+    pub secret_id: String,
+    /// SecretKey of the account.
+    #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: crate::config::Secret,
+    /// The file's service name (fileName; a signer command gets it as $VODFS_FILE_NAME).
+    #[arg(long, env = "VODFS_FILE_NAME")]
+    pub file_name: String,
+    /// Lower-case hex SHA-1 of the file ($VODFS_FILE_SHA).
+    #[arg(long, env = "VODFS_FILE_SHA")]
+    pub file_sha: String,
+    /// File type without the dot, e.g. mp4 ($VODFS_FILE_TYPE).
+    #[arg(long, env = "VODFS_FILE_TYPE")]
+    pub file_type: String,
+    /// File size in bytes ($VODFS_FILE_SIZE; not part of the signature).
+    #[arg(long, env = "VODFS_FILE_SIZE")]
+    pub file_size: Option<u64>,
+    /// Seconds the signature stays valid (at most 90 days).
+    #[arg(long, default_value_t = 86400, value_name = "SECONDS")]
+    pub validity: u64,
+    /// Signing time as Unix seconds (default: now); with a short validity,
+    /// an old time makes an expired signature (for tests).
+    #[arg(long, value_name = "UNIX")]
+    pub time: Option<u64>,
+    /// The `uid` field: your app's user id.
+    #[arg(long, default_value = "vodfs")]
+    pub uid: String,
+    /// classId to sign in ($VODFS_CLASS_ID).
+    #[arg(long, env = "VODFS_CLASS_ID")]
+    pub class_id: Option<u64>,
+    /// Comma-separated tags to sign in, at most 10 ($VODFS_TAGS).
+    #[arg(long, env = "VODFS_TAGS")]
+    pub tags: Option<String>,
+    /// Transcode after upload: 1 or 0 ($VODFS_TRANSCODE).
+    #[arg(long, env = "VODFS_TRANSCODE")]
+    pub transcode: Option<u8>,
+    /// Screenshot when transcoding: 1 or 0 ($VODFS_SCREENSHOT).
+    #[arg(long, env = "VODFS_SCREENSHOT")]
+    pub screenshot: Option<u8>,
+    /// Watermark when transcoding: 1 or 0 ($VODFS_WATERMARK).
+    #[arg(long, env = "VODFS_WATERMARK")]
+    pub watermark: Option<u8>,
 }
 
 /// Options of `vodfs status`.
@@ -167,9 +267,51 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
+    /// Upload flow: v4 (SecretKey), ugc (per-file signatures from a
+    /// signer, no SecretKey), apply (ApplyUpload + object storage), frontwize.
+    #[arg(long, value_enum, default_value_t = Protocol::V4)]
+    pub protocol: Protocol,
+    /// UGC signing service: GET URL?fileSha=&fileName=&fileType=&fileSize=
+    /// (and the upload settings); the body is the signature.
+    #[arg(long, value_name = "URL", conflicts_with = "ugc_signer_cmd")]
+    pub ugc_signer: Option<String>,
+    /// UGC signing command (sh -c), given VODFS_FILE_SHA, VODFS_FILE_NAME,
+    /// VODFS_FILE_TYPE, VODFS_FILE_SIZE (and the settings) in its
+    /// environment; its stdout is the signature.
+    #[arg(long, value_name = "CMD")]
+    pub ugc_signer_cmd: Option<String>,
+    /// Where object storage (COS) requests of the apply flow connect,
+    /// keeping the bucket's Host header (default: the bucket's host over
+    /// https; the embedded service when there is no --endpoint).
+    #[arg(long, value_name = "URL")]
+    pub cos_endpoint: Option<String>,
+    /// Default classId of uploads (a directory's user.vod.class_id wins).
+    #[arg(long, value_name = "N")]
+    pub class_id: Option<String>,
+    /// Default tags of uploads, comma-separated, at most 10 (user.vod.tags wins).
+    #[arg(long, value_name = "A,B,…")]
+    pub tags: Option<String>,
+    /// Default task-flow template of uploads (v4, apply; user.vod.procedure wins).
+    #[arg(long, value_name = "NAME")]
+    pub procedure: Option<String>,
+    /// Default transcode flag of uploads: 1 or 0 (user.vod.transcode wins).
+    #[arg(long, value_name = "0|1")]
+    pub transcode: Option<String>,
+    /// Default screenshot flag (with transcode): 1 or 0 (user.vod.screenshot wins).
+    #[arg(long, value_name = "0|1")]
+    pub screenshot: Option<String>,
+    /// Default watermark flag (with transcode): 1 or 0 (user.vod.watermark wins).
+    #[arg(long, value_name = "0|1")]
+    pub watermark: Option<String>,
+    /// Default sourceContext of uploads (apply; user.vod.source_context wins).
+    #[arg(long, value_name = "TEXT")]
+    pub source_context: Option<String>,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
-    /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other;
+    /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
+    /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
+    /// procedure=, transcode=, screenshot=, watermark=, source_context=;
     /// rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
@@ -245,6 +387,22 @@ impl MountArgs {
                     })
                 }
                 "allow_other" => self.allow_other = true,
+                "protocol" => {
+                    let v = need(key, value)?;
+                    self.protocol = Protocol::parse(v).ok_or_else(|| {
+                        format!("mount option protocol: {v:?} is not v4, ugc, apply or frontwize")
+                    })?
+                }
+                "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
+                "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
+                "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
+                "class_id" => self.class_id = Some(need(key, value)?.to_string()),
+                "tags" => self.tags = Some(need(key, value)?.replace('+', ",")),
+                "procedure" => self.procedure = Some(need(key, value)?.to_string()),
+                "transcode" => self.transcode = Some(need(key, value)?.to_string()),
+                "screenshot" => self.screenshot = Some(need(key, value)?.to_string()),
+                "watermark" => self.watermark = Some(need(key, value)?.to_string()),
+                "source_context" => self.source_context = Some(need(key, value)?.to_string()),
                 "secret_key" | "secret_id" => {
                     return Err(format!(
                         "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
@@ -261,6 +419,29 @@ impl MountArgs {
     }
 }
 
+impl MountArgs {
+    /// The upload settings given as mount options (defaults for every
+    /// file; a directory's `user.vod.*` setting wins), checked.
+    pub fn upload_defaults(&self) -> Result<crate::vod::UploadSettings, String> {
+        let mut settings = crate::vod::UploadSettings::default();
+        for (name, value) in [
+            ("class_id", &self.class_id),
+            ("tags", &self.tags),
+            ("procedure", &self.procedure),
+            ("transcode", &self.transcode),
+            ("screenshot", &self.screenshot),
+            ("watermark", &self.watermark),
+            ("source_context", &self.source_context),
+        ] {
+            if let Some(v) = value {
+                crate::fs::settings::apply(&mut settings, name, v.as_bytes())
+                    .map_err(|why| format!("--{}: {why}", name.replace('_', "-")))?;
+            }
+        }
+        Ok(settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +450,7 @@ mod tests {
         let cli = Cli::try_parse_from(["vodfs", "mount"].iter().chain(args.iter()).copied())
             .expect("parses");
         match cli.command {
-            Command::Mount(m) => m,
+            Command::Mount(m) => *m,
             _ => unreachable!(),
         }
     }
@@ -287,6 +468,22 @@ mod tests {
         assert_eq!(m.part_size, 524_288);
         assert_eq!(m.write_back, Some(2.0));
         assert!(m.allow_other);
+        assert_eq!(m.protocol, Protocol::V4);
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ugc,ugc_signer=http://s/sign"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::Ugc);
+        assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&["/mnt", "-o", "class_id=7,tags=a+b", "--transcode", "1"]);
+        m.apply_options().unwrap();
+        let d = m.upload_defaults().unwrap();
+        assert_eq!(
+            (d.class_id, d.tags.len(), d.transcode),
+            (Some(7), 2, Some(true))
+        );
+        let m = mount_args(&["/mnt", "--class-id", "x"]);
+        assert!(m.upload_defaults().unwrap_err().contains("--class-id"));
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
+        assert!(m.apply_options().unwrap_err().contains("ftp"));
     }
 
     #[test]

@@ -40,6 +40,21 @@ the cover's URL, when the media has a cover.
 .PP
 Other user.* attributes are stored and listed (setfattr, rsync -X,
 cp --preserve=xattr). security.* and system.* answer ENODATA.
+.SH UPLOAD FLOWS AND SETTINGS
+\fB\-\-protocol\fR picks how files reach the service; every flow keeps the
+same filesystem behaviour. v4 (default) signs with the account's SecretKey;
+ugc holds no SecretKey and asks your signing service for one signature per
+file (\fB\-\-ugc\-signer\fR URL or \fB\-\-ugc\-signer\-cmd\fR CMD;
+\fBvodfs sign ugc\fR makes one); apply goes through ApplyUpload and object
+storage; frontwize uses the frontwize REST API.
+.PP
+Upload settings are set on directories and apply to every file committed
+below (the nearest directory wins; the mount options
+\fB\-\-class\-id\fR, \fB\-\-tags\fR, ... are the defaults):
+user.vod.class_id, user.vod.tags (comma-separated, at most 10),
+user.vod.procedure, user.vod.transcode, user.vod.screenshot,
+user.vod.watermark (1 or 0), user.vod.source_context. An invalid value is
+refused by setfattr with EINVAL.
 .SH FILES
 .TP
 .I $XDG_CACHE_HOME/vodfs

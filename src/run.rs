@@ -14,12 +14,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cache::Cache;
-use crate::cli::{Cli, Command, MountArgs};
+use crate::cli::{Cli, Command, MountArgs, Protocol, SignUgcArgs};
 use crate::config::{self, Credentials};
 use crate::fs::{Fs, FsConfig};
 use crate::upload::commit_job::CacheCommitJob;
 use crate::upload::committer::Committer;
 use crate::upload::{Uploader, UploaderConfig};
+use crate::vod::UploadFlow;
+use crate::vod::apply::{ApplyClient, ApplyConfig};
+use crate::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
+use crate::vod::ugc::{CommandSigner, LocalSigner, SignRequest, SignatureProvider, UrlSigner};
 use crate::vod::v4::{V4Client, V4Config};
 
 /// How long an unmount waits for commits in flight before leaving them to
@@ -32,13 +36,14 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Serve(args) => {
             init_logging(args.log_file.as_deref()).and_then(|()| crate::server::run_cli(&args))
         }
-        Command::Mount(args) => mount(args),
+        Command::Mount(args) => mount(*args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "vodfs", &mut std::io::stdout());
             Ok(())
         }
         Command::Status(args) => crate::ctl::status(&args.mounts, args.json, args.all),
+        Command::Sign(crate::cli::SignCommand::Ugc(args)) => sign_ugc(&args),
         Command::Man => {
             print!("{}", crate::manpage::render());
             Ok(())
@@ -163,6 +168,10 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let gid = unsafe { libc::getegid() };
     let cache = Cache::open(&cache_dir, args.part_size, uid, gid)
         .with_context(|| format!("opening cache {}", cache_dir.display()))?;
+    let mut args = args;
+    if args.cos_endpoint.is_none() && embedded.is_some() {
+        args.cos_endpoint = Some(endpoint.clone());
+    }
     let committer = build_committer(&runtime, &cache, &endpoint, &creds, &args)?;
     let fs_config = FsConfig {
         write_back: args.write_back.map(Duration::from_secs_f64),
@@ -223,6 +232,48 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The client of the mount's `--protocol`.
+fn build_flow(
+    endpoint: &str,
+    creds: &Credentials,
+    args: &MountArgs,
+) -> anyhow::Result<Arc<dyn UploadFlow>> {
+    let vod_creds = || crate::vod::Credentials::new(&creds.secret_id, creds.secret_key.expose());
+    let flow: Arc<dyn UploadFlow> = match args.protocol {
+        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), vod_creds())?),
+        Protocol::Ugc => {
+            let signer: Arc<dyn SignatureProvider> = match (&args.ugc_signer, &args.ugc_signer_cmd)
+            {
+                (Some(url), _) => Arc::new(UrlSigner::new(url)?),
+                (None, Some(cmd)) => Arc::new(CommandSigner {
+                    command: cmd.clone(),
+                }),
+                (None, None) => Arc::new(LocalSigner::new(vod_creds())),
+            };
+            Arc::new(V4Client::ugc(V4Config::new(endpoint), signer)?)
+        }
+        Protocol::Apply => {
+            let mut config = ApplyConfig::new(endpoint);
+            config.cos_endpoint = args.cos_endpoint.clone();
+            Arc::new(ApplyClient::new(config, vod_creds())?)
+        }
+        Protocol::Frontwize => Arc::new(FrontwizeClient::new(
+            FrontwizeConfig::new(endpoint),
+            vod_creds(),
+        )?),
+    };
+    if args.protocol != Protocol::Ugc
+        && (args.ugc_signer.is_some() || args.ugc_signer_cmd.is_some())
+    {
+        anyhow::bail!("--ugc-signer and --ugc-signer-cmd go with --protocol ugc");
+    }
+    if args.protocol != Protocol::Apply && args.cos_endpoint.is_some() && args.endpoint.is_some() {
+        tracing::warn!("--cos-endpoint is only used by --protocol apply");
+    }
+    tracing::info!(protocol = args.protocol.name(), "upload flow");
+    Ok(flow)
+}
+
 fn build_committer(
     runtime: &tokio::runtime::Runtime,
     cache: &Cache,
@@ -230,22 +281,64 @@ fn build_committer(
     creds: &Credentials,
     args: &MountArgs,
 ) -> anyhow::Result<Committer> {
-    let client = V4Client::new(
-        V4Config::new(endpoint),
-        crate::vod::v4::Credentials::new(&creds.secret_id, creds.secret_key.expose()),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let uploader = Uploader::new(Arc::new(client), UploaderConfig::default());
-    let job = Arc::new(CacheCommitJob::new(
-        cache.clone(),
-        uploader,
-        args.parallel_parts,
-    ));
+    let client = build_flow(endpoint, creds, args)?;
+    let uploader = Uploader::new(client, UploaderConfig::default());
+    let defaults = args.upload_defaults().map_err(|e| anyhow::anyhow!(e))?;
+    let job = Arc::new(
+        CacheCommitJob::new(cache.clone(), uploader, args.parallel_parts).with_settings(defaults),
+    );
     Ok(Committer::new(
         Arc::new(job),
         args.parallel_files,
         runtime.handle().clone(),
     ))
+}
+
+/// `vodfs sign ugc`: prints one signature.
+fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
+    let flag = |name: &str, v: Option<u8>| -> anyhow::Result<Option<bool>> {
+        match v {
+            None => Ok(None),
+            Some(0) => Ok(Some(false)),
+            Some(1) => Ok(Some(true)),
+            Some(n) => anyhow::bail!("--{name} {n}: 0 or 1"),
+        }
+    };
+    let tags = crate::fs::settings::parse_tags(args.tags.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+    let req = SignRequest {
+        file_sha: args.file_sha.to_ascii_lowercase(),
+        file_name: args.file_name.clone(),
+        file_type: args.file_type.clone(),
+        file_size: args.file_size.unwrap_or(0),
+        settings: crate::vod::UploadSettings {
+            class_id: args.class_id,
+            tags,
+            transcode: flag("transcode", args.transcode)?,
+            screenshot: flag("screenshot", args.screenshot)?,
+            watermark: flag("watermark", args.watermark)?,
+            ..Default::default()
+        },
+    };
+    let mut signer = LocalSigner::new(crate::vod::Credentials::new(
+        &args.secret_id,
+        args.secret_key.expose(),
+    ));
+    signer.validity = Duration::from_secs(args.validity);
+    signer.uid = args.uid.clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        signer.sign_at(
+            &req,
+            args.time.unwrap_or(now),
+            rand::random_range(1..=u32::MAX)
+        )
+    );
+    Ok(())
 }
 
 /// Fails at mount time, with a clear message, when nothing answers at the

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod flows;
 mod fs;
 mod mount;
 mod reliability;

@@ -25,6 +25,7 @@ mod io;
 mod names;
 mod open;
 mod procfd;
+pub mod settings;
 mod space;
 pub mod testing;
 mod tree;

@@ -167,6 +167,22 @@ impl Fs {
         Ok(())
     }
 
+    /// Refuses an invalid upload setting, or one set on a file (they
+    /// belong to directories), with a log line.
+    fn check_setting(&self, ino: u64, setting: &str, value: &[u8]) -> Result<(), FsError> {
+        if self.shown_upload(ino)?.is_some() {
+            tracing::warn!(
+                "setxattr user.vod.{setting} on inode {ino} refused: upload settings are set on directories"
+            );
+            return Err(FsError::Invalid("upload settings are set on directories"));
+        }
+        if let Err(why) = super::settings::check(setting, value) {
+            tracing::warn!("setxattr user.vod.{setting} on inode {ino} refused: {why}");
+            return Err(FsError::Invalid("invalid upload setting"));
+        }
+        Ok(())
+    }
+
     /// Stores user xattr `name` (flags: XATTR_CREATE / XATTR_REPLACE).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], flags: i32) -> Result<(), FsError> {
         if name == RETRY {
@@ -175,6 +191,9 @@ impl Fs {
         self.check_xattr_writable(ino, name)?;
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
+        }
+        if let Some(setting) = super::settings::setting_name(name) {
+            self.check_setting(ino, setting, value)?;
         }
         Ok(self.cache.set_xattr(
             ino,

@@ -20,8 +20,8 @@ use crate::cache::{self, Cache, UploadState, UploadStatus};
 use crate::fs::CommitError;
 use crate::upload::committer::CommitJob;
 use crate::upload::{Observer, PartSource, Phase, Progress, UploadError, UploadJob, Uploader};
-use crate::vod::names;
 use crate::vod::playback::PlaybackReader;
+use crate::vod::{UploadSettings, names};
 
 /// How often progress is written to the cache while an upload runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -32,6 +32,8 @@ pub struct CacheCommitJob {
     uploader: Uploader,
     parallel_parts: usize,
     reader: PlaybackReader,
+    /// Upload settings where no directory sets them.
+    settings: UploadSettings,
 }
 
 impl CacheCommitJob {
@@ -41,7 +43,15 @@ impl CacheCommitJob {
             uploader,
             parallel_parts: parallel_parts.max(1),
             reader: PlaybackReader::default(),
+            settings: UploadSettings::default(),
         }
+    }
+
+    /// The upload settings of files below no directory that sets them
+    /// (the mount options).
+    pub fn with_settings(mut self, defaults: UploadSettings) -> Self {
+        self.settings = defaults;
+        self
     }
 }
 
@@ -170,10 +180,12 @@ impl CacheCommitJob {
             .await?
             .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
         let cache = self.cache.clone();
-        let (path, token) = blocking(move || {
+        let defaults = self.settings.clone();
+        let (path, token, settings) = blocking(move || {
             Ok((
                 display_path(&cache, ino),
                 cache.load_resume_token(ino, version)?,
+                crate::fs::settings::resolve(&cache, ino, &defaults)?,
             ))
         })
         .await?;
@@ -183,7 +195,7 @@ impl CacheCommitJob {
             file_type: names::file_type(name),
             part_size: info.part_size,
             parallel_parts: self.parallel_parts,
-            settings: Default::default(),
+            settings,
             resume_token: token.and_then(|t| String::from_utf8(t).ok()),
         };
         let size = info.size;

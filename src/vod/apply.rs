@@ -316,8 +316,24 @@ impl ApplyClient {
             ("videoName".to_string(), req.file_name.clone()),
             ("videoSize".to_string(), req.file_size.to_string()),
         ];
-        if let Some(c) = req.settings.class_id {
+        let s = &req.settings;
+        if let Some(c) = s.class_id {
             params.push(("classId".into(), c.to_string()));
+        }
+        if let Some(p) = &s.procedure {
+            params.push(("procedure".into(), p.clone()));
+        }
+        if let Some(c) = &s.source_context {
+            params.push(("sourceContext".into(), c.clone()));
+        }
+        for (name, v) in [
+            ("isTranscode", s.transcode),
+            ("isScreenshot", s.screenshot),
+            ("isWatermark", s.watermark),
+        ] {
+            if let Some(v) = v {
+                params.push((name.into(), u8::from(v).to_string()));
+            }
         }
         let reply = self.api_call(APPLY, params).await?;
         let bucket = reply.str_at(&["storageBucket"])?;

@@ -13,6 +13,7 @@
 //!   stale so the retry applies again.
 //! - Failures for good post Status FAILED, a cancelled upload CANCELLED.
 //! - A null PlayUrl is a commit without URL, not an error.
+//! - Of the upload settings, only the classId travels (as `CategoryId`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,9 @@ struct Token {
     expires: u64,
     title: String,
     media_type: String,
+    /// `CategoryId` of the media: the upload settings' classId.
+    #[serde(default)]
+    category_id: Option<u64>,
 }
 
 /// The MIME type of a file type, as `MediaType` takes it.
@@ -195,14 +199,17 @@ impl FrontwizeClient {
     }
 
     /// POST /v1/media: a new MediaId and presigned URL.
-    async fn apply(&self, title: &str, media_type: &str) -> Result<Token, VodError> {
-        let v = self
-            .api(
-                APPLY,
-                "/v1/media",
-                &json!({"Title": title, "Region": self.region, "MediaType": media_type}),
-            )
-            .await?;
+    async fn apply(
+        &self,
+        title: &str,
+        media_type: &str,
+        category_id: Option<u64>,
+    ) -> Result<Token, VodError> {
+        let mut body = json!({"Title": title, "Region": self.region, "MediaType": media_type});
+        if let Some(c) = category_id {
+            body["CategoryId"] = json!(c);
+        }
+        let v = self.api(APPLY, "/v1/media", &body).await?;
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let media_id = text("MediaId");
         let storage_path = text("StoragePath");
@@ -227,6 +234,7 @@ impl FrontwizeClient {
             expires,
             title: title.to_string(),
             media_type: media_type.to_string(),
+            category_id,
         })
     }
 
@@ -244,7 +252,11 @@ impl FrontwizeClient {
 
     async fn start_upload(&self, req: &StartRequest) -> Result<Started, VodError> {
         let tok = self
-            .apply(&req.file_name, media_type(&req.file_type))
+            .apply(
+                &req.file_name,
+                media_type(&req.file_type),
+                req.settings.class_id,
+            )
             .await?;
         let mut session = Session {
             flow: "frontwize".into(),
@@ -265,7 +277,9 @@ impl FrontwizeClient {
         let mut tok = Self::token(session, PUT)?;
         if tok.expires < now() + 10 {
             // The old MediaId is left APPLIED; the service expires it.
-            tok = self.apply(&tok.title, &tok.media_type).await?;
+            tok = self
+                .apply(&tok.title, &tok.media_type, tok.category_id)
+                .await?;
             Self::store(session, &tok);
         }
         let resp = self

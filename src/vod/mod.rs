@@ -91,6 +91,12 @@ pub struct UploadSettings {
     pub transcode: Option<bool>,
     pub screenshot: Option<bool>,
     pub watermark: Option<bool>,
+    /// A task-flow template name (v4, apply).
+    #[serde(default)]
+    pub procedure: Option<String>,
+    /// A pass-through string echoed in the upload-complete event (apply).
+    #[serde(default)]
+    pub source_context: Option<String>,
 }
 
 /// What the pipeline asks the service to start.

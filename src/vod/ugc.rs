@@ -12,6 +12,8 @@
 //!   with fileSha, fileName, fileType, fileSize; the body is the signature)
 //!   and [`CommandSigner`] (the same values in the environment of a
 //!   command; its stdout is the signature).
+//! - The upload settings go to the url and command signers too
+//!   ([`settings_pairs`]), since they travel inside the signature.
 //! - The signature is kept in the session token, so a resumed upload reuses
 //!   it while it is valid for at least another minute, and asks for a new
 //!   one otherwise.
@@ -38,6 +40,32 @@ pub struct SignRequest {
 /// A source of UGC signatures.
 pub trait SignatureProvider: Send + Sync + 'static {
     fn signature<'a>(&'a self, req: &'a SignRequest) -> BoxFuture<'a, Result<String, VodError>>;
+}
+
+/// The upload settings a signer signs in, as (name, value) pairs: the
+/// query parameters of a [`UrlSigner`] request, and (upper-cased with a
+/// `VODFS_` prefix) the environment of a [`CommandSigner`]: `classId`
+/// (`VODFS_CLASS_ID`), `tags` (comma-separated), `transcode`, `screenshot`,
+/// `watermark` (1 or 0).
+pub fn settings_pairs(s: &UploadSettings) -> Vec<(&'static str, &'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(c) = s.class_id {
+        out.push(("classId", "VODFS_CLASS_ID", c.to_string()));
+    }
+    if !s.tags.is_empty() {
+        let tags: Vec<&str> = s.tags.iter().take(10).map(String::as_str).collect();
+        out.push(("tags", "VODFS_TAGS", tags.join(",")));
+    }
+    for (q, env, v) in [
+        ("transcode", "VODFS_TRANSCODE", s.transcode),
+        ("screenshot", "VODFS_SCREENSHOT", s.screenshot),
+        ("watermark", "VODFS_WATERMARK", s.watermark),
+    ] {
+        if let Some(v) = v {
+            out.push((q, env, u8::from(v).to_string()));
+        }
+    }
+    out
 }
 
 /// The action name used in signer errors.
@@ -137,7 +165,8 @@ fn check_signature(body: &str) -> Result<String, VodError> {
     }
 }
 
-/// Asks the app's signing service: `GET URL?fileSha=…&fileName=…&fileType=…&fileSize=…`.
+/// Asks the app's signing service: `GET URL?fileSha=…&fileName=…&fileType=…&fileSize=…`
+/// (and the settings of [`settings_pairs`]).
 #[derive(Debug, Clone)]
 pub struct UrlSigner {
     url: url::Url,
@@ -167,6 +196,9 @@ impl SignatureProvider for UrlSigner {
                 .append_pair("fileName", &req.file_name)
                 .append_pair("fileType", &req.file_type)
                 .append_pair("fileSize", &req.file_size.to_string());
+            for (name, _, value) in settings_pairs(&req.settings) {
+                url.query_pairs_mut().append_pair(name, &value);
+            }
             let transport = |e: reqwest::Error| {
                 VodError::new(
                     SIGNER,
@@ -188,8 +220,9 @@ impl SignatureProvider for UrlSigner {
 }
 
 /// Runs a command with `VODFS_FILE_SHA`, `VODFS_FILE_NAME`,
-/// `VODFS_FILE_TYPE`, `VODFS_FILE_SIZE` in its environment (through
-/// `sh -c`); its stdout is the signature.
+/// `VODFS_FILE_TYPE`, `VODFS_FILE_SIZE` (and the settings of
+/// [`settings_pairs`]) in its environment (through `sh -c`); its stdout is
+/// the signature.
 #[derive(Debug, Clone)]
 pub struct CommandSigner {
     pub command: String,
@@ -198,7 +231,11 @@ pub struct CommandSigner {
 impl SignatureProvider for CommandSigner {
     fn signature<'a>(&'a self, req: &'a SignRequest) -> BoxFuture<'a, Result<String, VodError>> {
         Box::pin(async move {
-            let out = tokio::process::Command::new("sh")
+            let mut cmd = tokio::process::Command::new("sh");
+            for (_, env, value) in settings_pairs(&req.settings) {
+                cmd.env(env, value);
+            }
+            let out = cmd
                 .arg("-c")
                 .arg(&self.command)
                 .env("VODFS_FILE_SHA", &req.file_sha)

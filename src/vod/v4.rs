@@ -230,6 +230,9 @@ impl V4Client {
         if let Some(c) = s.class_id {
             params.push(("classId".into(), c.to_string()));
         }
+        if let Some(p) = &s.procedure {
+            params.push(("procedure".into(), p.clone()));
+        }
         for (name, v) in [
             ("isTranscode", s.transcode),
             ("isScreenshot", s.screenshot),

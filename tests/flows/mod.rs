@@ -1,0 +1,264 @@
+//! Every upload flow through a real mount: the same test bodies run with
+//! `--protocol v4`, `ugc`, `apply` and `frontwize` against `vodfs serve`
+//! (the service records which family created each media: A, B, C, F).
+//! `ugc` mounts sign locally unless a test gives `--ugc-signer[-cmd]`;
+//! the signers themselves are tested in [`signers`].
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+use crate::mount::{assert_committed, make_mp4, media_count};
+
+mod signers;
+
+/// The `vodfs mount` arguments selecting `protocol` against `svc`.
+pub fn protocol_args(svc: &Service, protocol: &str) -> Vec<String> {
+    let mut args = vec!["--protocol".to_string(), protocol.to_string()];
+    if protocol == "apply" {
+        args.push("--cos-endpoint".into());
+        args.push(svc.url.clone());
+    }
+    args
+}
+
+fn mount(svc: &Service, protocol: &str, extra: &[&str]) -> Mount {
+    let mut args = protocol_args(svc, protocol);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Mount::with_args(svc, &args)
+}
+
+/// `vodfs wait --timeout 120 PATH…`, asserting success.
+pub fn wait(paths: &[&Path]) -> String {
+    let mut cmd = Command::new(vodfs_bin());
+    cmd.args(["wait", "--timeout", "120"]);
+    cmd.args(paths);
+    run(&mut cmd)
+}
+
+/// PUTs `body` to an admin endpoint of `svc`.
+pub fn admin_put(svc: &Service, path: &str, body: &str) {
+    let resp = reqwest::blocking::Client::new()
+        .put(format!("{}{path}", svc.url))
+        .body(body.to_string())
+        .send()
+        .expect("admin request");
+    assert!(
+        resp.status().is_success(),
+        "admin PUT {path}: {}",
+        resp.status()
+    );
+}
+
+/// cp of a random multi-part file and of a real MP4, rsync twice, then
+/// `--write-back` and `vodfs wait`; every media carries the flow's family.
+fn copy_rsync_write_back(protocol: &str, family: &str) {
+    let svc = Service::start();
+    let mut m = mount(&svc, protocol, &[]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let random = random_bytes(3 * 1_048_576 + 5, 41);
+    std::fs::write(src.path().join("random.mp4"), &random).expect("write");
+    let mp4 = make_mp4(src.path(), "real.mp4", 2);
+    let mp4_bytes = std::fs::read(&mp4).expect("read mp4");
+
+    run(Command::new("cp")
+        .arg(src.path().join("random.mp4"))
+        .arg(m.path("random.mp4")));
+    let c = assert_committed(&svc, &m.path("random.mp4"), &random);
+    assert_eq!(c.record["flow"].as_str(), Some(family), "{}", c.record);
+    run(Command::new("cp").arg(&mp4).arg(m.path("real.mp4")));
+    let c = assert_committed(&svc, &m.path("real.mp4"), &mp4_bytes);
+    assert_eq!(c.record["flow"].as_str(), Some(family), "{}", c.record);
+    assert_eq!(media_count(&svc), 2);
+
+    let from = format!("{}/", src.path().display());
+    std::fs::create_dir(m.path("sync")).expect("mkdir");
+    let to = format!("{}/", m.path("sync").display());
+    run(Command::new("rsync").args(["-a", &from, &to]));
+    // The same contents again under other names (v4 and ugc answer them as
+    // instant uploads); never a temp name.
+    let c = assert_committed(&svc, &m.path("sync/random.mp4"), &random);
+    assert_eq!(c.record["name"].as_str(), Some("random"));
+    assert_eq!(c.record["flow"].as_str(), Some(family));
+    assert_committed(&svc, &m.path("sync/real.mp4"), &mp4_bytes);
+    let after_first = media_count(&svc);
+    let stats = run(Command::new("rsync").args(["-a", "--stats", &from, &to]));
+    assert!(
+        stats.contains("Number of regular files transferred: 0"),
+        "second rsync transferred files:\n{stats}"
+    );
+    assert_eq!(media_count(&svc), after_first);
+    m.unmount();
+
+    let m = mount(&svc, protocol, &["--write-back=0.2"]);
+    let wb = random_bytes(1_500_000, 42);
+    std::fs::write(m.path("wb.mp4"), &wb).expect("write");
+    let out = wait(&[&m.path("wb.mp4")]);
+    let c = assert_committed(&svc, &m.path("wb.mp4"), &wb);
+    assert!(out.contains(&c.file_id), "wait printed {out:?}");
+    assert_eq!(c.record["flow"].as_str(), Some(family));
+}
+
+/// The mount is killed (SIGKILL) while a large file uploads against a
+/// slowed service; the remount resumes and commits it once.
+fn killed_mid_upload_resumes(protocol: &str, family: &str) {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=slow,slow_ms=2000,actions=UploadPart+UploadPartEx+CosPut+FwPut",
+    ]);
+    let mut m = mount(&svc, protocol, &["--write-back=0.1"]);
+    let data = random_bytes(6 * 1_048_576 + 7, 43);
+    std::fs::write(m.path("big.mp4"), &data).expect("write");
+    let path = m.path("big.mp4");
+    let mut seen = Vec::new();
+    loop {
+        let state = getfattr(&path, "user.vod.state").unwrap_or_default();
+        if state == "uploading" {
+            break;
+        }
+        assert_ne!(
+            state, "committed",
+            "committed before the kill; seen {seen:?}"
+        );
+        assert_ne!(state, "failed", "{:?}", getfattr(&path, "user.vod.error"));
+        if seen.last() != Some(&state) {
+            seen.push(state);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    m.kill9();
+    admin_put(&svc, "/admin/faults", "off");
+    m.start();
+    wait(&[&path]);
+    let c = assert_committed(&svc, &path, &data);
+    assert_eq!(c.record["flow"].as_str(), Some(family));
+    assert_eq!(media_count(&svc), 1, "committed once");
+    assert!(
+        m.log().contains("resuming 1 unfinished upload"),
+        "the remount did not resume:\n{}",
+        m.log()
+    );
+}
+
+/// `setfattr -n NAME -v VALUE PATH`; the output of the failure if it fails.
+pub fn setfattr(path: &Path, name: &str, value: &str) -> Result<(), String> {
+    let out = Command::new("setfattr")
+        .args(["-n", name, "-v", value])
+        .arg(path)
+        .output()
+        .expect("setfattr");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Directory settings (nearest directory wins, mount options are the
+/// defaults) reach the service's media record, as far as the flow's
+/// protocol carries them; invalid values are refused at setfattr.
+fn directory_settings(protocol: &str, family: &str) {
+    let svc = Service::start();
+    let m = mount(
+        &svc,
+        protocol,
+        &["--class-id", "5", "--procedure", "mountproc"],
+    );
+    std::fs::create_dir_all(m.path("shows/s1")).expect("mkdir");
+    let shows = m.path("shows");
+    for (name, value) in [
+        ("class_id", "12"),
+        ("tags", "drama, hd"),
+        ("procedure", "QCVB_SimpleProcessFile(1, 1)"),
+        ("source_context", "ctx-42"),
+    ] {
+        setfattr(&shows, &format!("user.vod.{name}"), value).expect("valid setting");
+    }
+    setfattr(&m.path("shows/s1"), "user.vod.class_id", "13").expect("valid setting");
+    for (name, value) in [
+        ("class_id", "twelve"),
+        ("tags", "1,2,3,4,5,6,7,8,9,10,11"),
+        ("transcode", "maybe"),
+    ] {
+        let err = setfattr(&shows, &format!("user.vod.{name}"), value)
+            .expect_err("an invalid setting is refused");
+        assert!(err.contains("Invalid argument"), "{name}={value}: {err}");
+        assert!(
+            m.log().contains(&format!("user.vod.{name} on inode")),
+            "no log line for {name}:\n{}",
+            m.log()
+        );
+    }
+    assert_eq!(
+        getfattr(&shows, "user.vod.class_id").as_deref(),
+        Some("12"),
+        "a refused value must not replace the stored one"
+    );
+
+    let top = random_bytes(1000, 61);
+    let a = random_bytes(1_100_000, 62);
+    let b = random_bytes(2000, 63);
+    std::fs::write(m.path("top.mp4"), &top).expect("write");
+    std::fs::write(m.path("shows/a.mp4"), &a).expect("write");
+    std::fs::write(m.path("shows/s1/b.mp4"), &b).expect("write");
+    let top = assert_committed(&svc, &m.path("top.mp4"), &top).record;
+    let a = assert_committed(&svc, &m.path("shows/a.mp4"), &a).record;
+    let b = assert_committed(&svc, &m.path("shows/s1/b.mp4"), &b).record;
+    let err = setfattr(&m.path("shows/a.mp4"), "user.vod.class_id", "3")
+        .expect_err("settings belong to directories");
+    assert!(err.contains("Invalid argument"), "{err}");
+    for r in [&top, &a, &b] {
+        assert_eq!(r["flow"].as_str(), Some(family), "{r}");
+    }
+    // classId travels in every flow.
+    assert_eq!(top["classId"], 5, "{top}");
+    assert_eq!(a["classId"], 12, "{a}");
+    assert_eq!(b["classId"], 13, "{b}");
+    let tags = |r: &serde_json::Value| -> Vec<String> {
+        r["tags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if matches!(protocol, "v4" | "ugc") {
+        assert_eq!(tags(&a), ["drama", "hd"], "{a}");
+        assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
+        assert!(tags(&top).is_empty(), "{top}");
+    }
+    if matches!(protocol, "v4" | "apply") {
+        assert_eq!(top["procedure"], "mountproc", "{top}");
+        assert_eq!(a["procedure"], "QCVB_SimpleProcessFile(1, 1)", "{a}");
+    }
+    if protocol == "apply" {
+        assert_eq!(a["sourceContext"], "ctx-42", "{a}");
+        assert_eq!(b["sourceContext"], "ctx-42", "{b}");
+    }
+}
+
+macro_rules! every_flow {
+    ($($flow:ident => $family:literal),* $(,)?) => {$(
+        mod $flow {
+            #[test]
+            fn cp_rsync_and_write_back_commit() {
+                super::copy_rsync_write_back(stringify!($flow), $family);
+            }
+
+            #[test]
+            fn directory_settings_reach_the_media_record() {
+                super::directory_settings(stringify!($flow), $family);
+            }
+
+            #[test]
+            fn killed_mid_upload_resumes_after_remount() {
+                super::killed_mid_upload_resumes(stringify!($flow), $family);
+            }
+        }
+    )*};
+}
+
+every_flow!(v4 => "A", ugc => "B", apply => "C", frontwize => "F");
