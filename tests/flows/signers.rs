@@ -128,6 +128,10 @@ fn an_expired_signature_fails_with_a_clear_error() {
         Some("failed")
     );
     let why = getfattr(&m.path("a.mp4"), "user.vod.error").expect("user.vod.error");
-    assert!(why.contains("expired"), "user.vod.error: {why}");
+    assert!(
+        why.contains("expired") && why.contains("InitUploadEx"),
+        "user.vod.error: {why}"
+    );
+    assert!(m.log().contains("expired"), "no log line says why");
     assert_eq!(media_count(&svc), 0);
 }
