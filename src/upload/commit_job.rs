@@ -92,9 +92,12 @@ impl PartSource for StagedSource {
 }
 
 /// Keeps the latest phase and progress for the flusher.
+/// The status stays in place (each update changes only its own fields);
+/// `dirty` says whether the flusher has written the latest figures yet.
 #[derive(Default)]
 struct Latest {
     status: Mutex<Option<UploadStatus>>,
+    dirty: std::sync::atomic::AtomicBool,
     token: Mutex<Option<String>>,
 }
 
@@ -110,6 +113,18 @@ impl Latest {
             error: None,
         });
         f(s);
+        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The latest status if it changed since the last call.
+    fn take_changed(&self) -> Option<UploadStatus> {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -219,11 +234,7 @@ impl CacheCommitJob {
             let (cache, latest, stop) = (self.cache.clone(), latest.clone(), stop_flush.clone());
             tokio::spawn(async move {
                 loop {
-                    let snapshot = latest
-                        .status
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take();
+                    let snapshot = latest.take_changed();
                     let token = latest
                         .token
                         .lock()
@@ -372,5 +383,40 @@ impl CommitJob for Arc<CacheCommitJob> {
                 .map(|b| b.to_vec())
                 .map_err(|e| CommitError::new(format!("reading {url}: {e}")))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_phase_accumulate_and_flush_once() {
+        let l = Latest::default();
+        l.phase(Phase::Uploading);
+        l.progress(Progress {
+            parts_done: 2,
+            parts_total: 5,
+            bytes_done: 2 << 20,
+            bytes_total: 5 << 20,
+        });
+        let s = l.take_changed().expect("changed");
+        assert_eq!(
+            (s.state, s.parts_done, s.parts_total),
+            (UploadState::Uploading, 2, 5)
+        );
+        assert!(l.take_changed().is_none(), "nothing new since");
+        l.progress(Progress {
+            parts_done: 3,
+            parts_total: 5,
+            bytes_done: 3 << 20,
+            bytes_total: 5 << 20,
+        });
+        let s = l.take_changed().expect("changed");
+        assert_eq!(s.state, UploadState::Uploading, "phase kept across flushes");
+        assert_eq!(s.parts_done, 3);
+        l.phase(Phase::Committing);
+        let s = l.take_changed().expect("changed");
+        assert_eq!((s.state, s.parts_done), (UploadState::Committing, 3));
     }
 }
