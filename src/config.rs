@@ -82,12 +82,8 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// The account a mount signs with.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub secret_id: String,
-    pub secret_key: Secret,
-}
+/// The account a mount signs with: the protocol clients' own type.
+pub use crate::vod::Credentials;
 
 /// Default path of the config file.
 pub fn default_config_path() -> PathBuf {
@@ -151,10 +147,9 @@ pub fn resolve_credentials(
         .map(Secret::new)
         .or_else(|| file.secret_key.clone());
     match (id, key) {
-        (Some(secret_id), Some(secret_key)) if !secret_id.is_empty() => Ok(Credentials {
-            secret_id,
-            secret_key,
-        }),
+        (Some(secret_id), Some(secret_key)) if !secret_id.is_empty() => {
+            Ok(Credentials::new(secret_id, secret_key.expose()))
+        }
         _ => Err(ConfigError::NoCredentials(
             config_path.display().to_string(),
         )),
@@ -183,7 +178,7 @@ mod tests {
         let f = load_file(&p).unwrap();
         let c = resolve_credentials(None, None, &f, &p).unwrap();
         assert_eq!(c.secret_id, "AKID1");
-        assert_eq!(c.secret_key.expose(), "k3y");
+        assert_eq!(c.secret_key(), "k3y");
         assert!(!format!("{c:?}").contains("k3y"));
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Credentials, Secret};
+use crate::config::Credentials;
 use crate::server::{Account, ServerConfig};
 
 /// Default address of the embedded service.
@@ -94,10 +94,7 @@ pub async fn start(cache_dir: &Path, given: Option<&Credentials>) -> anyhow::Res
     Ok(Embedded {
         url,
         data_dir: dir,
-        credentials: Credentials {
-            secret_id: account.secret_id,
-            secret_key: Secret::new(account.secret_key),
-        },
+        credentials: Credentials::new(account.secret_id, account.secret_key),
         stop: Some(stop),
         task: Some(task),
     })
@@ -115,7 +112,7 @@ fn load_or_create_account(dir: &Path, given: Option<&Credentials>) -> anyhow::Re
     let account = match (given, stored) {
         (Some(c), _) => Account {
             secret_id: c.secret_id.clone(),
-            secret_key: c.secret_key.expose().to_string(),
+            secret_key: c.secret_key().to_string(),
             app_id,
         },
         (None, Some(s)) => Account {

@@ -238,9 +238,8 @@ fn build_flow(
     creds: &Credentials,
     args: &MountArgs,
 ) -> anyhow::Result<Arc<dyn UploadFlow>> {
-    let vod_creds = || crate::vod::Credentials::new(&creds.secret_id, creds.secret_key.expose());
     let flow: Arc<dyn UploadFlow> = match args.protocol {
-        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), vod_creds())?),
+        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), creds.clone())?),
         Protocol::Ugc => {
             let signer: Arc<dyn SignatureProvider> = match (&args.ugc_signer, &args.ugc_signer_cmd)
             {
@@ -248,18 +247,18 @@ fn build_flow(
                 (None, Some(cmd)) => Arc::new(CommandSigner {
                     command: cmd.clone(),
                 }),
-                (None, None) => Arc::new(LocalSigner::new(vod_creds())),
+                (None, None) => Arc::new(LocalSigner::new(creds.clone())),
             };
             Arc::new(V4Client::ugc(V4Config::new(endpoint), signer)?)
         }
         Protocol::Apply => {
             let mut config = ApplyConfig::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
-            Arc::new(ApplyClient::new(config, vod_creds())?)
+            Arc::new(ApplyClient::new(config, creds.clone())?)
         }
         Protocol::Frontwize => Arc::new(FrontwizeClient::new(
             FrontwizeConfig::new(endpoint),
-            vod_creds(),
+            creds.clone(),
         )?),
     };
     if args.protocol != Protocol::Ugc
