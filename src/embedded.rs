@@ -5,18 +5,18 @@
 //! remounts, so the embedded service keeps its port: the first mount binds
 //! 127.0.0.1:8700 (or any free port when that is taken) and records the
 //! address in `<cache>/serve/listen`; later mounts bind the same address. The
-//! account is the one the mount was given, else one generated on first use
-//! and kept in `<cache>/serve/account.json` (mode 0600).
+//! account is the one the mount was given, else the one `vodfs serve` keeps in
+//! its data directory (`<cache>/serve/account.json`, see
+//! `server::account_for`).
 
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 
 use crate::config::Credentials;
-use crate::server::{Account, ServerConfig};
+use crate::server::ServerConfig;
 
 /// Default address of the embedded service.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
@@ -51,19 +51,13 @@ impl Drop for Embedded {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredAccount {
-    secret_id: String,
-    secret_key: String,
-    app_id: u64,
-}
-
 /// Starts the embedded service for a cache directory, on the current runtime.
 pub async fn start(cache_dir: &Path, given: Option<&Credentials>) -> anyhow::Result<Embedded> {
     let dir = cache_dir.join("serve");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    let account = load_or_create_account(&dir, given)?;
+    let given = given.map(|c| (c.secret_id.clone(), c.secret_key().to_string()));
+    let (account, _) = crate::server::account_for(&dir, given, None)?;
     let listen_file = dir.join("listen");
     let wanted: SocketAddr = std::fs::read_to_string(&listen_file)
         .ok()
@@ -98,53 +92,4 @@ pub async fn start(cache_dir: &Path, given: Option<&Credentials>) -> anyhow::Res
         stop: Some(stop),
         task: Some(task),
     })
-}
-
-fn load_or_create_account(dir: &Path, given: Option<&Credentials>) -> anyhow::Result<Account> {
-    let path = dir.join("account.json");
-    let stored: Option<StoredAccount> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let app_id = stored.as_ref().map(|s| s.app_id).unwrap_or_else(|| {
-        use rand::Rng;
-        rand::rng().random_range(1_250_000_000..1_260_000_000)
-    });
-    let account = match (given, stored) {
-        (Some(c), _) => Account {
-            secret_id: c.secret_id.clone(),
-            secret_key: c.secret_key().to_string(),
-            app_id,
-        },
-        (None, Some(s)) => Account {
-            secret_id: s.secret_id,
-            secret_key: s.secret_key,
-            app_id: s.app_id,
-        },
-        (None, None) => {
-            use rand::Rng;
-            use rand::distr::Alphanumeric;
-            let mut rng = rand::rng();
-            let id: String = (0..32).map(|_| rng.sample(Alphanumeric) as char).collect();
-            let key: String = (0..32).map(|_| rng.sample(Alphanumeric) as char).collect();
-            Account {
-                secret_id: format!("AKID{id}"),
-                secret_key: key,
-                app_id,
-            }
-        }
-    };
-    let stored = StoredAccount {
-        secret_id: account.secret_id.clone(),
-        secret_key: account.secret_key.clone(),
-        app_id: account.app_id,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut f, &serde_json::to_vec(&stored)?)?;
-    Ok(account)
 }

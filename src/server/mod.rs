@@ -277,20 +277,34 @@ fn random_text(len: usize) -> String {
 
 /// The account to serve, and whether it was just generated (print it).
 fn resolve_account(args: &ServeArgs) -> anyhow::Result<(Account, bool)> {
-    if let (Some(id), Some(key)) = (&args.secret_id, &args.secret_key) {
+    let given = match (&args.secret_id, &args.secret_key) {
+        (Some(id), Some(key)) => Some((id.clone(), key.clone())),
+        (None, None) => None,
+        _ => anyhow::bail!("give both --secret-id and --secret-key, or neither"),
+    };
+    account_for(&args.data, given, args.app_id)
+}
+
+/// The account of a data directory: the given SecretId/SecretKey, else the
+/// one stored in `DATA/account.json` (mode 0600), else a new one generated
+/// and stored there. The flag says whether it was just generated. Used by
+/// `vodfs serve` and by the mount's embedded service.
+pub fn account_for(
+    data: &Path,
+    given: Option<(String, String)>,
+    app_id: Option<u64>,
+) -> anyhow::Result<(Account, bool)> {
+    if let Some((secret_id, secret_key)) = given {
         return Ok((
             Account {
-                secret_id: id.clone(),
-                secret_key: key.clone(),
-                app_id: args.app_id.unwrap_or(DEFAULT_APP_ID),
+                secret_id,
+                secret_key,
+                app_id: app_id.unwrap_or(DEFAULT_APP_ID),
             },
             false,
         ));
     }
-    if args.secret_id.is_some() || args.secret_key.is_some() {
-        anyhow::bail!("give both --secret-id and --secret-key, or neither");
-    }
-    let path = args.data.join("account.json");
+    let path = data.join("account.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let s: StoredAccount =
             serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
@@ -298,7 +312,7 @@ fn resolve_account(args: &ServeArgs) -> anyhow::Result<(Account, bool)> {
             Account {
                 secret_id: s.secret_id,
                 secret_key: s.secret_key,
-                app_id: args.app_id.unwrap_or(s.app_id),
+                app_id: app_id.unwrap_or(s.app_id),
             },
             false,
         ));
@@ -306,7 +320,7 @@ fn resolve_account(args: &ServeArgs) -> anyhow::Result<(Account, bool)> {
     let acct = Account {
         secret_id: format!("AKID{}", random_text(32)),
         secret_key: random_text(32),
-        app_id: args.app_id.unwrap_or(DEFAULT_APP_ID),
+        app_id: app_id.unwrap_or(DEFAULT_APP_ID),
     };
     write_account(&path, &acct)?;
     Ok((acct, true))
