@@ -24,9 +24,19 @@ pub struct Hashes {
     pub md5s: Vec<Option<[u8; 16]>>,
 }
 
+/// Which hashes a [`ContentHasher`] computes (the frontier is tracked
+/// either way, so two hashers in different modes agree on what is valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKinds {
+    Both,
+    Sha1Only,
+    Md5Only,
+}
+
 /// Incremental hashing state of one content version being written.
 #[derive(Clone)]
 pub struct ContentHasher {
+    kinds: HashKinds,
     part_size: u64,
     /// Whole-content SHA-1 over `[0, pos)`; `None` once invalidated.
     sha1: Option<Sha1>,
@@ -58,6 +68,7 @@ impl ContentHasher {
     /// Hashing of an empty file.
     pub fn new(part_size: u32) -> Self {
         ContentHasher {
+            kinds: HashKinds::Both,
             part_size: u64::from(part_size.max(1)),
             sha1: Some(Sha1::new()),
             pos: Some(0),
@@ -81,6 +92,14 @@ impl ContentHasher {
             .enumerate()
             .filter_map(|(i, m)| m.map(|m| (i as u64, m)))
             .collect();
+        h
+    }
+
+    /// The same state, computing only `kinds` from now on (a split between
+    /// two threads: merge their [`Hashes`] with [`Hashes::merge`]).
+    pub fn only(&self, kinds: HashKinds) -> Self {
+        let mut h = self.clone();
+        h.kinds = kinds;
         h
     }
 
@@ -139,7 +158,12 @@ impl ContentHasher {
     }
 
     fn feed(&mut self, mut data: &[u8]) {
-        if let Some(s) = self.sha1.as_mut() {
+        let md5 = self.kinds != HashKinds::Sha1Only;
+        if let Some(s) = self
+            .sha1
+            .as_mut()
+            .filter(|_| self.kinds != HashKinds::Md5Only)
+        {
             s.update(data);
         }
         while !data.is_empty() {
@@ -147,7 +171,9 @@ impl ContentHasher {
             let room = self.part_size - pos % self.part_size;
             let n = room.min(data.len() as u64) as usize;
             let (now, rest) = data.split_at(n);
-            self.cur_md5.update(now);
+            if md5 {
+                self.cur_md5.update(now);
+            }
             let new_pos = pos + n as u64;
             self.pos = Some(new_pos);
             if new_pos.is_multiple_of(self.part_size) {
@@ -201,7 +227,24 @@ impl ContentHasher {
             (Some(s), true) => Some(s.clone().finalize().into()),
             _ => None,
         };
-        Hashes { sha1, md5s }
+        match self.kinds {
+            HashKinds::Both => Hashes { sha1, md5s },
+            HashKinds::Sha1Only => Hashes {
+                sha1,
+                md5s: vec![None; md5s.len()],
+            },
+            HashKinds::Md5Only => Hashes { sha1: None, md5s },
+        }
+    }
+}
+
+impl Hashes {
+    /// The SHA-1 of `sha1` with the MD5s of `md5`.
+    pub fn merge(sha1: Hashes, md5: Hashes) -> Hashes {
+        Hashes {
+            sha1: sha1.sha1,
+            md5s: md5.md5s,
+        }
     }
 }
 

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use hash::{ContentHasher, Hashes};
+pub use hash::{ContentHasher, HashKinds, Hashes};
 pub use nodes::{DirEntry, PartMd5s, RenameOutcome, SetAttr};
 pub(crate) use uploads::read_file_at;
 pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus};

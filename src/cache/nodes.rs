@@ -485,9 +485,24 @@ impl Cache {
         size: u64,
         hashes: &Hashes,
     ) -> Result<(), CacheError> {
+        self.seal_with(ino, version, size, hashes, true)
+    }
+
+    /// [`Cache::seal`], syncing the data file only when `sync`: write-back
+    /// closes sync it right after replying ([`Cache::sync_data`]); a kill of
+    /// the process loses nothing either way (the bytes are in the kernel), and
+    /// after a power loss the upload's MD5 checks refuse bytes that differ.
+    pub fn seal_with(
+        &self,
+        ino: u64,
+        version: u64,
+        size: u64,
+        hashes: &Hashes,
+        sync: bool,
+    ) -> Result<(), CacheError> {
         let file = self.open_data(ino, version)?;
         file.set_len(size)
-            .and_then(|()| file.sync_data())
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
             .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
         let hashes = hashes.clone();
         let part_size = self.part_size();
@@ -512,6 +527,13 @@ impl Cache {
             )?;
             Ok(())
         })
+    }
+
+    /// Makes the bytes of (ino, version) durable.
+    pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
+        self.open_data(ino, version)?
+            .sync_data()
+            .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))
     }
 
     /// True when (ino, version) was sealed (handed to a commit).

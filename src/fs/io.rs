@@ -224,14 +224,18 @@ impl Fs {
                 Err(e) => Reply::Now(Err(e)),
             };
         }
-        // Sealing syncs the staged bytes: off the FUSE thread, like the commit.
+        // Sealing waits for the hashes (and syncs the staged bytes in the
+        // default mode): off the FUSE thread, like the commit. A write-back
+        // close replies without the data sync, which follows at once.
         let cache = self.cache.clone();
         let backend = self.backend.clone();
         let write_back = self.config.write_back;
         Reply::Later(
             async move {
+                let c = cache.clone();
+                let sync = write_back.is_none();
                 let sealed =
-                    tokio::task::spawn_blocking(move || seal(&cache, ino, &mut live.lock()))
+                    tokio::task::spawn_blocking(move || seal_with(&c, ino, &mut live.lock(), sync))
                         .await
                         .map_err(|e| {
                             FsError::io("sealing task", std::io::Error::other(e.to_string()))
@@ -241,6 +245,11 @@ impl Fs {
                 };
                 match write_back {
                     Some(quiet) => {
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(e) = cache.sync_data(ino, version) {
+                                tracing::warn!(ino, version, "syncing staged bytes: {e}");
+                            }
+                        });
                         backend.commit_after(ino, version, quiet);
                         Ok(())
                     }
@@ -409,6 +418,11 @@ fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
 /// recorded durably); returns the version to commit, `None` when there is
 /// nothing to commit (unchanged, unlinked or empty).
 fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> {
+    seal_with(cache, ino, g, true)
+}
+
+/// [`seal`], syncing the data file only when `sync`.
+fn seal_with(cache: &Cache, ino: u64, g: &mut Inner, sync: bool) -> Result<Option<u64>, FsError> {
     persist(cache, ino, g)?;
     if !g.dirty || g.unlinked {
         return Ok(None);
@@ -426,7 +440,7 @@ fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> 
         return Ok(None);
     }
     let hashes = g.hasher.finish(g.size);
-    cache.seal(ino, g.version, g.size, &hashes)?;
+    cache.seal_with(ino, g.version, g.size, &hashes, sync)?;
     g.sealed = true;
     g.dirty = false;
     Ok(Some(g.version))

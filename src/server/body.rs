@@ -5,13 +5,13 @@
 //! so a client still writing its body reads our answer instead of a reset.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use md5::Md5;
 use sha1::{Digest as _, Sha1};
-use tokio::io::AsyncWriteExt as _;
 
 use super::error::ServerError;
 
@@ -52,8 +52,72 @@ fn tmp_name(dir: &Path) -> PathBuf {
 /// Streams `body` into `tmp_dir`, failing with `BodyTooLarge(limit)` past
 /// `limit` bytes.
 pub async fn receive(body: Body, tmp_dir: &Path, limit: u64) -> Result<Incoming, ServerError> {
+    receive_hashed(body, tmp_dir, limit, true).await
+}
+
+/// Bytes gathered before they are hashed and written in one blocking step.
+const BATCH: usize = 1 << 20;
+
+/// Where a body's bytes go: appended to a file of its own, or written at
+/// a position of a shared file (an upload's data file).
+enum Out {
+    Append(std::fs::File),
+    At(Arc<std::fs::File>, u64),
+}
+
+/// The file and hashes a body is fed to, off the async threads.
+struct Sink {
+    out: Out,
+    md5: Md5,
+    sha1: Option<Sha1>,
+}
+
+impl Sink {
+    fn put(mut self, batch: Vec<u8>) -> std::io::Result<Sink> {
+        use std::io::Write as _;
+        use std::os::unix::fs::FileExt as _;
+        self.md5.update(&batch);
+        if let Some(s) = &mut self.sha1 {
+            s.update(&batch);
+        }
+        match &mut self.out {
+            Out::Append(f) => f.write_all(&batch)?,
+            Out::At(f, pos) => {
+                f.write_all_at(&batch, *pos)?;
+                *pos += batch.len() as u64;
+            }
+        }
+        Ok(self)
+    }
+
+    fn sync(self) -> std::io::Result<Sink> {
+        match &self.out {
+            Out::Append(f) => f.sync_all()?,
+            Out::At(f, _) => f.sync_data()?,
+        }
+        Ok(self)
+    }
+}
+
+async fn join(
+    pending: tokio::task::JoinHandle<std::io::Result<Sink>>,
+) -> Result<Sink, ServerError> {
+    pending
+        .await
+        .map_err(|e| ServerError::Internal(format!("body writer: {e}")))?
+        .map_err(ServerError::from)
+}
+
+/// [`receive`], with the SHA-1 of the body only when `sha1` (`sha1` is
+/// empty otherwise).
+pub async fn receive_hashed(
+    body: Body,
+    tmp_dir: &Path,
+    limit: u64,
+    sha1: bool,
+) -> Result<Incoming, ServerError> {
     let path = tmp_name(tmp_dir);
-    let mut file = tokio::fs::File::create(&path).await?;
+    let file = std::fs::File::create(&path)?;
     let mut incoming = Incoming {
         path,
         len: 0,
@@ -61,24 +125,68 @@ pub async fn receive(body: Body, tmp_dir: &Path, limit: u64) -> Result<Incoming,
         sha1: String::new(),
         persisted: false,
     };
-    let mut md5 = Md5::new();
-    let mut sha = Sha1::new();
+    let sink = Sink {
+        out: Out::Append(file),
+        md5: Md5::new(),
+        sha1: sha1.then(Sha1::new),
+    };
+    let (len, sink) = stream_to(body, sink, limit).await?;
+    incoming.len = len;
+    incoming.md5 = hex::encode(sink.md5.finalize());
+    incoming.sha1 = sink.sha1.map(|h| hex::encode(h.finalize())).unwrap_or_default();
+    Ok(incoming)
+}
+
+/// Streams `body` into `file` at `offset` and syncs its data; returns the
+/// length and MD5 (hex) of the body. Past `limit` bytes: `BodyTooLarge`,
+/// with whatever arrived already written (the caller forgets the range).
+pub async fn receive_at(
+    body: Body,
+    file: Arc<std::fs::File>,
+    offset: u64,
+    limit: u64,
+) -> Result<(u64, String), ServerError> {
+    let sink = Sink {
+        out: Out::At(file, offset),
+        md5: Md5::new(),
+        sha1: None,
+    };
+    let (len, sink) = stream_to(body, sink, limit).await?;
+    Ok((len, hex::encode(sink.md5.finalize())))
+}
+
+/// Feeds `body` to `sink` in 1 MiB batches, each hashed and written on a
+/// blocking thread while the next one arrives (no per-chunk thread hop, no
+/// hashing on the runtime), then syncs it.
+async fn stream_to(body: Body, sink: Sink, limit: u64) -> Result<(u64, Sink), ServerError> {
+    let mut sink = Some(sink);
+    let mut len = 0u64;
+    let mut pending: Option<tokio::task::JoinHandle<std::io::Result<Sink>>> = None;
+    let mut batch = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ServerError::Internal(format!("reading body: {e}")))?;
-        incoming.len += chunk.len() as u64;
-        if incoming.len > limit {
-            drain(stream, incoming.len).await;
+        len += chunk.len() as u64;
+        if len > limit {
+            drain(stream, len).await;
             return Err(ServerError::BodyTooLarge(limit));
         }
-        md5.update(&chunk);
-        sha.update(&chunk);
-        file.write_all(&chunk).await?;
+        batch.extend_from_slice(&chunk);
+        if batch.len() >= BATCH {
+            let s = match pending.take() {
+                Some(p) => join(p).await?,
+                None => sink.take().expect("sink"),
+            };
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + (64 << 10)));
+            pending = Some(tokio::task::spawn_blocking(move || s.put(full)));
+        }
     }
-    file.sync_all().await?;
-    incoming.md5 = hex::encode(md5.finalize());
-    incoming.sha1 = hex::encode(sha.finalize());
-    Ok(incoming)
+    let s = match pending.take() {
+        Some(p) => join(p).await?,
+        None => sink.take().expect("sink"),
+    };
+    let s = join(tokio::task::spawn_blocking(move || s.put(batch)?.sync())).await?;
+    Ok((len, s))
 }
 
 async fn drain(mut stream: axum::body::BodyDataStream, mut seen: u64) {

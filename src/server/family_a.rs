@@ -15,7 +15,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use serde_json::{Value, json};
 use sha1::{Digest as _, Sha1};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::App;
 use super::error::{ServerError, bad};
@@ -201,32 +200,40 @@ pub async fn upload_part(
         }
     };
     let limit = expected.min(app.cfg.max_body);
+    let id = u.id;
+    let path = app.store.upload_data_path(id);
+    let file = tokio::task::spawn_blocking(move || open_upload_data(&path))
+        .await
+        .map_err(|e| ServerError::Internal(format!("opening upload data: {e}")))??;
     // Longer than the part → BodyTooLarge(expected), −10006 like a short one.
-    let incoming = super::body::receive(body, &app.store.tmp_dir(), limit).await?;
-    if incoming.len != expected {
+    // A refused body has overwritten the part's range: forget the part.
+    let received = super::body::receive_at(body, Arc::new(file), offset, limit).await;
+    let refused = match &received {
+        Err(_) => true,
+        Ok((len, got)) => *len != expected || *got != md5,
+    };
+    if refused {
+        app.db(move |s| s.forget_part(id, offset)).await?;
+    }
+    let (len, got) = received?;
+    if len != expected {
         return Err(ServerError::PartSize {
-            received: incoming.len,
+            received: len,
             expected,
         });
     }
-    if incoming.md5 != md5 {
+    if got != md5 {
         return Err(ServerError::Md5Mismatch {
             expected: md5,
-            actual: incoming.md5.clone(),
+            actual: got,
         });
     }
-    let len = incoming.len;
     let part = PartRow {
         offset,
         size: len,
         md5,
     };
-    let id = u.id;
-    app.db(move |s| {
-        incoming.persist_to(&s.part_path(id, offset))?;
-        s.record_part(id, &part)
-    })
-    .await?;
+    app.db(move |s| s.record_part(id, &part)).await?;
     app.stats.part_received(len);
     Ok(json!({"code": 0}))
 }
@@ -262,26 +269,29 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     if !missing.is_empty() {
         return Err(ServerError::MissingParts(missing));
     }
-    // Assemble, hashing as we go.
-    let tmp = app.store.tmp_dir().join(format!("assemble-{id}"));
-    let mut out = tokio::fs::File::create(&tmp).await?;
-    let mut sha1 = Sha1::new();
-    let mut md5 = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    for p in &parts {
-        let mut f = tokio::fs::File::open(app.store.part_path(id, p.offset)).await?;
-        loop {
-            let n = f.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            sha1.update(&buf[..n]);
-            md5.update(&buf[..n]);
-            out.write_all(&buf[..n]).await?;
+    // The parts are in the upload's data file: hash it (on a blocking
+    // thread, 1 MiB reads); it becomes the media file by a rename. A store
+    // from before the data file has part files: assemble them.
+    let data = app.store.upload_data_path(id);
+    let tmp = if data.exists() {
+        data
+    } else {
+        app.store.tmp_dir().join(format!("assemble-{id}"))
+    };
+    let paths: Vec<_> = parts
+        .iter()
+        .map(|p| app.store.part_path(id, p.offset))
+        .collect();
+    let (dest, size) = (tmp.clone(), u.size);
+    let (sha1, md5) = tokio::task::spawn_blocking(move || {
+        if dest.ends_with("data") {
+            hash_data(&dest, size)
+        } else {
+            assemble(&paths, &dest)
         }
-    }
-    out.sync_all().await?;
-    drop(out);
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("assembling: {e}")))??;
     let actual = hex::encode(sha1.finalize());
     if actual != u.sha {
         let _ = tokio::fs::remove_file(&tmp).await;
@@ -323,6 +333,91 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     })
     .await?;
     Ok(media)
+}
+
+/// Opens (creating, durably) the data file of an upload.
+fn open_upload_data(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    if path.exists() {
+        return open();
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let f = open()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+/// Trims the data file of an upload to `size` and returns its SHA-1 and
+/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
+fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
+    use std::io::Read as _;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    if f.metadata()?.len() != size {
+        f.set_len(size)?;
+        f.sync_all()?;
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+    let md5 = std::thread::spawn(move || {
+        let mut md5 = md5::Md5::new();
+        for b in rx {
+            md5.update(&b[..]);
+        }
+        md5
+    });
+    let mut sha1 = Sha1::new();
+    let mut f = std::fs::File::open(path)?;
+    loop {
+        let mut buf = vec![0u8; 1 << 20];
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        let buf = Arc::new(buf);
+        sha1.update(&buf[..]);
+        if tx.send(buf).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let md5 = md5
+        .join()
+        .map_err(|_| std::io::Error::other("md5 thread panicked"))?;
+    Ok((sha1, md5))
+}
+
+/// Concatenates `parts` into `dest` (fsynced), returning its SHA-1 and MD5.
+fn assemble(
+    parts: &[std::path::PathBuf],
+    dest: &std::path::Path,
+) -> std::io::Result<(Sha1, md5::Md5)> {
+    use std::io::{Read as _, Write as _};
+    let mut out = std::fs::File::create(dest)?;
+    let mut sha1 = Sha1::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for p in parts {
+        let mut f = std::fs::File::open(p)?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sha1.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+    }
+    out.sync_all()?;
+    Ok((sha1, md5))
 }
 
 /// SmallFileUpload: a cover (≤ 1 MiB) for an existing video (`extra.fileId`).

@@ -5,14 +5,17 @@
 //!   records (the sha index behind instant upload), family C sessions, COS
 //!   objects and multipart uploads, frontwize media, the id counter.
 //! - `tmp/`: request bodies being received.
-//! - `parts/<upload row id>/<offset>`, `media/<fileId>`, `objects/<row id>`,
-//!   `mpparts/<upload id>/<part number>`.
+//! - `parts/<upload row id>/data` (every part of a v4/UGC upload written at
+//!   its offset; renamed to the media file at finish), `media/<fileId>`,
+//!   `objects/<row id>`, `mpparts/<upload id>/<part number>`. (Stores made
+//!   before the data file kept `parts/<upload row id>/<offset>` files; they
+//!   are still assembled.)
 //!
 //! No client-supplied string is ever part of a file name: files are named by
 //! numbers the store allocates, which makes the layout traversal-proof by
-//! construction. Durability: a body is written to `tmp/`, fsynced, renamed
-//! into place and its directory fsynced *before* the row recording it is
-//! committed, so after a crash a row always has its bytes (an orphan file
+//! construction. Durability: a body is written to `tmp/` (a part: into its
+//! upload's data file), fsynced, renamed into place and its directory
+//! fsynced *before* the row recording it is committed, so after a crash a row always has its bytes (an orphan file
 //! without a row is harmless and overwritten on retry). `synchronous=FULL`
 //! because a recorded part must survive power loss, not just a crash.
 //! One connection behind a mutex; callers run on `spawn_blocking`.
@@ -316,6 +319,15 @@ impl Store {
             .join(offset.to_string())
     }
 
+    /// The one data file of an upload: every part is written into it at
+    /// its offset, and at finish it becomes the media file (no copy).
+    pub fn upload_data_path(&self, upload_id: i64) -> PathBuf {
+        self.root
+            .join("parts")
+            .join(upload_id.to_string())
+            .join("data")
+    }
+
     pub fn media_path(&self, file_id: &str) -> PathBuf {
         // file ids are digits only (allocated here), never client text.
         self.root.join("media").join(file_id)
@@ -396,11 +408,22 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Records a part whose bytes are already durable at `part_path`.
+    /// Records a part whose bytes are already durable in the upload's data
+    /// file (or, before it existed, at `part_path`).
     pub fn record_part(&self, upload_id: i64, p: &PartRow) -> Result<()> {
         self.db().execute(
             "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
             params![upload_id, p.offset, p.size, p.md5],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the part at `offset` (its bytes in the data file were
+    /// overwritten by a body that was refused).
+    pub fn forget_part(&self, upload_id: i64, offset: u64) -> Result<()> {
+        self.db().execute(
+            "DELETE FROM parts WHERE upload_id=?1 AND offset=?2",
+            params![upload_id, offset],
         )?;
         Ok(())
     }
