@@ -73,7 +73,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn put(mut self, batch: Vec<u8>) -> std::io::Result<Sink> {
+    fn put(mut self, batch: Vec<u8>) -> std::io::Result<(Sink, Vec<u8>)> {
         use std::io::Write as _;
         use std::os::unix::fs::FileExt as _;
         self.md5.update(&batch);
@@ -87,7 +87,7 @@ impl Sink {
                 *pos += batch.len() as u64;
             }
         }
-        Ok(self)
+        Ok((self, batch))
     }
 
     fn sync(self) -> std::io::Result<Sink> {
@@ -99,9 +99,9 @@ impl Sink {
     }
 }
 
-async fn join(
-    pending: tokio::task::JoinHandle<std::io::Result<Sink>>,
-) -> Result<Sink, ServerError> {
+type Pending = tokio::task::JoinHandle<std::io::Result<(Sink, Vec<u8>)>>;
+
+async fn join(pending: Pending) -> Result<(Sink, Vec<u8>), ServerError> {
     pending
         .await
         .map_err(|e| ServerError::Internal(format!("body writer: {e}")))?
@@ -130,40 +130,76 @@ pub async fn receive_hashed(
         md5: Md5::new(),
         sha1: sha1.then(Sha1::new),
     };
-    let (len, sink) = stream_to(body, sink, limit).await?;
+    let (len, sink, _) = stream_to(body, sink, limit, 0).await?;
     incoming.len = len;
     incoming.md5 = hex::encode(sink.md5.finalize());
-    incoming.sha1 = sink.sha1.map(|h| hex::encode(h.finalize())).unwrap_or_default();
+    incoming.sha1 = sink
+        .sha1
+        .map(|h| hex::encode(h.finalize()))
+        .unwrap_or_default();
     Ok(incoming)
 }
 
-/// Streams `body` into `file` at `offset` and syncs its data; returns the
-/// length and MD5 (hex) of the body. Past `limit` bytes: `BodyTooLarge`,
-/// with whatever arrived already written (the caller forgets the range).
+/// A body received into a shared file.
+pub struct Received {
+    pub len: u64,
+    /// MD5 of the body, hex.
+    pub md5: String,
+    /// The body's bytes, when at most `keep` bytes long.
+    pub kept: Option<Vec<Vec<u8>>>,
+}
+
+/// Streams `body` into `file` at `offset` and syncs its data; also hands
+/// the bytes back when there are at most `keep`. Past `limit` bytes:
+/// `BodyTooLarge`, with whatever arrived already written (the caller
+/// forgets the range).
 pub async fn receive_at(
     body: Body,
     file: Arc<std::fs::File>,
     offset: u64,
     limit: u64,
-) -> Result<(u64, String), ServerError> {
+    keep: u64,
+) -> Result<Received, ServerError> {
     let sink = Sink {
         out: Out::At(file, offset),
         md5: Md5::new(),
         sha1: None,
     };
-    let (len, sink) = stream_to(body, sink, limit).await?;
-    Ok((len, hex::encode(sink.md5.finalize())))
+    let (len, sink, kept) = stream_to(body, sink, limit, keep).await?;
+    Ok(Received {
+        len,
+        md5: hex::encode(sink.md5.finalize()),
+        kept,
+    })
 }
 
 /// Feeds `body` to `sink` in 1 MiB batches, each hashed and written on a
 /// blocking thread while the next one arrives (no per-chunk thread hop, no
-/// hashing on the runtime), then syncs it.
-async fn stream_to(body: Body, sink: Sink, limit: u64) -> Result<(u64, Sink), ServerError> {
+/// hashing on the runtime), then syncs it. The batches come back when the
+/// body is at most `keep` bytes.
+async fn stream_to(
+    body: Body,
+    sink: Sink,
+    limit: u64,
+    keep: u64,
+) -> Result<(u64, Sink, Option<Vec<Vec<u8>>>), ServerError> {
     let mut sink = Some(sink);
     let mut len = 0u64;
-    let mut pending: Option<tokio::task::JoinHandle<std::io::Result<Sink>>> = None;
+    let mut kept = Some(Vec::new());
+    let mut pending: Option<Pending> = None;
     let mut batch = Vec::new();
     let mut stream = body.into_data_stream();
+    let take_back = |(s, b): (Sink, Vec<u8>), len: u64, kept: &mut Option<Vec<Vec<u8>>>| {
+        match kept {
+            Some(k) if len <= keep => {
+                if !b.is_empty() {
+                    k.push(b);
+                }
+            }
+            _ => *kept = None,
+        }
+        s
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ServerError::Internal(format!("reading body: {e}")))?;
         len += chunk.len() as u64;
@@ -174,7 +210,7 @@ async fn stream_to(body: Body, sink: Sink, limit: u64) -> Result<(u64, Sink), Se
         batch.extend_from_slice(&chunk);
         if batch.len() >= BATCH {
             let s = match pending.take() {
-                Some(p) => join(p).await?,
+                Some(p) => take_back(join(p).await?, len, &mut kept),
                 None => sink.take().expect("sink"),
             };
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + (64 << 10)));
@@ -182,11 +218,16 @@ async fn stream_to(body: Body, sink: Sink, limit: u64) -> Result<(u64, Sink), Se
         }
     }
     let s = match pending.take() {
-        Some(p) => join(p).await?,
+        Some(p) => take_back(join(p).await?, len, &mut kept),
         None => sink.take().expect("sink"),
     };
-    let s = join(tokio::task::spawn_blocking(move || s.put(batch)?.sync())).await?;
-    Ok((len, s))
+    let last = join(tokio::task::spawn_blocking(move || {
+        let (s, b) = s.put(batch)?;
+        Ok((s.sync()?, b))
+    }))
+    .await?;
+    let s = take_back(last, len, &mut kept);
+    Ok((len, s, kept))
 }
 
 async fn drain(mut stream: axum::body::BodyDataStream, mut seen: u64) {

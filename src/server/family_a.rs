@@ -207,15 +207,20 @@ pub async fn upload_part(
         .map_err(|e| ServerError::Internal(format!("opening upload data: {e}")))??;
     // Longer than the part → BodyTooLarge(expected), −10006 like a short one.
     // A refused body has overwritten the part's range: forget the part.
-    let received = super::body::receive_at(body, Arc::new(file), offset, limit).await;
+    let received =
+        super::body::receive_at(body, Arc::new(file), offset, limit, KEEP_FOR_HASHING).await;
     let refused = match &received {
         Err(_) => true,
-        Ok((len, got)) => *len != expected || *got != md5,
+        Ok(r) => r.len != expected || r.md5 != md5,
     };
     if refused {
         app.db(move |s| s.forget_part(id, offset)).await?;
     }
-    let (len, got) = received?;
+    let super::body::Received {
+        len,
+        md5: got,
+        kept,
+    } = received?;
     if len != expected {
         return Err(ServerError::PartSize {
             received: len,
@@ -234,6 +239,13 @@ pub async fn upload_part(
         md5,
     };
     app.db(move |s| s.record_part(id, &part)).await?;
+    let (a, key) = (app.clone(), (id, u.sha.clone()));
+    tokio::task::spawn_blocking(move || match kept {
+        Some(data) => a.running.part(key, offset, data),
+        None => a.running.lost(key),
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("hashing: {e}")))?;
     app.stats.part_received(len);
     Ok(json!({"code": 0}))
 }
@@ -282,12 +294,15 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
         .iter()
         .map(|p| app.store.part_path(id, p.offset))
         .collect();
-    let (dest, size) = (tmp.clone(), u.size);
+    let (dest, size, a, key) = (tmp.clone(), u.size, app.clone(), (id, u.sha.clone()));
     let (sha1, md5) = tokio::task::spawn_blocking(move || {
-        if dest.ends_with("data") {
-            hash_data(&dest, size)
-        } else {
-            assemble(&paths, &dest)
+        if !dest.ends_with("data") {
+            return assemble(&paths, &dest);
+        }
+        match a.running.take(&key, size) {
+            // Parts came in order: hashed already, no second read.
+            Some(h) => trim(&dest, size).map(|()| h),
+            None => hash_data(&dest, size),
         }
     })
     .await
@@ -335,6 +350,10 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     Ok(media)
 }
 
+/// Parts up to this size are kept in memory after they are written, for
+/// the upload's running hashes ([`super::running`]).
+const KEEP_FOR_HASHING: u64 = 8 << 20;
+
 /// Opens (creating, durably) the data file of an upload.
 fn open_upload_data(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let open = || {
@@ -355,15 +374,21 @@ fn open_upload_data(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// Trims the data file of an upload to `size` and returns its SHA-1 and
-/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
-fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
-    use std::io::Read as _;
+/// Makes the data file of an upload exactly `size` bytes long.
+fn trim(path: &std::path::Path, size: u64) -> std::io::Result<()> {
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     if f.metadata()?.len() != size {
         f.set_len(size)?;
         f.sync_all()?;
     }
+    Ok(())
+}
+
+/// Trims the data file of an upload to `size` and returns its SHA-1 and
+/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
+fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
+    use std::io::Read as _;
+    trim(path, size)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     let md5 = std::thread::spawn(move || {
         let mut md5 = md5::Md5::new();

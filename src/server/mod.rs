@@ -42,6 +42,7 @@ pub mod frontwize;
 pub mod page;
 pub mod playback;
 pub mod ratelimit;
+pub mod running;
 pub mod store;
 pub mod store_objects;
 pub mod ugc;
@@ -126,6 +127,8 @@ pub struct App {
     pub stats: Stats,
     /// Serialises the steps that turn uploads into media (finish, commit).
     pub commit_lock: tokio::sync::Mutex<()>,
+    /// Whole-content hashes of uploads whose parts arrived in order.
+    pub running: running::Running,
 }
 
 impl App {
@@ -137,6 +140,7 @@ impl App {
             faults: faults::Faults::new(cfg.faults.clone()),
             stats: Stats::default(),
             commit_lock: tokio::sync::Mutex::new(()),
+            running: running::Running::default(),
             store,
             cfg,
         })

@@ -1,0 +1,138 @@
+//! In-order hashing of v4/UGC uploads: as parts are recorded, the bytes of
+//! the contiguous prefix are fed to a running SHA-1 and MD5 of the whole
+//! content, so that FinishUpload has both without reading the file again.
+//! Parts that arrive ahead of the prefix (parallel uploads) wait in memory,
+//! bounded; past the bound, or after a restart, the upload simply has no
+//! running hashes and finish reads its data file as before.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use md5::Md5;
+use sha1::{Digest as _, Sha1};
+
+/// Bytes of parts held ahead of the prefix, per upload, at most.
+const STASH_MAX: usize = 32 << 20;
+
+/// An upload: its row id and its fileSha (a reused row id with the same
+/// sha is the same content, so its bytes agree).
+pub type Key = (i64, String);
+
+#[derive(Default)]
+struct Upload {
+    next: u64,
+    sha1: Sha1,
+    md5: Md5,
+    stash: BTreeMap<u64, Vec<Vec<u8>>>,
+    stashed: usize,
+    broken: bool,
+}
+
+/// The running hashes of every upload in progress.
+#[derive(Default)]
+pub struct Running {
+    uploads: Mutex<HashMap<Key, Arc<Mutex<Upload>>>>,
+}
+
+fn size(data: &[Vec<u8>]) -> usize {
+    data.iter().map(Vec::len).sum()
+}
+
+impl Running {
+    /// Feeds the recorded part at `offset` (blocking: hashes).
+    pub fn part(&self, key: Key, offset: u64, data: Vec<Vec<u8>>) {
+        let up = self
+            .uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut u = up.lock().unwrap_or_else(PoisonError::into_inner);
+        if u.broken || offset < u.next {
+            return;
+        }
+        u.stashed += size(&data);
+        if let Some(old) = u.stash.insert(offset, data) {
+            u.stashed -= size(&old);
+        }
+        loop {
+            let next = u.next;
+            let Some(data) = u.stash.remove(&next) else {
+                break;
+            };
+            u.stashed -= size(&data);
+            for b in &data {
+                u.sha1.update(b);
+                u.md5.update(b);
+                u.next += b.len() as u64;
+            }
+        }
+        if u.stashed > STASH_MAX {
+            u.broken = true;
+            u.stash.clear();
+            u.stashed = 0;
+        }
+    }
+
+    /// A part could not be kept in memory: no running hashes for `key`.
+    pub fn lost(&self, key: Key) {
+        let up = self
+            .uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut u = up.lock().unwrap_or_else(PoisonError::into_inner);
+        u.broken = true;
+        u.stash.clear();
+        u.stashed = 0;
+    }
+
+    /// The SHA-1 and MD5 of the whole content when every byte up to `size`
+    /// was fed; forgets the upload either way.
+    pub fn take(&self, key: &Key, size: u64) -> Option<(Sha1, Md5)> {
+        let up = self
+            .uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key)?;
+        let u = std::mem::take(&mut *up.lock().unwrap_or_else(PoisonError::into_inner));
+        (!u.broken && u.next == size).then_some((u.sha1, u.md5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_out_of_order_hash_like_the_whole() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let r = Running::default();
+        let key = (1, "s".to_string());
+        let parts: Vec<_> = data.chunks(1000).enumerate().collect();
+        for &(i, c) in parts.iter().rev() {
+            r.part(key.clone(), (i * 1000) as u64, vec![c.to_vec()]);
+        }
+        // A re-sent part behind the prefix changes nothing.
+        r.part(key.clone(), 0, vec![data[..1000].to_vec()]);
+        let (sha1, md5) = r.take(&key, data.len() as u64).unwrap();
+        assert_eq!(sha1.finalize(), Sha1::digest(&data));
+        assert_eq!(md5.finalize(), Md5::digest(&data));
+        assert!(r.take(&key, data.len() as u64).is_none(), "forgotten");
+    }
+
+    #[test]
+    fn a_gap_or_a_lost_part_gives_nothing() {
+        let r = Running::default();
+        let key = (2, "s".to_string());
+        r.part(key.clone(), 1000, vec![vec![1; 1000]]);
+        assert!(r.take(&key, 2000).is_none());
+        r.part(key.clone(), 0, vec![vec![1; 1000]]);
+        r.lost(key.clone());
+        r.part(key.clone(), 1000, vec![vec![1; 1000]]);
+        assert!(r.take(&key, 2000).is_none());
+    }
+}
