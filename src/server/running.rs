@@ -2,17 +2,23 @@
 //! the contiguous prefix are fed to a running SHA-1 and MD5 of the whole
 //! content, so that FinishUpload has both without reading the file again.
 //! Parts that arrive ahead of the prefix (parallel uploads) wait in memory,
-//! bounded; past the bound, or after a restart, the upload simply has no
+//! bounded per upload and in all (an abandoned upload keeps at most its
+//! share); past a bound, or after a restart, the upload simply has no
 //! running hashes and finish reads its data file as before.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use md5::Md5;
 use sha1::{Digest as _, Sha1};
 
-/// Bytes of parts held ahead of the prefix, per upload, at most.
-const STASH_MAX: usize = 32 << 20;
+/// Bytes of parts held ahead of the prefix, per upload, at most (4 parts
+/// in flight arrive at most a few MiB out of order).
+const STASH_MAX: usize = 16 << 20;
+
+/// Bytes held ahead of their prefixes by all uploads together, at most.
+const TOTAL_MAX: usize = 256 << 20;
 
 /// An upload: its row id and its fileSha (a reused row id with the same
 /// sha is the same content, so its bytes agree).
@@ -32,6 +38,8 @@ struct Upload {
 #[derive(Default)]
 pub struct Running {
     uploads: Mutex<HashMap<Key, Arc<Mutex<Upload>>>>,
+    /// Bytes stashed by every upload.
+    total: AtomicUsize,
 }
 
 fn size(data: &[Vec<u8>]) -> usize {
@@ -52,6 +60,7 @@ impl Running {
         if u.broken || offset < u.next {
             return;
         }
+        let before = u.stashed;
         u.stashed += size(&data);
         if let Some(old) = u.stash.insert(offset, data) {
             u.stashed -= size(&old);
@@ -68,11 +77,18 @@ impl Running {
                 u.next += b.len() as u64;
             }
         }
-        if u.stashed > STASH_MAX {
-            u.broken = true;
-            u.stash.clear();
-            u.stashed = 0;
+        let total = self.total.fetch_add(u.stashed, Ordering::Relaxed) + u.stashed;
+        self.total.fetch_sub(before, Ordering::Relaxed);
+        if u.stashed > STASH_MAX || total - before > TOTAL_MAX {
+            self.drop_stash(&mut u);
         }
+    }
+
+    fn drop_stash(&self, u: &mut Upload) {
+        self.total.fetch_sub(u.stashed, Ordering::Relaxed);
+        u.broken = true;
+        u.stash.clear();
+        u.stashed = 0;
     }
 
     /// A part could not be kept in memory: no running hashes for `key`.
@@ -85,9 +101,7 @@ impl Running {
             .or_default()
             .clone();
         let mut u = up.lock().unwrap_or_else(PoisonError::into_inner);
-        u.broken = true;
-        u.stash.clear();
-        u.stashed = 0;
+        self.drop_stash(&mut u);
     }
 
     /// The SHA-1 and MD5 of the whole content when every byte up to `size`
@@ -99,6 +113,7 @@ impl Running {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key)?;
         let u = std::mem::take(&mut *up.lock().unwrap_or_else(PoisonError::into_inner));
+        self.total.fetch_sub(u.stashed, Ordering::Relaxed);
         (!u.broken && u.next == size).then_some((u.sha1, u.md5))
     }
 }
@@ -122,6 +137,20 @@ mod tests {
         assert_eq!(sha1.finalize(), Sha1::digest(&data));
         assert_eq!(md5.finalize(), Md5::digest(&data));
         assert!(r.take(&key, data.len() as u64).is_none(), "forgotten");
+        assert_eq!(r.total.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn stashes_are_bounded() {
+        let r = Running::default();
+        let key = (3, "s".to_string());
+        let part = 1 << 20;
+        for i in 1..=(STASH_MAX / part + 1) {
+            r.part(key.clone(), (i * part) as u64, vec![vec![0; part]]);
+        }
+        assert_eq!(r.total.load(Ordering::Relaxed), 0, "dropped past the bound");
+        r.part(key.clone(), 0, vec![vec![0; part]]);
+        assert!(r.take(&key, (2 * part) as u64).is_none());
     }
 
     #[test]
