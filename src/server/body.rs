@@ -201,13 +201,28 @@ async fn stream_to(
         s
     };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ServerError::Internal(format!("reading body: {e}")))?;
-        len += chunk.len() as u64;
-        if len > limit {
-            drain(stream, len).await;
-            return Err(ServerError::BodyTooLarge(limit));
+        let failed = match chunk {
+            Ok(c) if len + c.len() as u64 <= limit => {
+                len += c.len() as u64;
+                batch.extend_from_slice(&c);
+                None
+            }
+            Ok(c) => {
+                len += c.len() as u64;
+                Some(ServerError::BodyTooLarge(limit))
+            }
+            Err(e) => Some(ServerError::Internal(format!("reading body: {e}"))),
+        };
+        if let Some(e) = failed {
+            // No write of this body may land after the caller's answer.
+            if let Some(p) = pending.take() {
+                let _ = p.await;
+            }
+            if matches!(e, ServerError::BodyTooLarge(_)) {
+                drain(stream, len).await;
+            }
+            return Err(e);
         }
-        batch.extend_from_slice(&chunk);
         if batch.len() >= BATCH {
             let s = match pending.take() {
                 Some(p) => take_back(join(p).await?, len, &mut kept),

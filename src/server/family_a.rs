@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use serde_json::{Value, json};
-use sha1::{Digest as _, Sha1};
+use sha1::Digest as _;
 
 use super::App;
 use super::error::{ServerError, bad};
@@ -201,14 +201,23 @@ pub async fn upload_part(
     };
     let limit = expected.min(app.cfg.max_body);
     let id = u.id;
+    if let Some(old) = app.db(move |s| s.part_at(id, offset)).await? {
+        return resend(app, &u, old, expected, md5, limit, body).await;
+    }
     let path = app.store.upload_data_path(id);
-    let file = tokio::task::spawn_blocking(move || open_upload_data(&path))
+    let file = tokio::task::spawn_blocking(move || super::upload_data::open_upload_data(&path))
         .await
         .map_err(|e| ServerError::Internal(format!("opening upload data: {e}")))??;
     // Longer than the part → BodyTooLarge(expected), −10006 like a short one.
     // A refused body has overwritten the part's range: forget the part.
-    let received =
-        super::body::receive_at(body, Arc::new(file), offset, limit, KEEP_FOR_HASHING).await;
+    let received = super::body::receive_at(
+        body,
+        Arc::new(file),
+        offset,
+        limit,
+        super::upload_data::KEEP_FOR_HASHING,
+    )
+    .await;
     let refused = match &received {
         Err(_) => true,
         Ok(r) => r.len != expected || r.md5 != md5,
@@ -251,6 +260,50 @@ pub async fn upload_part(
 }
 
 /// The shared FinishUpload: the media record, or why not.
+/// A part sent again over a recorded one: received aside, so that a body
+/// that turns out wrong never overwrites recorded bytes; the same bytes
+/// change nothing, different (verified) ones replace the recorded part.
+async fn resend(
+    app: &Arc<App>,
+    u: &UploadRow,
+    old: PartRow,
+    expected: u64,
+    md5: String,
+    limit: u64,
+    body: Body,
+) -> Result<Value> {
+    let incoming = super::body::receive_hashed(body, &app.store.tmp_dir(), limit, false).await?;
+    if incoming.len != expected {
+        return Err(ServerError::PartSize {
+            received: incoming.len,
+            expected,
+        });
+    }
+    if incoming.md5 != md5 {
+        return Err(ServerError::Md5Mismatch {
+            expected: md5,
+            actual: incoming.md5.clone(),
+        });
+    }
+    let (id, offset, len) = (u.id, old.offset, incoming.len);
+    if old.md5 != md5 || old.size != len {
+        let (src, data) = (incoming.path.clone(), app.store.upload_data_path(id));
+        tokio::task::spawn_blocking(move || super::upload_data::copy_into(&src, &data, offset))
+            .await
+            .map_err(|e| ServerError::Internal(format!("writing part: {e}")))??;
+        let part = PartRow {
+            offset,
+            size: len,
+            md5,
+        };
+        app.db(move |s| s.record_part(id, &part)).await?;
+        app.running.lost((id, u.sha.clone()));
+    }
+    drop(incoming);
+    app.stats.part_received(len);
+    Ok(json!({"code": 0}))
+}
+
 pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result<MediaRow> {
     let sha = check_hex("fileSha", sha, 40)?;
     let _guard = app.commit_lock.lock().await;
@@ -297,12 +350,12 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     let (dest, size, a, key) = (tmp.clone(), u.size, app.clone(), (id, u.sha.clone()));
     let (sha1, md5) = tokio::task::spawn_blocking(move || {
         if !dest.ends_with("data") {
-            return assemble(&paths, &dest);
+            return super::upload_data::assemble(&paths, &dest);
         }
         match a.running.take(&key, size) {
             // Parts came in order: hashed already, no second read.
-            Some(h) => trim(&dest, size).map(|()| h),
-            None => hash_data(&dest, size),
+            Some(h) => super::upload_data::trim(&dest, size).map(|()| h),
+            None => super::upload_data::hash_data(&dest, size),
         }
     })
     .await
@@ -348,101 +401,6 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     })
     .await?;
     Ok(media)
-}
-
-/// Parts up to this size are kept in memory after they are written, for
-/// the upload's running hashes ([`super::running`]).
-const KEEP_FOR_HASHING: u64 = 8 << 20;
-
-/// Opens (creating, durably) the data file of an upload.
-fn open_upload_data(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let open = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-    };
-    if path.exists() {
-        return open();
-    }
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let f = open()?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(f)
-}
-
-/// Makes the data file of an upload exactly `size` bytes long.
-fn trim(path: &std::path::Path, size: u64) -> std::io::Result<()> {
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    if f.metadata()?.len() != size {
-        f.set_len(size)?;
-        f.sync_all()?;
-    }
-    Ok(())
-}
-
-/// Trims the data file of an upload to `size` and returns its SHA-1 and
-/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
-fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
-    use std::io::Read as _;
-    trim(path, size)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
-    let md5 = std::thread::spawn(move || {
-        let mut md5 = md5::Md5::new();
-        for b in rx {
-            md5.update(&b[..]);
-        }
-        md5
-    });
-    let mut sha1 = Sha1::new();
-    let mut f = std::fs::File::open(path)?;
-    loop {
-        let mut buf = vec![0u8; 1 << 20];
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        buf.truncate(n);
-        let buf = Arc::new(buf);
-        sha1.update(&buf[..]);
-        if tx.send(buf).is_err() {
-            break;
-        }
-    }
-    drop(tx);
-    let md5 = md5
-        .join()
-        .map_err(|_| std::io::Error::other("md5 thread panicked"))?;
-    Ok((sha1, md5))
-}
-
-/// Concatenates `parts` into `dest` (fsynced), returning its SHA-1 and MD5.
-fn assemble(
-    parts: &[std::path::PathBuf],
-    dest: &std::path::Path,
-) -> std::io::Result<(Sha1, md5::Md5)> {
-    use std::io::{Read as _, Write as _};
-    let mut out = std::fs::File::create(dest)?;
-    let mut sha1 = Sha1::new();
-    let mut md5 = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for p in parts {
-        let mut f = std::fs::File::open(p)?;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            sha1.update(&buf[..n]);
-            md5.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-        }
-    }
-    out.sync_all()?;
-    Ok((sha1, md5))
 }
 
 /// SmallFileUpload: a cover (≤ 1 MiB) for an existing video (`extra.fileId`).

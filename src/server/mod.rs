@@ -46,6 +46,7 @@ pub mod running;
 pub mod store;
 pub mod store_objects;
 pub mod ugc;
+pub mod upload_data;
 pub mod v2;
 
 use std::collections::BTreeMap;

@@ -393,6 +393,23 @@ impl Store {
         })
     }
 
+    /// The recorded part at `offset`, if any.
+    pub fn part_at(&self, upload_id: i64, offset: u64) -> Result<Option<PartRow>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT offset, size, md5 FROM parts WHERE upload_id=?1 AND offset=?2",
+        )?;
+        Ok(st
+            .query_row(params![upload_id, offset], |r| {
+                Ok(PartRow {
+                    offset: r.get(0)?,
+                    size: r.get(1)?,
+                    md5: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
     pub fn parts(&self, upload_id: i64) -> Result<Vec<PartRow>> {
         let db = self.db();
         let mut st = db.prepare_cached(

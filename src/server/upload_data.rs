@@ -1,0 +1,117 @@
+//! The data file of a v4/UGC upload (`parts/<id>/data`): parts are written
+//! into it at their offsets; at finish it is hashed (unless the running
+//! hashes of [`super::running`] have it already) and renamed into place.
+//! Stores from before it kept one file per part: [`assemble`].
+
+use std::sync::Arc;
+
+use sha1::{Digest as _, Sha1};
+
+/// Parts up to this size are kept in memory after they are written, for
+/// the upload's running hashes ([`super::running`]).
+pub const KEEP_FOR_HASHING: u64 = 8 << 20;
+
+/// Opens (creating, durably) the data file of an upload.
+pub fn open_upload_data(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    if path.exists() {
+        return open();
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let f = open()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+/// Makes the data file of an upload exactly `size` bytes long.
+pub fn trim(path: &std::path::Path, size: u64) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    if f.metadata()?.len() != size {
+        f.set_len(size)?;
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Trims the data file of an upload to `size` and returns its SHA-1 and
+/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
+pub fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
+    use std::io::Read as _;
+    trim(path, size)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+    let md5 = std::thread::spawn(move || {
+        let mut md5 = md5::Md5::new();
+        for b in rx {
+            md5.update(&b[..]);
+        }
+        md5
+    });
+    let mut sha1 = Sha1::new();
+    let mut f = std::fs::File::open(path)?;
+    loop {
+        let mut buf = vec![0u8; 1 << 20];
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        let buf = Arc::new(buf);
+        sha1.update(&buf[..]);
+        if tx.send(buf).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let md5 = md5
+        .join()
+        .map_err(|_| std::io::Error::other("md5 thread panicked"))?;
+    Ok((sha1, md5))
+}
+
+/// Concatenates `parts` into `dest` (fsynced), returning its SHA-1 and MD5.
+pub fn assemble(
+    parts: &[std::path::PathBuf],
+    dest: &std::path::Path,
+) -> std::io::Result<(Sha1, md5::Md5)> {
+    use std::io::{Read as _, Write as _};
+    let mut out = std::fs::File::create(dest)?;
+    let mut sha1 = Sha1::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for p in parts {
+        let mut f = std::fs::File::open(p)?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sha1.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+    }
+    out.sync_all()?;
+    Ok((sha1, md5))
+}
+
+/// Copies the verified body at `src` into the data file at `offset` and
+/// syncs it (a part sent again with different bytes).
+pub fn copy_into(
+    src: &std::path::Path,
+    data: &std::path::Path,
+    offset: u64,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let bytes = std::fs::read(src)?;
+    let f = open_upload_data(data)?;
+    f.write_all_at(&bytes, offset)?;
+    f.sync_data()
+}
