@@ -306,10 +306,21 @@ pub struct MountArgs {
     /// Default sourceContext of uploads (apply; user.vod.source_context wins).
     #[arg(long, value_name = "TEXT")]
     pub source_context: Option<String>,
+    /// Client-side pacing, STEP=N calls per minute (repeatable or
+    /// comma-separated; 0 = unlimited). STEP is start, part, finish or the
+    /// flow's Action name (e.g. InitUpload=200). Unnamed steps keep the
+    /// documented limits: 100/min for start and finish, 10000/min for parts.
+    #[arg(long, value_name = "STEP=N")]
+    pub rate_limit: Vec<String>,
+    /// No client-side pacing (a service without limits, benchmarks); a
+    /// 4400 that comes anyway is still waited out.
+    #[arg(long)]
+    pub no_rate_limit: bool,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=;
     /// rw, defaults, nofail, noauto,
@@ -387,6 +398,10 @@ impl MountArgs {
                     })
                 }
                 "allow_other" => self.allow_other = true,
+                "rate_limit" => self
+                    .rate_limit
+                    .extend(need(key, value)?.split('+').map(str::to_string)),
+                "no_rate_limit" => self.no_rate_limit = true,
                 "protocol" => {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
@@ -482,6 +497,16 @@ mod tests {
         );
         let m = mount_args(&["/mnt", "--class-id", "x"]);
         assert!(m.upload_defaults().unwrap_err().contains("--class-id"));
+        let mut m = mount_args(&[
+            "/mnt",
+            "--rate-limit",
+            "start=300",
+            "-o",
+            "rate_limit=finish=300+part=0,no_rate_limit",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.rate_limit, ["start=300", "finish=300", "part=0"]);
+        assert!(m.no_rate_limit);
         let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
         assert!(m.apply_options().unwrap_err().contains("ftp"));
     }

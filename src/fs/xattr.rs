@@ -1,5 +1,9 @@
 //! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
-//! computed from the cache's upload state; other `user.*` names are stored.
+//! computed from the cache's upload state; the upload settings
+//! (`fs::settings::NAMES`) are stored on directories; `user.vod.retry`
+//! is an action. Any other `user.vod.*` name is refused with EINVAL and a
+//! log line (a typo such as `user.vod.clas_id` must not be stored silently
+//! and then ignored); other `user.*` names are stored as given.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
 //! without touching the database (the kernel asks for security.capability
 //! before every write).
@@ -183,12 +187,30 @@ impl Fs {
         Ok(())
     }
 
+    /// Refuses a `user.vod.*` name vodfs does not know, with a log line.
+    fn check_known_vod_name(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
+        if !name.starts_with(VOD_PREFIX)
+            || computed_key(name).is_some()
+            || super::settings::setting_name(name).is_some()
+        {
+            return Ok(());
+        }
+        let file = crate::upload::commit_job::display_path(&self.cache, ino);
+        tracing::warn!(
+            file = %file,
+            "setxattr {} refused: not a user.vod.* attribute vodfs knows (EINVAL)",
+            String::from_utf8_lossy(name)
+        );
+        Err(FsError::Invalid("unknown user.vod.* attribute"))
+    }
+
     /// Stores user xattr `name` (flags: XATTR_CREATE / XATTR_REPLACE).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], flags: i32) -> Result<(), FsError> {
         if name == RETRY {
             return self.retry(ino);
         }
         self.check_xattr_writable(ino, name)?;
+        self.check_known_vod_name(ino, name)?;
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
         }

@@ -72,14 +72,40 @@ fn bad_input_by_id_is_read_only_and_vod_attributes_are_checked() {
         getfattr(&m.path("v.mp4"), "user.vod.url"),
         Some(c.url.clone())
     );
-    // An ordinary user.* attribute is kept.
+    // An unknown user.vod.* name (a typo) is refused with EINVAL and a log
+    // line naming the file and the attribute, on a file and a directory;
+    // nothing is stored.
+    std::fs::create_dir(m.path("d")).expect("mkdir");
+    for (target, name) in [("v.mp4", "user.vod.bogus"), ("d", "user.vod.clas_id")] {
+        let out = Command::new("setfattr")
+            .args(["-n", name, "-v", "7"])
+            .arg(m.path(target))
+            .output()
+            .expect("setfattr");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("bad input: setfattr {name} on {target}: {}", stderr.trim());
+        assert!(!out.status.success(), "setfattr {name} succeeded");
+        assert!(stderr.contains("Invalid argument"), "{stderr}");
+        assert_eq!(getfattr(&m.path(target), name), None);
+        let log = m.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(name) && l.contains(&format!("/{target}"))),
+            "no log line names {target} and {name}:\n{}",
+            crate::reliability::tail(&log, 20)
+        );
+    }
+    // Known settings on a directory are still stored.
     run(Command::new("setfattr")
-        .args(["-n", "user.note", "-v", "hello"])
-        .arg(m.path("v.mp4")));
-    assert_eq!(
-        getfattr(&m.path("v.mp4"), "user.note").as_deref(),
-        Some("hello")
-    );
+        .args(["-n", "user.vod.class_id", "-v", "7"])
+        .arg(m.path("d")));
+    // Ordinary user.* attributes are kept, on files and directories.
+    for (target, name) in [("v.mp4", "user.note"), ("d", "user.xdg.origin.url")] {
+        run(Command::new("setfattr")
+            .args(["-n", name, "-v", "hello"])
+            .arg(m.path(target)));
+        assert_eq!(getfattr(&m.path(target), name).as_deref(), Some("hello"));
+    }
 }
 
 #[test]
