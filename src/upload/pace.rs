@@ -148,6 +148,7 @@ impl Pacer {
         if limit == 0 {
             return;
         }
+        let mut logged = false;
         loop {
             let wake = {
                 let mut log = match self.logs[slot(step)].lock() {
@@ -165,6 +166,11 @@ impl Pacer {
                 // The log is full: the oldest call leaves the window first.
                 log.front().map(|t| *t + WINDOW).unwrap_or(now)
             };
+            if !logged {
+                // One line per call that has to wait (tests count them).
+                tracing::info!(step = ?step, limit, "pacing: a call waits for the rate-limit window");
+                logged = true;
+            }
             tokio::time::sleep_until(wake).await;
         }
     }
