@@ -27,7 +27,7 @@ pub enum Command {
     Wait(WaitArgs),
     /// Show every upload of a mount: state, progress, failures.
     Status(StatusArgs),
-    /// Commit failed files again, then wait for them as `wait` does.
+    /// Commit failed or interrupted files again, then wait for them as `wait` does.
     Retry(WaitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

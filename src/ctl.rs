@@ -107,7 +107,10 @@ impl FileStatus {
     }
 
     fn is_active(&self) -> bool {
-        !matches!(self.state.as_str(), "committed" | "failed" | "empty")
+        !matches!(
+            self.state.as_str(),
+            "committed" | "failed" | "empty" | "interrupted"
+        )
     }
 }
 
@@ -124,7 +127,7 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             file_id: s.file_id.clone().unwrap_or_default(),
             url: s.url.clone().unwrap_or_default(),
         }),
-        "failed" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        "failed" | "interrupted" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
         "empty" => Some(WaitOutcome::Failed(
             "empty file: nothing to upload (write bytes to it)".into(),
         )),
@@ -242,7 +245,7 @@ pub fn retry(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()>
         let status = FileStatus::read(p)
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             .ok_or_else(|| not_vodfs(p))?;
-        if status.state != "failed" {
+        if status.state != "failed" && status.state != "interrupted" {
             continue;
         }
         set_xattr(p, "user.vod.retry", b"1")
@@ -322,6 +325,8 @@ pub struct Summary {
     pub active: usize,
     /// Empty files: nothing to upload.
     pub empty: usize,
+    /// Files whose writer never closed them (the mount was killed).
+    pub interrupted: usize,
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -345,6 +350,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
                 "committed" => summary.committed += 1,
                 "failed" => summary.failed += 1,
                 "empty" => summary.empty += 1,
+                "interrupted" => summary.interrupted += 1,
                 _ => summary.active += 1,
             }
         }
@@ -366,10 +372,16 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
     }
     let tty = std::io::stdout().is_terminal();
     for (m, files, summary) in &report {
-        let empty = match summary.empty {
+        let mut empty = match summary.empty {
             0 => String::new(),
             n => format!(", {n} empty (not uploaded)"),
         };
+        if summary.interrupted > 0 {
+            empty += &format!(
+                ", {} interrupted (writer killed before close)",
+                summary.interrupted
+            );
+        }
         println!(
             "{}: {} committed, {} in progress, {} failed{empty}",
             m.display(),
@@ -383,8 +395,9 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             }
             let pr = f.progress.unwrap_or_default();
             match f.state.as_str() {
-                "failed" => println!(
-                    "  failed     {}: {}",
+                "failed" | "interrupted" => println!(
+                    "  {:<10} {}: {}",
+                    f.state,
                     f.path,
                     f.error.as_deref().unwrap_or("(no reason recorded)")
                 ),

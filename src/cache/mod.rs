@@ -37,6 +37,7 @@ pub mod hash;
 mod nodes;
 mod schema;
 mod space;
+mod unsealed;
 mod uploads;
 mod xattrs;
 

@@ -21,6 +21,11 @@ pub enum UploadState {
     /// An empty file: nothing to upload (a VOD media has bytes). Never
     /// stored in the uploads table; computed for files of size 0.
     Empty,
+    /// The mount stopped while the file was still open for writing (kill,
+    /// crash): its last close never came, so it may be truncated and is
+    /// not committed until rewritten or retried. Never stored; computed at
+    /// mount start (`fs::interrupted`).
+    Interrupted,
 }
 
 impl UploadState {
@@ -33,6 +38,7 @@ impl UploadState {
             UploadState::Committed => "committed",
             UploadState::Failed => "failed",
             UploadState::Empty => "empty",
+            UploadState::Interrupted => "interrupted",
         }
     }
 
@@ -45,6 +51,7 @@ impl UploadState {
             "committed" => UploadState::Committed,
             "failed" => UploadState::Failed,
             "empty" => UploadState::Empty,
+            "interrupted" => UploadState::Interrupted,
             _ => return None,
         })
     }

@@ -21,6 +21,7 @@
 pub mod backend;
 mod error;
 mod hashing;
+mod interrupted;
 mod io;
 mod names;
 mod open;
@@ -161,6 +162,9 @@ pub struct Fs {
     /// Bytes the data files take, as last counted plus writes since
     /// (recounted when a write would pass `--cache-size`).
     space_used: AtomicU64,
+    /// Files whose writer never closed them, found at mount start: inode →
+    /// the version then current (see `interrupted`).
+    interrupted: Mutex<HashMap<u64, u64>>,
 }
 
 impl std::fmt::Debug for Fs {
@@ -192,6 +196,7 @@ impl Fs {
             }),
             mnt_id: AtomicU64::new(0),
             space_used: AtomicU64::new(used),
+            interrupted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -233,8 +238,15 @@ impl Fs {
     }
 
     /// Schedules the commit of every sealed version not committed yet
-    /// (after a restart); returns how many.
+    /// (after a restart), and records the files whose writer never closed
+    /// them (`interrupted`); returns how many commits it scheduled.
     pub fn resume_pending(&self) -> Result<usize, FsError> {
+        let interrupted = self.find_interrupted()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                "{interrupted} file(s) interrupted while being written: not committed (see user.vod.error)"
+            );
+        }
         let pending = self.cache.pending_uploads()?;
         for (ino, version) in &pending {
             self.commit_background(*ino, *version);

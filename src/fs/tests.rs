@@ -274,11 +274,18 @@ fn xattr_namespaces() {
     // rsync -X removes what its source lacks: a no-op for computed names.
     h.fs.removexattr(ino, b"user.vod.state").unwrap();
     assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
-    h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0).unwrap();
+    h.fs.setxattr(ROOT_INO, b"user.vod.class_id", b"7", 0)
+        .unwrap();
     assert_eq!(
-        h.fs.cache().dir_setting(ino, "class").unwrap(),
-        Some(b"x".to_vec())
+        h.fs.cache().dir_setting(ino, "class_id").unwrap(),
+        Some(b"7".to_vec())
     );
+    // An unknown user.vod.* name is refused, not stored.
+    assert!(matches!(
+        h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0),
+        Err(FsError::Invalid(_))
+    ));
+    assert_eq!(h.fs.cache().dir_setting(ino, "class").unwrap(), None);
 }
 
 #[test]

@@ -53,7 +53,14 @@ fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
     let v = match key {
         "state" => Some(up.status.state.as_str().to_string()),
         "progress" => Some(progress(&up.status)),
-        "error" if up.status.state == UploadState::Failed => up.status.error.clone(),
+        "error"
+            if matches!(
+                up.status.state,
+                UploadState::Failed | UploadState::Interrupted
+            ) =>
+        {
+            up.status.error.clone()
+        }
         "url" if committed => up.url.clone(),
         "file_id" if committed => up.file_id.clone(),
         "sha1" if committed => up.sha1.clone(),
@@ -94,9 +101,9 @@ impl Fs {
             return Ok(None);
         }
         let live = self.state().open.get(&ino).cloned();
-        let (version, size) = live.map_or((row.version, row.size), |l| {
+        let (version, size, dirty) = live.map_or((row.version, row.size, false), |l| {
             let g = l.lock();
-            (g.version, g.size)
+            (g.version, g.size, g.dirty)
         });
         // An empty file has nothing to upload: say so, rather than
         // "staged" forever.
@@ -105,6 +112,14 @@ impl Fs {
         } else {
             UploadState::Staged
         };
+        if let Some(up) = self.cache.upload(ino, version)? {
+            return Ok(Some(up));
+        }
+        if size > 0
+            && let Some(up) = self.interrupted_status(ino, version, dirty)
+        {
+            return Ok(Some(up));
+        }
         Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
             UploadRow {
                 status: UploadStatus {
@@ -231,6 +246,9 @@ impl Fs {
     /// answers EINVAL (committed, empty or under way: nothing to retry).
     pub fn retry(&self, ino: u64) -> Result<(), FsError> {
         let up = self.shown_upload(ino)?.ok_or(FsError::IsDir)?;
+        if up.status.state == UploadState::Interrupted {
+            return self.commit_interrupted(ino);
+        }
         if up.status.state != UploadState::Failed {
             return Err(FsError::Invalid("user.vod.retry: the file has not failed"));
         }
