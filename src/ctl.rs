@@ -86,6 +86,10 @@ pub struct FileStatus {
     pub file_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `user.vod.cached`: false when the content was evicted from the
+    /// cache (reads come from the URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
 }
 
 impl FileStatus {
@@ -102,6 +106,7 @@ impl FileStatus {
             error: xattr_string(path, "user.vod.error")?,
             file_id: xattr_string(path, "user.vod.file_id")?,
             url: xattr_string(path, "user.vod.url")?,
+            cached: xattr_string(path, "user.vod.cached")?.map(|v| v.trim() != "0"),
             state,
         }))
     }
@@ -327,6 +332,8 @@ pub struct Summary {
     pub empty: usize,
     /// Files whose writer never closed them (the mount was killed).
     pub interrupted: usize,
+    /// Committed files whose content was evicted from the cache.
+    pub evicted: usize,
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -347,7 +354,12 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
         let mut summary = Summary::default();
         for f in &files {
             match f.state.as_str() {
-                "committed" => summary.committed += 1,
+                "committed" => {
+                    summary.committed += 1;
+                    if f.cached == Some(false) {
+                        summary.evicted += 1;
+                    }
+                }
                 "failed" => summary.failed += 1,
                 "empty" => summary.empty += 1,
                 "interrupted" => summary.interrupted += 1,
@@ -376,6 +388,12 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             0 => String::new(),
             n => format!(", {n} empty (not uploaded)"),
         };
+        if summary.evicted > 0 {
+            empty += &format!(
+                ", {} evicted from the cache (read from their URL)",
+                summary.evicted
+            );
+        }
         if summary.interrupted > 0 {
             empty += &format!(
                 ", {} interrupted (writer killed before close)",
@@ -402,7 +420,12 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
                     f.error.as_deref().unwrap_or("(no reason recorded)")
                 ),
                 "committed" => println!(
-                    "  committed  {}\t{}\t{}",
+                    "  {:<10} {}\t{}\t{}",
+                    if f.cached == Some(false) {
+                        "evicted"
+                    } else {
+                        "committed"
+                    },
                     f.path,
                     f.file_id.as_deref().unwrap_or(""),
                     f.url.as_deref().unwrap_or("")

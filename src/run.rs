@@ -189,6 +189,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         allow_other: args.allow_other,
         ..Default::default()
     };
+    fs.evict_to_limit()?;
     let session = crate::fuse::mount(fs.clone(), &mountpoint, &opts)
         .with_context(|| format!("mounting on {}", mountpoint.display()))?;
     let resumed = fs.resume_pending()?;

@@ -26,6 +26,7 @@ mod io;
 mod names;
 mod open;
 mod procfd;
+mod remote;
 pub mod settings;
 mod space;
 pub mod testing;
@@ -165,6 +166,8 @@ pub struct Fs {
     /// Files whose writer never closed them, found at mount start: inode →
     /// the version then current (see `interrupted`).
     interrupted: Mutex<HashMap<u64, u64>>,
+    /// Read-ahead of content evicted from the cache (see `remote`).
+    read_ahead: Arc<remote::ReadAhead>,
 }
 
 impl std::fmt::Debug for Fs {
@@ -197,6 +200,7 @@ impl Fs {
             mnt_id: AtomicU64::new(0),
             space_used: AtomicU64::new(used),
             interrupted: Mutex::new(HashMap::new()),
+            read_ahead: Arc::default(),
         }
     }
 

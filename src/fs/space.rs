@@ -1,5 +1,6 @@
 //! Room in the cache for a write: `--cache-size` and the disk's free
-//! space. A write that would pass either fails with ENOSPC at the write,
+//! space; at mount start, eviction down to `--cache-size` (a remount with
+//! a smaller size). A write that would pass either fails with ENOSPC at the write,
 //! after clean committed data was evicted to make room (see
 //! `crate::cache::space`); what was written before stays intact, and since
 //! the close of a file that failed a write is not a commit of shorter
@@ -18,6 +19,36 @@ fn no_space(why: String) -> FsError {
 }
 
 impl Fs {
+    /// At mount start: evicts clean committed data (least recently used
+    /// first) until the cache holds at most `--cache-size`; returns the
+    /// bytes freed. Staged and failed data stay even past the size.
+    pub fn evict_to_limit(&self) -> Result<u64, FsError> {
+        let Some(limit) = self.config.cache_size else {
+            return Ok(0);
+        };
+        let used = self.cache.data_bytes();
+        if used <= limit {
+            return Ok(0);
+        }
+        let freed = self.cache.evict_clean(used - limit)?;
+        let left = used - freed.min(used);
+        self.space_used.store(left, Ordering::Relaxed);
+        tracing::info!(
+            freed,
+            left,
+            limit,
+            "the cache was over --cache-size at mount start: evicted committed data"
+        );
+        if left > limit {
+            tracing::warn!(
+                left,
+                limit,
+                "the cache still holds more than --cache-size: staged or failed data is never evicted"
+            );
+        }
+        Ok(freed)
+    }
+
     /// Makes room for `bytes` more of file data, or answers ENOSPC.
     pub(super) fn reserve_space(&self, bytes: u64) -> Result<(), FsError> {
         if bytes == 0 {
@@ -34,7 +65,7 @@ impl Fs {
                 self.space_used.store(used, Ordering::Relaxed);
                 if used + bytes > limit {
                     return Err(no_space(format!(
-                        "cache full: {used} of {limit} bytes (--cache-size) hold staged or current data"
+                        "cache full: {used} of {limit} bytes (--cache-size) hold data not committed yet (never evicted)"
                     )));
                 }
             }

@@ -1,7 +1,8 @@
 //! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
 //! computed from the cache's upload state; the upload settings
 //! (`fs::settings::NAMES`) are stored on directories; `user.vod.retry`
-//! is an action. Any other `user.vod.*` name is refused with EINVAL and a
+//! is an action. `user.vod.cached` (`1`/`0`) tells whether a file's bytes
+//! are in the cache or were evicted (reads then come from its URL). Any other `user.vod.*` name is refused with EINVAL and a
 //! log line (a typo such as `user.vod.clas_id` must not be stored silently
 //! and then ignored); other `user.*` names are stored as given.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
@@ -24,6 +25,9 @@ pub const COMPUTED: &[&str] = &[
 ];
 
 const VOD_PREFIX: &[u8] = b"user.vod.";
+
+/// `1` when a file's content is in the cache, `0` when it was evicted.
+pub const CACHED: &[u8] = b"user.vod.cached";
 
 /// Setting it re-commits a failed file (`vodfs retry`).
 pub const RETRY: &[u8] = b"user.vod.retry";
@@ -139,10 +143,37 @@ impl Fs {
         )))
     }
 
+    /// Whether the content of file `ino` is in the cache (`None`: not a
+    /// file).
+    fn cached(&self, ino: u64) -> Result<Option<bool>, FsError> {
+        if ino == BY_ID_INO {
+            return Ok(None);
+        }
+        if ino >= MEDIA_INO_BASE {
+            let m = self.media_of(ino)?;
+            return Ok(Some(!self.cache.is_evicted(m.ino, m.version)));
+        }
+        let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
+        if row.kind == crate::cache::Kind::Dir {
+            return Ok(None);
+        }
+        let live = self.state().open.get(&ino).cloned();
+        if let Some(live) = live {
+            return Ok(Some(!self.evicted(ino, &live.lock())));
+        }
+        let sealed = self.cache.is_sealed(ino, row.version)?;
+        Ok(Some(!(sealed && self.cache.is_evicted(ino, row.version))))
+    }
+
     /// The value of xattr `name` of `ino`.
     pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, FsError> {
         if other_namespace(name) {
             return Err(FsError::NoData);
+        }
+        if name == CACHED
+            && let Some(cached) = self.cached(ino)?
+        {
+            return Ok(if cached { b"1".to_vec() } else { b"0".to_vec() });
         }
         if let Some(key) = computed_key(name)
             && let Some(up) = self.shown_upload(ino)?
@@ -164,6 +195,7 @@ impl Fs {
                     out.push([VOD_PREFIX, key.as_bytes()].concat());
                 }
             }
+            out.push(CACHED.to_vec());
         }
         if ino != BY_ID_INO && ino < MEDIA_INO_BASE {
             out.extend(self.cache.list_xattrs(ino)?);
@@ -178,7 +210,7 @@ impl Fs {
         if ino == BY_ID_INO || ino >= MEDIA_INO_BASE {
             return Err(FsError::ReadOnly);
         }
-        if computed_key(name).is_some() && self.shown_upload(ino)?.is_some() {
+        if (computed_key(name).is_some() || name == CACHED) && self.shown_upload(ino)?.is_some() {
             return Err(FsError::NotPermitted(
                 "user.vod.* attributes of a file are read-only",
             ));
@@ -205,6 +237,7 @@ impl Fs {
     /// Refuses a `user.vod.*` name vodfs does not know, with a log line.
     fn check_known_vod_name(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
         if !name.starts_with(VOD_PREFIX)
+            || name == CACHED
             || computed_key(name).is_some()
             || super::settings::setting_name(name).is_some()
         {
@@ -275,7 +308,7 @@ impl Fs {
         }
         if ino != BY_ID_INO
             && ino < MEDIA_INO_BASE
-            && computed_key(name).is_some()
+            && (computed_key(name).is_some() || name == CACHED)
             && self.shown_upload(ino)?.is_some()
         {
             return Ok(());
