@@ -301,3 +301,53 @@ fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
         "bad input: 2 failed uploads (InitUpload 503 until the retries ran out) committed after setfattr user.vod.retry / vodfs retry"
     );
 }
+
+/// The mount is private to its user: another user cannot even stat it,
+/// unless it was mounted with `-o allow_other` (then the modes decide:
+/// `default_permissions`). Needs root, to act as `nobody`.
+#[test]
+fn bad_input_mount_is_private_unless_allow_other() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to act as another user");
+        return;
+    }
+    let svc = Service::start();
+    let as_nobody = |m: &Mount, args: &[&str]| {
+        // The temp directory above the mount point is private: open it.
+        let parent = m.mountpoint.parent().expect("parent");
+        std::fs::set_permissions(parent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    for (opts, shared) in [(&[][..], false), (&["-o", "allow_other"][..], true)] {
+        let m = Mount::with_args(&svc, opts);
+        std::fs::write(m.path("v.mp4"), b"private video").expect("write");
+        std::fs::set_permissions(
+            m.path("v.mp4"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .expect("chmod");
+        let p = m.path("v.mp4");
+        let out = as_nobody(&m, &["cat", p.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!(
+            "mount {opts:?}: cat as nobody: {:?} {}",
+            out.status.code(),
+            stderr.trim()
+        );
+        if shared {
+            assert!(out.status.success(), "{stderr}");
+            assert_eq!(out.stdout, b"private video");
+            // The modes still decide: nobody may not write a 0644 file.
+            let w = as_nobody(&m, &["sh", "-c", &format!("echo x >> '{}'", p.display())]);
+            assert!(!w.status.success(), "nobody wrote a 0644 file of root");
+        } else {
+            assert!(!out.status.success(), "another user read a private mount");
+            assert!(stderr.contains("Permission denied"), "{stderr}");
+        }
+    }
+}
