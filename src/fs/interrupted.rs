@@ -95,9 +95,18 @@ impl Fs {
         live.lock().dirty = true;
         self.interrupted().remove(&ino);
         tracing::info!(file = %display_path(&self.cache, ino), "committing an interrupted file as it is (vodfs retry)");
+        // Without waiting, sealing answers at once and the commit runs in
+        // the background (`vodfs retry` then waits for it).
         match self.finish_content(ino, false) {
             super::Reply::Now(r) => r,
-            super::Reply::Later(_) => unreachable!("finish_content without waiting answers now"),
+            super::Reply::Later(fut) => {
+                self.runtime.spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::warn!(ino, "committing an interrupted file failed: {e}");
+                    }
+                });
+                Ok(())
+            }
         }
     }
 }
