@@ -89,6 +89,23 @@ impl Cache {
     /// used first, until `need` bytes are freed or none is left. Returns the
     /// bytes freed.
     pub fn evict_clean(&self, need: u64) -> Result<u64, CacheError> {
+        self.evict_clean_with(need, |ino, version, bytes| {
+            tracing::info!(
+                ino,
+                version,
+                bytes,
+                "evicted committed data from the cache (reads come from its URL)"
+            )
+        })
+    }
+
+    /// [`Cache::evict_clean`], calling `evicted(ino, version, bytes)` for
+    /// each data file deleted (the filesystem logs the file's path).
+    pub fn evict_clean_with(
+        &self,
+        need: u64,
+        evicted: impl Fn(u64, u64, u64),
+    ) -> Result<u64, CacheError> {
         let candidates: Vec<(u64, u64)> = self.db().read(|c| {
             let mut st = c.prepare("SELECT DISTINCT ino, version FROM media")?;
             let rows = st.query_map([], |r| {
@@ -120,12 +137,7 @@ impl Cache {
             }
             let path = self.data_path(ino, version);
             if std::fs::remove_file(&path).is_ok() {
-                tracing::info!(
-                    ino,
-                    version,
-                    bytes,
-                    "evicted committed data from the cache (reads come from its URL)"
-                );
+                evicted(ino, version, bytes);
                 self.inner.last_read.lock().remove(&(ino, version));
                 freed += bytes;
             }

@@ -19,6 +19,19 @@ fn no_space(why: String) -> FsError {
 }
 
 impl Fs {
+    /// Evicts `need` bytes of clean committed data (see
+    /// `crate::cache::space`), with a log line naming each file.
+    fn evict(&self, need: u64) -> Result<u64, FsError> {
+        Ok(self.cache.evict_clean_with(need, |ino, version, bytes| {
+            tracing::info!(
+                file = %crate::upload::commit_job::display_path(&self.cache, ino),
+                version,
+                bytes,
+                "evicted committed data from the cache (reads come from its URL)"
+            )
+        })?)
+    }
+
     /// At mount start: evicts clean committed data (least recently used
     /// first) until the cache holds at most `--cache-size`; returns the
     /// bytes freed. Staged and failed data stay even past the size.
@@ -30,7 +43,7 @@ impl Fs {
         if used <= limit {
             return Ok(0);
         }
-        let freed = self.cache.evict_clean(used - limit)?;
+        let freed = self.evict(used - limit)?;
         let left = used - freed.min(used);
         self.space_used.store(left, Ordering::Relaxed);
         tracing::info!(
@@ -60,7 +73,7 @@ impl Fs {
                 // Recount (files were removed since), then evict.
                 let mut used = self.cache.data_bytes();
                 if used + bytes > limit {
-                    used -= self.cache.evict_clean(used + bytes - limit)?.min(used);
+                    used -= self.evict(used + bytes - limit)?.min(used);
                 }
                 self.space_used.store(used, Ordering::Relaxed);
                 if used + bytes > limit {
@@ -74,7 +87,7 @@ impl Fs {
         if let Some(free) = self.cache.free_bytes()
             && free < bytes + DISK_RESERVE
         {
-            let freed = self.cache.evict_clean(bytes + DISK_RESERVE - free)?;
+            let freed = self.evict(bytes + DISK_RESERVE - free)?;
             if free + freed < bytes + DISK_RESERVE {
                 return Err(no_space(format!("the cache's disk has {free} bytes free")));
             }

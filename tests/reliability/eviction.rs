@@ -61,7 +61,16 @@ fn eviction_committed_files_are_evicted_and_read_back_from_their_urls() {
         .collect();
     println!("eviction: --cache-size=3M, 5 files of 1 MiB committed; evicted {evicted:?}");
     assert!(evicted.len() >= 2, "{evicted:?}");
-    assert!(m.log().contains("evicted committed data"));
+    // One log line per evicted file, naming it.
+    let log = m.log();
+    for n in &evicted {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("evicted committed data") && l.contains(&format!("/{n}"))),
+            "no eviction log line names {n}:\n{}",
+            tail(&log, 20)
+        );
+    }
     // Every file reads back through the mount with its source's bytes;
     // the evicted ones from their URLs, without coming back into the cache.
     for n in &names {
