@@ -365,3 +365,28 @@ fn unlink_of_a_committed_file_keeps_its_media() {
         c.url.as_bytes()
     );
 }
+
+#[test]
+fn evicted_content_reads_from_its_url_and_is_restored_before_an_append() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"f", b"remote bytes");
+    let version = h.backend.commits()[0].version;
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"1");
+    h.fs.cache().evict_clean(u64::MAX).unwrap();
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"0");
+    // Reads come from the URL; the data file is never created empty.
+    assert_eq!(h.read_all(ino), b"remote bytes");
+    let fh = h.fs.open(ino, false).unwrap();
+    assert_eq!(h.wait(h.fs.read(fh, 7, 100)).unwrap(), b"bytes");
+    h.wait(h.fs.fsync(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert!(!h.fs.cache().data_path(ino, version).exists());
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"0");
+    // An append keeps the old bytes: they are fetched back first.
+    let fh = h.fs.open(ino, true).unwrap();
+    h.fs.write(fh, 12, b"!").unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert_eq!(h.read_all(ino), b"remote bytes!");
+    assert_eq!(h.backend.commits().len(), 2);
+}
