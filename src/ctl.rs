@@ -107,7 +107,10 @@ impl FileStatus {
     }
 
     fn is_active(&self) -> bool {
-        !matches!(self.state.as_str(), "committed" | "failed" | "empty")
+        !matches!(
+            self.state.as_str(),
+            "committed" | "failed" | "empty" | "image" | "cover"
+        )
     }
 }
 
@@ -125,6 +128,12 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             url: s.url.clone().unwrap_or_default(),
         }),
         "failed" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        // An image is never a media of its own (fs::cover): settled, with
+        // no fileId or URL to print.
+        "image" | "cover" => Some(WaitOutcome::Committed {
+            file_id: String::new(),
+            url: String::new(),
+        }),
         "empty" => Some(WaitOutcome::Failed(
             "empty file: nothing to upload (write bytes to it)".into(),
         )),

@@ -195,6 +195,9 @@ impl Fs {
         if let Some(setting) = super::settings::setting_name(name) {
             self.check_setting(ino, setting, value)?;
         }
+        if name == super::cover::COVER_XATTR {
+            self.check_cover_xattr(ino, value)?;
+        }
         Ok(self.cache.set_xattr(
             ino,
             name,

@@ -23,6 +23,8 @@ use crate::upload::{Observer, PartSource, Phase, Progress, UploadError, UploadJo
 use crate::vod::playback::PlaybackReader;
 use crate::vod::{UploadSettings, names};
 
+mod cover;
+
 /// How often progress is written to the cache while an upload runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -194,6 +196,14 @@ impl CacheCommitJob {
         let info = blocking(move || cache.commit_info(ino, version))
             .await?
             .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
+        if crate::fs::cover::is_image(&info.name) {
+            // An image is never a media of its own (crate::fs::cover).
+            let cache = self.cache.clone();
+            let path = blocking(move || Ok(display_path(&cache, ino))).await?;
+            return self
+                .commit_image(ino, version, info.parent, info.name.clone(), path)
+                .await;
+        }
         let cache = self.cache.clone();
         let defaults = self.settings.clone();
         let (path, token, settings) = blocking(move || {
@@ -310,6 +320,8 @@ impl CacheCommitJob {
                     mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),
                     "upload committed"
                 );
+                self.cover_after_commit(ino, info.parent, info.name.clone())
+                    .await;
                 Ok(())
             }
             Err(UploadError::Cancelled) => {

@@ -149,6 +149,22 @@ pub struct Media {
     pub url: Option<String>,
 }
 
+/// A cover image for a committed video (issue 4). Small (the v4 family
+/// takes at most [`MAX_COVER`] bytes), so it travels as one buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverRequest {
+    /// Service file name of the image, already valid ([`names::service_name`]).
+    pub file_name: String,
+    /// `jpg`, `jpeg` or `png`.
+    pub file_type: String,
+    pub data: Bytes,
+    /// Lower-case hex SHA-1 of `data`.
+    pub sha1_hex: String,
+}
+
+/// Largest cover SmallFileUpload takes (protocol.md §2.4: ≤ 1 MB).
+pub const MAX_COVER: u64 = 1 << 20;
+
 /// How a flow takes the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transfer {
@@ -254,6 +270,25 @@ pub trait UploadFlow: Send + Sync + 'static {
             Err(VodError::new(
                 action,
                 VodErrorKind::Request("this flow takes parts".into()),
+            ))
+        })
+    }
+
+    /// Adds `cover` to the committed `video` and returns the cover's URL.
+    /// The default refuses: only flows with a cover call for an existing
+    /// video (v4's SmallFileUpload) implement it.
+    fn upload_cover<'a>(
+        &'a self,
+        _video: &'a Media,
+        _cover: &'a CoverRequest,
+    ) -> BoxFuture<'a, Result<String, VodError>> {
+        let name = self.name();
+        Box::pin(async move {
+            Err(VodError::new(
+                "cover",
+                VodErrorKind::Request(format!(
+                    "the {name} flow has no call that adds a cover to a committed video"
+                )),
             ))
         })
     }

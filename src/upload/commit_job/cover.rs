@@ -1,0 +1,217 @@
+//! Covers in the commit job: what happens when an image is "committed"
+//! (it never becomes a media) and after a video commits (its cover, if it
+//! has one, is sent with the flow's [`UploadFlow::upload_cover`]).
+//!
+//! Which image is whose cover is `crate::fs::cover`'s rule; this file only
+//! moves bytes and records outcomes. A cover failure never fails the video:
+//! it is logged, stored as `user.vod.cover_error` on the video and as the
+//! image's `user.vod.error` (state `failed`, so `vodfs retry` on the image
+//! sends it again).
+//!
+//! [`UploadFlow::upload_cover`]: crate::vod::UploadFlow::upload_cover
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+
+use super::{CacheCommitJob, blocking, display_path};
+use crate::cache::{self, UploadState, UploadStatus};
+use crate::fs::CommitError;
+use crate::fs::cover::{self, COVER_ERROR_XATTR, CoverFile};
+use crate::vod::{CoverRequest, MAX_COVER, Media, names};
+
+/// A committed video a cover can be sent for.
+struct Video {
+    ino: u64,
+    path: String,
+    row: cache::UploadRow,
+}
+
+fn status(state: UploadState, size: u64, error: Option<String>) -> UploadStatus {
+    UploadStatus {
+        state,
+        parts_done: 0,
+        parts_total: 0,
+        bytes_done: 0,
+        bytes_total: size,
+        error,
+    }
+}
+
+impl CacheCommitJob {
+    /// The commit of an image: sent as the cover of the committed videos
+    /// it belongs to, else kept with state `image`. Never fails the close.
+    pub(super) async fn commit_image(
+        &self,
+        ino: u64,
+        version: u64,
+        parent: u64,
+        name: Vec<u8>,
+        path: String,
+    ) -> Result<(), CommitError> {
+        let cache = self.cache.clone();
+        let n = name.clone();
+        let videos = blocking(move || cover::videos_of(&cache, ino, parent, &n)).await?;
+        let mut sent = false;
+        for v in videos {
+            if let Some(video) = self.committed_video(v).await? {
+                let file = CoverFile {
+                    ino,
+                    name: name.clone(),
+                };
+                self.send_cover(&video, &file).await;
+                sent = true;
+            }
+        }
+        if !sent {
+            let cache = self.cache.clone();
+            blocking(move || {
+                cache.set_upload_status(ino, version, &status(UploadState::Image, 0, None))
+            })
+            .await?;
+            tracing::info!(file = %path, "image kept, not uploaded as a media (a cover once a video with its stem commits)");
+        }
+        Ok(())
+    }
+
+    /// After video `ino` committed: sends its cover, if it has one.
+    pub(super) async fn cover_after_commit(&self, ino: u64, parent: u64, name: Vec<u8>) {
+        let cache = self.cache.clone();
+        let found =
+            tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &name))
+                .await
+                .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
+        let video = match self.committed_video(ino).await {
+            Ok(Some(v)) => v,
+            _ => return,
+        };
+        match found {
+            Ok(None) => {}
+            Ok(Some(file)) => self.send_cover(&video, &file).await,
+            Err(why) => self.cover_failed(&video, None, why).await,
+        }
+    }
+
+    /// Video `ino`'s current version if it is committed.
+    async fn committed_video(&self, ino: u64) -> Result<Option<Video>, CommitError> {
+        let cache = self.cache.clone();
+        blocking(move || {
+            let Some(row) = cache.get(ino)? else {
+                return Ok(None);
+            };
+            let up = cache.upload(ino, row.version)?;
+            Ok(up
+                .filter(|u| u.status.state == UploadState::Committed && u.file_id.is_some())
+                .map(|row| Video {
+                    ino,
+                    path: display_path(&cache, ino),
+                    row,
+                }))
+        })
+        .await
+    }
+
+    /// Sends `file` as `video`'s cover and records the outcome. An image
+    /// still being written is left for its own close to send.
+    async fn send_cover(&self, video: &Video, file: &CoverFile) {
+        let cache = self.cache.clone();
+        let cover_ino = file.ino;
+        let loaded = blocking(move || {
+            let Some(row) = cache.get(cover_ino)? else {
+                return Ok(None);
+            };
+            if !cache.is_sealed(cover_ino, row.version)? {
+                return Ok(None);
+            }
+            let path = display_path(&cache, cover_ino);
+            let Some(info) = cache.commit_info(cover_ino, row.version)? else {
+                return Ok(None);
+            };
+            let data = if info.size <= MAX_COVER {
+                Some(cache.read_at(cover_ino, row.version, 0, info.size as usize)?)
+            } else {
+                None
+            };
+            Ok(Some((row.version, info.size, path, data)))
+        })
+        .await;
+        let (version, size, cover_path, data) = match loaded {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => return self.cover_failed(video, None, e.message).await,
+        };
+        let target = Some((cover_ino, version, size, cover_path.clone()));
+        let Some(data) = data else {
+            let why =
+                format!("cover {cover_path} is {size} bytes; at most {MAX_COVER} are accepted");
+            return self.cover_failed(video, target, why).await;
+        };
+        let name = OsStr::from_bytes(&file.name);
+        let req = CoverRequest {
+            file_name: names::service_name(name),
+            file_type: cover::image_type(&file.name).unwrap_or("jpg").to_string(),
+            sha1_hex: hex::encode(Sha1::digest(&data)),
+            data: Bytes::from(data),
+        };
+        let media = Media {
+            file_id: video.row.file_id.clone().unwrap_or_default(),
+            url: video.row.url.clone(),
+        };
+        let url = match self.uploader.flow().upload_cover(&media, &req).await {
+            Ok(url) => url,
+            Err(e) => {
+                let why = format!("cover {cover_path}: {e}");
+                return self.cover_failed(video, target, why).await;
+            }
+        };
+        let cache = self.cache.clone();
+        let (vino, vrow, u) = (video.ino, video.row.clone(), url.clone());
+        let recorded = blocking(move || {
+            let Some(row) = cache.get(vino)? else {
+                return Ok(());
+            };
+            let committed = cache::Committed {
+                file_id: vrow.file_id.unwrap_or_default(),
+                url: vrow.url.unwrap_or_default(),
+                sha1: vrow.sha1.unwrap_or_default(),
+                service_name: vrow.service_name.unwrap_or_default(),
+                cover_url: Some(u),
+            };
+            cache.mark_committed(vino, row.version, &committed)?;
+            let _ = cache.remove_xattr(vino, COVER_ERROR_XATTR);
+            cache.set_upload_status(cover_ino, version, &status(UploadState::Cover, size, None))
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(file = %video.path, cover = %cover_path, "recording the cover: {}", e.message);
+        }
+        tracing::info!(file = %video.path, cover = %cover_path, file_id = media.file_id, url = %url, "cover uploaded");
+    }
+
+    /// Records a cover failure: a log line, `user.vod.cover_error` on the
+    /// video and, when the image is known, its `user.vod.error`.
+    async fn cover_failed(
+        &self,
+        video: &Video,
+        image: Option<(u64, u64, u64, String)>,
+        why: String,
+    ) {
+        tracing::warn!(file = %video.path, error = %why, "cover failed (the video stays committed)");
+        let cache = self.cache.clone();
+        let vino = video.ino;
+        let _ = blocking(move || {
+            cache.set_xattr(vino, COVER_ERROR_XATTR, why.as_bytes(), false, false)?;
+            if let Some((ino, version, size, _)) = image {
+                cache.set_upload_status(
+                    ino,
+                    version,
+                    &status(UploadState::Failed, size, Some(why)),
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+    }
+}
