@@ -214,6 +214,12 @@ impl CacheCommitJob {
             ))
         })
         .await?;
+        let mut settings = settings;
+        // Flows that take the cover with the upload (apply) get it here.
+        let cover = self.cover_for_start(ino, info.parent, &info.name).await;
+        if let Some(Ok(c)) = &cover {
+            settings.cover = c.req.clone();
+        }
         let name = OsStr::from_bytes(&info.name);
         let job = UploadJob {
             file_name: names::service_name(name),
@@ -292,7 +298,7 @@ impl CacheCommitJob {
                     url: c.url.clone().unwrap_or_default(),
                     sha1: c.sha1_hex.clone(),
                     service_name: job.file_name.clone(),
-                    cover_url: None,
+                    cover_url: c.cover_url.clone(),
                 };
                 let marked = tokio::task::spawn_blocking(move || {
                     cache.mark_committed(ino, version, &committed)
@@ -320,8 +326,17 @@ impl CacheCommitJob {
                     mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),
                     "upload committed"
                 );
-                self.cover_after_commit(ino, info.parent, info.name.clone())
-                    .await;
+                match cover {
+                    Some(cover) => {
+                        self.cover_at_start_done(ino, cover, c.cover_url.clone())
+                            .await
+                    }
+                    None if self.uploader.flow().cover_at_start() => {}
+                    None => {
+                        self.cover_after_commit(ino, info.parent, info.name.clone())
+                            .await
+                    }
+                }
                 Ok(())
             }
             Err(UploadError::Cancelled) => {

@@ -97,6 +97,10 @@ pub struct UploadSettings {
     /// A pass-through string echoed in the upload-complete event (apply).
     #[serde(default)]
     pub source_context: Option<String>,
+    /// The cover to send with the upload, for flows that take it at the
+    /// start ([`UploadFlow::cover_at_start`]: apply). Never persisted.
+    #[serde(skip)]
+    pub cover: Option<CoverRequest>,
 }
 
 /// What the pipeline asks the service to start.
@@ -147,6 +151,8 @@ pub struct Media {
     /// The playback URL; `None` when the service committed the media
     /// without one (frontwize may answer a null PlayUrl).
     pub url: Option<String>,
+    /// The cover's URL when a cover went with the upload (apply).
+    pub cover_url: Option<String>,
 }
 
 /// A cover image for a committed video (issue 4). Small (the v4 family
@@ -272,6 +278,12 @@ pub trait UploadFlow: Send + Sync + 'static {
                 VodErrorKind::Request("this flow takes parts".into()),
             ))
         })
+    }
+
+    /// True when this flow takes a video's cover with the upload itself
+    /// (in [`UploadSettings::cover`]) rather than after it.
+    fn cover_at_start(&self) -> bool {
+        false
     }
 
     /// Adds `cover` to the committed `video` and returns the cover's URL.

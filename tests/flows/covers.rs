@@ -155,3 +155,49 @@ fn ugc_has_no_cover_call() {
 fn frontwize_has_no_cover_upload() {
     no_cover_call("frontwize");
 }
+
+#[test]
+fn apply_covers_go_with_apply_upload() {
+    let svc = Service::start();
+    let m = mount(&svc, "apply", &[]);
+
+    // Cover first: it goes with the video's ApplyUpload and CommitUpload.
+    let b = random_bytes(1_300_000, 83);
+    let b_jpg = random_bytes(40_000, 84);
+    std::fs::write(m.path("b.jpg"), &b_jpg).expect("write");
+    std::fs::write(m.path("b.mp4"), &b).expect("write");
+    let c = assert_committed(&svc, &m.path("b.mp4"), &b);
+    assert_eq!(c.record["flow"], "C", "{}", c.record);
+    assert_cover(&svc, &m, "b.mp4", "b.jpg", &b_jpg);
+
+    // user.vod.cover into a subdirectory.
+    std::fs::create_dir(m.path("art")).expect("mkdir");
+    let poster = random_bytes(9000, 85);
+    std::fs::write(m.path("art/p.png"), &poster).expect("write");
+    let v = random_bytes(4000, 86);
+    let mut f = std::fs::File::create(m.path("v.mp4")).expect("create");
+    f.write_all(&v).expect("write");
+    setfattr(&m.path("v.mp4"), "user.vod.cover", "art/p.png").expect("setfattr");
+    drop(f);
+    assert_committed(&svc, &m.path("v.mp4"), &v);
+    assert_cover(&svc, &m, "v.mp4", "art/p.png", &poster);
+
+    // Oversized: the video commits without it.
+    std::fs::write(m.path("d.png"), random_bytes(1_100_000, 87)).expect("write");
+    let d = random_bytes(3000, 88);
+    std::fs::write(m.path("d.mp4"), &d).expect("write");
+    assert_committed(&svc, &m.path("d.mp4"), &d);
+    let why = getfattr(&m.path("d.mp4"), "user.vod.cover_error").expect("cover_error");
+    assert!(why.contains("bytes"), "{why}");
+
+    // A cover added after its video committed: apply has no call for it.
+    let a = random_bytes(2000, 89);
+    std::fs::write(m.path("a.mp4"), &a).expect("write");
+    assert_committed(&svc, &m.path("a.mp4"), &a);
+    std::fs::write(m.path("a.jpg"), random_bytes(500, 90)).expect("write");
+    let why = getfattr(&m.path("a.mp4"), "user.vod.cover_error").expect("cover_error");
+    assert!(why.contains("apply"), "{why}");
+
+    assert_eq!(videos(&svc).len(), 4, "images are not videos");
+    assert_eq!(crate::mount::media_count(&svc), 6, "4 videos, 2 covers");
+}

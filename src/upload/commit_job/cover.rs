@@ -22,6 +22,26 @@ use crate::fs::CommitError;
 use crate::fs::cover::{self, COVER_ERROR_XATTR, CoverFile};
 use crate::vod::{CoverRequest, MAX_COVER, Media, names};
 
+/// A cover read from the cache.
+pub(super) struct LoadedCover {
+    ino: u64,
+    version: u64,
+    size: u64,
+    /// Its path below the mount root, for messages.
+    path: String,
+    /// `None` when it is over [`MAX_COVER`] bytes (not read).
+    pub(super) req: Option<CoverRequest>,
+}
+
+impl LoadedCover {
+    fn too_big(&self) -> String {
+        format!(
+            "cover {} is {} bytes; at most {MAX_COVER} are accepted",
+            self.path, self.size
+        )
+    }
+}
+
 /// A committed video a cover can be sent for.
 struct Video {
     ino: u64,
@@ -113,9 +133,9 @@ impl CacheCommitJob {
         .await
     }
 
-    /// Sends `file` as `video`'s cover and records the outcome. An image
-    /// still being written is left for its own close to send.
-    async fn send_cover(&self, video: &Video, file: &CoverFile) {
+    /// Reads the cover `file` from the cache: `Ok(None)` while it is still
+    /// being written (its own close sends it).
+    async fn load_cover(&self, file: &CoverFile) -> Result<Option<LoadedCover>, String> {
         let cache = self.cache.clone();
         let cover_ino = file.ino;
         let loaded = blocking(move || {
@@ -136,74 +156,142 @@ impl CacheCommitJob {
             };
             Ok(Some((row.version, info.size, path, data)))
         })
-        .await;
-        let (version, size, cover_path, data) = match loaded {
-            Ok(Some(l)) => l,
-            Ok(None) => return,
-            Err(e) => return self.cover_failed(video, None, e.message).await,
-        };
-        let target = Some((cover_ino, version, size, cover_path.clone()));
-        let Some(data) = data else {
-            let why =
-                format!("cover {cover_path} is {size} bytes; at most {MAX_COVER} are accepted");
-            return self.cover_failed(video, target, why).await;
+        .await
+        .map_err(|e| e.message)?;
+        let Some((version, size, path, data)) = loaded else {
+            return Ok(None);
         };
         let name = OsStr::from_bytes(&file.name);
-        let req = CoverRequest {
+        let req = data.map(|data| CoverRequest {
             file_name: names::service_name(name),
             file_type: cover::image_type(&file.name).unwrap_or("jpg").to_string(),
             sha1_hex: hex::encode(Sha1::digest(&data)),
             data: Bytes::from(data),
+        });
+        Ok(Some(LoadedCover {
+            ino: cover_ino,
+            version,
+            size,
+            path,
+            req,
+        }))
+    }
+
+    /// Sends `file` as `video`'s cover and records the outcome.
+    async fn send_cover(&self, video: &Video, file: &CoverFile) {
+        let loaded = match self.load_cover(file).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(why) => return self.cover_failed(video, None, why).await,
+        };
+        let Some(req) = loaded.req.clone() else {
+            let why = loaded.too_big();
+            return self.cover_failed(video, Some(&loaded), why).await;
         };
         let media = Media {
             file_id: video.row.file_id.clone().unwrap_or_default(),
             url: video.row.url.clone(),
+            cover_url: None,
         };
-        let url = match self.uploader.flow().upload_cover(&media, &req).await {
-            Ok(url) => url,
+        match self.uploader.flow().upload_cover(&media, &req).await {
+            Ok(url) => self.cover_sent(video, &loaded, url).await,
             Err(e) => {
-                let why = format!("cover {cover_path}: {e}");
-                return self.cover_failed(video, target, why).await;
+                let why = format!("cover {}: {e}", loaded.path);
+                self.cover_failed(video, Some(&loaded), why).await
             }
-        };
+        }
+    }
+
+    /// Records that `cover` is `video`'s cover at `url`.
+    async fn cover_sent(&self, video: &Video, cover: &LoadedCover, url: String) {
         let cache = self.cache.clone();
         let (vino, vrow, u) = (video.ino, video.row.clone(), url.clone());
+        let (cino, cversion, size) = (cover.ino, cover.version, cover.size);
         let recorded = blocking(move || {
             let Some(row) = cache.get(vino)? else {
                 return Ok(());
             };
-            let committed = cache::Committed {
-                file_id: vrow.file_id.unwrap_or_default(),
-                url: vrow.url.unwrap_or_default(),
-                sha1: vrow.sha1.unwrap_or_default(),
-                service_name: vrow.service_name.unwrap_or_default(),
-                cover_url: Some(u),
-            };
-            cache.mark_committed(vino, row.version, &committed)?;
+            if vrow.cover_url.as_deref() != Some(u.as_str()) {
+                let committed = cache::Committed {
+                    file_id: vrow.file_id.unwrap_or_default(),
+                    url: vrow.url.unwrap_or_default(),
+                    sha1: vrow.sha1.unwrap_or_default(),
+                    service_name: vrow.service_name.unwrap_or_default(),
+                    cover_url: Some(u),
+                };
+                cache.mark_committed(vino, row.version, &committed)?;
+            }
             let _ = cache.remove_xattr(vino, COVER_ERROR_XATTR);
-            cache.set_upload_status(cover_ino, version, &status(UploadState::Cover, size, None))
+            cache.set_upload_status(cino, cversion, &status(UploadState::Cover, size, None))
         })
         .await;
         if let Err(e) = recorded {
-            tracing::warn!(file = %video.path, cover = %cover_path, "recording the cover: {}", e.message);
+            tracing::warn!(file = %video.path, cover = %cover.path, "recording the cover: {}", e.message);
         }
-        tracing::info!(file = %video.path, cover = %cover_path, file_id = media.file_id, url = %url, "cover uploaded");
+        tracing::info!(file = %video.path, cover = %cover.path, url = %url, "cover uploaded");
+    }
+
+    /// Before the upload, for flows that take the cover with it: the cover
+    /// of video `ino`, loaded (or why there is none to send).
+    pub(super) async fn cover_for_start(
+        &self,
+        ino: u64,
+        parent: u64,
+        name: &[u8],
+    ) -> Option<Result<LoadedCover, String>> {
+        if !self.uploader.flow().cover_at_start() {
+            return None;
+        }
+        let cache = self.cache.clone();
+        let n = name.to_vec();
+        let found = tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &n))
+            .await
+            .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
+        match found {
+            Ok(None) => None,
+            Ok(Some(file)) => match self.load_cover(&file).await {
+                Ok(Some(l)) if l.req.is_some() => Some(Ok(l)),
+                Ok(Some(l)) => Some(Err(l.too_big())),
+                Ok(None) => None,
+                Err(why) => Some(Err(why)),
+            },
+            Err(why) => Some(Err(why)),
+        }
+    }
+
+    /// After video `ino` committed with a cover sent at the start (or not).
+    pub(super) async fn cover_at_start_done(
+        &self,
+        ino: u64,
+        cover: Result<LoadedCover, String>,
+        cover_url: Option<String>,
+    ) {
+        let Ok(Some(video)) = self.committed_video(ino).await else {
+            return;
+        };
+        match (cover, cover_url) {
+            (Ok(c), Some(url)) => self.cover_sent(&video, &c, url).await,
+            (Ok(c), None) => {
+                let why = format!(
+                    "cover {}: the service did not take it (see the log)",
+                    c.path
+                );
+                self.cover_failed(&video, Some(&c), why).await
+            }
+            (Err(why), _) => self.cover_failed(&video, None, why).await,
+        }
     }
 
     /// Records a cover failure: a log line, `user.vod.cover_error` on the
     /// video and, when the image is known, its `user.vod.error`.
-    async fn cover_failed(
-        &self,
-        video: &Video,
-        image: Option<(u64, u64, u64, String)>,
-        why: String,
-    ) {
+    async fn cover_failed(&self, video: &Video, image: Option<&LoadedCover>, why: String) {
         tracing::warn!(file = %video.path, error = %why, "cover failed (the video stays committed)");
         let cache = self.cache.clone();
         let vino = video.ino;
+        let image = image.map(|c| (c.ino, c.version, c.size));
         let _ = blocking(move || {
             cache.set_xattr(vino, COVER_ERROR_XATTR, why.as_bytes(), false, false)?;
-            if let Some((ino, version, size, _)) = image {
+            if let Some((ino, version, size)) = image {
                 cache.set_upload_status(
                     ino,
                     version,
