@@ -196,6 +196,19 @@ pub fn videos_of(
 }
 
 impl Fs {
+    /// Before `vodfs retry` of a failed file: an image fails in its
+    /// video's commit, while its own commit ended well, and the backend
+    /// joins a version's successful commit; forget that one so the retry
+    /// runs the image's commit (which sends the cover) again.
+    pub(super) fn before_retry(&self, ino: u64) -> Result<(), FsError> {
+        if let Some((_, name)) = self.cache.parent_of(ino)?
+            && is_image(&name)
+        {
+            self.backend.cancel(ino);
+        }
+        Ok(())
+    }
+
     /// `setfattr -n user.vod.cover`: refuses (EINVAL, with a log line) an
     /// absolute path, one leading out of the mount, or a non-image.
     pub(super) fn check_cover_xattr(&self, ino: u64, value: &[u8]) -> Result<(), FsError> {

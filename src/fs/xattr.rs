@@ -225,6 +225,7 @@ impl Fs {
             ..up.status
         };
         self.cache.set_upload_status(ino, version, &staged)?;
+        self.before_retry(ino)?;
         self.commit_background(ino, version);
         Ok(())
     }

@@ -201,3 +201,50 @@ fn apply_covers_go_with_apply_upload() {
     assert_eq!(videos(&svc).len(), 4, "images are not videos");
     assert_eq!(crate::mount::media_count(&svc), 6, "4 videos, 2 covers");
 }
+
+#[test]
+fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=negative,actions=SmallFileUpload",
+    ]);
+    let m = mount(&svc, "v4", &[]);
+    let jpg = random_bytes(3000, 92);
+    std::fs::write(m.path("r.jpg"), &jpg).expect("write");
+    let r = random_bytes(2000, 93);
+    std::fs::write(m.path("r.mp4"), &r).expect("close succeeds");
+    assert_committed(&svc, &m.path("r.mp4"), &r);
+    let why = getfattr(&m.path("r.mp4"), "user.vod.cover_error").expect("cover_error");
+    assert!(why.contains("SmallFileUpload"), "{why}");
+    assert_eq!(
+        getfattr(&m.path("r.jpg"), "user.vod.state").as_deref(),
+        Some("failed")
+    );
+    assert!(
+        m.log().contains("cover failed") && m.log().contains("SmallFileUpload"),
+        "{}",
+        m.log()
+    );
+
+    super::admin_put(&svc, "/admin/faults", "off");
+    let out = std::process::Command::new(vodfs_bin())
+        .args(["retry", "--timeout", "60"])
+        .arg(m.path("r.jpg"))
+        .output()
+        .expect("vodfs retry");
+    assert!(
+        out.status.success(),
+        "vodfs retry: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        m.log()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while getfattr(&m.path("r.jpg"), "user.vod.state").as_deref() != Some("cover") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never sent it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_cover(&svc, &m, "r.mp4", "r.jpg", &jpg);
+}
