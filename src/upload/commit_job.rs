@@ -291,6 +291,19 @@ impl CacheCommitJob {
         match result {
             Ok(c) => {
                 let secs = started.elapsed().as_secs_f64();
+                // The cover is settled before the state turns committed.
+                let media = crate::vod::Media {
+                    file_id: c.file_id.clone(),
+                    url: c.url.clone(),
+                    cover_url: c.cover_url.clone(),
+                };
+                let cover = self
+                    .video_cover(ino, info.parent, &info.name, &media, cover)
+                    .await;
+                let cover_url = cover.url();
+                // Recorded first too, so every xattr is final when the
+                // state turns committed (`vodfs wait` in write-back mode).
+                self.record_video_cover(ino, &path, cover).await;
                 let committed = cache::Committed {
                     file_id: c.file_id.clone(),
                     // A flow may commit without a playback URL (frontwize's null
@@ -298,7 +311,7 @@ impl CacheCommitJob {
                     url: c.url.clone().unwrap_or_default(),
                     sha1: c.sha1_hex.clone(),
                     service_name: job.file_name.clone(),
-                    cover_url: c.cover_url.clone(),
+                    cover_url,
                 };
                 let marked = tokio::task::spawn_blocking(move || {
                     cache.mark_committed(ino, version, &committed)
@@ -326,17 +339,6 @@ impl CacheCommitJob {
                     mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),
                     "upload committed"
                 );
-                match cover {
-                    Some(cover) => {
-                        self.cover_at_start_done(ino, cover, c.cover_url.clone())
-                            .await
-                    }
-                    None if self.uploader.flow().cover_at_start() => {}
-                    None => {
-                        self.cover_after_commit(ino, info.parent, info.name.clone())
-                            .await
-                    }
-                }
                 Ok(())
             }
             Err(UploadError::Cancelled) => {

@@ -248,3 +248,16 @@ fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
     }
     assert_cover(&svc, &m, "r.mp4", "r.jpg", &jpg);
 }
+
+#[test]
+fn v4_covers_in_write_back_mode_are_final_when_wait_returns() {
+    let svc = Service::start();
+    let m = mount(&svc, "v4", &["--write-back=0.1"]);
+    let jpg = random_bytes(5000, 94);
+    let w = random_bytes(800_000, 95);
+    std::fs::write(m.path("w.jpg"), &jpg).expect("write");
+    std::fs::write(m.path("w.mp4"), &w).expect("write");
+    super::wait(&[&m.path("w.mp4"), &m.path("w.jpg")]);
+    assert_committed(&svc, &m.path("w.mp4"), &w);
+    assert_cover(&svc, &m, "w.mp4", "w.jpg", &jpg);
+}

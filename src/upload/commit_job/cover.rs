@@ -42,6 +42,23 @@ impl LoadedCover {
     }
 }
 
+/// What became of a video's cover in its own commit.
+pub(super) enum CoverOutcome {
+    /// No cover (or one still being written: its close sends it).
+    None,
+    Sent(LoadedCover, String),
+    Failed(Option<LoadedCover>, String),
+}
+
+impl CoverOutcome {
+    pub(super) fn url(&self) -> Option<String> {
+        match self {
+            CoverOutcome::Sent(_, url) => Some(url.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// A committed video a cover can be sent for.
 struct Video {
     ino: u64,
@@ -94,24 +111,6 @@ impl CacheCommitJob {
             tracing::info!(file = %path, "image kept, not uploaded as a media (a cover once a video with its stem commits)");
         }
         Ok(())
-    }
-
-    /// After video `ino` committed: sends its cover, if it has one.
-    pub(super) async fn cover_after_commit(&self, ino: u64, parent: u64, name: Vec<u8>) {
-        let cache = self.cache.clone();
-        let found =
-            tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &name))
-                .await
-                .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
-        let video = match self.committed_video(ino).await {
-            Ok(Some(v)) => v,
-            _ => return,
-        };
-        match found {
-            Ok(None) => {}
-            Ok(Some(file)) => self.send_cover(&video, &file).await,
-            Err(why) => self.cover_failed(&video, None, why).await,
-        }
     }
 
     /// Video `ino`'s current version if it is committed.
@@ -259,47 +258,123 @@ impl CacheCommitJob {
         }
     }
 
-    /// After video `ino` committed with a cover sent at the start (or not).
-    pub(super) async fn cover_at_start_done(
+    /// The cover of video `ino`, just uploaded as `media` and not marked
+    /// committed yet, so its xattrs are final when the state turns
+    /// `committed`: `start` is the cover sent with the upload (apply), else
+    /// the cover is looked up and sent now (v4).
+    pub(super) async fn video_cover(
         &self,
         ino: u64,
-        cover: Result<LoadedCover, String>,
-        cover_url: Option<String>,
-    ) {
-        let Ok(Some(video)) = self.committed_video(ino).await else {
-            return;
+        parent: u64,
+        name: &[u8],
+        media: &Media,
+        start: Option<Result<LoadedCover, String>>,
+    ) -> CoverOutcome {
+        if let Some(start) = start {
+            return match (start, media.cover_url.clone()) {
+                (Ok(c), Some(url)) => CoverOutcome::Sent(c, url),
+                (Ok(c), None) => {
+                    let why = format!(
+                        "cover {}: the service did not take it (see the log)",
+                        c.path
+                    );
+                    CoverOutcome::Failed(Some(c), why)
+                }
+                (Err(why), _) => CoverOutcome::Failed(None, why),
+            };
+        }
+        if self.uploader.flow().cover_at_start() {
+            return CoverOutcome::None;
+        }
+        let cache = self.cache.clone();
+        let n = name.to_vec();
+        let found = tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &n))
+            .await
+            .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
+        let file = match found {
+            Ok(Some(f)) => f,
+            Ok(None) => return CoverOutcome::None,
+            Err(why) => return CoverOutcome::Failed(None, why),
         };
-        match (cover, cover_url) {
-            (Ok(c), Some(url)) => self.cover_sent(&video, &c, url).await,
-            (Ok(c), None) => {
-                let why = format!(
-                    "cover {}: the service did not take it (see the log)",
-                    c.path
-                );
-                self.cover_failed(&video, Some(&c), why).await
+        let loaded = match self.load_cover(&file).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return CoverOutcome::None,
+            Err(why) => return CoverOutcome::Failed(None, why),
+        };
+        let Some(req) = loaded.req.clone() else {
+            let why = loaded.too_big();
+            return CoverOutcome::Failed(Some(loaded), why);
+        };
+        match self.uploader.flow().upload_cover(media, &req).await {
+            Ok(url) => CoverOutcome::Sent(loaded, url),
+            Err(e) => {
+                let why = format!("cover {}: {e}", loaded.path);
+                CoverOutcome::Failed(Some(loaded), why)
             }
-            (Err(why), _) => self.cover_failed(&video, None, why).await,
         }
     }
 
-    /// Records a cover failure: a log line, `user.vod.cover_error` on the
-    /// video and, when the image is known, its `user.vod.error`.
+    /// Records `outcome` once video `ino` is marked committed (with the
+    /// outcome's URL).
+    pub(super) async fn record_video_cover(&self, ino: u64, path: &str, outcome: CoverOutcome) {
+        let cache = self.cache.clone();
+        let recorded = match outcome {
+            // No cover (any more): no stale cover error either.
+            CoverOutcome::None => {
+                blocking(move || {
+                    if cache.get_xattr(ino, COVER_ERROR_XATTR)?.is_some() {
+                        let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            CoverOutcome::Sent(c, url) => {
+                tracing::info!(file = %path, cover = %c.path, url = %url, "cover uploaded");
+                blocking(move || {
+                    let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+                    cache.set_upload_status(
+                        c.ino,
+                        c.version,
+                        &status(UploadState::Cover, c.size, None),
+                    )
+                })
+                .await
+            }
+            CoverOutcome::Failed(c, why) => {
+                tracing::warn!(file = %path, error = %why, "cover failed (the video stays committed)");
+                let image = c.map(|c| (c.ino, c.version, c.size));
+                blocking(move || record_failure(&cache, ino, image, why)).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(file = %path, "recording the cover: {}", e.message);
+        }
+    }
+
+    /// Records a cover failure of committed `video`: a log line,
+    /// `user.vod.cover_error` on the video and, when the image is known,
+    /// its `user.vod.error`.
     async fn cover_failed(&self, video: &Video, image: Option<&LoadedCover>, why: String) {
         tracing::warn!(file = %video.path, error = %why, "cover failed (the video stays committed)");
         let cache = self.cache.clone();
         let vino = video.ino;
         let image = image.map(|c| (c.ino, c.version, c.size));
-        let _ = blocking(move || {
-            cache.set_xattr(vino, COVER_ERROR_XATTR, why.as_bytes(), false, false)?;
-            if let Some((ino, version, size)) = image {
-                cache.set_upload_status(
-                    ino,
-                    version,
-                    &status(UploadState::Failed, size, Some(why)),
-                )?;
-            }
-            Ok(())
-        })
-        .await;
+        let _ = blocking(move || record_failure(&cache, vino, image, why)).await;
     }
+}
+
+/// `user.vod.cover_error` on the video; state `failed` and `user.vod.error`
+/// on the image `(ino, version, size)` when known.
+fn record_failure(
+    cache: &cache::Cache,
+    video: u64,
+    image: Option<(u64, u64, u64)>,
+    why: String,
+) -> Result<(), cache::CacheError> {
+    cache.set_xattr(video, COVER_ERROR_XATTR, why.as_bytes(), false, false)?;
+    if let Some((ino, version, size)) = image {
+        cache.set_upload_status(ino, version, &status(UploadState::Failed, size, Some(why)))?;
+    }
+    Ok(())
 }
