@@ -261,3 +261,20 @@ fn v4_covers_in_write_back_mode_are_final_when_wait_returns() {
     assert_committed(&svc, &m.path("w.mp4"), &w);
     assert_cover(&svc, &m, "w.mp4", "w.jpg", &jpg);
 }
+
+#[test]
+fn v4_rsync_of_a_directory_brings_covers() {
+    let svc = Service::start();
+    let m = mount(&svc, "v4", &[]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let (x, x_png) = (random_bytes(900_000, 96), random_bytes(7000, 97));
+    std::fs::write(src.path().join("x.mp4"), &x).expect("write");
+    std::fs::write(src.path().join("x.png"), &x_png).expect("write");
+    let from = format!("{}/", src.path().display());
+    std::fs::create_dir(m.path("in")).expect("mkdir");
+    let to = format!("{}/", m.path("in").display());
+    run(std::process::Command::new("rsync").args(["-a", &from, &to]));
+    assert_committed(&svc, &m.path("in/x.mp4"), &x);
+    assert_cover(&svc, &m, "in/x.mp4", "in/x.png", &x_png);
+    assert_eq!(videos(&svc).len(), 1);
+}
