@@ -1,6 +1,9 @@
 //! Covers in the commit job: what happens when an image is "committed"
-//! (it never becomes a media) and after a video commits (its cover, if it
-//! has one, is sent with the flow's [`UploadFlow::upload_cover`]).
+//! (it never becomes a media: it is sent as the cover of its committed
+//! same-stem videos, or kept), and what a video's commit does with its
+//! cover between the upload and marking it committed (sent with the flow's
+//! [`UploadFlow::upload_cover`], or taken from the upload itself when the
+//! flow sends covers at the start), so its xattrs are final at once.
 //!
 //! Which image is whose cover is `crate::fs::cover`'s rule; this file only
 //! moves bytes and records outcomes. A cover failure never fails the video:
