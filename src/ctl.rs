@@ -331,6 +331,13 @@ pub struct Summary {
     pub active: usize,
     /// Empty files: nothing to upload.
     pub empty: usize,
+    /// Images (covers or not): never uploaded as media (`fs::cover`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -354,6 +361,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
                 "committed" => summary.committed += 1,
                 "failed" => summary.failed += 1,
                 "empty" => summary.empty += 1,
+                "image" | "cover" => summary.images += 1,
                 _ => summary.active += 1,
             }
         }
@@ -379,6 +387,10 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             0 => String::new(),
             n => format!(", {n} empty (not uploaded)"),
         };
+        let empty = match summary.images {
+            0 => empty,
+            n => format!("{empty}, {n} images (covers, not media)"),
+        };
         println!(
             "{}: {} committed, {} in progress, {} failed{empty}",
             m.display(),
@@ -387,7 +399,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             summary.failed
         );
         for f in files {
-            if f.state == "committed" && !all {
+            if matches!(f.state.as_str(), "committed" | "image" | "cover") && !all {
                 continue;
             }
             let pr = f.progress.unwrap_or_default();

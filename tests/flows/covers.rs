@@ -102,6 +102,15 @@ fn v4_covers_travel_with_their_videos() {
         6,
         "three videos and their three covers, nothing else"
     );
+    // `vodfs status` counts images apart, never as uploads in progress.
+    let status = run(std::process::Command::new(vodfs_bin())
+        .arg("status")
+        .arg(&m.mountpoint));
+    assert!(
+        status.contains("3 committed, 0 in progress, 0 failed")
+            && status.contains("4 images (covers, not media)"),
+        "{status}"
+    );
 }
 
 #[test]
