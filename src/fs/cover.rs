@@ -8,7 +8,7 @@
 //! - The cover of a video is the file its `user.vod.cover` xattr names (a
 //!   path relative to the video's directory, checked at setfattr), else the
 //!   image beside it with the same stem (`movie.mp4` → `movie.jpg`, then
-//!   `.jpeg`, then `.png`).
+//!   `.jpeg`, then `.png`; each in lower, then upper case).
 //! - A cover is sent when its video commits, or, when the image is closed
 //!   after its video committed, right then (so both copy orders work and a
 //!   changed cover replaces the old one). A cover failure never fails the
@@ -151,7 +151,10 @@ pub fn cover_of(
         }));
     }
     let stem = stem(name);
-    for ext in IMAGE_TYPES {
+    let exts = IMAGE_TYPES
+        .iter()
+        .flat_map(|e| [e.to_string(), e.to_ascii_uppercase()]);
+    for ext in exts {
         let candidate = [stem, b".", ext.as_bytes()].concat();
         if let Some(row) = cache.lookup(parent, &candidate).map_err(db)?
             && row.kind == Kind::File

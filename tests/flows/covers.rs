@@ -278,12 +278,13 @@ fn v4_rsync_of_a_directory_brings_covers() {
     let src = tempfile::tempdir().expect("tempdir");
     let (x, x_png) = (random_bytes(900_000, 96), random_bytes(7000, 97));
     std::fs::write(src.path().join("x.mp4"), &x).expect("write");
-    std::fs::write(src.path().join("x.png"), &x_png).expect("write");
+    // Upper case counts too (rsync sends x.PNG first: read at x.mp4's commit).
+    std::fs::write(src.path().join("x.PNG"), &x_png).expect("write");
     let from = format!("{}/", src.path().display());
     std::fs::create_dir(m.path("in")).expect("mkdir");
     let to = format!("{}/", m.path("in").display());
     run(std::process::Command::new("rsync").args(["-a", &from, &to]));
     assert_committed(&svc, &m.path("in/x.mp4"), &x);
-    assert_cover(&svc, &m, "in/x.mp4", "in/x.png", &x_png);
+    assert_cover(&svc, &m, "in/x.mp4", "in/x.PNG", &x_png);
     assert_eq!(videos(&svc).len(), 1);
 }
