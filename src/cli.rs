@@ -324,8 +324,10 @@ pub struct MountArgs {
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=;
     /// rw, defaults, nofail, noauto,
-    /// _netdev, user, users and x-* are accepted and ignored.
-    #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
+    /// _netdev, user, users and x-* are accepted and ignored. Options are
+    /// separated by commas; `\,` is a comma inside a value (e.g. in
+    /// ugc_signer_cmd) and `\\` a backslash.
+    #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 }
 
@@ -353,12 +355,36 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
+/// Splits one `-o` argument at its commas; `\,` is a literal comma and
+/// `\\` a literal backslash (a backslash before anything else is kept as is,
+/// so shell commands with other escapes pass through unchanged).
+pub fn split_options(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some(',') | Some('\\')) => {
+                cur.push(chars.next().expect("peeked"));
+            }
+            ',' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
 impl MountArgs {
     /// Folds `-o` options into the typed fields (an `-o` option wins over
     /// the flag's default). Secrets are refused here: fstab and `ps` would
     /// show them.
     pub fn apply_options(&mut self) -> Result<(), String> {
-        for opt in std::mem::take(&mut self.options) {
+        let options: Vec<String> = std::mem::take(&mut self.options)
+            .iter()
+            .flat_map(|o| split_options(o))
+            .collect();
+        for opt in options {
             let opt = opt.trim();
             if opt.is_empty() {
                 continue;
@@ -509,6 +535,22 @@ mod tests {
         assert!(m.no_rate_limit);
         let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
         assert!(m.apply_options().unwrap_err().contains("ftp"));
+    }
+
+    #[test]
+    fn dash_o_values_may_hold_escaped_commas() {
+        assert_eq!(split_options("a=1,b=2"), ["a=1", "b=2"]);
+        assert_eq!(split_options(r"c=x\,y,d"), ["c=x,y", "d"]);
+        assert_eq!(split_options(r"c=a\\,d"), [r"c=a\", "d"]);
+        assert_eq!(split_options(r"c=a\n"), [r"c=a\n"]);
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            r"protocol=ugc,ugc_signer_cmd=sign --tags a\,b,part_size=524288",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.ugc_signer_cmd.as_deref(), Some("sign --tags a,b"));
+        assert_eq!(m.part_size, 524_288);
     }
 
     #[test]

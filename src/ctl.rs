@@ -114,7 +114,7 @@ impl FileStatus {
     fn is_active(&self) -> bool {
         !matches!(
             self.state.as_str(),
-            "committed" | "failed" | "empty" | "interrupted"
+            "committed" | "failed" | "empty" | "interrupted" | "image" | "cover"
         )
     }
 }
@@ -133,6 +133,12 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             url: s.url.clone().unwrap_or_default(),
         }),
         "failed" | "interrupted" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        // An image is never a media of its own (fs::cover): settled, with
+        // no fileId or URL to print.
+        "image" | "cover" => Some(WaitOutcome::Committed {
+            file_id: String::new(),
+            url: String::new(),
+        }),
         "empty" => Some(WaitOutcome::Failed(
             "empty file: nothing to upload (write bytes to it)".into(),
         )),
@@ -334,6 +340,13 @@ pub struct Summary {
     pub interrupted: usize,
     /// Committed files whose content was evicted from the cache.
     pub evicted: usize,
+    /// Images (covers or not): never uploaded as media (`fs::cover`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -363,6 +376,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
                 "failed" => summary.failed += 1,
                 "empty" => summary.empty += 1,
                 "interrupted" => summary.interrupted += 1,
+                "image" | "cover" => summary.images += 1,
                 _ => summary.active += 1,
             }
         }
@@ -400,6 +414,10 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
                 summary.interrupted
             );
         }
+        let empty = match summary.images {
+            0 => empty,
+            n => format!("{empty}, {n} images (covers, not media)"),
+        };
         println!(
             "{}: {} committed, {} in progress, {} failed{empty}",
             m.display(),
@@ -408,7 +426,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             summary.failed
         );
         for f in files {
-            if f.state == "committed" && !all {
+            if matches!(f.state.as_str(), "committed" | "image" | "cover") && !all {
                 continue;
             }
             let pr = f.progress.unwrap_or_default();

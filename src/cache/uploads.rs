@@ -26,6 +26,11 @@ pub enum UploadState {
     /// not committed until rewritten or retried. Never stored; computed at
     /// mount start (`fs::interrupted`).
     Interrupted,
+    /// An image closed with no video to be the cover of: kept, never
+    /// uploaded as a media (`crate::fs::cover`).
+    Image,
+    /// An image sent as a video's cover.
+    Cover,
 }
 
 impl UploadState {
@@ -39,6 +44,8 @@ impl UploadState {
             UploadState::Failed => "failed",
             UploadState::Empty => "empty",
             UploadState::Interrupted => "interrupted",
+            UploadState::Image => "image",
+            UploadState::Cover => "cover",
         }
     }
 
@@ -52,6 +59,8 @@ impl UploadState {
             "failed" => UploadState::Failed,
             "empty" => UploadState::Empty,
             "interrupted" => UploadState::Interrupted,
+            "image" => UploadState::Image,
+            "cover" => UploadState::Cover,
             _ => return None,
         })
     }
@@ -354,7 +363,7 @@ impl Cache {
         self.db().read(|c| {
             let mut st = c.prepare(
                 "SELECT u.ino, u.version FROM uploads u JOIN inodes i ON i.ino = u.ino AND i.version = u.version
-                 WHERE u.state != 'committed' AND i.nlink > 0 ORDER BY u.ino",
+                 WHERE u.state NOT IN ('committed', 'image', 'cover') AND i.nlink > 0 ORDER BY u.ino",
             )?;
             let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

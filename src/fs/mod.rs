@@ -19,6 +19,7 @@
 //!   adapter runs off the FUSE thread, moving the kernel's reply with it.
 
 pub mod backend;
+pub mod cover;
 mod error;
 mod hashing;
 mod interrupted;

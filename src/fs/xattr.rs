@@ -1,10 +1,12 @@
 //! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
 //! computed from the cache's upload state; the upload settings
 //! (`fs::settings::NAMES`) are stored on directories; `user.vod.retry`
-//! is an action. `user.vod.cached` (`1`/`0`) tells whether a file's bytes
-//! are in the cache or were evicted (reads then come from its URL). Any other `user.vod.*` name is refused with EINVAL and a
-//! log line (a typo such as `user.vod.clas_id` must not be stored silently
-//! and then ignored); other `user.*` names are stored as given.
+//! is an action; `user.vod.cover` (and `cover_error`) belong to covers
+//! (`fs::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
+//! are in the cache or were evicted (reads then come from its URL). Any
+//! other `user.vod.*` name is refused with EINVAL and a log line (a typo
+//! such as `user.vod.clas_id` must not be stored silently and then
+//! ignored); other `user.*` names are stored as given.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
 //! without touching the database (the kernel asks for security.capability
 //! before every write).
@@ -238,6 +240,8 @@ impl Fs {
     fn check_known_vod_name(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
         if !name.starts_with(VOD_PREFIX)
             || name == CACHED
+            || name == super::cover::COVER_XATTR
+            || name == super::cover::COVER_ERROR_XATTR
             || computed_key(name).is_some()
             || super::settings::setting_name(name).is_some()
         {
@@ -264,6 +268,9 @@ impl Fs {
         }
         if let Some(setting) = super::settings::setting_name(name) {
             self.check_setting(ino, setting, value)?;
+        }
+        if name == super::cover::COVER_XATTR {
+            self.check_cover_xattr(ino, value)?;
         }
         Ok(self.cache.set_xattr(
             ino,
@@ -295,6 +302,7 @@ impl Fs {
             ..up.status
         };
         self.cache.set_upload_status(ino, version, &staged)?;
+        self.before_retry(ino)?;
         self.commit_background(ino, version);
         Ok(())
     }
