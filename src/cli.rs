@@ -27,7 +27,7 @@ pub enum Command {
     Wait(WaitArgs),
     /// Show every upload of a mount: state, progress, failures.
     Status(StatusArgs),
-    /// Commit failed files again, then wait for them as `wait` does.
+    /// Commit failed or interrupted files again, then wait for them as `wait` does.
     Retry(WaitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -306,15 +306,28 @@ pub struct MountArgs {
     /// Default sourceContext of uploads (apply; user.vod.source_context wins).
     #[arg(long, value_name = "TEXT")]
     pub source_context: Option<String>,
+    /// Client-side pacing, STEP=N calls per minute (repeatable or
+    /// comma-separated; 0 = unlimited). STEP is start, part, finish or the
+    /// flow's Action name (e.g. InitUpload=200). Unnamed steps keep the
+    /// documented limits: 100/min for start and finish, 10000/min for parts.
+    #[arg(long, value_name = "STEP=N")]
+    pub rate_limit: Vec<String>,
+    /// No client-side pacing (a service without limits, benchmarks); a
+    /// 4400 that comes anyway is still waited out.
+    #[arg(long)]
+    pub no_rate_limit: bool,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=;
     /// rw, defaults, nofail, noauto,
-    /// _netdev, user, users and x-* are accepted and ignored.
-    #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
+    /// _netdev, user, users and x-* are accepted and ignored. Options are
+    /// separated by commas; `\,` is a comma inside a value (e.g. in
+    /// ugc_signer_cmd) and `\\` a backslash.
+    #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 }
 
@@ -342,12 +355,36 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
+/// Splits one `-o` argument at its commas; `\,` is a literal comma and
+/// `\\` a literal backslash (a backslash before anything else is kept as is,
+/// so shell commands with other escapes pass through unchanged).
+pub fn split_options(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some(',') | Some('\\')) => {
+                cur.push(chars.next().expect("peeked"));
+            }
+            ',' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
 impl MountArgs {
     /// Folds `-o` options into the typed fields (an `-o` option wins over
     /// the flag's default). Secrets are refused here: fstab and `ps` would
     /// show them.
     pub fn apply_options(&mut self) -> Result<(), String> {
-        for opt in std::mem::take(&mut self.options) {
+        let options: Vec<String> = std::mem::take(&mut self.options)
+            .iter()
+            .flat_map(|o| split_options(o))
+            .collect();
+        for opt in options {
             let opt = opt.trim();
             if opt.is_empty() {
                 continue;
@@ -387,6 +424,10 @@ impl MountArgs {
                     })
                 }
                 "allow_other" => self.allow_other = true,
+                "rate_limit" => self
+                    .rate_limit
+                    .extend(need(key, value)?.split('+').map(str::to_string)),
+                "no_rate_limit" => self.no_rate_limit = true,
                 "protocol" => {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
@@ -482,8 +523,34 @@ mod tests {
         );
         let m = mount_args(&["/mnt", "--class-id", "x"]);
         assert!(m.upload_defaults().unwrap_err().contains("--class-id"));
+        let mut m = mount_args(&[
+            "/mnt",
+            "--rate-limit",
+            "start=300",
+            "-o",
+            "rate_limit=finish=300+part=0,no_rate_limit",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.rate_limit, ["start=300", "finish=300", "part=0"]);
+        assert!(m.no_rate_limit);
         let mut m = mount_args(&["/mnt", "-o", "protocol=ftp"]);
         assert!(m.apply_options().unwrap_err().contains("ftp"));
+    }
+
+    #[test]
+    fn dash_o_values_may_hold_escaped_commas() {
+        assert_eq!(split_options("a=1,b=2"), ["a=1", "b=2"]);
+        assert_eq!(split_options(r"c=x\,y,d"), ["c=x,y", "d"]);
+        assert_eq!(split_options(r"c=a\\,d"), [r"c=a\", "d"]);
+        assert_eq!(split_options(r"c=a\n"), [r"c=a\n"]);
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            r"protocol=ugc,ugc_signer_cmd=sign --tags a\,b,part_size=524288",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.ugc_signer_cmd.as_deref(), Some("sign --tags a,b"));
+        assert_eq!(m.part_size, 524_288);
     }
 
     #[test]

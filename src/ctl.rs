@@ -86,6 +86,10 @@ pub struct FileStatus {
     pub file_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `user.vod.cached`: false when the content was evicted from the
+    /// cache (reads come from the URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
 }
 
 impl FileStatus {
@@ -102,12 +106,16 @@ impl FileStatus {
             error: xattr_string(path, "user.vod.error")?,
             file_id: xattr_string(path, "user.vod.file_id")?,
             url: xattr_string(path, "user.vod.url")?,
+            cached: xattr_string(path, "user.vod.cached")?.map(|v| v.trim() != "0"),
             state,
         }))
     }
 
     fn is_active(&self) -> bool {
-        !matches!(self.state.as_str(), "committed" | "failed" | "empty")
+        !matches!(
+            self.state.as_str(),
+            "committed" | "failed" | "empty" | "interrupted" | "image" | "cover"
+        )
     }
 }
 
@@ -124,7 +132,13 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             file_id: s.file_id.clone().unwrap_or_default(),
             url: s.url.clone().unwrap_or_default(),
         }),
-        "failed" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        "failed" | "interrupted" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
+        // An image is never a media of its own (fs::cover): settled, with
+        // no fileId or URL to print.
+        "image" | "cover" => Some(WaitOutcome::Committed {
+            file_id: String::new(),
+            url: String::new(),
+        }),
         "empty" => Some(WaitOutcome::Failed(
             "empty file: nothing to upload (write bytes to it)".into(),
         )),
@@ -242,7 +256,7 @@ pub fn retry(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()>
         let status = FileStatus::read(p)
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             .ok_or_else(|| not_vodfs(p))?;
-        if status.state != "failed" {
+        if status.state != "failed" && status.state != "interrupted" {
             continue;
         }
         set_xattr(p, "user.vod.retry", b"1")
@@ -322,6 +336,17 @@ pub struct Summary {
     pub active: usize,
     /// Empty files: nothing to upload.
     pub empty: usize,
+    /// Files whose writer never closed them (the mount was killed).
+    pub interrupted: usize,
+    /// Committed files whose content was evicted from the cache.
+    pub evicted: usize,
+    /// Images (covers or not): never uploaded as media (`fs::cover`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `vodfs status [MOUNT...]`: every upload not committed yet (with a bar
@@ -342,9 +367,16 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
         let mut summary = Summary::default();
         for f in &files {
             match f.state.as_str() {
-                "committed" => summary.committed += 1,
+                "committed" => {
+                    summary.committed += 1;
+                    if f.cached == Some(false) {
+                        summary.evicted += 1;
+                    }
+                }
                 "failed" => summary.failed += 1,
                 "empty" => summary.empty += 1,
+                "interrupted" => summary.interrupted += 1,
+                "image" | "cover" => summary.images += 1,
                 _ => summary.active += 1,
             }
         }
@@ -366,9 +398,25 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
     }
     let tty = std::io::stdout().is_terminal();
     for (m, files, summary) in &report {
-        let empty = match summary.empty {
+        let mut empty = match summary.empty {
             0 => String::new(),
             n => format!(", {n} empty (not uploaded)"),
+        };
+        if summary.evicted > 0 {
+            empty += &format!(
+                ", {} evicted from the cache (read from their URL)",
+                summary.evicted
+            );
+        }
+        if summary.interrupted > 0 {
+            empty += &format!(
+                ", {} interrupted (writer killed before close)",
+                summary.interrupted
+            );
+        }
+        let empty = match summary.images {
+            0 => empty,
+            n => format!("{empty}, {n} images (covers, not media)"),
         };
         println!(
             "{}: {} committed, {} in progress, {} failed{empty}",
@@ -378,18 +426,24 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             summary.failed
         );
         for f in files {
-            if f.state == "committed" && !all {
+            if matches!(f.state.as_str(), "committed" | "image" | "cover") && !all {
                 continue;
             }
             let pr = f.progress.unwrap_or_default();
             match f.state.as_str() {
-                "failed" => println!(
-                    "  failed     {}: {}",
+                "failed" | "interrupted" => println!(
+                    "  {:<10} {}: {}",
+                    f.state,
                     f.path,
                     f.error.as_deref().unwrap_or("(no reason recorded)")
                 ),
                 "committed" => println!(
-                    "  committed  {}\t{}\t{}",
+                    "  {:<10} {}\t{}\t{}",
+                    if f.cached == Some(false) {
+                        "evicted"
+                    } else {
+                        "committed"
+                    },
                     f.path,
                     f.file_id.as_deref().unwrap_or(""),
                     f.url.as_deref().unwrap_or("")

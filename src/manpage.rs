@@ -15,7 +15,8 @@ const EXTRA: &str = r#".SH EXTENDED ATTRIBUTES
 Every file in a mount carries, read-only:
 .TP
 .B user.vod.state
-staged, hashing, uploading, committing, committed or failed.
+staged, hashing, uploading, committing, committed or failed; for an image
+(.jpg, .jpeg, .png), image or cover (see COVERS).
 .TP
 .B user.vod.progress
 parts and bytes the service holds, of the total.
@@ -37,6 +38,14 @@ the name the service knows (file name without extension, made valid).
 .TP
 .B user.vod.cover_url
 the cover's URL, when the media has a cover.
+.TP
+.B user.vod.cover_error
+on a committed video whose cover could not be sent: why.
+.PP
+Set on a file before its close,
+.B user.vod.cover
+names its cover: a path relative to the file's directory (EINVAL for an
+absolute path, one leading out of the mount, or a non-image).
 .PP
 Other user.* attributes are stored and listed (setfattr, rsync -X,
 cp --preserve=xattr). security.* and system.* answer ENODATA.
@@ -46,7 +55,15 @@ same filesystem behaviour. v4 (default) signs with the account's SecretKey;
 ugc holds no SecretKey and asks your signing service for one signature per
 file (\fB\-\-ugc\-signer\fR URL or \fB\-\-ugc\-signer\-cmd\fR CMD;
 \fBvodfs sign ugc\fR makes one); apply goes through ApplyUpload and object
-storage; frontwize uses the frontwize REST API.
+storage; frontwize uses the frontwize REST API. Choose v4 where the machine
+may hold the account's key, ugc where it must not (a customer's machine that
+gets per-file signatures from your app's server), apply when the account
+uses the object-storage integration, frontwize for a frontwize account.
+Resume after a crash: v4 and ugc by the parts the service lists, apply by
+the multipart upload's parts, frontwize sends the file again.
+.PP
+In -o, options are separated by commas; \e, is a comma inside a value
+(e.g. in ugc_signer_cmd) and \e\e a backslash.
 .PP
 Upload settings are set on directories and apply to every file committed
 below (the nearest directory wins; the mount options
@@ -55,6 +72,18 @@ user.vod.class_id, user.vod.tags (comma-separated, at most 10),
 user.vod.procedure, user.vod.transcode, user.vod.screenshot,
 user.vod.watermark (1 or 0), user.vod.source_context. An invalid value is
 refused by setfattr with EINVAL.
+.SH COVERS
+An image (.jpg, .jpeg, .png) is never uploaded as a media of its own: it
+stays in the cache with user.vod.state image, or cover once sent as a
+video's cover. A video's cover is the file its user.vod.cover names, else
+the image beside it with the same stem (movie.mp4: movie.jpg, movie.jpeg,
+movie.png). It is sent when the video commits (so the image may be copied
+first): v4 with SmallFileUpload, which also sends an image closed after its
+video committed; apply with ApplyUpload, the storage PUT and CommitUpload.
+ugc and frontwize have no way to send a cover. A cover never fails its
+video: over 1 MiB, or refused by the service, the video stays committed and
+shows user.vod.cover_error; the image shows failed and user.vod.error, and
+vodfs retry on the image tries again.
 .SH FILES
 .TP
 .I $XDG_CACHE_HOME/vodfs

@@ -189,6 +189,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         allow_other: args.allow_other,
         ..Default::default()
     };
+    fs.evict_to_limit()?;
     let session = crate::fuse::mount(fs.clone(), &mountpoint, &opts)
         .with_context(|| format!("mounting on {}", mountpoint.display()))?;
     let resumed = fs.resume_pending()?;
@@ -281,7 +282,23 @@ fn build_committer(
     args: &MountArgs,
 ) -> anyhow::Result<Committer> {
     let client = build_flow(endpoint, creds, args)?;
-    let uploader = Uploader::new(client, UploaderConfig::default());
+    let pace = crate::upload::PaceLimits::from_specs(&args.rate_limit, args.no_rate_limit, |s| {
+        client.action(s)
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!(
+        start_per_min = pace.start_per_min,
+        part_per_min = pace.part_per_min,
+        finish_per_min = pace.finish_per_min,
+        "client-side pacing (0 = unlimited)"
+    );
+    let uploader = Uploader::new(
+        client,
+        UploaderConfig {
+            pace,
+            ..UploaderConfig::default()
+        },
+    );
     let defaults = args.upload_defaults().map_err(|e| anyhow::anyhow!(e))?;
     let job = Arc::new(
         CacheCommitJob::new(cache.clone(), uploader, args.parallel_parts).with_settings(defaults),

@@ -37,6 +37,7 @@ pub mod hash;
 mod nodes;
 mod schema;
 mod space;
+mod unsealed;
 mod uploads;
 mod xattrs;
 
@@ -159,6 +160,9 @@ struct Inner {
     db: db::Db,
     data_dir: PathBuf,
     part_size: u32,
+    /// Last reads of committed content not yet written to the data files'
+    /// atimes (see `space`): reads are recorded in memory, not in SQLite.
+    last_read: space::LastRead,
 }
 
 /// The staging store of one mount. Cheap to clone; all clones share the
@@ -194,6 +198,7 @@ impl Cache {
                 db,
                 data_dir,
                 part_size,
+                last_read: space::LastRead::default(),
             }),
         };
         // Files unlinked while open when the last mount ended.
@@ -229,6 +234,7 @@ impl Cache {
     /// Stops the writer thread after the queued work (also done on drop of
     /// the last clone).
     pub fn close(&self) {
+        self.flush_last_reads();
         self.inner.db.close();
     }
 

@@ -429,6 +429,14 @@ impl Cache {
         let old = row.version;
         let new = old + 1;
         let new_path = self.data_path(ino, new);
+        // A sealed version whose data file is gone was evicted: never start
+        // the new one from nothing (the filesystem restores it first).
+        if keep && row.size > 0 && !self.data_path(ino, old).exists() {
+            return Err(CacheError::io(
+                format!("version {old} of inode {ino} has no data file (evicted)"),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
         if keep && self.data_path(ino, old).exists() {
             std::fs::copy(self.data_path(ino, old), &new_path)
                 .map_err(|e| CacheError::io(format!("copying version {old} of inode {ino}"), e))?;

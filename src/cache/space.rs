@@ -1,15 +1,38 @@
 //! Disk space of the cache: how much the data files take, how much the
 //! disk has left, and eviction of clean committed data to make room.
 //!
-//! Only data no file in the tree reads from the cache is evicted: content
-//! versions kept for a `by-id` media whose file was since rewritten or
-//! removed. Their reads come back from the playback URL
-//! (`Backend::read_remote`). Staged, failed and current versions are never
-//! evicted.
+//! Design decisions:
+//! - **What is evicted.** The data of any committed content version (every
+//!   version a media record points at): the current content of committed
+//!   files as well as versions kept for a `by-id` media whose file was since
+//!   rewritten or removed. Their reads then come from the playback URL
+//!   (`fs::remote`). Staged, uploading and failed versions have no media
+//!   record and are never evicted. An evicted version is one whose data
+//!   file is absent; nothing ever creates it empty again (`fs::remote`
+//!   restores it whole from the URL before a write that keeps its bytes).
+//! - **Least recently used first.** A read of cached committed content is
+//!   recorded in memory ([`Cache::note_read`]: a map insert, no SQLite write,
+//!   no syscall); eviction orders by that time, else by the data file's
+//!   atime/mtime. The recorded times are written to the files' atimes in
+//!   one batch at eviction and when the cache closes, so the order
+//!   survives a remount.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Cache, CacheError};
+
+/// Last reads of (ino, version) since the last flush.
+#[derive(Debug, Default)]
+pub(crate) struct LastRead(Mutex<HashMap<(u64, u64), SystemTime>>);
+
+impl LastRead {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64), SystemTime>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 impl Cache {
     /// Bytes the data files take on disk (allocated blocks: holes are free).
@@ -35,39 +58,153 @@ impl Cache {
         (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
     }
 
-    /// Deletes the data files of clean committed versions no file reads
-    /// from the cache, least recently used first, until `need` bytes are
-    /// freed or none is left. Returns the bytes freed.
+    /// Records a read of the cached data of (ino, version), for eviction's
+    /// least-recently-used order. In memory only; see the module docs.
+    pub fn note_read(&self, ino: u64, version: u64) {
+        self.inner
+            .last_read
+            .lock()
+            .insert((ino, version), SystemTime::now());
+    }
+
+    /// Writes the recorded reads to the data files' atimes (one batch).
+    pub fn flush_last_reads(&self) {
+        let reads = std::mem::take(&mut *self.inner.last_read.lock());
+        for ((ino, version), t) in reads {
+            if let Ok(f) = std::fs::File::options()
+                .write(true)
+                .open(self.data_path(ino, version))
+            {
+                let _ = f.set_times(std::fs::FileTimes::new().set_accessed(t));
+            }
+        }
+    }
+
+    /// Whether the data of committed (ino, version) was evicted.
+    pub fn is_evicted(&self, ino: u64, version: u64) -> bool {
+        !self.data_path(ino, version).exists()
+    }
+
+    /// Deletes the data files of clean committed versions, least recently
+    /// used first, until `need` bytes are freed or none is left. Returns the
+    /// bytes freed.
     pub fn evict_clean(&self, need: u64) -> Result<u64, CacheError> {
+        self.evict_clean_with(need, |ino, version, bytes| {
+            tracing::info!(
+                ino,
+                version,
+                bytes,
+                "evicted committed data from the cache (reads come from its URL)"
+            )
+        })
+    }
+
+    /// [`Cache::evict_clean`], calling `evicted(ino, version, bytes)` for
+    /// each data file deleted (the filesystem logs the file's path).
+    pub fn evict_clean_with(
+        &self,
+        need: u64,
+        evicted: impl Fn(u64, u64, u64),
+    ) -> Result<u64, CacheError> {
         let candidates: Vec<(u64, u64)> = self.db().read(|c| {
-            let mut st = c.prepare(
-                "SELECT m.ino, m.version FROM media m LEFT JOIN inodes i ON i.ino = m.ino
-                 WHERE i.ino IS NULL OR i.version != m.version OR i.nlink = 0",
-            )?;
+            let mut st = c.prepare("SELECT DISTINCT ino, version FROM media")?;
             let rows = st.query_map([], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        let mut files: Vec<(i64, u64, std::path::PathBuf)> = candidates
+        let reads = self.inner.last_read.lock().clone();
+        let secs = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_nanos()
+        };
+        let mut files: Vec<(u128, u64, (u64, u64))> = candidates
             .into_iter()
-            .filter_map(|(ino, version)| {
-                let p = self.data_path(ino, version);
-                let m = std::fs::metadata(&p).ok()?;
-                Some((m.atime().max(m.mtime()), m.blocks() * 512, p))
+            .filter_map(|key| {
+                let m = std::fs::metadata(self.data_path(key.0, key.1)).ok()?;
+                let ns = |s: i64, n: i64| (s.max(0) as u128) * 1_000_000_000 + n.max(0) as u128;
+                let on_disk = ns(m.atime(), m.atime_nsec()).max(ns(m.mtime(), m.mtime_nsec()));
+                let used = reads.get(&key).map_or(on_disk, |t| secs(*t).max(on_disk));
+                Some((used, m.blocks() * 512, key))
             })
             .collect();
         files.sort();
         let mut freed = 0;
-        for (_, bytes, path) in files {
+        for (_, bytes, (ino, version)) in files {
             if freed >= need {
                 break;
             }
+            let path = self.data_path(ino, version);
             if std::fs::remove_file(&path).is_ok() {
-                tracing::info!(path = %path.display(), bytes, "evicted committed data from the cache");
+                evicted(ino, version, bytes);
+                self.inner.last_read.lock().remove(&(ino, version));
                 freed += bytes;
             }
         }
+        self.flush_last_reads();
         Ok(freed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    /// Commits a file of `len` bytes named `name`; returns its inode.
+    fn committed(c: &Cache, name: &str, len: usize) -> u64 {
+        let f = c
+            .create_node(ROOT_INO, name.as_bytes(), Kind::File, 0o644, 0, 0)
+            .unwrap();
+        let data = vec![7u8; len];
+        let file = c.open_data(f.ino, 1).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &data, 0).unwrap();
+        let mut h = ContentHasher::new(c.part_size());
+        h.write(0, &data);
+        c.seal(f.ino, 1, len as u64, &h.finish(len as u64)).unwrap();
+        let done = Committed {
+            file_id: format!("id-{name}"),
+            url: format!("http://x/{name}"),
+            sha1: "ab".into(),
+            service_name: name.into(),
+            cover_url: None,
+        };
+        c.mark_committed(f.ino, 1, &done).unwrap();
+        f.ino
+    }
+
+    #[test]
+    fn current_committed_content_is_evicted_least_recently_read_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path(), 1024, 0, 0).unwrap();
+        let (a, b, d) = (
+            committed(&c, "a", 8192),
+            committed(&c, "b", 8192),
+            committed(&c, "d", 8192),
+        );
+        // A staged (sealed, not committed) version is never evicted.
+        let s = c
+            .create_node(ROOT_INO, b"s", Kind::File, 0o644, 0, 0)
+            .unwrap();
+        let file = c.open_data(s.ino, 1).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &[1; 8192], 0).unwrap();
+        let mut h = ContentHasher::new(c.part_size());
+        h.write(0, &[1; 8192]);
+        c.seal(s.ino, 1, 8192, &h.finish(8192)).unwrap();
+        // Reads of d then a (in memory): b is the least recently used, then
+        // d (an older inode would go first on a tie).
+        c.note_read(d, 1);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        c.note_read(a, 1);
+        assert!(c.evict_clean(1).unwrap() > 0);
+        assert!(c.is_evicted(b, 1) && !c.is_evicted(a, 1) && !c.is_evicted(d, 1));
+        // Then d, then a (their reads were written to the files' atimes
+        // at the first eviction); the staged one stays whatever is asked.
+        c.evict_clean(1).unwrap();
+        assert!(c.is_evicted(d, 1) && !c.is_evicted(a, 1));
+        c.evict_clean(u64::MAX).unwrap();
+        assert!(c.is_evicted(a, 1));
+        assert!(!c.is_evicted(s.ino, 1), "staged data was evicted");
+        assert_eq!(c.evict_clean(u64::MAX).unwrap(), 0);
     }
 }

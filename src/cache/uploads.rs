@@ -21,6 +21,16 @@ pub enum UploadState {
     /// An empty file: nothing to upload (a VOD media has bytes). Never
     /// stored in the uploads table; computed for files of size 0.
     Empty,
+    /// The mount stopped while the file was still open for writing (kill,
+    /// crash): its last close never came, so it may be truncated and is
+    /// not committed until rewritten or retried. Never stored; computed at
+    /// mount start (`fs::interrupted`).
+    Interrupted,
+    /// An image closed with no video to be the cover of: kept, never
+    /// uploaded as a media (`crate::fs::cover`).
+    Image,
+    /// An image sent as a video's cover.
+    Cover,
 }
 
 impl UploadState {
@@ -33,6 +43,9 @@ impl UploadState {
             UploadState::Committed => "committed",
             UploadState::Failed => "failed",
             UploadState::Empty => "empty",
+            UploadState::Interrupted => "interrupted",
+            UploadState::Image => "image",
+            UploadState::Cover => "cover",
         }
     }
 
@@ -45,6 +58,9 @@ impl UploadState {
             "committed" => UploadState::Committed,
             "failed" => UploadState::Failed,
             "empty" => UploadState::Empty,
+            "interrupted" => UploadState::Interrupted,
+            "image" => UploadState::Image,
+            "cover" => UploadState::Cover,
             _ => return None,
         })
     }
@@ -347,7 +363,7 @@ impl Cache {
         self.db().read(|c| {
             let mut st = c.prepare(
                 "SELECT u.ino, u.version FROM uploads u JOIN inodes i ON i.ino = u.ino AND i.version = u.version
-                 WHERE u.state != 'committed' AND i.nlink > 0 ORDER BY u.ino",
+                 WHERE u.state NOT IN ('committed', 'image', 'cover') AND i.nlink > 0 ORDER BY u.ino",
             )?;
             let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -64,12 +64,24 @@ impl Fs {
         }
     }
 
-    /// The data file of the version `g` writes to.
+    /// The data file of the version `g` writes to. Never created for
+    /// evicted content (see `remote`).
     pub(super) fn data_file(&self, ino: u64, g: &mut Inner) -> Result<Arc<std::fs::File>, FsError> {
         if let Some(f) = &g.file {
             return Ok(f.clone());
         }
-        let f = Arc::new(self.cache.open_data(ino, g.version)?);
+        let f = if g.sealed {
+            // Sealed content is never created: absent means evicted.
+            let path = self.cache.data_path(ino, g.version);
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| FsError::io(format!("opening {}", path.display()), e))?
+        } else {
+            self.cache.open_data(ino, g.version)?
+        };
+        let f = Arc::new(f);
         g.file = Some(f.clone());
         Ok(f)
     }
@@ -79,6 +91,9 @@ impl Fs {
     pub(super) fn make_writable(&self, ino: u64, g: &mut Inner, keep: bool) -> Result<(), FsError> {
         if !g.sealed {
             return Ok(());
+        }
+        if keep && self.evicted(ino, g) {
+            self.restore_evicted(ino, g)?;
         }
         let up = self.cache.upload(ino, g.version)?;
         if up.is_some_and(|u| u.status.state != UploadState::Committed) {
@@ -140,7 +155,7 @@ impl Fs {
     pub fn read(&self, fh: u64, offset: u64, len: u32) -> Reply<Vec<u8>> {
         match self.handle(fh) {
             Err(e) => Reply::Now(Err(e)),
-            Ok(Handle::File { ino, .. }) => Reply::Now(self.read_file(ino, offset, len)),
+            Ok(Handle::File { ino, .. }) => self.read_file(ino, offset, len),
             Ok(Handle::Media(m)) => {
                 let len = (len as u64).min(m.size.saturating_sub(offset)) as u32;
                 if self.cache.data_path(m.ino, m.version).exists() {
@@ -156,17 +171,37 @@ impl Fs {
         }
     }
 
-    fn read_file(&self, ino: u64, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
-        let live = self.live(ino)?;
+    /// Reads a file: from its data file, or from its URL when its content
+    /// was evicted (`remote`).
+    fn read_file(&self, ino: u64, offset: u64, len: u32) -> Reply<Vec<u8>> {
+        let live = match self.live(ino) {
+            Ok(l) => l,
+            Err(e) => return Reply::Now(Err(e)),
+        };
         let (file, size) = {
             let mut g = live.lock();
-            (self.data_file(ino, &mut g)?, g.size)
+            if self.evicted(ino, &g) {
+                let (version, size) = (g.version, g.size);
+                drop(g);
+                return self.read_evicted(ino, version, size, offset, len as u64);
+            }
+            if g.sealed {
+                self.cache.note_read(ino, g.version);
+            }
+            match self.data_file(ino, &mut g) {
+                Ok(f) => (f, g.size),
+                Err(e) => return Reply::Now(Err(e)),
+            }
         };
         let len = (len as u64).min(size.saturating_sub(offset)) as usize;
-        let mut buf = crate::cache::read_file_at(&file, offset, len)
-            .map_err(|e| FsError::io(format!("reading inode {ino}"), e))?;
-        buf.resize(len, 0);
-        Ok(buf)
+        Reply::Now(
+            crate::cache::read_file_at(&file, offset, len)
+                .map_err(|e| FsError::io(format!("reading inode {ino}"), e))
+                .map(|mut buf| {
+                    buf.resize(len, 0);
+                    buf
+                }),
+        )
     }
 
     /// Writes `data` at `offset`; returns the count written.
@@ -348,12 +383,19 @@ impl Fs {
             Err(e) => return Reply::Now(Err(e)),
         };
         let prepared = self.live(ino).and_then(|live| {
-            let file = self.data_file(ino, &mut live.lock())?;
+            let mut g = live.lock();
+            if self.evicted(ino, &g) {
+                // Committed and evicted: nothing in the cache to sync.
+                return Ok(None);
+            }
+            let file = self.data_file(ino, &mut g)?;
+            drop(g);
             let temp = self.has_temp_name(ino)?;
-            Ok((live, file, temp))
+            Ok(Some((live, file, temp)))
         });
         let (live, file, temp) = match prepared {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            Ok(None) => return Reply::Now(Ok(())),
             Err(e) => return Reply::Now(Err(e)),
         };
         let cache = self.cache.clone();

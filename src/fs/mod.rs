@@ -19,12 +19,15 @@
 //!   adapter runs off the FUSE thread, moving the kernel's reply with it.
 
 pub mod backend;
+pub mod cover;
 mod error;
 mod hashing;
+mod interrupted;
 mod io;
 mod names;
 mod open;
 mod procfd;
+mod remote;
 pub mod settings;
 mod space;
 pub mod testing;
@@ -161,6 +164,11 @@ pub struct Fs {
     /// Bytes the data files take, as last counted plus writes since
     /// (recounted when a write would pass `--cache-size`).
     space_used: AtomicU64,
+    /// Files whose writer never closed them, found at mount start: inode →
+    /// the version then current (see `interrupted`).
+    interrupted: Mutex<HashMap<u64, u64>>,
+    /// Read-ahead of content evicted from the cache (see `remote`).
+    read_ahead: Arc<remote::ReadAhead>,
 }
 
 impl std::fmt::Debug for Fs {
@@ -192,6 +200,8 @@ impl Fs {
             }),
             mnt_id: AtomicU64::new(0),
             space_used: AtomicU64::new(used),
+            interrupted: Mutex::new(HashMap::new()),
+            read_ahead: Arc::default(),
         }
     }
 
@@ -233,8 +243,15 @@ impl Fs {
     }
 
     /// Schedules the commit of every sealed version not committed yet
-    /// (after a restart); returns how many.
+    /// (after a restart), and records the files whose writer never closed
+    /// them (`interrupted`); returns how many commits it scheduled.
     pub fn resume_pending(&self) -> Result<usize, FsError> {
+        let interrupted = self.find_interrupted()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                "{interrupted} file(s) interrupted while being written: not committed (see user.vod.error)"
+            );
+        }
         let pending = self.cache.pending_uploads()?;
         for (ino, version) in &pending {
             self.commit_background(*ino, *version);

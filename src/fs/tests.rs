@@ -274,11 +274,18 @@ fn xattr_namespaces() {
     // rsync -X removes what its source lacks: a no-op for computed names.
     h.fs.removexattr(ino, b"user.vod.state").unwrap();
     assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
-    h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0).unwrap();
+    h.fs.setxattr(ROOT_INO, b"user.vod.class_id", b"7", 0)
+        .unwrap();
     assert_eq!(
-        h.fs.cache().dir_setting(ino, "class").unwrap(),
-        Some(b"x".to_vec())
+        h.fs.cache().dir_setting(ino, "class_id").unwrap(),
+        Some(b"7".to_vec())
     );
+    // An unknown user.vod.* name is refused, not stored.
+    assert!(matches!(
+        h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0),
+        Err(FsError::Invalid(_))
+    ));
+    assert_eq!(h.fs.cache().dir_setting(ino, "class").unwrap(), None);
 }
 
 #[test]
@@ -357,4 +364,29 @@ fn unlink_of_a_committed_file_keeps_its_media() {
         h.fs.getxattr(m.ino, b"user.vod.url").unwrap(),
         c.url.as_bytes()
     );
+}
+
+#[test]
+fn evicted_content_reads_from_its_url_and_is_restored_before_an_append() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"f", b"remote bytes");
+    let version = h.backend.commits()[0].version;
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"1");
+    h.fs.cache().evict_clean(u64::MAX).unwrap();
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"0");
+    // Reads come from the URL; the data file is never created empty.
+    assert_eq!(h.read_all(ino), b"remote bytes");
+    let fh = h.fs.open(ino, false).unwrap();
+    assert_eq!(h.wait(h.fs.read(fh, 7, 100)).unwrap(), b"bytes");
+    h.wait(h.fs.fsync(fh)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert!(!h.fs.cache().data_path(ino, version).exists());
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.cached").unwrap(), b"0");
+    // An append keeps the old bytes: they are fetched back first.
+    let fh = h.fs.open(ino, true).unwrap();
+    h.fs.write(fh, 12, b"!").unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    assert_eq!(h.read_all(ino), b"remote bytes!");
+    assert_eq!(h.backend.commits().len(), 2);
 }

@@ -1,5 +1,12 @@
 //! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
-//! computed from the cache's upload state; other `user.*` names are stored.
+//! computed from the cache's upload state; the upload settings
+//! (`fs::settings::NAMES`) are stored on directories; `user.vod.retry`
+//! is an action; `user.vod.cover` (and `cover_error`) belong to covers
+//! (`fs::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
+//! are in the cache or were evicted (reads then come from its URL). Any
+//! other `user.vod.*` name is refused with EINVAL and a log line (a typo
+//! such as `user.vod.clas_id` must not be stored silently and then
+//! ignored); other `user.*` names are stored as given.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
 //! without touching the database (the kernel asks for security.capability
 //! before every write).
@@ -20,6 +27,9 @@ pub const COMPUTED: &[&str] = &[
 ];
 
 const VOD_PREFIX: &[u8] = b"user.vod.";
+
+/// `1` when a file's content is in the cache, `0` when it was evicted.
+pub const CACHED: &[u8] = b"user.vod.cached";
 
 /// Setting it re-commits a failed file (`vodfs retry`).
 pub const RETRY: &[u8] = b"user.vod.retry";
@@ -49,7 +59,14 @@ fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
     let v = match key {
         "state" => Some(up.status.state.as_str().to_string()),
         "progress" => Some(progress(&up.status)),
-        "error" if up.status.state == UploadState::Failed => up.status.error.clone(),
+        "error"
+            if matches!(
+                up.status.state,
+                UploadState::Failed | UploadState::Interrupted
+            ) =>
+        {
+            up.status.error.clone()
+        }
         "url" if committed => up.url.clone(),
         "file_id" if committed => up.file_id.clone(),
         "sha1" if committed => up.sha1.clone(),
@@ -90,9 +107,9 @@ impl Fs {
             return Ok(None);
         }
         let live = self.state().open.get(&ino).cloned();
-        let (version, size) = live.map_or((row.version, row.size), |l| {
+        let (version, size, dirty) = live.map_or((row.version, row.size, false), |l| {
             let g = l.lock();
-            (g.version, g.size)
+            (g.version, g.size, g.dirty)
         });
         // An empty file has nothing to upload: say so, rather than
         // "staged" forever.
@@ -101,6 +118,14 @@ impl Fs {
         } else {
             UploadState::Staged
         };
+        if let Some(up) = self.cache.upload(ino, version)? {
+            return Ok(Some(up));
+        }
+        if size > 0
+            && let Some(up) = self.interrupted_status(ino, version, dirty)
+        {
+            return Ok(Some(up));
+        }
         Ok(Some(self.cache.upload(ino, version)?.unwrap_or(
             UploadRow {
                 status: UploadStatus {
@@ -120,10 +145,37 @@ impl Fs {
         )))
     }
 
+    /// Whether the content of file `ino` is in the cache (`None`: not a
+    /// file).
+    fn cached(&self, ino: u64) -> Result<Option<bool>, FsError> {
+        if ino == BY_ID_INO {
+            return Ok(None);
+        }
+        if ino >= MEDIA_INO_BASE {
+            let m = self.media_of(ino)?;
+            return Ok(Some(!self.cache.is_evicted(m.ino, m.version)));
+        }
+        let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
+        if row.kind == crate::cache::Kind::Dir {
+            return Ok(None);
+        }
+        let live = self.state().open.get(&ino).cloned();
+        if let Some(live) = live {
+            return Ok(Some(!self.evicted(ino, &live.lock())));
+        }
+        let sealed = self.cache.is_sealed(ino, row.version)?;
+        Ok(Some(!(sealed && self.cache.is_evicted(ino, row.version))))
+    }
+
     /// The value of xattr `name` of `ino`.
     pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, FsError> {
         if other_namespace(name) {
             return Err(FsError::NoData);
+        }
+        if name == CACHED
+            && let Some(cached) = self.cached(ino)?
+        {
+            return Ok(if cached { b"1".to_vec() } else { b"0".to_vec() });
         }
         if let Some(key) = computed_key(name)
             && let Some(up) = self.shown_upload(ino)?
@@ -145,6 +197,7 @@ impl Fs {
                     out.push([VOD_PREFIX, key.as_bytes()].concat());
                 }
             }
+            out.push(CACHED.to_vec());
         }
         if ino != BY_ID_INO && ino < MEDIA_INO_BASE {
             out.extend(self.cache.list_xattrs(ino)?);
@@ -159,7 +212,7 @@ impl Fs {
         if ino == BY_ID_INO || ino >= MEDIA_INO_BASE {
             return Err(FsError::ReadOnly);
         }
-        if computed_key(name).is_some() && self.shown_upload(ino)?.is_some() {
+        if (computed_key(name).is_some() || name == CACHED) && self.shown_upload(ino)?.is_some() {
             return Err(FsError::NotPermitted(
                 "user.vod.* attributes of a file are read-only",
             ));
@@ -183,17 +236,41 @@ impl Fs {
         Ok(())
     }
 
+    /// Refuses a `user.vod.*` name vodfs does not know, with a log line.
+    fn check_known_vod_name(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
+        if !name.starts_with(VOD_PREFIX)
+            || name == CACHED
+            || name == super::cover::COVER_XATTR
+            || name == super::cover::COVER_ERROR_XATTR
+            || computed_key(name).is_some()
+            || super::settings::setting_name(name).is_some()
+        {
+            return Ok(());
+        }
+        let file = crate::upload::commit_job::display_path(&self.cache, ino);
+        tracing::warn!(
+            file = %file,
+            "setxattr {} refused: not a user.vod.* attribute vodfs knows (EINVAL)",
+            String::from_utf8_lossy(name)
+        );
+        Err(FsError::Invalid("unknown user.vod.* attribute"))
+    }
+
     /// Stores user xattr `name` (flags: XATTR_CREATE / XATTR_REPLACE).
     pub fn setxattr(&self, ino: u64, name: &[u8], value: &[u8], flags: i32) -> Result<(), FsError> {
         if name == RETRY {
             return self.retry(ino);
         }
         self.check_xattr_writable(ino, name)?;
+        self.check_known_vod_name(ino, name)?;
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
         }
         if let Some(setting) = super::settings::setting_name(name) {
             self.check_setting(ino, setting, value)?;
+        }
+        if name == super::cover::COVER_XATTR {
+            self.check_cover_xattr(ino, value)?;
         }
         Ok(self.cache.set_xattr(
             ino,
@@ -209,6 +286,9 @@ impl Fs {
     /// answers EINVAL (committed, empty or under way: nothing to retry).
     pub fn retry(&self, ino: u64) -> Result<(), FsError> {
         let up = self.shown_upload(ino)?.ok_or(FsError::IsDir)?;
+        if up.status.state == UploadState::Interrupted {
+            return self.commit_interrupted(ino);
+        }
         if up.status.state != UploadState::Failed {
             return Err(FsError::Invalid("user.vod.retry: the file has not failed"));
         }
@@ -222,6 +302,7 @@ impl Fs {
             ..up.status
         };
         self.cache.set_upload_status(ino, version, &staged)?;
+        self.before_retry(ino)?;
         self.commit_background(ino, version);
         Ok(())
     }
@@ -235,7 +316,7 @@ impl Fs {
         }
         if ino != BY_ID_INO
             && ino < MEDIA_INO_BASE
-            && computed_key(name).is_some()
+            && (computed_key(name).is_some() || name == CACHED)
             && self.shown_upload(ino)?.is_some()
         {
             return Ok(());

@@ -452,6 +452,7 @@ async fn upload_part(
         s.record_mp_part(&i, n, len, &m)
     })
     .await?;
+    app.stats.part_received(len);
     Ok(etag_response(&format!("\"{md5}\"")))
 }
 

@@ -17,7 +17,8 @@
 //!   urlPath}` or 404.
 //! - `GET /admin/stats` → `{actions: {<Action>: {requests, errors}},
 //!   partsReceived, partBytesReceived}`: part bytes count every UploadPart
-//!   body accepted, so a test can prove a resume re-sent only what was missing.
+//!   (and COS multipart part) body accepted, so a test can prove a resume
+//!   re-sent only what was missing.
 //! - `GET /admin/faults` → the spec as text; `PUT /admin/faults` with a spec
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).

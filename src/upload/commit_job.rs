@@ -23,6 +23,8 @@ use crate::upload::{Observer, PartSource, Phase, Progress, UploadError, UploadJo
 use crate::vod::playback::PlaybackReader;
 use crate::vod::{UploadSettings, names};
 
+mod cover;
+
 /// How often progress is written to the cache while an upload runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -194,6 +196,14 @@ impl CacheCommitJob {
         let info = blocking(move || cache.commit_info(ino, version))
             .await?
             .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
+        if crate::fs::cover::is_image(&info.name) {
+            // An image is never a media of its own (crate::fs::cover).
+            let cache = self.cache.clone();
+            let path = blocking(move || Ok(display_path(&cache, ino))).await?;
+            return self
+                .commit_image(ino, version, info.parent, info.name.clone(), path)
+                .await;
+        }
         let cache = self.cache.clone();
         let defaults = self.settings.clone();
         let (path, token, settings) = blocking(move || {
@@ -204,6 +214,12 @@ impl CacheCommitJob {
             ))
         })
         .await?;
+        let mut settings = settings;
+        // Flows that take the cover with the upload (apply) get it here.
+        let cover = self.cover_for_start(ino, info.parent, &info.name).await;
+        if let Some(Ok(c)) = &cover {
+            settings.cover = c.req.clone();
+        }
         let name = OsStr::from_bytes(&info.name);
         let job = UploadJob {
             file_name: names::service_name(name),
@@ -275,6 +291,19 @@ impl CacheCommitJob {
         match result {
             Ok(c) => {
                 let secs = started.elapsed().as_secs_f64();
+                // The cover is settled before the state turns committed.
+                let media = crate::vod::Media {
+                    file_id: c.file_id.clone(),
+                    url: c.url.clone(),
+                    cover_url: c.cover_url.clone(),
+                };
+                let cover = self
+                    .video_cover(ino, info.parent, &info.name, &media, cover)
+                    .await;
+                let cover_url = cover.url();
+                // Recorded first too, so every xattr is final when the
+                // state turns committed (`vodfs wait` in write-back mode).
+                self.record_video_cover(ino, &path, cover).await;
                 let committed = cache::Committed {
                     file_id: c.file_id.clone(),
                     // A flow may commit without a playback URL (frontwize's null
@@ -282,7 +311,7 @@ impl CacheCommitJob {
                     url: c.url.clone().unwrap_or_default(),
                     sha1: c.sha1_hex.clone(),
                     service_name: job.file_name.clone(),
-                    cover_url: None,
+                    cover_url,
                 };
                 let marked = tokio::task::spawn_blocking(move || {
                     cache.mark_committed(ino, version, &committed)

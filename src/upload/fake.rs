@@ -204,6 +204,7 @@ impl FakeFlow {
         let media = Media {
             file_id: id.to_string(),
             url: Some(format!("http://fake.invalid/vod/{id}/f0.mp4")),
+            cover_url: None,
         };
         u.media = Some(media.clone());
         Ok(media)

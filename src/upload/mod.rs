@@ -125,6 +125,8 @@ pub struct Committed {
     pub url: Option<String>,
     /// Lower-case hex SHA-1 of the content, as the service has it.
     pub sha1_hex: String,
+    /// The cover's URL when a cover went with the upload (apply).
+    pub cover_url: Option<String>,
     /// The service already had the content (instant upload).
     pub instant: bool,
     /// Parts and bytes actually sent by this call (resume sends fewer).

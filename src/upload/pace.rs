@@ -43,6 +43,65 @@ impl PaceLimits {
         finish_per_min: 0,
     };
 
+    /// The limits of `vodfs mount --rate-limit STEP=N` (each spec may hold
+    /// several, comma-separated): STEP is `start`, `part`, `finish` or the
+    /// Action the chosen flow calls for that step (`action(step)`, e.g.
+    /// `InitUpload`); N is calls per minute, 0 for unlimited. Steps not
+    /// named keep the documented defaults; `unlimited` starts from
+    /// [`PaceLimits::UNLIMITED`] instead (`--no-rate-limit`).
+    pub fn from_specs(
+        specs: &[String],
+        unlimited: bool,
+        action: impl Fn(Step) -> &'static str,
+    ) -> Result<PaceLimits, String> {
+        let mut limits = if unlimited {
+            PaceLimits::UNLIMITED
+        } else {
+            PaceLimits::default()
+        };
+        for spec in specs.iter().flat_map(|s| s.split(',')) {
+            let spec = spec.trim();
+            if spec.is_empty() {
+                continue;
+            }
+            let (name, n) = spec
+                .split_once('=')
+                .ok_or_else(|| format!("--rate-limit {spec:?}: expected STEP=N"))?;
+            let n: u32 = n.trim().parse().map_err(|_| {
+                format!("--rate-limit {spec:?}: {n:?} is not a number of calls per minute")
+            })?;
+            let name = name.trim();
+            let step = [Step::Start, Step::Part, Step::Finish]
+                .into_iter()
+                .find(|s| {
+                    let short = match s {
+                        Step::Start => "start",
+                        Step::Part => "part",
+                        Step::Finish => "finish",
+                    };
+                    name.eq_ignore_ascii_case(short) || name == action(*s)
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "--rate-limit {spec:?}: unknown step {name:?} (start, part, finish, {}, {}, {})",
+                        action(Step::Start),
+                        action(Step::Part),
+                        action(Step::Finish)
+                    )
+                })?;
+            *limits.limit_mut(step) = n;
+        }
+        Ok(limits)
+    }
+
+    fn limit_mut(&mut self, step: Step) -> &mut u32 {
+        match step {
+            Step::Start => &mut self.start_per_min,
+            Step::Part => &mut self.part_per_min,
+            Step::Finish => &mut self.finish_per_min,
+        }
+    }
+
     fn limit(&self, step: Step) -> u32 {
         match step {
             Step::Start => self.start_per_min,
@@ -89,6 +148,7 @@ impl Pacer {
         if limit == 0 {
             return;
         }
+        let mut logged = false;
         loop {
             let wake = {
                 let mut log = match self.logs[slot(step)].lock() {
@@ -106,6 +166,11 @@ impl Pacer {
                 // The log is full: the oldest call leaves the window first.
                 log.front().map(|t| *t + WINDOW).unwrap_or(now)
             };
+            if !logged {
+                // One line per call that has to wait (tests count them).
+                tracing::info!(step = ?step, limit, "pacing: a call waits for the rate-limit window");
+                logged = true;
+            }
             tokio::time::sleep_until(wake).await;
         }
     }
@@ -162,6 +227,39 @@ mod tests {
         assert_eq!(Instant::now(), t0);
         pacer.acquire(Step::Start).await;
         assert_eq!(Instant::now() - t0, WINDOW);
+    }
+
+    #[test]
+    fn specs_name_steps_or_the_flows_actions() {
+        let action = |s: Step| match s {
+            Step::Start => "InitUpload",
+            Step::Part => "UploadPart",
+            Step::Finish => "FinishUpload",
+        };
+        let specs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let l = PaceLimits::from_specs(&specs(&["start=300,finish=300"]), false, action).unwrap();
+        assert_eq!(
+            (l.start_per_min, l.part_per_min, l.finish_per_min),
+            (300, 10_000, 300)
+        );
+        let l =
+            PaceLimits::from_specs(&specs(&["InitUpload=200", "part=0"]), false, action).unwrap();
+        assert_eq!(
+            (l.start_per_min, l.part_per_min, l.finish_per_min),
+            (200, 0, 100)
+        );
+        let l = PaceLimits::from_specs(&specs(&["finish=5"]), true, action).unwrap();
+        assert_eq!(
+            l,
+            PaceLimits {
+                finish_per_min: 5,
+                ..PaceLimits::UNLIMITED
+            }
+        );
+        let e = PaceLimits::from_specs(&specs(&["ApplyUpload=1"]), false, action).unwrap_err();
+        assert!(e.contains("ApplyUpload") && e.contains("InitUpload"), "{e}");
+        assert!(PaceLimits::from_specs(&specs(&["start"]), false, action).is_err());
+        assert!(PaceLimits::from_specs(&specs(&["start=x"]), false, action).is_err());
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl Uploader {
                 return Ok(Committed {
                     file_id: media.file_id,
                     url: media.url,
+                    cover_url: media.cover_url,
                     sha1_hex,
                     instant: true,
                     parts_sent: 0,
@@ -196,6 +197,7 @@ impl Uploader {
         Ok(Committed {
             file_id: media.file_id,
             url: media.url,
+            cover_url: media.cover_url,
             sha1_hex,
             instant: false,
             parts_sent,

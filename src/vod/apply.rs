@@ -20,6 +20,11 @@
 //!   the uploadId; a start with a saved token lists the parts COS holds
 //!   and continues, or applies afresh if the upload is gone.
 //! - There is no instant upload in this flow.
+//! - A cover ([`super::UploadSettings::cover`]) goes with ApplyUpload
+//!   (coverType/coverName/coverSize), is PUT to the cover storagePath right
+//!   after it, and CommitUpload answers its `cover.url`. A cover PUT that
+//!   fails is dropped (the video is applied for again without it). There is
+//!   no call to add a cover to a committed video in this family.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -335,6 +340,11 @@ impl ApplyClient {
                 params.push((name.into(), u8::from(v).to_string()));
             }
         }
+        if let Some(c) = &s.cover {
+            params.push(("coverType".into(), c.file_type.clone()));
+            params.push(("coverName".into(), c.file_name.clone()));
+            params.push(("coverSize".into(), c.data.len().to_string()));
+        }
         let reply = self.api_call(APPLY, params).await?;
         let bucket = reply.str_at(&["storageBucket"])?;
         let app_id = reply.u64_at(&["storageAppId"])?;
@@ -353,6 +363,16 @@ impl ApplyClient {
             key,
             upload_id: None,
         };
+        if let Some(c) = &s.cover
+            && let Err(e) = self.put_cover(&reply, &tok, c.data.clone()).await
+        {
+            // The cover never fails its video: apply again without it (the
+            // commit job sees no cover URL and records the cover failure).
+            tracing::warn!(file = %req.file_name, "cover not sent, uploading the video without it: {e}");
+            let mut bare = req.clone();
+            bare.settings.cover = None;
+            return Box::pin(self.apply(&bare)).await;
+        }
         if req.file_size > 0 {
             let params = [("uploads".to_string(), String::new())];
             let (_, xml) = self
@@ -376,6 +396,27 @@ impl ApplyClient {
             held: Vec::new(),
             resumed: false,
         })
+    }
+
+    /// PUTs the cover to the storagePath ApplyUpload gave it (same bucket,
+    /// same COS signature as the video).
+    async fn put_cover(
+        &self,
+        reply: &super::reply::Reply,
+        video: &Token,
+        data: Bytes,
+    ) -> Result<(), VodError> {
+        let path = reply.str_at(&["cover", "storagePath"])?;
+        if path.is_empty() || path.contains("..") {
+            return Err(VodError::bad_response(APPLY, "unusable cover storagePath"));
+        }
+        let tok = Token {
+            key: format!("/{}", path.trim_start_matches('/')),
+            upload_id: None,
+            ..video.clone()
+        };
+        self.cos(PUT, Method::PUT, &tok, &[], data).await?;
+        Ok(())
     }
 
     async fn put_part(&self, session: &Session, part: Part) -> Result<(), VodError> {
@@ -455,9 +496,14 @@ impl ApplyClient {
                 format!("fileId {file_id:?} is not an id"),
             ));
         }
+        let cover_url = reply
+            .value_at(&["cover", "url"])
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         Ok(Media {
             file_id,
             url: Some(url),
+            cover_url,
         })
     }
 }
@@ -465,6 +511,10 @@ impl ApplyClient {
 impl UploadFlow for ApplyClient {
     fn name(&self) -> &'static str {
         "apply"
+    }
+
+    fn cover_at_start(&self) -> bool {
+        true
     }
 
     fn action(&self, step: Step) -> &'static str {

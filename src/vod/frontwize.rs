@@ -338,7 +338,11 @@ impl FrontwizeClient {
             },
             Some(_) => return Err(VodError::bad_response(COMMIT, "PlayUrl is not a string")),
         };
-        Ok(Media { file_id: id, url })
+        Ok(Media {
+            file_id: id,
+            url,
+            cover_url: None,
+        })
     }
 }
 

@@ -97,6 +97,10 @@ pub struct UploadSettings {
     /// A pass-through string echoed in the upload-complete event (apply).
     #[serde(default)]
     pub source_context: Option<String>,
+    /// The cover to send with the upload, for flows that take it at the
+    /// start ([`UploadFlow::cover_at_start`]: apply). Never persisted.
+    #[serde(skip)]
+    pub cover: Option<CoverRequest>,
 }
 
 /// What the pipeline asks the service to start.
@@ -147,7 +151,25 @@ pub struct Media {
     /// The playback URL; `None` when the service committed the media
     /// without one (frontwize may answer a null PlayUrl).
     pub url: Option<String>,
+    /// The cover's URL when a cover went with the upload (apply).
+    pub cover_url: Option<String>,
 }
+
+/// A cover image for a committed video (issue 4). Small (the v4 family
+/// takes at most [`MAX_COVER`] bytes), so it travels as one buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverRequest {
+    /// Service file name of the image, already valid ([`names::service_name`]).
+    pub file_name: String,
+    /// `jpg`, `jpeg` or `png`.
+    pub file_type: String,
+    pub data: Bytes,
+    /// Lower-case hex SHA-1 of `data`.
+    pub sha1_hex: String,
+}
+
+/// Largest cover SmallFileUpload takes (protocol.md §2.4: ≤ 1 MB).
+pub const MAX_COVER: u64 = 1 << 20;
 
 /// How a flow takes the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +276,31 @@ pub trait UploadFlow: Send + Sync + 'static {
             Err(VodError::new(
                 action,
                 VodErrorKind::Request("this flow takes parts".into()),
+            ))
+        })
+    }
+
+    /// True when this flow takes a video's cover with the upload itself
+    /// (in [`UploadSettings::cover`]) rather than after it.
+    fn cover_at_start(&self) -> bool {
+        false
+    }
+
+    /// Adds `cover` to the committed `video` and returns the cover's URL.
+    /// The default refuses: only flows with a cover call for an existing
+    /// video (v4's SmallFileUpload) implement it.
+    fn upload_cover<'a>(
+        &'a self,
+        _video: &'a Media,
+        _cover: &'a CoverRequest,
+    ) -> BoxFuture<'a, Result<String, VodError>> {
+        let name = self.name();
+        Box::pin(async move {
+            Err(VodError::new(
+                "cover",
+                VodErrorKind::Request(format!(
+                    "the {name} flow has no call that adds a cover to a committed video"
+                )),
             ))
         })
     }

@@ -246,6 +246,7 @@ impl Reply {
         Ok(Media {
             file_id,
             url: Some(url),
+            cover_url: None,
         })
     }
 }

@@ -32,7 +32,10 @@ use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
 use super::sign;
 use super::ugc::{self, SignRequest, SignatureProvider};
-use super::{HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow};
+use super::{
+    CoverRequest, HeldPart, MAX_COVER, Media, Part, Session, StartRequest, Started, Step,
+    UploadFlow,
+};
 
 pub use super::Credentials;
 
@@ -42,6 +45,7 @@ const FINISH: &str = "FinishUpload";
 const INIT_EX: &str = "InitUploadEx";
 const PART_EX: &str = "UploadPartEx";
 const FINISH_EX: &str = "FinishUploadEx";
+const SMALL_FILE: &str = "SmallFileUpload";
 
 /// How requests are authenticated: the family.
 #[derive(Clone)]
@@ -319,7 +323,67 @@ impl V4Client {
     }
 }
 
+impl V4Client {
+    /// SmallFileUpload (protocol.md §2.4): the cover's bytes as the body,
+    /// `extra.usage=1` and `extra.fileId` naming the video. Family A only:
+    /// family B has no cover call (a UGC signature covers one file's
+    /// InitUploadEx/UploadPartEx/FinishUploadEx, nothing else).
+    async fn small_file_upload(
+        &self,
+        video: &Media,
+        cover: &CoverRequest,
+    ) -> Result<String, VodError> {
+        let Auth::Server { region, creds } = &self.auth else {
+            return Err(VodError::new(
+                SMALL_FILE,
+                VodErrorKind::Request(
+                    "the ugc flow has no cover call (SmallFileUpload needs the account's SecretKey)"
+                        .into(),
+                ),
+            ));
+        };
+        let size = cover.data.len() as u64;
+        if size > MAX_COVER {
+            return Err(VodError::new(
+                SMALL_FILE,
+                VodErrorKind::Request(format!(
+                    "cover is {size} bytes; SmallFileUpload takes at most {MAX_COVER}"
+                )),
+            ));
+        }
+        let params = vec![
+            ("fileName".to_string(), cover.file_name.clone()),
+            ("fileSha".to_string(), cover.sha1_hex.clone()),
+            ("fileSize".to_string(), size.to_string()),
+            ("dataSize".to_string(), size.to_string()),
+            ("fileType".to_string(), cover.file_type.clone()),
+            ("offset".to_string(), "0".to_string()),
+            ("extra.usage".to_string(), "1".to_string()),
+            ("extra.fileId".to_string(), video.file_id.clone()),
+        ];
+        let query = self.signed_query(region, creds, SMALL_FILE, params);
+        let reply = self
+            .endpoint
+            .post(SMALL_FILE, &query, cover.data.clone())
+            .await?;
+        match reply.code {
+            0 => reply.media()?.url.ok_or_else(|| {
+                VodError::bad_response(SMALL_FILE, "no cover url in the answer".to_string())
+            }),
+            _ => Err(reply.unexpected_code()),
+        }
+    }
+}
+
 impl UploadFlow for V4Client {
+    fn upload_cover<'a>(
+        &'a self,
+        video: &'a Media,
+        cover: &'a CoverRequest,
+    ) -> BoxFuture<'a, Result<String, VodError>> {
+        Box::pin(self.small_file_upload(video, cover))
+    }
+
     fn name(&self) -> &'static str {
         if self.is_ugc() { "ugc" } else { "v4" }
     }

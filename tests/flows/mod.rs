@@ -10,6 +10,8 @@ use std::process::Command;
 use crate::common::*;
 use crate::mount::{assert_committed, make_mp4, media_count};
 
+mod covers;
+mod resume;
 mod signers;
 
 /// The `vodfs mount` arguments selecting `protocol` against `svc`.

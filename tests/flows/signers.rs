@@ -135,3 +135,25 @@ fn an_expired_signature_fails_with_a_clear_error() {
     assert!(m.log().contains("expired"), "no log line says why");
     assert_eq!(media_count(&svc), 0);
 }
+
+#[test]
+fn a_signer_command_given_with_dash_o_may_hold_escaped_commas() {
+    let svc = Service::start();
+    // `\,` keeps the comma inside the -o value: the command signs with two
+    // tags, and the service records them from the signature.
+    let opts = format!(
+        r"protocol=ugc,ugc_signer_cmd='{}' sign ugc --tags p\,q",
+        vodfs_bin()
+    );
+    let m = Mount::with_args(&svc, &["-o", &opts]);
+    let a = random_bytes(1000, 55);
+    std::fs::write(m.path("a.mp4"), &a).expect("write");
+    let c = assert_committed(&svc, &m.path("a.mp4"), &a);
+    assert_eq!(c.record["flow"].as_str(), Some("B"));
+    assert_eq!(
+        c.record["tags"],
+        serde_json::json!(["p", "q"]),
+        "{}",
+        c.record
+    );
+}

@@ -72,14 +72,40 @@ fn bad_input_by_id_is_read_only_and_vod_attributes_are_checked() {
         getfattr(&m.path("v.mp4"), "user.vod.url"),
         Some(c.url.clone())
     );
-    // An ordinary user.* attribute is kept.
+    // An unknown user.vod.* name (a typo) is refused with EINVAL and a log
+    // line naming the file and the attribute, on a file and a directory;
+    // nothing is stored.
+    std::fs::create_dir(m.path("d")).expect("mkdir");
+    for (target, name) in [("v.mp4", "user.vod.bogus"), ("d", "user.vod.clas_id")] {
+        let out = Command::new("setfattr")
+            .args(["-n", name, "-v", "7"])
+            .arg(m.path(target))
+            .output()
+            .expect("setfattr");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("bad input: setfattr {name} on {target}: {}", stderr.trim());
+        assert!(!out.status.success(), "setfattr {name} succeeded");
+        assert!(stderr.contains("Invalid argument"), "{stderr}");
+        assert_eq!(getfattr(&m.path(target), name), None);
+        let log = m.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(name) && l.contains(&format!("/{target}"))),
+            "no log line names {target} and {name}:\n{}",
+            crate::reliability::tail(&log, 20)
+        );
+    }
+    // Known settings on a directory are still stored.
     run(Command::new("setfattr")
-        .args(["-n", "user.note", "-v", "hello"])
-        .arg(m.path("v.mp4")));
-    assert_eq!(
-        getfattr(&m.path("v.mp4"), "user.note").as_deref(),
-        Some("hello")
-    );
+        .args(["-n", "user.vod.class_id", "-v", "7"])
+        .arg(m.path("d")));
+    // Ordinary user.* attributes are kept, on files and directories.
+    for (target, name) in [("v.mp4", "user.note"), ("d", "user.xdg.origin.url")] {
+        run(Command::new("setfattr")
+            .args(["-n", name, "-v", "hello"])
+            .arg(m.path(target)));
+        assert_eq!(getfattr(&m.path(target), name).as_deref(), Some("hello"));
+    }
 }
 
 #[test]
@@ -274,4 +300,54 @@ fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
     println!(
         "bad input: 2 failed uploads (InitUpload 503 until the retries ran out) committed after setfattr user.vod.retry / vodfs retry"
     );
+}
+
+/// The mount is private to its user: another user cannot even stat it,
+/// unless it was mounted with `-o allow_other` (then the modes decide:
+/// `default_permissions`). Needs root, to act as `nobody`.
+#[test]
+fn bad_input_mount_is_private_unless_allow_other() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to act as another user");
+        return;
+    }
+    let svc = Service::start();
+    let as_nobody = |m: &Mount, args: &[&str]| {
+        // The temp directory above the mount point is private: open it.
+        let parent = m.mountpoint.parent().expect("parent");
+        std::fs::set_permissions(parent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    for (opts, shared) in [(&[][..], false), (&["-o", "allow_other"][..], true)] {
+        let m = Mount::with_args(&svc, opts);
+        std::fs::write(m.path("v.mp4"), b"private video").expect("write");
+        std::fs::set_permissions(
+            m.path("v.mp4"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .expect("chmod");
+        let p = m.path("v.mp4");
+        let out = as_nobody(&m, &["cat", p.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!(
+            "mount {opts:?}: cat as nobody: {:?} {}",
+            out.status.code(),
+            stderr.trim()
+        );
+        if shared {
+            assert!(out.status.success(), "{stderr}");
+            assert_eq!(out.stdout, b"private video");
+            // The modes still decide: nobody may not write a 0644 file.
+            let w = as_nobody(&m, &["sh", "-c", &format!("echo x >> '{}'", p.display())]);
+            assert!(!w.status.success(), "nobody wrote a 0644 file of root");
+        } else {
+            assert!(!out.status.success(), "another user read a private mount");
+            assert!(stderr.contains("Permission denied"), "{stderr}");
+        }
+    }
 }

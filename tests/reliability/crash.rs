@@ -120,3 +120,129 @@ fn crash_kill9_during_sync_copies_loses_nothing_that_was_closed() {
         sent as f64 / total as f64
     );
 }
+
+/// A file whose writer was killed with the mount: `cp` from a FIFO (so
+/// the test decides how far it gets) into the mount, kill -9 of the mount
+/// mid-copy, remount. The file is `interrupted`, never committed silently:
+/// `user.vod.error` says why and how to go on, `vodfs wait` fails at once
+/// naming it, `vodfs status` lists it; `vodfs retry` commits it as it is
+/// (the bytes the writer got in), and copying it again commits the whole.
+#[test]
+fn crash_kill9_mid_cp_leaves_an_interrupted_file_not_a_commit() {
+    let svc = Service::start();
+    let mut m = Mount::with_args(&svc, &["--part-size=524288"]);
+    let src = random_bytes(12 << 20, 4242);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let dest = m.path("big.mp4");
+    let mut cp = Command::new("cp")
+        .arg(&fifo)
+        .arg(&dest)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cp");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
+    let head = 5 << 20;
+    std::io::Write::write_all(&mut w, &src[..head]).expect("feed cp");
+    // Poll until cp has written what it was fed (the mount's live size).
+    let t0 = Instant::now();
+    while std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0) < head as u64 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "cp made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    m.kill9();
+    drop(w);
+    let cp_ok = cp.wait().expect("cp").success();
+    assert!(!cp_ok, "cp succeeded although the mount was killed");
+    assert_eq!(crate::mount::media_count(&svc), 0);
+    m.start();
+
+    let state = getfattr(&dest, "user.vod.state");
+    let error = getfattr(&dest, "user.vod.error").unwrap_or_default();
+    println!("crash mid-cp: after remount state {state:?}, error {error:?}");
+    assert_eq!(state.as_deref(), Some("interrupted"));
+    assert!(
+        error.contains("did not finish") && error.contains("vodfs retry"),
+        "{error}"
+    );
+    assert!(
+        m.log().contains("big.mp4") && m.log().contains("did not finish"),
+        "no log line names the file:\n{}",
+        tail(&m.log(), 20)
+    );
+    // What the cache holds is a prefix of the source: the bytes cp got in.
+    let held = std::fs::read(&dest).expect("read the interrupted file");
+    assert!(
+        !held.is_empty() && held.len() <= head && held[..] == src[..held.len()],
+        "interrupted file holds {} bytes, not a prefix of the source",
+        held.len()
+    );
+    // `vodfs wait` returns non-zero at once, naming the file and why.
+    let t0 = Instant::now();
+    let out = Command::new(vodfs_bin())
+        .args(["wait", "--timeout", "60"])
+        .arg(&dest)
+        .output()
+        .expect("vodfs wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "vodfs wait succeeded");
+    assert!(
+        stderr.contains("big.mp4") && stderr.contains("did not finish"),
+        "{stderr}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "vodfs wait did not return promptly"
+    );
+    let status = Command::new(vodfs_bin())
+        .arg("status")
+        .arg(&m.mountpoint)
+        .output()
+        .expect("vodfs status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    println!("{status}");
+    assert!(
+        status.contains("1 interrupted")
+            && status
+                .lines()
+                .any(|l| l.trim_start().starts_with("interrupted") && l.contains("big.mp4")),
+        "{status}"
+    );
+    // Still interrupted after another remount (found again from the cache).
+    m.unmount();
+    m.start();
+    assert_eq!(
+        getfattr(&dest, "user.vod.state").as_deref(),
+        Some("interrupted")
+    );
+    // `vodfs retry` commits it as it is.
+    let out = Command::new(vodfs_bin())
+        .args(["retry", "--timeout", "120"])
+        .arg(&dest)
+        .output()
+        .expect("vodfs retry");
+    assert!(
+        out.status.success(),
+        "vodfs retry: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        tail(&m.log(), 30)
+    );
+    crate::mount::assert_committed(&svc, &dest, &held);
+    // Copying it again commits the whole source.
+    std::fs::write(&dest, &src).expect("copy again");
+    crate::mount::assert_committed(&svc, &dest, &src);
+    println!(
+        "crash mid-cp: {} of {} bytes were in when the mount was killed; retry committed them as they were, a new copy the whole",
+        held.len(),
+        src.len()
+    );
+}

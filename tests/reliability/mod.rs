@@ -13,6 +13,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod enospc;
+mod eviction;
 mod faults;
 mod rate_limit;
 
