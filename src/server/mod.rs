@@ -251,6 +251,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = Arc::new(App::open(config).context("opening the data directory")?);
+    // No Nagle: a reply's last segment must not wait for the client's
+    // delayed ACK (~40 ms per playback Range request otherwise).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
