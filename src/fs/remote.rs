@@ -9,9 +9,10 @@
 //!   (append, `truncate` to a non-zero size) first restores it whole from
 //!   the URL, verified against its SHA-1.
 //! - Reads go through the mount's HTTP client (`Backend::read_remote`: Range
-//!   requests) with a bounded read-ahead: each fetch asks for at least
-//!   [`READ_AHEAD`] bytes and keeps them for the next sequential reads; at
-//!   most [`MAX_BUFFERS`] files keep such a buffer.
+//!   requests) with a bounded read-ahead: windows of [`READ_AHEAD`] bytes
+//!   growing to [`MAX_WINDOW`] on sequential reads, the next one requested
+//!   while the current is read (see [`ReadAhead`]); at most
+//!   [`MAX_BUFFERS`] files keep windows.
 //! - Verification: the service must answer exactly the bytes the file's
 //!   size calls for (a shorter or longer media is not this content). The
 //!   SHA-1 is checked whenever the whole content is fetched.
@@ -21,23 +22,56 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use sha1::{Digest, Sha1};
 
 use super::open::Inner;
 use super::{Fs, FsError, Reply};
 use crate::upload::commit_job::display_path;
 
-/// Bytes fetched per remote read at least (sequential reads hit the buffer).
+/// Bytes fetched per remote read at least: the first window of a file.
 pub const READ_AHEAD: u64 = 1 << 20;
-/// Files with a read-ahead buffer at most (the buffers are dropped past it).
-pub const MAX_BUFFERS: usize = 32;
+/// The largest window: sequential reads double it up to this.
+pub const MAX_WINDOW: u64 = 8 << 20;
+/// Files with a read-ahead buffer at most (the buffers are dropped past it):
+/// with three windows a file, at most 8 × 24 MiB of memory.
+pub const MAX_BUFFERS: usize = 8;
 /// Bytes fetched per request when restoring a whole content.
 const RESTORE_CHUNK: u64 = 8 << 20;
 
-/// One file's read-ahead: (version, offset, bytes).
-type Buffer = (u64, u64, Arc<Vec<u8>>);
+/// A window's bytes as they arrive: shared by every read waiting on it.
+type Fetch = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, String>>>;
+
+/// One window of a file's content: fetched, or on its way.
+#[derive(Clone)]
+struct Window {
+    start: u64,
+    len: u64,
+    bytes: Fetch,
+}
+
+impl Window {
+    fn covers(&self, offset: u64, len: u64) -> bool {
+        offset >= self.start && offset + len <= self.start + self.len
+    }
+}
+
+/// One file's read-ahead: the window reads are served from, the one
+/// before it (the kernel's parallel reads may arrive a little out of
+/// order) and the next one, fetched ahead while the current is read.
+struct Buffer {
+    version: u64,
+    prev: Option<Window>,
+    current: Window,
+    next: Option<Window>,
+}
 
 /// Read-ahead buffers of evicted files, by inode.
+///
+/// Sequential reads move from a window to the next, each twice the size of
+/// the one before up to [`MAX_WINDOW`]; when a read reaches the second half
+/// of a window, the next is requested, so the reader finds it (mostly)
+/// there. A read elsewhere starts over with a [`READ_AHEAD`] window.
 #[derive(Default)]
 pub(super) struct ReadAhead(Mutex<HashMap<u64, Buffer>>);
 
@@ -45,25 +79,29 @@ impl ReadAhead {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Buffer>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// The bytes [offset, offset + len) of (ino, version) if buffered.
-    fn get(&self, ino: u64, version: u64, offset: u64, len: u64) -> Option<Vec<u8>> {
-        let g = self.lock();
-        let (v, start, buf) = g.get(&ino)?;
-        let end = start + buf.len() as u64;
-        (*v == version && offset >= *start && offset + len <= end).then(|| {
-            let a = (offset - start) as usize;
-            buf[a..a + len as usize].to_vec()
-        })
-    }
-
-    fn put(&self, ino: u64, version: u64, offset: u64, buf: Arc<Vec<u8>>) {
-        let mut g = self.lock();
-        if g.len() >= MAX_BUFFERS && !g.contains_key(&ino) {
-            g.clear();
+/// Starts fetching [start, start + len) of `url` on the runtime (so it
+/// proceeds whether or not a read awaits it yet), checking the length.
+fn fetch(fs: &Fs, url: &str, start: u64, len: u64, size: u64) -> Window {
+    let fut = fs.backend.read_remote(url, start, len as u32);
+    let task = fs.runtime.spawn(async move {
+        let got = fut.await.map_err(|e| e.message)?;
+        if got.len() as u64 != len {
+            return Err(format!(
+                "the service answered {} bytes at offset {start}, the file needs {len} (size {size}): not this content",
+                got.len()
+            ));
         }
-        g.insert(ino, (version, offset, buf));
+        Ok(Arc::new(got))
+    });
+    let bytes = async move {
+        task.await
+            .unwrap_or_else(|e| Err(format!("fetch task: {e}")))
     }
+    .boxed()
+    .shared();
+    Window { start, len, bytes }
 }
 
 fn remote_error(file: &str, why: String) -> FsError {
@@ -93,7 +131,8 @@ impl Fs {
     }
 
     /// Reads `len` bytes at `offset` of evicted (ino, version) of `size`
-    /// bytes from its URL, through the read-ahead buffer.
+    /// bytes from its URL, through the read-ahead windows (see
+    /// [`ReadAhead`]).
     pub(super) fn read_evicted(
         &self,
         ino: u64,
@@ -106,32 +145,80 @@ impl Fs {
         if len == 0 {
             return Reply::Now(Ok(Vec::new()));
         }
-        if let Some(hit) = self.read_ahead.get(ino, version, offset, len) {
-            return Reply::Now(Ok(hit));
-        }
         let (url, _) = match self.committed_url(ino, version) {
             Ok(u) => u,
             Err(e) => return Reply::Now(Err(e)),
         };
-        let want = len.max(READ_AHEAD).min(size - offset);
-        let fut = self.backend.read_remote(&url, offset, want as u32);
+        let window = {
+            let mut g = self.read_ahead.lock();
+            let buf = g.get_mut(&ino).filter(|b| b.version == version);
+            let found = match buf {
+                Some(b) if b.current.covers(offset, len) => Some(b),
+                Some(b) if b.next.as_ref().is_some_and(|n| n.covers(offset, len)) => {
+                    // The reader moved on to the window fetched ahead.
+                    let next = b.next.take().expect("checked");
+                    b.prev = Some(std::mem::replace(&mut b.current, next));
+                    Some(b)
+                }
+                Some(b) if b.prev.as_ref().is_some_and(|p| p.covers(offset, len)) => {
+                    let w = b.prev.clone().expect("checked");
+                    return self.read_window(ino, w, offset, len);
+                }
+                _ => None,
+            };
+            match found {
+                Some(b) => {
+                    let cur = &b.current;
+                    let end = cur.start + cur.len;
+                    if b.next.is_none() && end < size && offset + len > cur.start + cur.len / 2 {
+                        let n = (cur.len * 2).clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
+                        b.next = Some(fetch(self, &url, end, n, size));
+                    }
+                    b.current.clone()
+                }
+                None => {
+                    if g.len() >= MAX_BUFFERS && !g.contains_key(&ino) {
+                        g.clear();
+                    }
+                    let want = len.max(READ_AHEAD).min(size - offset);
+                    let current = fetch(self, &url, offset, want, size);
+                    g.insert(
+                        ino,
+                        Buffer {
+                            version,
+                            prev: None,
+                            current: current.clone(),
+                            next: None,
+                        },
+                    );
+                    current
+                }
+            }
+        };
+        self.read_window(ino, window, offset, len)
+    }
+
+    /// `len` bytes at `offset` out of `window`: at once when it is there.
+    fn read_window(&self, ino: u64, window: Window, offset: u64, len: u64) -> Reply<Vec<u8>> {
+        if let Some(Ok(bytes)) = window.bytes.peek() {
+            let a = (offset - window.start) as usize;
+            return Reply::Now(Ok(bytes[a..a + len as usize].to_vec()));
+        }
         let file = display_path(&self.cache, ino);
         let buffers = self.read_ahead.clone();
         Reply::Later(
             async move {
-                let got = fut.await.map_err(|e| remote_error(&file, e.message))?;
-                if got.len() as u64 != want {
-                    return Err(remote_error(
-                        &file,
-                        format!(
-                            "the service answered {} bytes at offset {offset}, the file needs {want} (size {size}): not this content",
-                            got.len()
-                        ),
-                    ));
+                match window.bytes.await {
+                    Ok(bytes) => {
+                        let a = (offset - window.start) as usize;
+                        Ok(bytes[a..a + len as usize].to_vec())
+                    }
+                    Err(why) => {
+                        // Forget the failed window so the next read asks again.
+                        buffers.lock().remove(&ino);
+                        Err(remote_error(&file, why))
+                    }
                 }
-                let out = got[..len as usize].to_vec();
-                buffers.put(ino, version, offset, Arc::new(got));
-                Ok(out)
             }
             .boxed(),
         )

@@ -172,3 +172,49 @@ fn eviction_a_failing_url_is_eio_with_a_log_line() {
     );
     println!("eviction: reading an evicted file whose URL fails: {e}");
 }
+
+/// A large evicted file read from its URL through the growing read-ahead
+/// windows (1 MiB doubling to 8 MiB, the next fetched ahead): a sequential
+/// `cmp`, then reads at scattered offsets (each restarts the windows) and
+/// a second sequential pass, all equal to the source.
+#[test]
+fn eviction_large_file_reads_back_sequentially_and_at_random_offsets() {
+    use std::io::{Read, Seek, SeekFrom};
+    let svc = Service::start();
+    let mut m = Mount::with_args(&svc, &[]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let bytes = random_bytes(37 << 20 | 4321, 1200);
+    std::fs::write(src.path().join("big.mp4"), &bytes).expect("source");
+    run(Command::new("cp")
+        .arg(src.path().join("big.mp4"))
+        .arg(m.path("big.mp4")));
+    crate::mount::assert_committed(&svc, &m.path("big.mp4"), &bytes);
+    m.unmount();
+    let mut small = Mount::with_args(&svc, &["--cache-size=1M"]);
+    small.unmount();
+    small.cache = m.cache.clone();
+    small.start();
+    assert_eq!(cached(&small, "big.mp4").as_deref(), Some("0"));
+    cmp(&src.path().join("big.mp4"), &small.path("big.mp4"));
+    let mut f = std::fs::File::open(small.path("big.mp4")).expect("open");
+    let mut x = 0x9e37_79b9_u64;
+    for _ in 0..40 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let off = (x % bytes.len() as u64) as usize;
+        let len = ((x >> 20) % 300_000) as usize + 1;
+        let mut got = vec![0; len];
+        f.seek(SeekFrom::Start(off as u64)).expect("seek");
+        let n = f.read(&mut got).expect("read at an offset");
+        assert!(n > 0 || off == bytes.len());
+        assert_eq!(&got[..n], &bytes[off..off + n], "bytes at {off}");
+    }
+    drop(f);
+    cmp(&src.path().join("big.mp4"), &small.path("big.mp4"));
+    assert_eq!(
+        cached(&small, "big.mp4").as_deref(),
+        Some("0"),
+        "reads do not bring evicted content back into the cache"
+    );
+}
