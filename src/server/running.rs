@@ -47,15 +47,19 @@ fn size(data: &[Vec<u8>]) -> usize {
 }
 
 impl Running {
-    /// Feeds the recorded part at `offset` (blocking: hashes).
-    pub fn part(&self, key: Key, offset: u64, data: Vec<Vec<u8>>) {
-        let up = self
-            .uploads
+    /// The running state of `key`, made when absent.
+    fn upload(&self, key: Key) -> Arc<Mutex<Upload>> {
+        self.uploads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key)
             .or_default()
-            .clone();
+            .clone()
+    }
+
+    /// Feeds the recorded part at `offset` (blocking: hashes).
+    pub fn part(&self, key: Key, offset: u64, data: Vec<Vec<u8>>) {
+        let up = self.upload(key);
         let mut u = up.lock().unwrap_or_else(PoisonError::into_inner);
         if u.broken || offset < u.next {
             return;
@@ -93,13 +97,7 @@ impl Running {
 
     /// A part could not be kept in memory: no running hashes for `key`.
     pub fn lost(&self, key: Key) {
-        let up = self
-            .uploads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default()
-            .clone();
+        let up = self.upload(key);
         let mut u = up.lock().unwrap_or_else(PoisonError::into_inner);
         self.drop_stash(&mut u);
     }

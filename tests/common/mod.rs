@@ -240,6 +240,28 @@ impl Mount {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Runs `vodfs ARGS PATHS…` (a control command: wait, retry, status)
+    /// and asserts it succeeds, showing its output and the tail of the
+    /// mount's log when it does not.
+    pub fn ctl(&self, args: &[&str], paths: &[PathBuf]) -> std::process::Output {
+        let out = Command::new(vodfs_bin())
+            .args(args)
+            .args(paths)
+            .output()
+            .expect("vodfs control command");
+        if !out.status.success() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            panic!(
+                "vodfs {args:?} failed: {}\n{}\nmount log tail:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+        out
+    }
+
     /// Unmounts cleanly and waits for the process to exit.
     pub fn unmount(&mut self) {
         if self.child.is_none() {

@@ -236,17 +236,7 @@ fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
     );
 
     super::admin_put(&svc, "/admin/faults", "off");
-    let out = std::process::Command::new(vodfs_bin())
-        .args(["retry", "--timeout", "60"])
-        .arg(m.path("r.jpg"))
-        .output()
-        .expect("vodfs retry");
-    assert!(
-        out.status.success(),
-        "vodfs retry: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        m.log()
-    );
+    m.ctl(&["retry", "--timeout", "60"], &[m.path("r.jpg")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while getfattr(&m.path("r.jpg"), "user.vod.state").as_deref() != Some("cover") {
         assert!(

@@ -225,17 +225,7 @@ fn crash_kill9_mid_cp_leaves_an_interrupted_file_not_a_commit() {
         Some("interrupted")
     );
     // `vodfs retry` commits it as it is.
-    let out = Command::new(vodfs_bin())
-        .args(["retry", "--timeout", "120"])
-        .arg(&dest)
-        .output()
-        .expect("vodfs retry");
-    assert!(
-        out.status.success(),
-        "vodfs retry: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        tail(&m.log(), 30)
-    );
+    m.ctl(&["retry", "--timeout", "120"], std::slice::from_ref(&dest));
     crate::mount::assert_committed(&svc, &dest, &held);
     // Copying it again commits the whole source.
     std::fs::write(&dest, &src).expect("copy again");

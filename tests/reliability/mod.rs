@@ -55,18 +55,7 @@ pub fn sources(small: usize, multi: usize, seed: u64) -> Vec<Source> {
 /// the mount's log when it fails.
 pub fn wait_all(m: &Mount, paths: &[PathBuf]) {
     for chunk in paths.chunks(200) {
-        let out = Command::new(vodfs_bin())
-            .arg("wait")
-            .args(chunk)
-            .output()
-            .expect("vodfs wait");
-        assert!(
-            out.status.success(),
-            "vodfs wait failed: {}\n{}\nmount log tail:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            tail(&m.log(), 40)
-        );
+        m.ctl(&["wait"], chunk);
     }
 }
 
