@@ -501,3 +501,48 @@ async fn frontwize_faults_are_retried_and_wrong_keys_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("401"), "{e}");
 }
+
+/// A frontwize upload given up after its MediaId exists is reported to the
+/// service (`uploaded` with Status FAILED, or CANCELLED when the file was
+/// unlinked); the service then refuses to commit that MediaId, and its
+/// answer's null PlayUrl is not an error.
+#[tokio::test]
+async fn frontwize_abort_reports_failed_and_cancelled_to_the_service() {
+    use vodfs::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
+    use vodfs::vod::{AbortReason, StartRequest, Started, UploadFlow};
+    let srv = Serve::start("off").await;
+    let client =
+        FrontwizeClient::new(FrontwizeConfig::new(&srv.url), Credentials::new(ID, KEY)).unwrap();
+    for (i, reason) in [AbortReason::Failed, AbortReason::Cancelled]
+        .into_iter()
+        .enumerate()
+    {
+        let req = StartRequest {
+            file_name: format!("gone{i}"),
+            file_type: "mp4".into(),
+            file_size: 10,
+            sha1_hex: sha1_hex(&[i as u8; 10]),
+            part_size: 1 << 20,
+            settings: Default::default(),
+            resume: None,
+        };
+        let Started::Upload { session, .. } = client.start(&req).await.unwrap() else {
+            panic!("a frontwize upload always sends its bytes");
+        };
+        client
+            .abort(&session, reason)
+            .await
+            .unwrap_or_else(|e| panic!("{reason:?}: {e}"));
+        // The MediaId is no longer APPLIED: committing it now is refused
+        // for its state (not merely for its missing bytes).
+        let e = client.finish(&session).await.unwrap_err().to_string();
+        let state = match reason {
+            AbortReason::Failed => "is FAILED",
+            AbortReason::Cancelled => "is CANCELLED",
+        };
+        assert!(
+            e.contains("InvalidState") && e.contains(state),
+            "{reason:?}: {e}"
+        );
+    }
+}
