@@ -107,7 +107,11 @@ impl Cache {
         evicted: impl Fn(u64, u64, u64),
     ) -> Result<u64, CacheError> {
         let candidates: Vec<(u64, u64)> = self.db().read(|c| {
-            let mut st = c.prepare("SELECT DISTINCT ino, version FROM media")?;
+            // Only media with a playback URL: without one (frontwize's
+            // null PlayUrl) the bytes could not be read back.
+            let mut st = c.prepare(
+                "SELECT DISTINCT ino, version FROM media WHERE url IS NOT NULL AND url <> ''",
+            )?;
             let rows = st.query_map([], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })?;
@@ -153,6 +157,11 @@ mod tests {
 
     /// Commits a file of `len` bytes named `name`; returns its inode.
     fn committed(c: &Cache, name: &str, len: usize) -> u64 {
+        committed_at(c, name, len, &format!("http://x/{name}"))
+    }
+
+    /// [`committed`] with the playback URL `url` ("" = none).
+    fn committed_at(c: &Cache, name: &str, len: usize, url: &str) -> u64 {
         let f = c
             .create_node(ROOT_INO, name.as_bytes(), Kind::File, 0o644, 0, 0)
             .unwrap();
@@ -164,7 +173,7 @@ mod tests {
         c.seal(f.ino, 1, len as u64, &h.finish(len as u64)).unwrap();
         let done = Committed {
             file_id: format!("id-{name}"),
-            url: format!("http://x/{name}"),
+            url: url.into(),
             sha1: "ab".into(),
             service_name: name.into(),
             cover_url: None,
@@ -206,5 +215,18 @@ mod tests {
         assert!(c.is_evicted(a, 1));
         assert!(!c.is_evicted(s.ino, 1), "staged data was evicted");
         assert_eq!(c.evict_clean(u64::MAX).unwrap(), 0);
+    }
+
+    #[test]
+    fn content_committed_without_a_url_is_never_evicted() {
+        // frontwize may answer a null PlayUrl: the bytes could not be read
+        // back from anywhere, so the cache keeps them.
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path(), 1024, 0, 0).unwrap();
+        let kept = committed_at(&c, "no-url", 8192, "");
+        let other = committed(&c, "with-url", 8192);
+        c.evict_clean(u64::MAX).unwrap();
+        assert!(c.is_evicted(other, 1));
+        assert!(!c.is_evicted(kept, 1), "content without a URL was evicted");
     }
 }

@@ -67,7 +67,8 @@ fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
         {
             up.status.error.clone()
         }
-        "url" if committed => up.url.clone(),
+        // Committed without a URL (frontwize's null PlayUrl): no value.
+        "url" if committed => up.url.clone().filter(|u| !u.is_empty()),
         "file_id" if committed => up.file_id.clone(),
         "sha1" if committed => up.sha1.clone(),
         "name" if committed => up.service_name.clone(),
@@ -323,5 +324,47 @@ impl Fs {
         }
         self.check_xattr_writable(ino, name)?;
         Ok(self.cache.remove_xattr(ino, name)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_without_a_url_shows_state_and_id_but_no_url() {
+        let up = UploadRow {
+            status: UploadStatus {
+                state: UploadState::Committed,
+                parts_done: 1,
+                parts_total: 1,
+                bytes_done: 10,
+                bytes_total: 10,
+                error: None,
+            },
+            file_id: Some("52746780168687616".into()),
+            url: Some(String::new()),
+            sha1: Some("ab".into()),
+            service_name: Some("x".into()),
+            cover_url: None,
+        };
+        assert_eq!(
+            computed_value(&up, "state").as_deref(),
+            Some(&b"committed"[..])
+        );
+        assert_eq!(
+            computed_value(&up, "file_id").as_deref(),
+            Some(&b"52746780168687616"[..])
+        );
+        assert_eq!(computed_value(&up, "url"), None, "an empty URL is no URL");
+        assert_eq!(computed_value(&up, "error"), None);
+        let with = UploadRow {
+            url: Some("http://h/v.mp4".into()),
+            ..up
+        };
+        assert_eq!(
+            computed_value(&with, "url").as_deref(),
+            Some(&b"http://h/v.mp4"[..])
+        );
     }
 }
