@@ -240,6 +240,13 @@ impl CacheCommitJob {
             md5s: info.md5s,
         });
         let latest = Arc::new(Latest::default());
+        // Start from the parts and bytes the file is known to have, so the
+        // progress users see never drops to "0/0" before the first part.
+        let part_count = source.md5s.len() as u64;
+        latest.update(|s| {
+            s.parts_total = part_count;
+            s.bytes_total = size;
+        });
         latest.phase(Phase::Hashing);
         tracing::info!(file = %path, size, name = %job.file_name, "upload started");
         let started = Instant::now();
