@@ -322,23 +322,9 @@ impl ApplyClient {
             ("videoSize".to_string(), req.file_size.to_string()),
         ];
         let s = &req.settings;
-        if let Some(c) = s.class_id {
-            params.push(("classId".into(), c.to_string()));
-        }
-        if let Some(p) = &s.procedure {
-            params.push(("procedure".into(), p.clone()));
-        }
+        s.push_common_params(&mut params);
         if let Some(c) = &s.source_context {
             params.push(("sourceContext".into(), c.clone()));
-        }
-        for (name, v) in [
-            ("isTranscode", s.transcode),
-            ("isScreenshot", s.screenshot),
-            ("isWatermark", s.watermark),
-        ] {
-            if let Some(v) = v {
-                params.push((name.into(), u8::from(v).to_string()));
-            }
         }
         if let Some(c) = &s.cover {
             params.push(("coverType".into(), c.file_type.clone()));

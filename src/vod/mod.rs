@@ -103,6 +103,29 @@ pub struct UploadSettings {
     pub cover: Option<CoverRequest>,
 }
 
+impl UploadSettings {
+    /// The settings both v2-signed start calls share (InitUpload and
+    /// ApplyUpload): classId, procedure, isTranscode, isScreenshot,
+    /// isWatermark, each only when set.
+    pub fn push_common_params(&self, params: &mut Vec<(String, String)>) {
+        if let Some(c) = self.class_id {
+            params.push(("classId".into(), c.to_string()));
+        }
+        if let Some(p) = &self.procedure {
+            params.push(("procedure".into(), p.clone()));
+        }
+        for (name, v) in [
+            ("isTranscode", self.transcode),
+            ("isScreenshot", self.screenshot),
+            ("isWatermark", self.watermark),
+        ] {
+            if let Some(v) = v {
+                params.push((name.into(), u8::from(v).to_string()));
+            }
+        }
+    }
+}
+
 /// What the pipeline asks the service to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {

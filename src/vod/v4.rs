@@ -231,21 +231,7 @@ impl V4Client {
         for (i, tag) in s.tags.iter().take(10).enumerate() {
             params.push((format!("tags.{}", i + 1), tag.clone()));
         }
-        if let Some(c) = s.class_id {
-            params.push(("classId".into(), c.to_string()));
-        }
-        if let Some(p) = &s.procedure {
-            params.push(("procedure".into(), p.clone()));
-        }
-        for (name, v) in [
-            ("isTranscode", s.transcode),
-            ("isScreenshot", s.screenshot),
-            ("isWatermark", s.watermark),
-        ] {
-            if let Some(v) = v {
-                params.push((name.into(), u8::from(v).to_string()));
-            }
-        }
+        s.push_common_params(&mut params);
         self.init_answer(req, session, params).await
     }
 
