@@ -352,6 +352,24 @@ pub fn run(cmd: &mut Command) -> String {
 }
 
 /// `getfattr --only-values -n NAME PATH`, or None when the attribute is absent.
+/// Writes `bytes` to a new file at `path` and closes it with close(2)
+/// (std's drop ignores close errors), asserting the close fails with EIO —
+/// a failed commit — and that the file is then in state `failed`. Returns
+/// its `user.vod.error`.
+pub fn write_expecting_failed_close(path: &Path, bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path).expect("create");
+    f.write_all(bytes).expect("write");
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+    // SAFETY: we own fd and close it once.
+    let rc = unsafe { libc::close(fd) };
+    assert_eq!(rc, -1, "close must fail");
+    let e = std::io::Error::last_os_error();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert_eq!(getfattr(path, "user.vod.state").as_deref(), Some("failed"));
+    getfattr(path, "user.vod.error").expect("user.vod.error")
+}
+
 pub fn getfattr(path: &Path, name: &str) -> Option<String> {
     let out = Command::new("getfattr")
         .arg("--only-values")

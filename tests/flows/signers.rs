@@ -114,20 +114,7 @@ fn an_expired_signature_fails_with_a_clear_error() {
     let cmd = format!("'{}' sign ugc --time 1000000000 --validity 60", vodfs_bin());
     let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer-cmd", &cmd]);
     let a = random_bytes(1000, 54);
-    let mut f = std::fs::File::create(m.path("a.mp4")).expect("create");
-    f.write_all(&a).expect("write");
-    // close() reports the failed commit; std's drop ignores it, so call it.
-    let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-    // SAFETY: we own fd and close it once.
-    let rc = unsafe { libc::close(fd) };
-    assert_eq!(rc, -1, "close must fail");
-    let e = std::io::Error::last_os_error();
-    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
-    assert_eq!(
-        getfattr(&m.path("a.mp4"), "user.vod.state").as_deref(),
-        Some("failed")
-    );
-    let why = getfattr(&m.path("a.mp4"), "user.vod.error").expect("user.vod.error");
+    let why = write_expecting_failed_close(&m.path("a.mp4"), &a);
     assert!(
         why.contains("expired") && why.contains("InitUploadEx"),
         "user.vod.error: {why}"

@@ -128,20 +128,7 @@ fn write_back_close_returns_and_wait_reports() {
 fn wrong_credentials_fail_close_with_eio_and_say_why() {
     let svc = Service::start();
     let m = Mount::with_args(&svc, &["--secret-key", "wrong-key"]);
-    let mut f = std::fs::File::create(m.path("bad.mp4")).expect("create");
-    f.write_all(b"some bytes").expect("write");
-    // close() reports the failed commit; std's drop ignores it, so call it.
-    let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-    // SAFETY: we own fd and close it once.
-    let rc = unsafe { libc::close(fd) };
-    assert_eq!(rc, -1, "close must fail");
-    let e = std::io::Error::last_os_error();
-    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
-    assert_eq!(
-        getfattr(&m.path("bad.mp4"), "user.vod.state").as_deref(),
-        Some("failed")
-    );
-    let err = getfattr(&m.path("bad.mp4"), "user.vod.error").expect("user.vod.error");
+    let err = write_expecting_failed_close(&m.path("bad.mp4"), b"some bytes");
     assert!(
         err.contains("AuthFailure") || err.contains("-10002") || err.contains("4100"),
         "{err}"
