@@ -190,12 +190,14 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     fs.evict_to_limit()?;
-    let session = crate::fuse::mount(fs.clone(), &mountpoint, &opts)
-        .with_context(|| format!("mounting on {}", mountpoint.display()))?;
+    // Before mounting, so that the first request already sees interrupted
+    // files as such (not as `staged`) and resumed uploads as pending.
     let resumed = fs.resume_pending()?;
     if resumed > 0 {
         tracing::info!("resuming {resumed} unfinished upload(s)");
     }
+    let session = crate::fuse::mount(fs.clone(), &mountpoint, &opts)
+        .with_context(|| format!("mounting on {}", mountpoint.display()))?;
     let said = match &embedded {
         Some(emb) => format!(
             "mounted at {} (embedded service at {}, data in {})",
