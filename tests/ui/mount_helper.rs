@@ -57,6 +57,17 @@ impl Drop for Unmount {
 }
 
 /// Copies a file in and checks it is committed through `mnt`.
+/// A temp directory with an empty mountpoint `vod` and a cache path, and
+/// the guard that unmounts `vod` on drop (declared last: dropped first).
+fn mount_dirs() -> (tempfile::TempDir, PathBuf, PathBuf, Unmount) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("vod");
+    std::fs::create_dir(&mnt).expect("mountpoint");
+    let cache = dir.path().join("cache");
+    let guard = Unmount(mnt.clone());
+    (dir, mnt, cache, guard)
+}
+
 fn copy_and_check(svc: &Service, mnt: &Path, name: &str, seed: u64) {
     let data = random_bytes(300_000, seed);
     std::fs::write(mnt.join(name), &data).expect("write into the mount");
@@ -66,11 +77,7 @@ fn copy_and_check(svc: &Service, mnt: &Path, name: &str, seed: u64) {
 #[test]
 fn helper_translates_mount_8_arguments() {
     let svc = Service::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("vod");
-    std::fs::create_dir(&mnt).expect("mountpoint");
-    let cache = dir.path().join("cache");
-    let _guard = Unmount(mnt.clone());
+    let (dir, mnt, cache, _guard) = mount_dirs();
     // As mount(8) calls it: SOURCE MOUNTPOINT -o OPTIONS, plus -n (no mtab).
     let out = run(Command::new(helper())
         .arg("none")
@@ -170,11 +177,7 @@ fn mount_t_fuse_vodfs_works_as_root() {
         return;
     };
     let svc = Service::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("vod");
-    std::fs::create_dir(&mnt).expect("mountpoint");
-    let cache = dir.path().join("cache");
-    let _guard = Unmount(mnt.clone());
+    let (_dir, mnt, cache, _guard) = mount_dirs();
     run(Command::new("mount")
         .args(["-t", "fuse.vodfs", "none"])
         .arg(&mnt)
