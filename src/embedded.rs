@@ -82,7 +82,10 @@ pub async fn start(cache_dir: &Path, given: Option<&Credentials>) -> anyhow::Res
             let _ = stopped.await;
         };
         if let Err(e) = crate::server::serve(listener, config, shutdown).await {
-            tracing::error!("embedded service stopped: {e:#}");
+            tracing::error!(
+                "embedded service stopped: {}",
+                crate::report::chain(e.as_ref())
+            );
         }
     });
     Ok(Embedded {

@@ -159,14 +159,7 @@ fn errno(op: &str, e: &FsError) -> Errno {
             tracing::debug!("{op}: {e}");
         }
         _ => {
-            let mut chain = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(s) = src {
-                chain.push_str(": ");
-                chain.push_str(&s.to_string());
-                src = s.source();
-            }
-            tracing::warn!("{op} failed: {chain}");
+            tracing::warn!("{op} failed: {}", crate::report::chain(e));
         }
     }
     Errno::from_i32(code)

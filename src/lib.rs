@@ -22,6 +22,7 @@ pub mod embedded;
 pub mod fs;
 pub mod fuse;
 pub mod manpage;
+pub mod report;
 pub mod run;
 pub mod server;
 pub mod upload;

@@ -60,7 +60,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vodfs: {e:#}");
+            eprintln!("vodfs: {}", crate::report::chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -98,12 +98,12 @@ fn mount(mut args: MountArgs) -> anyhow::Result<()> {
         return mount_in_background(&args);
     }
     if let Err(e) = init_logging(args.log_file.as_deref()) {
-        crate::daemon::notify_ready(Err(&format!("{e:#}")));
+        crate::daemon::notify_ready(Err(&crate::report::chain(e.as_ref())));
         return Err(e);
     }
     let result = mount_foreground(args);
     if let Err(e) = &result {
-        crate::daemon::notify_ready(Err(&format!("{e:#}")));
+        crate::daemon::notify_ready(Err(&crate::report::chain(e.as_ref())));
     }
     result
 }

@@ -44,6 +44,25 @@ fn failed_upload_is_one_log_line_in_the_log_file() {
         line.contains("AuthFailure") || line.contains("-10002") || line.contains("4100"),
         "service code not named: {line}"
     );
+    // The failed close is logged by the FUSE adapter with its cause chain:
+    // each cause once (was `flush failed: commit failed: X: X`).
+    let flush: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("flush failed"))
+        .collect();
+    assert_eq!(
+        flush.len(),
+        1,
+        "one flush failure line expected in:\n{text}"
+    );
+    assert!(flush[0].contains("commit failed"), "{}", flush[0]);
+    assert_eq!(
+        flush[0].matches("signature does not match").count(),
+        1,
+        "a cause repeated: {}",
+        flush[0]
+    );
+    assert_eq!(flush[0].matches("service code").count(), 1, "{}", flush[0]);
     assert!(!text.contains("wrong-key"), "the secret reached the log");
     // Nothing but the mount's own output went to stderr.
     assert!(!m.log().contains("upload failed"), "{}", m.log());
