@@ -8,7 +8,6 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use crate::common::*;
-use crate::mount::{assert_committed, media_count};
 
 /// A one-thread HTTP signer on loopback: `GET /sign?fileSha=…` answers with
 /// the output of `vodfs sign ugc`. Returns its URL and a request counter.
@@ -92,7 +91,7 @@ fn url_signer_signs_each_file() {
     std::fs::write(m.path("b.mov"), &b).expect("write");
     assert_committed(&svc, &m.path("b.mov"), &b);
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 2);
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
 #[test]
@@ -120,7 +119,7 @@ fn an_expired_signature_fails_with_a_clear_error() {
         "user.vod.error: {why}"
     );
     assert!(m.log().contains("expired"), "no log line says why");
-    assert_eq!(media_count(&svc), 0);
+    assert_eq!(svc.media_count(), 0);
 }
 
 #[test]

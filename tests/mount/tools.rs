@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use super::*;
+use crate::common::*;
 
 #[test]
 fn cp_commits_and_url_serves_the_bytes() {
@@ -27,7 +27,7 @@ fn cp_commits_and_url_serves_the_bytes() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(listing, vec![c.file_id.clone()]);
-    assert_eq!(media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn ffmpeg_into_the_mount_gives_a_playable_media() {
     let c = assert_committed(&svc, &out, &bytes);
     assert!(ffprobe_duration(&c.url) > 1.5);
     assert_eq!(
-        media_count(&svc),
+        svc.media_count(),
         1,
         "ffmpeg -y must give exactly one media"
     );
@@ -101,7 +101,7 @@ fn dd_and_shell_redirection_and_tee() {
         getfattr(&m.path("dd.mp4"), "user.vod.file_id"),
         Some(c.file_id)
     );
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn rsync_commits_under_the_final_name_and_second_run_sends_nothing() {
     assert_eq!(ca.record["name"].as_str(), Some("a"));
     assert_eq!(cb.record["name"].as_str(), Some("b"));
     assert_eq!(
-        media_count(&svc),
+        svc.media_count(),
         2,
         "temp names must never reach the service"
     );
@@ -132,7 +132,7 @@ fn rsync_commits_under_the_final_name_and_second_run_sends_nothing() {
         stats.contains("Number of regular files transferred: 0"),
         "second rsync transferred files:\n{stats}"
     );
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
 #[test]
@@ -146,5 +146,5 @@ fn rsync_inplace_commits_once() {
         .arg(&src)
         .arg(m.path("in.mp4")));
     assert_committed(&svc, &m.path("in.mp4"), &data);
-    assert_eq!(media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 }

@@ -1,12 +1,12 @@
 //! Playback: ranges, headers, and a real MP4 read by ffprobe from its URL.
 
-use super::client::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_and_headers() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(10_000, 8);
+    let content = random_bytes(10_000, 8);
     let fin = s.upload_a("p", "mp4", &content, 524_288).await;
     let url = fin["url"].as_str().unwrap();
     let get = |range: Option<&'static str>| {
