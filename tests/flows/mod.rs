@@ -13,8 +13,10 @@ mod progress;
 mod resume;
 mod signers;
 
-/// cp of a random multi-part file and of a real MP4, rsync twice, then
-/// `--write-back` and `vodfs wait`; every media carries the flow's family.
+/// cp of a random multi-part file and of a real MP4 (which plays from its
+/// URL), rsync of a tree twice (committed under the final names, nothing
+/// sent the second time), then `--write-back` and `vodfs wait`; every
+/// media carries the flow's family.
 fn cp_rsync_and_write_back_commit(flow: Flow) {
     let svc = Service::start();
     let mut m = flow.mount(&svc, &[]);
@@ -32,7 +34,12 @@ fn cp_rsync_and_write_back_commit(flow: Flow) {
     run(Command::new("cp").arg(&mp4).arg(m.path("real.mp4")));
     let c = assert_committed(&svc, &m.path("real.mp4"), &mp4_bytes);
     assert_eq!(c.record["flow"].as_str(), Some(flow.family), "{}", c.record);
+    assert!(ffprobe_duration(&c.url) > 1.5);
     assert_eq!(svc.media_count(), 2);
+
+    let tiny = random_bytes(10, 44);
+    std::fs::create_dir(src.path().join("sub")).expect("mkdir");
+    std::fs::write(src.path().join("sub/b.mov"), &tiny).expect("write");
 
     let from = format!("{}/", src.path().display());
     std::fs::create_dir(m.path("sync")).expect("mkdir");
@@ -44,6 +51,15 @@ fn cp_rsync_and_write_back_commit(flow: Flow) {
     assert_eq!(c.record["name"].as_str(), Some("random"));
     assert_eq!(c.record["flow"].as_str(), Some(flow.family));
     assert_committed(&svc, &m.path("sync/real.mp4"), &mp4_bytes);
+    let c = assert_committed(&svc, &m.path("sync/sub/b.mov"), &tiny);
+    assert_eq!(c.record["name"].as_str(), Some("b"));
+    for r in svc.media() {
+        let name = r["name"].as_str().unwrap_or_default();
+        assert!(
+            !name.starts_with('.'),
+            "a temp name reached the service: {r}"
+        );
+    }
     let after_first = svc.media_count();
     let stats = run(Command::new("rsync").args(["-a", "--stats", &from, &to]));
     assert!(
