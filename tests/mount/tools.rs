@@ -41,20 +41,8 @@ fn cp_commits_and_url_serves_the_bytes(flow: Flow) {
 fn ffmpeg_into_the_mount_gives_a_playable_media() {
     let svc = Service::start();
     let m = Mount::new(&svc);
-    let out = m.path("clip.mp4");
     // ffmpeg seeks back to patch the moov/mdat header after writing.
-    run(Command::new("ffmpeg").args([
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=duration=2:size=320x240:rate=25",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().expect("utf-8"),
-    ]));
+    let out = make_mp4(&m.mountpoint, "clip.mp4", 2);
     let bytes = std::fs::read(&out).expect("read back");
     let c = assert_committed(&svc, &out, &bytes);
     assert!(ffprobe_duration(&c.url) > 1.5);
