@@ -57,14 +57,31 @@ impl Flow {
 /// `for_each_flow!(body_a, body_b)` emits `mod v4 { #[test] fn body_a() }`
 /// and so on for every flow, each calling `super::body_a(Flow)`;
 /// `for_each_flow!([v4, ugc] body_a)` does it for the flows listed only
-/// (the others lack what the body tests). One invocation per module.
+/// (the others lack what the body tests). `for_each_flow!(async …)` does
+/// the same for `async fn body(Flow)` as `#[tokio::test]`s. One invocation
+/// per module.
 macro_rules! for_each_flow {
+    (async $($body:ident),+ $(,)?) => {
+        $crate::common::for_each_flow!(@emit_async [v4, ugc, apply, frontwize] $($body),+);
+    };
     ([$($flow:ident),+ $(,)?] $($body:ident),+ $(,)?) => {
         $crate::common::for_each_flow!(@emit [$($flow),+] $($body),+);
     };
     ($($body:ident),+ $(,)?) => {
         $crate::common::for_each_flow!(@emit [v4, ugc, apply, frontwize] $($body),+);
     };
+    (@emit_async [$flow:ident $(, $rest:ident)*] $($body:ident),+) => {
+        mod $flow {
+            $(
+                #[tokio::test]
+                async fn $body() {
+                    super::$body($crate::common::Flow::named(stringify!($flow))).await;
+                }
+            )+
+        }
+        $crate::common::for_each_flow!(@emit_async [$($rest),*] $($body),+);
+    };
+    (@emit_async [] $($body:ident),+) => {};
     (@emit [$flow:ident $(, $rest:ident)*] $($body:ident),+) => {
         mod $flow {
             $(
