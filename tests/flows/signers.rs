@@ -71,7 +71,7 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 fn url_signer_signs_each_file() {
     let svc = Service::start();
     let (url, count) = url_signer();
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer", &url]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer", &url]);
     std::fs::create_dir(m.path("d")).expect("mkdir");
     super::setfattr(&m.path("d"), "user.vod.class_id", "21").expect("setfattr");
     super::setfattr(&m.path("d"), "user.vod.tags", "x,y").expect("setfattr");
@@ -100,7 +100,7 @@ fn command_signer_signs_from_the_environment() {
     // The mount's environment has the test account; `vodfs sign ugc` reads
     // VODFS_FILE_* the signer command is given.
     let cmd = format!("'{}' sign ugc", vodfs_bin());
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(2_100_000, 53);
     std::fs::write(m.path("a.mp4"), &a).expect("write");
     let c = assert_committed(&svc, &m.path("a.mp4"), &a);
@@ -111,7 +111,7 @@ fn command_signer_signs_from_the_environment() {
 fn an_expired_signature_fails_with_a_clear_error() {
     let svc = Service::start();
     let cmd = format!("'{}' sign ugc --time 1000000000 --validity 60", vodfs_bin());
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(1000, 54);
     let why = write_expecting_failed_close(&m.path("a.mp4"), &a);
     assert!(

@@ -139,9 +139,8 @@ fn bad_input_empty_file_has_an_honest_state() {
 
 #[test]
 fn bad_input_unreachable_endpoint_fails_mount_clearly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).expect("mkdir");
+    let dirs = MountDirs::new();
+    let mnt = dirs.mountpoint.clone();
     // A port nobody listens on: bind, note, drop.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -152,16 +151,13 @@ fn bad_input_unreachable_endpoint_fails_mount_clearly() {
         .args(["mount", "--foreground", "--endpoint"])
         .arg(format!("http://127.0.0.1:{port}"))
         .arg("--cache")
-        .arg(dir.path().join("cache"))
+        .arg(&dirs.cache)
         .arg(&mnt)
         .env("VODFS_SECRET_ID", SECRET_ID)
         .env("VODFS_SECRET_KEY", SECRET_KEY)
         .output()
         .expect("vodfs mount");
     let mounted = is_mounted(&mnt);
-    if mounted {
-        let _ = Command::new("fusermount3").arg("-u").arg(&mnt).status();
-    }
     let err = String::from_utf8_lossy(&out.stderr);
     println!(
         "bad input: mount against an unreachable endpoint: {} — {}",
