@@ -32,7 +32,7 @@
 //!
 //! Scripted services that answer what the real one never would stay with
 //! the tests that use them (`upload::scripted`).
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 mod account;
 mod check;
