@@ -59,7 +59,8 @@ impl Flow {
 /// `for_each_flow!([v4, ugc] body_a)` does it for the flows listed only
 /// (the others lack what the body tests). `for_each_flow!(async …)` does
 /// the same for `async fn body(Flow)` as `#[tokio::test]`s. One invocation
-/// per module.
+/// per module. The default list is [`Flow::ALL`]'s, spelled as module names
+/// (`Flow::named` panics on a name that is not a flow).
 macro_rules! for_each_flow {
     (async $($body:ident),+ $(,)?) => {
         $crate::common::for_each_flow!(@emit_async [v4, ugc, apply, frontwize] $($body),+);
