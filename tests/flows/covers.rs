@@ -7,9 +7,7 @@
 
 use std::io::Write as _;
 
-use super::{mount, setfattr};
 use crate::common::*;
-use crate::mount::assert_committed;
 
 /// The service's videos (covers are media of kind `cover`).
 fn videos(svc: &Service) -> Vec<serde_json::Value> {
@@ -47,7 +45,7 @@ fn assert_cover(svc: &Service, m: &Mount, video: &str, image: &str, bytes: &[u8]
 #[test]
 fn v4_covers_travel_with_their_videos() {
     let svc = Service::start();
-    let m = mount(&svc, "v4", &[]);
+    let m = Flow::named("v4").mount(&svc, &[]);
 
     // Video first, then its cover: the cover is sent on the image's close.
     let a = random_bytes(1_200_000, 71);
@@ -98,7 +96,7 @@ fn v4_covers_travel_with_their_videos() {
     );
     assert_eq!(videos(&svc).len(), 3, "images are not videos");
     assert_eq!(
-        crate::mount::media_count(&svc),
+        svc.media_count(),
         6,
         "three videos and their three covers, nothing else"
     );
@@ -116,7 +114,7 @@ fn v4_covers_travel_with_their_videos() {
 #[test]
 fn v4_an_oversized_cover_fails_without_harming_its_video() {
     let svc = Service::start();
-    let m = mount(&svc, "v4", &[]);
+    let m = Flow::named("v4").mount(&svc, &[]);
     let big = random_bytes(1_500_000, 78);
     std::fs::write(m.path("d.jpg"), &big).expect("write");
     let d = random_bytes(700_000, 79);
@@ -132,7 +130,7 @@ fn v4_an_oversized_cover_fails_without_harming_its_video() {
     assert!(getfattr(&m.path("d.jpg"), "user.vod.error").is_some_and(|e| e == why));
     assert!(m.log().contains("cover failed"), "{}", m.log());
     assert_eq!(videos(&svc).len(), 1);
-    assert_eq!(crate::mount::media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 
     // A smaller cover written over it is sent for the committed video.
     let small = random_bytes(2000, 80);
@@ -142,9 +140,9 @@ fn v4_an_oversized_cover_fails_without_harming_its_video() {
 
 /// Flows without a cover call for a committed video: the video commits,
 /// the image stays an image, and the video says why it has no cover.
-fn no_cover_call(protocol: &str) {
+fn has_no_cover_call(flow: Flow) {
     let svc = Service::start();
-    let m = mount(&svc, protocol, &[]);
+    let m = flow.mount(&svc, &[]);
     std::fs::write(m.path("e.jpg"), random_bytes(1000, 81)).expect("write");
     let e = random_bytes(3000, 82);
     std::fs::write(m.path("e.mp4"), &e).expect("write");
@@ -152,23 +150,15 @@ fn no_cover_call(protocol: &str) {
     let why = getfattr(&m.path("e.mp4"), "user.vod.cover_error").expect("cover_error");
     assert!(why.contains("cover"), "{why}");
     assert_eq!(videos(&svc).len(), 1);
-    assert_eq!(crate::mount::media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 }
 
-#[test]
-fn ugc_has_no_cover_call() {
-    no_cover_call("ugc");
-}
-
-#[test]
-fn frontwize_has_no_cover_upload() {
-    no_cover_call("frontwize");
-}
+for_each_flow!([ugc, frontwize] has_no_cover_call);
 
 #[test]
 fn apply_covers_go_with_apply_upload() {
     let svc = Service::start();
-    let m = mount(&svc, "apply", &[]);
+    let m = Flow::named("apply").mount(&svc, &[]);
 
     // Cover first: it goes with the video's ApplyUpload and CommitUpload.
     let b = random_bytes(1_300_000, 83);
@@ -208,7 +198,7 @@ fn apply_covers_go_with_apply_upload() {
     assert!(why.contains("apply"), "{why}");
 
     assert_eq!(videos(&svc).len(), 4, "images are not videos");
-    assert_eq!(crate::mount::media_count(&svc), 6, "4 videos, 2 covers");
+    assert_eq!(svc.media_count(), 6, "4 videos, 2 covers");
 }
 
 #[test]
@@ -217,7 +207,7 @@ fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
         "--faults",
         "rate=1,seed=1,kinds=negative,actions=SmallFileUpload",
     ]);
-    let m = mount(&svc, "v4", &[]);
+    let m = Flow::named("v4").mount(&svc, &[]);
     let jpg = random_bytes(3000, 92);
     std::fs::write(m.path("r.jpg"), &jpg).expect("write");
     let r = random_bytes(2000, 93);
@@ -235,7 +225,7 @@ fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
         m.log()
     );
 
-    super::admin_put(&svc, "/admin/faults", "off");
+    svc.admin_put("/admin/faults", "off");
     m.ctl(&["retry", "--timeout", "60"], &[m.path("r.jpg")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while getfattr(&m.path("r.jpg"), "user.vod.state").as_deref() != Some("cover") {
@@ -251,7 +241,7 @@ fn v4_a_refused_cover_is_retried_with_vodfs_retry() {
 #[test]
 fn v4_covers_in_write_back_mode_are_final_when_wait_returns() {
     let svc = Service::start();
-    let m = mount(&svc, "v4", &["--write-back=0.1"]);
+    let m = Flow::named("v4").mount(&svc, &["--write-back=0.1"]);
     let jpg = random_bytes(5000, 94);
     let w = random_bytes(800_000, 95);
     std::fs::write(m.path("w.jpg"), &jpg).expect("write");
@@ -264,7 +254,7 @@ fn v4_covers_in_write_back_mode_are_final_when_wait_returns() {
 #[test]
 fn v4_rsync_of_a_directory_brings_covers() {
     let svc = Service::start();
-    let m = mount(&svc, "v4", &[]);
+    let m = Flow::named("v4").mount(&svc, &[]);
     let src = tempfile::tempdir().expect("tempdir");
     let (x, x_png) = (random_bytes(900_000, 96), random_bytes(7000, 97));
     std::fs::write(src.path().join("x.mp4"), &x).expect("write");

@@ -4,61 +4,22 @@
 //! `ugc` mounts sign locally unless a test gives `--ugc-signer[-cmd]`;
 //! the signers themselves are tested in [`signers`].
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
-use crate::mount::{assert_committed, make_mp4, media_count};
 
 mod covers;
 mod progress;
 mod resume;
 mod signers;
 
-/// The `vodfs mount` arguments selecting `protocol` against `svc`.
-pub fn protocol_args(svc: &Service, protocol: &str) -> Vec<String> {
-    let mut args = vec!["--protocol".to_string(), protocol.to_string()];
-    if protocol == "apply" {
-        args.push("--cos-endpoint".into());
-        args.push(svc.url.clone());
-    }
-    args
-}
-
-fn mount(svc: &Service, protocol: &str, extra: &[&str]) -> Mount {
-    let mut args = protocol_args(svc, protocol);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Mount::with_args(svc, &args)
-}
-
-/// `vodfs wait --timeout 120 PATH…`, asserting success.
-pub fn wait(paths: &[&Path]) -> String {
-    let mut cmd = Command::new(vodfs_bin());
-    cmd.args(["wait", "--timeout", "120"]);
-    cmd.args(paths);
-    run(&mut cmd)
-}
-
-/// PUTs `body` to an admin endpoint of `svc`.
-pub fn admin_put(svc: &Service, path: &str, body: &str) {
-    let resp = reqwest::blocking::Client::new()
-        .put(format!("{}{path}", svc.url))
-        .body(body.to_string())
-        .send()
-        .expect("admin request");
-    assert!(
-        resp.status().is_success(),
-        "admin PUT {path}: {}",
-        resp.status()
-    );
-}
-
-/// cp of a random multi-part file and of a real MP4, rsync twice, then
-/// `--write-back` and `vodfs wait`; every media carries the flow's family.
-fn copy_rsync_write_back(protocol: &str, family: &str) {
+/// cp of a random multi-part file and of a real MP4 (which plays from its
+/// URL), rsync of a tree twice (committed under the final names, nothing
+/// sent the second time), then `--write-back` and `vodfs wait`; every
+/// media carries the flow's family.
+fn cp_rsync_and_write_back_commit(flow: Flow) {
     let svc = Service::start();
-    let mut m = mount(&svc, protocol, &[]);
+    let mut m = flow.mount(&svc, &[]);
     let src = tempfile::tempdir().expect("tempdir");
     let random = random_bytes(3 * 1_048_576 + 5, 41);
     std::fs::write(src.path().join("random.mp4"), &random).expect("write");
@@ -69,11 +30,16 @@ fn copy_rsync_write_back(protocol: &str, family: &str) {
         .arg(src.path().join("random.mp4"))
         .arg(m.path("random.mp4")));
     let c = assert_committed(&svc, &m.path("random.mp4"), &random);
-    assert_eq!(c.record["flow"].as_str(), Some(family), "{}", c.record);
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family), "{}", c.record);
     run(Command::new("cp").arg(&mp4).arg(m.path("real.mp4")));
     let c = assert_committed(&svc, &m.path("real.mp4"), &mp4_bytes);
-    assert_eq!(c.record["flow"].as_str(), Some(family), "{}", c.record);
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family), "{}", c.record);
+    assert!(ffprobe_duration(&c.url) > 1.5);
+    assert_eq!(svc.media_count(), 2);
+
+    let tiny = random_bytes(10, 44);
+    std::fs::create_dir(src.path().join("sub")).expect("mkdir");
+    std::fs::write(src.path().join("sub/b.mov"), &tiny).expect("write");
 
     let from = format!("{}/", src.path().display());
     std::fs::create_dir(m.path("sync")).expect("mkdir");
@@ -83,34 +49,43 @@ fn copy_rsync_write_back(protocol: &str, family: &str) {
     // instant uploads); never a temp name.
     let c = assert_committed(&svc, &m.path("sync/random.mp4"), &random);
     assert_eq!(c.record["name"].as_str(), Some("random"));
-    assert_eq!(c.record["flow"].as_str(), Some(family));
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family));
     assert_committed(&svc, &m.path("sync/real.mp4"), &mp4_bytes);
-    let after_first = media_count(&svc);
+    let c = assert_committed(&svc, &m.path("sync/sub/b.mov"), &tiny);
+    assert_eq!(c.record["name"].as_str(), Some("b"));
+    for r in svc.media() {
+        let name = r["name"].as_str().unwrap_or_default();
+        assert!(
+            !name.starts_with('.'),
+            "a temp name reached the service: {r}"
+        );
+    }
+    let after_first = svc.media_count();
     let stats = run(Command::new("rsync").args(["-a", "--stats", &from, &to]));
     assert!(
         stats.contains("Number of regular files transferred: 0"),
         "second rsync transferred files:\n{stats}"
     );
-    assert_eq!(media_count(&svc), after_first);
+    assert_eq!(svc.media_count(), after_first);
     m.unmount();
 
-    let m = mount(&svc, protocol, &["--write-back=0.2"]);
+    let m = flow.mount(&svc, &["--write-back=0.2"]);
     let wb = random_bytes(1_500_000, 42);
     std::fs::write(m.path("wb.mp4"), &wb).expect("write");
     let out = wait(&[&m.path("wb.mp4")]);
     let c = assert_committed(&svc, &m.path("wb.mp4"), &wb);
     assert!(out.contains(&c.file_id), "wait printed {out:?}");
-    assert_eq!(c.record["flow"].as_str(), Some(family));
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family));
 }
 
 /// The mount is killed (SIGKILL) while a large file uploads against a
 /// slowed service; the remount resumes and commits it once.
-fn killed_mid_upload_resumes(protocol: &str, family: &str) {
+fn killed_mid_upload_resumes_after_remount(flow: Flow) {
     let svc = Service::start_with(&[
         "--faults",
         "rate=1,seed=1,kinds=slow,slow_ms=2000,actions=UploadPart+UploadPartEx+CosPut+FwPut",
     ]);
-    let mut m = mount(&svc, protocol, &["--write-back=0.1"]);
+    let mut m = flow.mount(&svc, &["--write-back=0.1"]);
     let data = random_bytes(6 * 1_048_576 + 7, 43);
     std::fs::write(m.path("big.mp4"), &data).expect("write");
     let path = m.path("big.mp4");
@@ -131,12 +106,12 @@ fn killed_mid_upload_resumes(protocol: &str, family: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     m.kill9();
-    admin_put(&svc, "/admin/faults", "off");
+    svc.admin_put("/admin/faults", "off");
     m.start();
     wait(&[&path]);
     let c = assert_committed(&svc, &path, &data);
-    assert_eq!(c.record["flow"].as_str(), Some(family));
-    assert_eq!(media_count(&svc), 1, "committed once");
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family));
+    assert_eq!(svc.media_count(), 1, "committed once");
     assert!(
         m.log().contains("resuming 1 unfinished upload"),
         "the remount did not resume:\n{}",
@@ -144,30 +119,12 @@ fn killed_mid_upload_resumes(protocol: &str, family: &str) {
     );
 }
 
-/// `setfattr -n NAME -v VALUE PATH`; the output of the failure if it fails.
-pub fn setfattr(path: &Path, name: &str, value: &str) -> Result<(), String> {
-    let out = Command::new("setfattr")
-        .args(["-n", name, "-v", value])
-        .arg(path)
-        .output()
-        .expect("setfattr");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 /// Directory settings (nearest directory wins, mount options are the
 /// defaults) reach the service's media record, as far as the flow's
 /// protocol carries them; invalid values are refused at setfattr.
-fn directory_settings(protocol: &str, family: &str) {
+fn directory_settings_reach_the_media_record(flow: Flow) {
     let svc = Service::start();
-    let m = mount(
-        &svc,
-        protocol,
-        &["--class-id", "5", "--procedure", "mountproc"],
-    );
+    let m = flow.mount(&svc, &["--class-id", "5", "--procedure", "mountproc"]);
     std::fs::create_dir_all(m.path("shows/s1")).expect("mkdir");
     let shows = m.path("shows");
     for (name, value) in [
@@ -212,7 +169,7 @@ fn directory_settings(protocol: &str, family: &str) {
         .expect_err("settings belong to directories");
     assert!(err.contains("Invalid argument"), "{err}");
     for r in [&top, &a, &b] {
-        assert_eq!(r["flow"].as_str(), Some(family), "{r}");
+        assert_eq!(r["flow"].as_str(), Some(flow.family), "{r}");
     }
     // classId travels in every flow.
     assert_eq!(top["classId"], 5, "{top}");
@@ -228,40 +185,23 @@ fn directory_settings(protocol: &str, family: &str) {
             })
             .unwrap_or_default()
     };
-    if matches!(protocol, "v4" | "ugc") {
+    if matches!(flow.protocol, "v4" | "ugc") {
         assert_eq!(tags(&a), ["drama", "hd"], "{a}");
         assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
         assert!(tags(&top).is_empty(), "{top}");
     }
-    if matches!(protocol, "v4" | "apply") {
+    if matches!(flow.protocol, "v4" | "apply") {
         assert_eq!(top["procedure"], "mountproc", "{top}");
         assert_eq!(a["procedure"], "QCVB_SimpleProcessFile(1, 1)", "{a}");
     }
-    if protocol == "apply" {
+    if flow.protocol == "apply" {
         assert_eq!(a["sourceContext"], "ctx-42", "{a}");
         assert_eq!(b["sourceContext"], "ctx-42", "{b}");
     }
 }
 
-macro_rules! every_flow {
-    ($($flow:ident => $family:literal),* $(,)?) => {$(
-        mod $flow {
-            #[test]
-            fn cp_rsync_and_write_back_commit() {
-                super::copy_rsync_write_back(stringify!($flow), $family);
-            }
-
-            #[test]
-            fn directory_settings_reach_the_media_record() {
-                super::directory_settings(stringify!($flow), $family);
-            }
-
-            #[test]
-            fn killed_mid_upload_resumes_after_remount() {
-                super::killed_mid_upload_resumes(stringify!($flow), $family);
-            }
-        }
-    )*};
-}
-
-every_flow!(v4 => "A", ugc => "B", apply => "C", frontwize => "F");
+for_each_flow!(
+    cp_rsync_and_write_back_commit,
+    directory_settings_reach_the_media_record,
+    killed_mid_upload_resumes_after_remount,
+);

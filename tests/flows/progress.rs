@@ -4,9 +4,7 @@
 //! must show parts done between none and all of the same part count,
 //! never going back, with the state `uploading` meanwhile.
 
-use super::{mount, wait};
 use crate::common::*;
-use crate::mount::assert_committed;
 
 /// `(parts_done, parts_total)` of "N/M parts, A/B bytes".
 fn parts(progress: &str) -> Option<(u64, u64)> {
@@ -21,9 +19,8 @@ fn progress_advances_part_by_part_while_uploading() {
         "--faults",
         "rate=1,seed=1,kinds=slow,slow_ms=200,actions=UploadPart",
     ]);
-    let m = mount(
+    let m = Flow::named("v4").mount(
         &svc,
-        "v4",
         &[
             "--write-back=0.1",
             "--part-size=524288",

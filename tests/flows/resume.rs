@@ -5,9 +5,7 @@
 //! sent again (at most the part in flight at the kill is), and the whole
 //! upload cost less than twice the file.
 
-use super::{admin_put, mount, wait};
 use crate::common::*;
-use crate::mount::{assert_committed, media_count};
 
 fn part_bytes(svc: &Service) -> u64 {
     svc.admin("/admin/stats")["partBytesReceived"]
@@ -15,17 +13,21 @@ fn part_bytes(svc: &Service) -> u64 {
         .expect("partBytesReceived")
 }
 
-fn resume_skips_held_parts(protocol: &str, part: u64, parts: u64) {
+/// Frontwize sends one streamed PUT: nothing to resume part by part.
+fn resume_sends_only_missing_parts(flow: Flow) {
+    let protocol = flow.protocol;
+    // COS multipart parts (apply) are at least 1 MiB.
+    let (part, parts): (u64, u64) = if protocol == "apply" {
+        (1_048_576, 6)
+    } else {
+        (524_288, 8)
+    };
     let svc = Service::start_with(&[
         "--faults",
         "rate=1,seed=1,kinds=slow,slow_ms=150,actions=UploadPart+UploadPartEx+CosPut",
     ]);
     let part_arg = format!("--part-size={part}");
-    let mut m = mount(
-        &svc,
-        protocol,
-        &["--write-back=0.1", &part_arg, "--parallel-parts=1"],
-    );
+    let mut m = flow.mount(&svc, &["--write-back=0.1", &part_arg, "--parallel-parts=1"]);
     let data = random_bytes((parts * part + 7) as usize, 91);
     let len = data.len() as u64;
     std::fs::write(m.path("big.mp4"), &data).expect("write");
@@ -38,12 +40,12 @@ fn resume_skips_held_parts(protocol: &str, part: u64, parts: u64) {
     m.kill9();
     let held = part_bytes(&svc);
     assert!(held < len, "the whole file arrived before the kill");
-    admin_put(&svc, "/admin/faults", "off");
+    svc.admin_put("/admin/faults", "off");
     m.start();
     let path = m.path("big.mp4");
     wait(&[&path]);
     let c = assert_committed(&svc, &path, &data);
-    assert_eq!(media_count(&svc), 1, "committed once: {}", c.record);
+    assert_eq!(svc.media_count(), 1, "committed once: {}", c.record);
     let total = part_bytes(&svc);
     let after = total - held;
     println!(
@@ -60,17 +62,4 @@ fn resume_skips_held_parts(protocol: &str, part: u64, parts: u64) {
     assert!(total < 2 * len, "{protocol}: {total} bytes sent for {len}");
 }
 
-#[test]
-fn v4_resume_sends_only_missing_parts() {
-    resume_skips_held_parts("v4", 524_288, 8);
-}
-
-#[test]
-fn ugc_resume_sends_only_missing_parts() {
-    resume_skips_held_parts("ugc", 524_288, 8);
-}
-
-#[test]
-fn apply_resume_sends_only_missing_parts() {
-    resume_skips_held_parts("apply", 1_048_576, 6);
-}
+for_each_flow!([v4, ugc, apply] resume_sends_only_missing_parts);

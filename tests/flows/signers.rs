@@ -8,7 +8,6 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use crate::common::*;
-use crate::mount::{assert_committed, media_count};
 
 /// A one-thread HTTP signer on loopback: `GET /sign?fileSha=…` answers with
 /// the output of `vodfs sign ugc`. Returns its URL and a request counter.
@@ -72,7 +71,7 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 fn url_signer_signs_each_file() {
     let svc = Service::start();
     let (url, count) = url_signer();
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer", &url]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer", &url]);
     std::fs::create_dir(m.path("d")).expect("mkdir");
     super::setfattr(&m.path("d"), "user.vod.class_id", "21").expect("setfattr");
     super::setfattr(&m.path("d"), "user.vod.tags", "x,y").expect("setfattr");
@@ -92,7 +91,7 @@ fn url_signer_signs_each_file() {
     std::fs::write(m.path("b.mov"), &b).expect("write");
     assert_committed(&svc, &m.path("b.mov"), &b);
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 2);
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
 #[test]
@@ -101,7 +100,7 @@ fn command_signer_signs_from_the_environment() {
     // The mount's environment has the test account; `vodfs sign ugc` reads
     // VODFS_FILE_* the signer command is given.
     let cmd = format!("'{}' sign ugc", vodfs_bin());
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(2_100_000, 53);
     std::fs::write(m.path("a.mp4"), &a).expect("write");
     let c = assert_committed(&svc, &m.path("a.mp4"), &a);
@@ -112,7 +111,7 @@ fn command_signer_signs_from_the_environment() {
 fn an_expired_signature_fails_with_a_clear_error() {
     let svc = Service::start();
     let cmd = format!("'{}' sign ugc --time 1000000000 --validity 60", vodfs_bin());
-    let m = Mount::with_args(&svc, &["--protocol", "ugc", "--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(1000, 54);
     let why = write_expecting_failed_close(&m.path("a.mp4"), &a);
     assert!(
@@ -120,7 +119,7 @@ fn an_expired_signature_fails_with_a_clear_error() {
         "user.vod.error: {why}"
     );
     assert!(m.log().contains("expired"), "no log line says why");
-    assert_eq!(media_count(&svc), 0);
+    assert_eq!(svc.media_count(), 0);
 }
 
 #[test]

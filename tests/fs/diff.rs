@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::TestMount;
+use crate::common::random_bytes;
 
 const DIRS: &[&str] = &["", "d1", "d1/d2", "d3"];
 const NAMES: &[&str] = &["a", "b.mp4", "c", "d1", "d2", "d3", ".v.mp4.Ab12Cd"];
@@ -147,7 +148,7 @@ fn apply(root: &Path, op: &Op, step: u64) -> Option<i32> {
                 .create(true)
                 .truncate(false)
                 .open(p(path))?;
-            f.write_all_at(&super::bytes(*seed, *len), *offset)?;
+            f.write_all_at(&random_bytes(*len, *seed), *offset)?;
             drop(f);
             // Make the mtime deterministic so both trees compare.
             set_mtime(&p(path), 1_000_000 + step as i64)
@@ -159,7 +160,7 @@ fn apply(root: &Path, op: &Op, step: u64) -> Option<i32> {
             set_mtime(&p(path), 1_000_000 + step as i64)
         }
         Op::Overwrite { path, len, seed } => {
-            std::fs::write(p(path), super::bytes(*seed, *len))?;
+            std::fs::write(p(path), random_bytes(*len, *seed))?;
             set_mtime(&p(path), 1_000_000 + step as i64)
         }
         Op::Rename { from, to } => std::fs::rename(p(from), p(to)),

@@ -1,12 +1,16 @@
 //! Real-mount tests of the filesystem with the recording backend: the
 //! kernel, real tools (cp, dd, shell redirection, tee, rsync, getfattr,
 //! setfattr, truncate, mv), exactly one commit per file, byte-exact content.
+//!
+//! [`TestMount`] is this area's own fixture: the filesystem layer mounted
+//! in-process over `RecordingBackend`, no service, so a test sees every
+//! commit the layer made. Tests through a real service use
+//! `common::Mount` instead.
 
 mod diff;
 mod tools;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,38 +97,4 @@ impl Drop for TestMount {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
-}
-
-/// Runs a command; panics with its output unless it succeeds.
-pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// `sh -c script`, checked.
-pub fn sh(script: &str) -> Output {
-    run(Command::new("sh").arg("-c").arg(script))
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }

@@ -3,20 +3,19 @@
 
 use std::process::Command;
 
-use super::{TestMount, bytes, run, sh};
+use super::TestMount;
+use crate::common::{random_bytes, run, sh};
 
+/// The value of xattr `name`, which must exist.
 fn getfattr(path: &std::path::Path, name: &str) -> String {
-    let out = run(Command::new("getfattr")
-        .args(["--only-values", "-n", name])
-        .arg(path));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::common::getfattr(path, name).unwrap_or_else(|| panic!("no {name} on {}", path.display()))
 }
 
 #[test]
 fn cp_dd_echo_tee_each_commit_once() {
     let m = TestMount::new();
     let src = tempfile::tempdir().unwrap();
-    let data = bytes(1, 3 * (1 << 20) + 12345);
+    let data = random_bytes(3 * (1 << 20) + 12345, 1);
     std::fs::write(src.path().join("in.mp4"), &data).unwrap();
     let input = src.path().join("in.mp4");
 
@@ -70,17 +69,16 @@ fn rsync_twice_transfers_nothing_the_second_time() {
     for (i, name) in ["a.mp4", "b.mp4", "c.mov"].iter().enumerate() {
         std::fs::write(
             src.path().join(name),
-            bytes(i as u64 + 10, 100_000 * (i + 1)),
+            random_bytes(100_000 * (i + 1), i as u64 + 10),
         )
         .unwrap();
     }
     std::fs::create_dir(m.path("r")).unwrap();
     let rsync = || {
-        let out = run(Command::new("rsync")
+        run(Command::new("rsync")
             .args(["-a", "--stats"])
             .arg(format!("{}/", src.path().display()))
-            .arg(format!("{}/", m.path("r").display())));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .arg(format!("{}/", m.path("r").display())))
     };
     let first = rsync();
     assert!(
@@ -113,7 +111,7 @@ fn rsync_twice_transfers_nothing_the_second_time() {
 fn rsync_inplace_commits_once_per_file() {
     let m = TestMount::new();
     let src = tempfile::tempdir().unwrap();
-    std::fs::write(src.path().join("x.mp4"), bytes(3, 2_500_000)).unwrap();
+    std::fs::write(src.path().join("x.mp4"), random_bytes(2_500_000, 3)).unwrap();
     run(Command::new("rsync")
         .args(["-a", "--inplace"])
         .arg(src.path().join("x.mp4"))
@@ -121,7 +119,7 @@ fn rsync_inplace_commits_once_per_file() {
     let commits = m.backend.commits();
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0].name, b"x.mp4");
-    assert!(commits[0].content == bytes(3, 2_500_000));
+    assert!(commits[0].content == random_bytes(2_500_000, 3));
 }
 
 #[test]
@@ -131,10 +129,9 @@ fn xattrs_with_getfattr_and_setfattr() {
     run(Command::new("setfattr")
         .args(["-n", "user.note", "-v", "hi"])
         .arg(m.path("f")));
-    let out = run(Command::new("getfattr")
+    let dump = run(Command::new("getfattr")
         .args(["-d", "-m", "-"])
         .arg(m.path("f")));
-    let dump = String::from_utf8_lossy(&out.stdout);
     for name in [
         "user.vod.state",
         "user.vod.url",
@@ -303,7 +300,6 @@ fn ls_stat_and_df_see_the_mount() {
     std::fs::create_dir(m.path("dir")).unwrap();
     sh(&format!("echo x > '{}'", m.path("dir/f").display()));
     let ls = run(Command::new("ls").arg("-a").arg(m.root()));
-    let ls = String::from_utf8_lossy(&ls.stdout);
     for name in [".", "..", "by-id", "dir"] {
         assert!(
             ls.lines().any(|l| l == name),
@@ -313,9 +309,9 @@ fn ls_stat_and_df_see_the_mount() {
     let stat = run(Command::new("stat")
         .args(["-c", "%s %a %h"])
         .arg(m.path("dir/f")));
-    assert_eq!(String::from_utf8_lossy(&stat.stdout).trim(), "2 644 1");
+    assert_eq!(stat.trim(), "2 644 1");
     let statfs = run(Command::new("stat").args(["-f", "-c", "%l"]).arg(m.root()));
-    assert_eq!(String::from_utf8_lossy(&statfs.stdout).trim(), "255");
+    assert_eq!(statfs.trim(), "255");
     run(Command::new("df").arg(m.root()));
 }
 
@@ -327,7 +323,7 @@ fn parallel_copies_each_commit_once() {
     for i in 0..4 {
         std::fs::write(
             src.path().join(format!("{i}.mp4")),
-            bytes(100 + i, 6 * (1 << 20) + 7),
+            random_bytes(6 * (1 << 20) + 7, 100 + i),
         )
         .unwrap();
         script.push_str(&format!(
@@ -346,7 +342,7 @@ fn parallel_copies_each_commit_once() {
             .parse()
             .unwrap();
         assert!(
-            c.content == bytes(100 + i, 6 * (1 << 20) + 7),
+            c.content == random_bytes(6 * (1 << 20) + 7, 100 + i),
             "{i}.mp4 differs"
         );
     }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use super::*;
+use crate::common::*;
 
 #[test]
 fn rewrite_makes_a_new_version_and_old_by_id_stays() {
@@ -24,7 +24,7 @@ fn rewrite_makes_a_new_version_and_old_by_id_stays() {
     std::fs::write(m.path("g.mp4"), &v1).expect("write copy");
     let c3 = assert_committed(&svc, &m.path("g.mp4"), &v1);
     assert_eq!(c3.file_id, c1.file_id);
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn exec_while_a_file_is_open_does_not_hang_or_commit_early() {
     drop(f);
     assert_committed(&svc, &m.path("open.mp4"), b"abcdef");
     assert_eq!(
-        media_count(&svc),
+        svc.media_count(),
         1,
         "the children's closes were not the last"
     );

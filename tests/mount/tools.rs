@@ -1,19 +1,26 @@
-//! Each real tool that writes files, into a real mount.
+//! Each real tool that writes files, into a real mount. The bodies that do
+//! not depend on the flow run for every flow; cp of a real MP4 and rsync
+//! of a tree are in `flows` (`cp_rsync_and_write_back_commit`).
 
 use std::process::Command;
 
-use super::*;
+use crate::common::*;
 
-#[test]
-fn cp_commits_and_url_serves_the_bytes() {
+for_each_flow!(
+    cp_commits_and_url_serves_the_bytes,
+    rsync_inplace_commits_once
+);
+
+fn cp_commits_and_url_serves_the_bytes(flow: Flow) {
     let svc = Service::start();
-    let m = Mount::new(&svc);
+    let m = flow.mount(&svc, &[]);
     // Not a multiple of the part size, several parts.
     let data = random_bytes(3 * 1024 * 1024 + 12345, 1);
     let (_d, src) = local_file("holiday.mp4", &data);
     run(Command::new("cp").arg(&src).arg(m.path("holiday.mp4")));
     let c = assert_committed(&svc, &m.path("holiday.mp4"), &data);
     assert_eq!(c.record["name"].as_str(), Some("holiday"));
+    assert_eq!(c.record["flow"].as_str(), Some(flow.family), "{}", c.record);
     assert_eq!(
         getfattr(&m.path("holiday.mp4"), "user.vod.name").as_deref(),
         Some("holiday")
@@ -27,50 +34,23 @@ fn cp_commits_and_url_serves_the_bytes() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(listing, vec![c.file_id.clone()]);
-    assert_eq!(media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 }
 
 #[test]
 fn ffmpeg_into_the_mount_gives_a_playable_media() {
     let svc = Service::start();
     let m = Mount::new(&svc);
-    let out = m.path("clip.mp4");
     // ffmpeg seeks back to patch the moov/mdat header after writing.
-    run(Command::new("ffmpeg").args([
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=duration=2:size=320x240:rate=25",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().expect("utf-8"),
-    ]));
+    let out = make_mp4(&m.mountpoint, "clip.mp4", 2);
     let bytes = std::fs::read(&out).expect("read back");
     let c = assert_committed(&svc, &out, &bytes);
     assert!(ffprobe_duration(&c.url) > 1.5);
     assert_eq!(
-        media_count(&svc),
+        svc.media_count(),
         1,
         "ffmpeg -y must give exactly one media"
     );
-}
-
-#[test]
-fn cp_of_a_real_mp4_plays_from_its_url() {
-    let svc = Service::start();
-    let m = Mount::new(&svc);
-    let d = tempfile::tempdir().expect("tempdir");
-    let src = make_mp4(d.path(), "movie.mp4", 2);
-    run(Command::new("cp").arg(&src).arg(m.path("movie.mp4")));
-    let c = assert_committed(
-        &svc,
-        &m.path("movie.mp4"),
-        &std::fs::read(&src).expect("src"),
-    );
-    assert!(ffprobe_duration(&c.url) > 1.5);
 }
 
 #[test]
@@ -101,44 +81,12 @@ fn dd_and_shell_redirection_and_tee() {
         getfattr(&m.path("dd.mp4"), "user.vod.file_id"),
         Some(c.file_id)
     );
-    assert_eq!(media_count(&svc), 2);
+    assert_eq!(svc.media_count(), 2);
 }
 
-#[test]
-fn rsync_commits_under_the_final_name_and_second_run_sends_nothing() {
+fn rsync_inplace_commits_once(flow: Flow) {
     let svc = Service::start();
-    let m = Mount::new(&svc);
-    let src = tempfile::tempdir().expect("tempdir");
-    let a = random_bytes(1_500_000, 3);
-    let b = random_bytes(10, 4);
-    std::fs::write(src.path().join("a.mp4"), &a).expect("a");
-    std::fs::create_dir(src.path().join("sub")).expect("sub");
-    std::fs::write(src.path().join("sub/b.mov"), &b).expect("b");
-    let from = format!("{}/", src.path().display());
-    let to = format!("{}/", m.mountpoint.display());
-    run(Command::new("rsync").args(["-a", &from, &to]));
-    let ca = assert_committed(&svc, &m.path("a.mp4"), &a);
-    let cb = assert_committed(&svc, &m.path("sub/b.mov"), &b);
-    assert_eq!(ca.record["name"].as_str(), Some("a"));
-    assert_eq!(cb.record["name"].as_str(), Some("b"));
-    assert_eq!(
-        media_count(&svc),
-        2,
-        "temp names must never reach the service"
-    );
-
-    let stats = run(Command::new("rsync").args(["-a", "--stats", &from, &to]));
-    assert!(
-        stats.contains("Number of regular files transferred: 0"),
-        "second rsync transferred files:\n{stats}"
-    );
-    assert_eq!(media_count(&svc), 2);
-}
-
-#[test]
-fn rsync_inplace_commits_once() {
-    let svc = Service::start();
-    let m = Mount::new(&svc);
+    let m = flow.mount(&svc, &[]);
     let data = random_bytes(2_000_000, 5);
     let (_d, src) = local_file("in.mp4", &data);
     run(Command::new("rsync")
@@ -146,5 +94,5 @@ fn rsync_inplace_commits_once() {
         .arg(&src)
         .arg(m.path("in.mp4")));
     assert_committed(&svc, &m.path("in.mp4"), &data);
-    assert_eq!(media_count(&svc), 1);
+    assert_eq!(svc.media_count(), 1);
 }

@@ -32,9 +32,9 @@ fn bad_input_awkward_names_commit_with_their_bytes() {
     wait_all(&m, &paths);
     for (i, p) in paths.iter().enumerate() {
         let bytes = random_bytes(5000 + i, 40 + i as u64);
-        crate::mount::assert_committed(&svc, p, &bytes);
+        assert_committed(&svc, p, &bytes);
     }
-    assert_eq!(crate::mount::media_count(&svc), names.len());
+    assert_eq!(svc.media_count(), names.len());
     println!(
         "bad input: {} awkward names committed with their bytes; 256-byte name refused with ENAMETOOLONG",
         names.len()
@@ -46,7 +46,7 @@ fn bad_input_by_id_is_read_only_and_vod_attributes_are_checked() {
     let svc = Service::start();
     let m = Mount::new(&svc);
     std::fs::write(m.path("v.mp4"), b"video bytes").expect("write");
-    let c = crate::mount::assert_committed(&svc, &m.path("v.mp4"), b"video bytes");
+    let c = assert_committed(&svc, &m.path("v.mp4"), b"video bytes");
     let by_id = m.path("by-id");
     let e = std::fs::write(by_id.join("new.mp4"), b"x").expect_err("create under by-id");
     assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
@@ -92,7 +92,7 @@ fn bad_input_by_id_is_read_only_and_vod_attributes_are_checked() {
             log.lines()
                 .any(|l| l.contains(name) && l.contains(&format!("/{target}"))),
             "no log line names {target} and {name}:\n{}",
-            crate::reliability::tail(&log, 20)
+            tail(&log, 20)
         );
     }
     // Known settings on a directory are still stored.
@@ -120,11 +120,7 @@ fn bad_input_empty_file_has_an_honest_state() {
     let state = getfattr(&m.path("empty.mp4"), "user.vod.state");
     println!("bad input: an empty file's user.vod.state is {state:?}");
     assert_eq!(state.as_deref(), Some("empty"));
-    assert_eq!(
-        crate::mount::media_count(&svc),
-        0,
-        "an empty file is not a media"
-    );
+    assert_eq!(svc.media_count(), 0, "an empty file is not a media");
     // `vodfs wait` does not hang on it, and says why.
     let out = Command::new(vodfs_bin())
         .args(["wait", "--timeout", "10"])
@@ -143,9 +139,8 @@ fn bad_input_empty_file_has_an_honest_state() {
 
 #[test]
 fn bad_input_unreachable_endpoint_fails_mount_clearly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).expect("mkdir");
+    let dirs = MountDirs::new();
+    let mnt = dirs.mountpoint.clone();
     // A port nobody listens on: bind, note, drop.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -156,16 +151,13 @@ fn bad_input_unreachable_endpoint_fails_mount_clearly() {
         .args(["mount", "--foreground", "--endpoint"])
         .arg(format!("http://127.0.0.1:{port}"))
         .arg("--cache")
-        .arg(dir.path().join("cache"))
+        .arg(&dirs.cache)
         .arg(&mnt)
         .env("VODFS_SECRET_ID", SECRET_ID)
         .env("VODFS_SECRET_KEY", SECRET_KEY)
         .output()
         .expect("vodfs mount");
     let mounted = is_mounted(&mnt);
-    if mounted {
-        let _ = Command::new("fusermount3").arg("-u").arg(&mnt).status();
-    }
     let err = String::from_utf8_lossy(&out.stderr);
     println!(
         "bad input: mount against an unreachable endpoint: {} — {}",
@@ -243,7 +235,7 @@ fn bad_input_sparse_20_gib_file_needs_no_20_gib_of_disk() {
     );
     // Removing it before the commit leaves nothing at the service.
     std::fs::remove_file(&p).expect("unlink");
-    assert_eq!(crate::mount::media_count(&svc), 0);
+    assert_eq!(svc.media_count(), 0);
 }
 
 #[test]
@@ -287,9 +279,9 @@ fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
         .arg(m.path("a.mp4")));
     run(Command::new(vodfs_bin()).arg("retry").arg(m.path("b.mp4")));
     wait_all(&m, &[m.path("a.mp4"), m.path("b.mp4")]);
-    crate::mount::assert_committed(&svc, &m.path("a.mp4"), &a);
-    crate::mount::assert_committed(&svc, &m.path("b.mp4"), &b);
-    assert_eq!(crate::mount::media_count(&svc), 2);
+    assert_committed(&svc, &m.path("a.mp4"), &a);
+    assert_committed(&svc, &m.path("b.mp4"), &b);
+    assert_eq!(svc.media_count(), 2);
     // Nothing left to retry: a committed file answers EINVAL.
     let out = Command::new("setfattr")
         .args(["-n", "user.vod.retry", "-v", "1"])

@@ -36,7 +36,7 @@ fn crash_kill9_during_write_back_uploads_then_resume() {
     for _ in 0..3 {
         let ms = next(&mut x) % 400;
         std::thread::sleep(Duration::from_millis(ms));
-        let before = media(&svc).len();
+        let before = svc.media().len();
         m.kill9();
         kills.push((ms, before));
         m.start();
@@ -85,7 +85,7 @@ fn crash_kill9_during_sync_copies_loses_nothing_that_was_closed() {
         .collect();
     // No media at the service is anything but a whole source.
     let shas: Vec<String> = srcs.iter().map(|s| sha1_hex(&s.bytes)).collect();
-    for r in media(&svc) {
+    for r in svc.media() {
         let sha = r["sha1"].as_str().unwrap_or_default();
         assert!(
             shas.iter().any(|s| s == sha),
@@ -163,7 +163,7 @@ fn crash_kill9_mid_cp_leaves_an_interrupted_file_not_a_commit() {
     drop(w);
     let cp_ok = cp.wait().expect("cp").success();
     assert!(!cp_ok, "cp succeeded although the mount was killed");
-    assert_eq!(crate::mount::media_count(&svc), 0);
+    assert_eq!(svc.media_count(), 0);
     m.start();
 
     let state = getfattr(&dest, "user.vod.state");
@@ -226,10 +226,10 @@ fn crash_kill9_mid_cp_leaves_an_interrupted_file_not_a_commit() {
     );
     // `vodfs retry` commits it as it is.
     m.ctl(&["retry", "--timeout", "120"], std::slice::from_ref(&dest));
-    crate::mount::assert_committed(&svc, &dest, &held);
+    assert_committed(&svc, &dest, &held);
     // Copying it again commits the whole source.
     std::fs::write(&dest, &src).expect("copy again");
-    crate::mount::assert_committed(&svc, &dest, &src);
+    assert_committed(&svc, &dest, &src);
     println!(
         "crash mid-cp: {} of {} bytes were in when the mount was killed; retry committed them as they were, a new copy the whole",
         held.len(),

@@ -14,8 +14,8 @@ fn enospc_tiny_cache_write_fails_cleanly_then_room_is_made() {
     let c = random_bytes(4 << 20, 63);
     std::fs::write(m.path("a.mp4"), &a).expect("write a");
     std::fs::write(m.path("b.mp4"), &b).expect("write b");
-    let ca = crate::mount::assert_committed(&svc, &m.path("a.mp4"), &a);
-    crate::mount::assert_committed(&svc, &m.path("b.mp4"), &b);
+    let ca = assert_committed(&svc, &m.path("a.mp4"), &a);
+    assert_committed(&svc, &m.path("b.mp4"), &b);
     // 4 MiB of new (staged) data cannot fit in 3 MiB even with a and b
     // evicted: ENOSPC at the write.
     let e = std::fs::write(m.path("c.mp4"), &c).expect_err("write past --cache-size");
@@ -28,11 +28,7 @@ fn enospc_tiny_cache_write_fails_cleanly_then_room_is_made() {
         Some("committed"),
         "a short file was committed"
     );
-    assert_eq!(
-        crate::mount::media_count(&svc),
-        2,
-        "a short file reached the service"
-    );
+    assert_eq!(svc.media_count(), 2, "a short file reached the service");
     // a and b were evicted to make room, and read back from their URLs.
     assert_eq!(
         getfattr(&m.path("a.mp4"), "user.vod.cached").as_deref(),
@@ -48,8 +44,8 @@ fn enospc_tiny_cache_write_fails_cleanly_then_room_is_made() {
     std::fs::remove_file(m.path("c.mp4")).expect("rm c");
     let c2 = &c[..2 << 20];
     std::fs::write(m.path("c.mp4"), c2).expect("write c again");
-    crate::mount::assert_committed(&svc, &m.path("c.mp4"), c2);
-    assert_eq!(crate::mount::media_count(&svc), 3);
+    assert_committed(&svc, &m.path("c.mp4"), c2);
+    assert_eq!(svc.media_count(), 3);
     // by-id serves a's bytes, from its URL.
     let via_by_id = std::fs::read(m.path("by-id").join(&ca.file_id)).expect("read by-id");
     assert!(

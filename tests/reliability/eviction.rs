@@ -23,7 +23,7 @@ fn commit_files(
         let bytes = random_bytes(1 << 20, seed + i as u64);
         std::fs::write(dir.join(&name), &bytes).expect("source");
         run(Command::new("cp").arg(dir.join(&name)).arg(m.path(&name)));
-        crate::mount::assert_committed(svc, &m.path(&name), &bytes);
+        assert_committed(svc, &m.path(&name), &bytes);
         names.push(name);
     }
     names
@@ -113,7 +113,7 @@ fn eviction_committed_files_are_evicted_and_read_back_from_their_urls() {
         f.write_all(b"tail").expect("append");
     }
     whole.extend_from_slice(b"tail");
-    crate::mount::assert_committed(&svc, &m.path(&n), &whole);
+    assert_committed(&svc, &m.path(&n), &whole);
     assert!(
         m.log().contains("restored evicted content"),
         "{}",
@@ -188,7 +188,7 @@ fn eviction_large_file_reads_back_sequentially_and_at_random_offsets() {
     run(Command::new("cp")
         .arg(src.path().join("big.mp4"))
         .arg(m.path("big.mp4")));
-    crate::mount::assert_committed(&svc, &m.path("big.mp4"), &bytes);
+    assert_committed(&svc, &m.path("big.mp4"), &bytes);
     m.unmount();
     let mut small = Mount::with_args(&svc, &["--cache-size=1M"]);
     small.unmount();

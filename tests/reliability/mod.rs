@@ -59,26 +59,11 @@ pub fn wait_all(m: &Mount, paths: &[PathBuf]) {
     }
 }
 
-/// The last `n` lines of a log.
-pub fn tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// The service's media records.
-pub fn media(svc: &Service) -> Vec<serde_json::Value> {
-    let v = svc.admin("/admin/media");
-    v.as_array()
-        .or_else(|| v["media"].as_array())
-        .cloned()
-        .expect("media list")
-}
-
 /// Checks the service holds exactly one media per source (by sha1), that
 /// each file in the mount names it, and that its URL serves the source's
 /// bytes. Returns the number of media checked.
 pub fn assert_all_committed_once(svc: &Service, dir: &Path, srcs: &[Source]) -> usize {
-    let records = media(svc);
+    let records = svc.media();
     let mut by_sha: HashMap<String, usize> = HashMap::new();
     for r in &records {
         *by_sha

@@ -165,7 +165,7 @@ fn rate_limit_configured_300_per_minute_commits_without_4400_or_pacing() {
         assert_eq!(errors(&svc, "InitUpload"), 0, "InitUpload 4400s");
         assert_eq!(errors(&svc, "FinishUpload"), 0, "FinishUpload 4400s");
     }
-    assert_eq!(crate::mount::media_count(&svc), 160);
+    assert_eq!(svc.media_count(), 160);
 }
 
 /// `-o no_rate_limit` (`--no-rate-limit`): 110 files, more than the

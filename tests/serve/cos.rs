@@ -4,7 +4,7 @@
 use serde_json::Value;
 use vodfs::vod::sign;
 
-use super::client::*;
+use crate::common::*;
 
 struct Cos<'a> {
     s: &'a TestServer,
@@ -25,7 +25,7 @@ impl Cos<'_> {
             query,
             body,
             (now() - 60, now() + 600),
-            KEY,
+            SECRET_KEY,
         )
         .await
     }
@@ -50,7 +50,8 @@ impl Cos<'_> {
                 "application/octet-stream".to_string(),
             ),
         ];
-        let auth = sign::cos_authorization(ID, key, window, method, key_path, &params, &headers);
+        let auth =
+            sign::cos_authorization(SECRET_ID, key, window, method, key_path, &params, &headers);
         let wire_path: String = key_path
             .split('/')
             .map(sign::cos_encode)
@@ -130,8 +131,8 @@ async fn put_object_then_commit() {
     let video_path = a["video"]["storagePath"].as_str().unwrap();
     let cover_path = a["cover"]["storagePath"].as_str().unwrap();
     let session = a["vodSessionKey"].as_str().unwrap();
-    let video = data(70_000, 10);
-    let cover = data(500, 11);
+    let video = random_bytes(70_000, 10);
+    let cover = random_bytes(500, 11);
 
     // Commit before the objects exist: an error, and the key stays usable.
     let r = s
@@ -232,7 +233,7 @@ async fn expired_session_is_31001() {
             "PUT",
             a["video"]["storagePath"].as_str().unwrap(),
             &[],
-            data(10, 1)
+            random_bytes(10, 1)
         )
         .await
         .status(),
@@ -258,7 +259,7 @@ async fn multipart_upload_with_listing() {
     let a = apply(&s, false).await;
     let cos = cos_for(&s, &a);
     let path = a["video"]["storagePath"].as_str().unwrap();
-    let video = data((1 << 20) * 2 + 12345, 12);
+    let video = random_bytes((1 << 20) * 2 + 12345, 12);
 
     let r = cos.call("POST", path, &[("uploads", "")], vec![]).await;
     assert_eq!(r.status(), 200);
@@ -364,7 +365,7 @@ async fn cos_signature_failures() {
             "PUT",
             path,
             &[],
-            data(10, 1),
+            random_bytes(10, 1),
             (now() - 60, now() + 600),
             "wrong key",
         )
@@ -377,9 +378,9 @@ async fn cos_signature_failures() {
             "PUT",
             path,
             &[],
-            data(10, 1),
+            random_bytes(10, 1),
             (now() - 7200, now() - 3600),
-            KEY,
+            SECRET_KEY,
         )
         .await;
     assert_eq!(r.status(), 403);

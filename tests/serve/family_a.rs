@@ -3,7 +3,7 @@
 
 use futures::StreamExt as _;
 
-use super::client::*;
+use crate::common::*;
 
 const PART: usize = 524_288;
 
@@ -11,7 +11,7 @@ const PART: usize = 524_288;
 async fn happy_path_and_instant_upload() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(PART * 2 + 1000, 1);
+    let content = random_bytes(PART * 2 + 1000, 1);
     let fin = s.upload_a("clip one", "mp4", &content, PART).await;
     let file_id = fin["fileId"].as_str().unwrap().to_string();
     assert!((17..=20).contains(&file_id.len()) && file_id.bytes().all(|b| b.is_ascii_digit()));
@@ -59,7 +59,7 @@ async fn happy_path_and_instant_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_restart_sends_only_missing_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let content = data(PART * 3 + 7, 2);
+    let content = random_bytes(PART * 3 + 7, 2);
     let sha = sha1_hex(&content);
     let size = content.len().to_string();
     let init_params = [
@@ -125,7 +125,7 @@ async fn resume_after_restart_sends_only_missing_parts() {
 async fn part_errors() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(PART + 100, 3);
+    let content = random_bytes(PART + 100, 3);
     let sha = sha1_hex(&content);
     let size = content.len().to_string();
     let init = s
@@ -187,7 +187,7 @@ async fn part_errors() {
 async fn sha_mismatch_at_finish() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(1000, 4);
+    let content = random_bytes(1000, 4);
     let claimed = sha1_hex(b"not the content");
     let init = s
         .v2(
@@ -263,7 +263,7 @@ async fn auth_errors() {
     let mut p: Vec<(String, String)> = s.signed("GET", path, "InitUpload", &params);
     p.retain(|(k, _)| k != "Signature");
     p.iter_mut().find(|(k, _)| k == "Timestamp").unwrap().1 = (now() - 3600).to_string();
-    let sig = vodfs::vod::sign::sign_v2(KEY, "GET", &s.host(), path, &p);
+    let sig = vodfs::vod::sign::sign_v2(SECRET_KEY, "GET", &s.host(), path, &p);
     p.push(("Signature".into(), sig));
     assert_eq!(s.send("GET", path, &p, vec![]).await["code"], 4500);
     // Unknown SecretId.
@@ -409,7 +409,7 @@ async fn rate_limit_and_oversized_body() {
         4400
     );
     // A part larger than --max-body.
-    let content = data(5000, 5);
+    let content = random_bytes(5000, 5);
     let sha = sha1_hex(&content);
     let r = s
         .v2(
@@ -441,9 +441,9 @@ async fn rate_limit_and_oversized_body() {
 async fn cover_with_small_file_upload() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let fin = s.upload_a("v", "mp4", &data(2000, 6), PART).await;
+    let fin = s.upload_a("v", "mp4", &random_bytes(2000, 6), PART).await;
     let video = fin["fileId"].as_str().unwrap().to_string();
-    let cover = data(300, 7);
+    let cover = random_bytes(300, 7);
     let (sha, size) = (sha1_hex(&cover), cover.len().to_string());
     let r = s
         .v2(
@@ -493,7 +493,7 @@ async fn cover_with_small_file_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_part_lists_only_complete_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let content = data(PART * 2 + 10, 14);
+    let content = random_bytes(PART * 2 + 10, 14);
     let sha = sha1_hex(&content);
     let size = content.len().to_string();
     let init_params = [
@@ -597,9 +597,9 @@ async fn signature_covers_the_host_header_as_received() {
         ("Region".into(), "gz".into()),
         ("Timestamp".into(), now().to_string()),
         ("Nonce".into(), "4242".into()),
-        ("SecretId".into(), ID.into()),
+        ("SecretId".into(), SECRET_ID.into()),
     ];
-    let sig = vodfs::vod::sign::sign_v2(KEY, "GET", "vod2.qcloud.com", "/v3/index.php", &p);
+    let sig = vodfs::vod::sign::sign_v2(SECRET_KEY, "GET", "vod2.qcloud.com", "/v3/index.php", &p);
     p.push(("Signature".into(), sig));
     let url = format!(
         "{}?{}",
@@ -629,7 +629,7 @@ async fn signature_covers_the_host_header_as_received() {
 async fn parts_out_of_order_and_a_bad_resend_keep_the_content() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(PART * 3 + 777, 9);
+    let content = random_bytes(PART * 3 + 777, 9);
     let sha = sha1_hex(&content);
     let size = content.len().to_string();
     let ds = PART.to_string();

@@ -1,6 +1,6 @@
 //! Faults on demand, switched at run time through the admin endpoint.
 
-use super::client::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_kind() {
@@ -100,17 +100,8 @@ async fn admin_is_loopback_only() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let cfg = vodfs::server::ServerConfig::new(
-        dir.path().to_path_buf(),
-        format!("http://127.0.0.1:{port}"),
-        account(),
-    );
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(vodfs::server::serve(listener, cfg, async {
-        let _ = rx.await;
-    }));
+    let s = TestServer::start_at("0.0.0.0:0", dir.path(), |_| {}).await;
+    let port = s.addr.port();
     let http = reqwest::Client::new();
     let local = http
         .get(format!("http://127.0.0.1:{port}/admin/stats"))
@@ -131,6 +122,5 @@ async fn admin_is_loopback_only() {
         .await
         .unwrap();
     assert_eq!(put.status(), 403);
-    tx.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    s.stop().await;
 }

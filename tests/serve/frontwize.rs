@@ -3,12 +3,12 @@
 use serde_json::{Value, json};
 use vodfs::vod::sign;
 
-use super::client::*;
+use crate::common::*;
 
 async fn call(s: &TestServer, path: &str, body: &Value, key: &str, date: u64) -> reqwest::Response {
     let bytes = body.to_string().into_bytes();
     let date = date.to_string();
-    let auth = sign::frontwize_authorization(ID, key, "POST", path, &date, &bytes);
+    let auth = sign::frontwize_authorization(SECRET_ID, key, "POST", path, &date, &bytes);
     s.http
         .post(s.url(path))
         .header("Content-Type", "application/json")
@@ -29,7 +29,7 @@ async fn apply_put_commit_play() {
         &s,
         "/v1/media",
         &json!({"Title": "fw clip", "Region": "pek3b", "MediaType": "video/mp4"}),
-        KEY,
+        SECRET_KEY,
         now(),
     )
     .await;
@@ -39,14 +39,14 @@ async fn apply_put_commit_play() {
     assert_eq!(a["ret_code"], 0);
     let id = a["MediaId"].as_str().unwrap().to_string();
     let put_url = a["StoragePath"].as_str().unwrap();
-    let video = data(40_000, 13);
+    let video = random_bytes(40_000, 13);
 
     // Commit before the bytes: refused.
     let r = call(
         &s,
         &format!("/api/v1/media/{id}/uploaded"),
         &json!({"Status": "CREATED"}),
-        KEY,
+        SECRET_KEY,
         now(),
     )
     .await;
@@ -65,7 +65,7 @@ async fn apply_put_commit_play() {
         &s,
         &format!("/api/v1/media/{id}/uploaded"),
         &json!({"Status": "CREATED"}),
-        KEY,
+        SECRET_KEY,
         now(),
     )
     .await;
@@ -93,7 +93,7 @@ async fn apply_put_commit_play() {
         &s,
         "/v1/media",
         &json!({"Title": "t", "Region": "pek3b", "MediaType": "video/mp4"}),
-        KEY,
+        SECRET_KEY,
         now(),
     )
     .await
@@ -105,7 +105,7 @@ async fn apply_put_commit_play() {
         &s,
         &format!("/api/v1/media/{id2}/uploaded"),
         &json!({"Status": "CANCELLED"}),
-        KEY,
+        SECRET_KEY,
         now(),
     )
     .await
@@ -135,7 +135,7 @@ async fn auth_and_presign_failures() {
     )
     .await;
     check(
-        call(&s, "/v1/media", &body, KEY, now() - 3600).await,
+        call(&s, "/v1/media", &body, SECRET_KEY, now() - 3600).await,
         401,
         "RequestExpired",
     )
@@ -153,7 +153,7 @@ async fn auth_and_presign_failures() {
             &s,
             "/v1/media",
             &json!({"Region": "x", "MediaType": "video/mp4"}),
-            KEY,
+            SECRET_KEY,
             now(),
         )
         .await,
@@ -166,7 +166,7 @@ async fn auth_and_presign_failures() {
             &s,
             "/v1/media",
             &json!({"Title": "t", "Region": "x", "MediaType": "text/html"}),
-            KEY,
+            SECRET_KEY,
             now(),
         )
         .await,
@@ -176,7 +176,7 @@ async fn auth_and_presign_failures() {
     .await;
 
     // The presigned URL expires at once with a zero lifetime.
-    let a: Value = call(&s, "/v1/media", &body, KEY, now())
+    let a: Value = call(&s, "/v1/media", &body, SECRET_KEY, now())
         .await
         .json()
         .await
@@ -200,7 +200,7 @@ async fn auth_and_presign_failures() {
             &s,
             "/api/v1/media/123/uploaded",
             &json!({"Status": "CREATED"}),
-            KEY,
+            SECRET_KEY,
             now(),
         )
         .await,

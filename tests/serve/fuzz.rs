@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
-use super::client::*;
+use crate::common::*;
 
 const DOCUMENTED: &[i64] = &[
     0, 1, 2, -10001, -10002, -10003, -10004, -10005, -10006, 4000, 4100, 4104, 4400, 4500, 5000,
@@ -45,7 +45,7 @@ fn value() -> impl Strategy<Value = String> {
         Just("524288".to_string()),
         Just("-1".to_string()),
         Just("18446744073709551616".to_string()),
-        Just(ID.to_string()),
+        Just(SECRET_ID.to_string()),
         "\\PC{0,24}",
         // Well-formed base64 envelopes with random contents.
         proptest::collection::vec(any::<u8>(), 21..80).prop_map(|b| {

@@ -1,6 +1,7 @@
 //! `vodfs serve` over real HTTP on loopback: each test starts the service
-//! in-process on port 0 (`client::TestServer`) and talks to it with a small
-//! client that signs with `vodfs::vod::sign`.
+//! in-process on port 0 (`common::TestServer`) and talks to it with a small
+//! client that signs with `vodfs::vod::sign` (`client`). `cli` runs the
+//! binary itself.
 
 mod cli;
 mod client;

@@ -1,12 +1,12 @@
 //! Playback: ranges, headers, and a real MP4 read by ffprobe from its URL.
 
-use super::client::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_and_headers() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(10_000, 8);
+    let content = random_bytes(10_000, 8);
     let fin = s.upload_a("p", "mp4", &content, 524_288).await;
     let url = fin["url"].as_str().unwrap();
     let get = |range: Option<&'static str>| {
@@ -81,47 +81,15 @@ async fn ffprobe_reads_an_uploaded_mp4() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mp4 = dir.path().join("x.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=25",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&mp4)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let mp4 = make_mp4(dir.path(), "x.mp4", 2);
     let content = std::fs::read(&mp4).unwrap();
     let data_dir = dir.path().join("data");
     let s = TestServer::start(&data_dir).await;
     let fin = s.upload_a("x", "mp4", &content, 524_288).await;
     let url = fin["url"].as_str().unwrap().to_string();
-    let out = tokio::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "default=noprint_wrappers=1:nokey=1",
-            &url,
-        ])
-        .output()
+    let d = tokio::task::spawn_blocking(move || ffprobe_duration(&url))
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let d: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(d > 1.5 && d < 2.5, "duration {d}");
     s.stop().await;
 }

@@ -1,12 +1,12 @@
 //! Family B (UGC v4 signature) over HTTP.
 
-use super::client::*;
+use crate::common::*;
 use vodfs::vod::sign;
 
 fn ugc_sig(sha: &str, e: u64, key: &str) -> String {
     let t = now();
     let original = format!(
-        "s={ID}&t={t}&e={e}&f=ugc%20clip&fs={sha}&ft=mp4&uid=1234&r=777&cid=3&tag.1=a&tag.2=b"
+        "s={SECRET_ID}&t={t}&e={e}&f=ugc%20clip&fs={sha}&ft=mp4&uid=1234&r=777&cid=3&tag.1=a&tag.2=b"
     );
     sign::ugc_sign(key, &original)
 }
@@ -15,9 +15,9 @@ fn ugc_sig(sha: &str, e: u64, key: &str) -> String {
 async fn ugc_flow_with_verify_content() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
-    let content = data(600_000, 9);
+    let content = random_bytes(600_000, 9);
     let sha = sha1_hex(&content);
-    let sig = ugc_sig(&sha, now() + 600, KEY);
+    let sig = ugc_sig(&sha, now() + 600, SECRET_KEY);
     let size = content.len().to_string();
     let q = |pairs: &[(&str, &str)]| {
         pairs
@@ -117,14 +117,19 @@ async fn ugc_signature_failures() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
     let sha = sha1_hex(b"abc");
-    let r = init(&s, &sha, ugc_sig(&sha, now() - 10, KEY)).await;
+    let r = init(&s, &sha, ugc_sig(&sha, now() - 10, SECRET_KEY)).await;
     assert_eq!(r["code"], -10002, "{r}");
     assert!(r["message"].as_str().unwrap().contains("expired"));
     let r = init(&s, &sha, ugc_sig(&sha, now() + 600, "wrong key")).await;
     assert_eq!(r["code"], -10002, "{r}");
     let r = init(&s, &sha, "bm90IGEgc2lnbmF0dXJl".into()).await;
     assert_eq!(r["code"], -10002, "{r}");
-    let r = init(&s, &sha, ugc_sig(&sha1_hex(b"other"), now() + 600, KEY)).await;
+    let r = init(
+        &s,
+        &sha,
+        ugc_sig(&sha1_hex(b"other"), now() + 600, SECRET_KEY),
+    )
+    .await;
     assert_eq!(r["code"], -10003, "query fileSha differs from fs: {r}");
     s.stop().await;
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
-use crate::mount::{assert_committed, make_mp4};
 
 mod logs;
 mod mount_helper;

@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::mount::assert_committed;
 
 fn helper() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mount.fuse.vodfs")
@@ -45,29 +44,7 @@ fn unmount_and_reap(mnt: &Path) {
     }
 }
 
-/// Unmounts on drop, so a failed assertion leaves no mount behind.
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        if is_mounted(&self.0) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
 /// Copies a file in and checks it is committed through `mnt`.
-/// A temp directory with an empty mountpoint `vod` and a cache path, and
-/// the guard that unmounts `vod` on drop (declared last: dropped first).
-fn mount_dirs() -> (tempfile::TempDir, PathBuf, PathBuf, Unmount) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("vod");
-    std::fs::create_dir(&mnt).expect("mountpoint");
-    let cache = dir.path().join("cache");
-    let guard = Unmount(mnt.clone());
-    (dir, mnt, cache, guard)
-}
-
 fn copy_and_check(svc: &Service, mnt: &Path, name: &str, seed: u64) {
     let data = random_bytes(300_000, seed);
     std::fs::write(mnt.join(name), &data).expect("write into the mount");
@@ -77,7 +54,8 @@ fn copy_and_check(svc: &Service, mnt: &Path, name: &str, seed: u64) {
 #[test]
 fn helper_translates_mount_8_arguments() {
     let svc = Service::start();
-    let (dir, mnt, cache, _guard) = mount_dirs();
+    let dirs = MountDirs::new();
+    let (mnt, cache) = (dirs.mountpoint.clone(), dirs.cache.clone());
     // As mount(8) calls it: SOURCE MOUNTPOINT -o OPTIONS, plus -n (no mtab).
     let out = run(Command::new(helper())
         .arg("none")
@@ -100,7 +78,7 @@ fn helper_translates_mount_8_arguments() {
     unmount_and_reap(&mnt);
 
     // The service URL as SOURCE stands for endpoint=; log_file= is --log-file.
-    let log = dir.path().join("helper.log");
+    let log = dirs.root().join("helper.log");
     run(Command::new(helper())
         .arg(&svc.url)
         .arg(&mnt)
@@ -177,7 +155,8 @@ fn mount_t_fuse_vodfs_works_as_root() {
         return;
     };
     let svc = Service::start();
-    let (_dir, mnt, cache, _guard) = mount_dirs();
+    let dirs = MountDirs::new();
+    let (mnt, cache) = (dirs.mountpoint.clone(), dirs.cache.clone());
     run(Command::new("mount")
         .args(["-t", "fuse.vodfs", "none"])
         .arg(&mnt)

@@ -36,7 +36,7 @@ fn session(s: &Seen, part_size: u32) -> Session {
     }
 }
 
-/// Family B: the UGC signature must verify with KEY and name the file's sha.
+/// Family B: the UGC signature must verify with the test key and name the file's sha.
 fn ugc_ok(s: &Seen) -> bool {
     let Some(sig) = s.param("signature") else {
         return false;
@@ -44,7 +44,8 @@ fn ugc_ok(s: &Seen) -> bool {
     let Ok(env) = vodfs::vod::sign::UgcEnvelope::decode(sig) else {
         return false;
     };
-    env.verify(super::scripted::KEY).is_ok() && env.field("fs").as_deref() == s.param("fileSha")
+    env.verify(crate::common::SECRET_KEY).is_ok()
+        && env.field("fs").as_deref() == s.param("fileSha")
 }
 
 async fn answer(flow: Arc<FakeFlow>, s: Seen) -> Value {

@@ -7,3 +7,9 @@ mod playback;
 mod scripted;
 mod serve;
 mod v4_http;
+
+/// [`random_bytes`](crate::common::random_bytes) as the `Bytes` the
+/// uploader takes.
+pub fn data(len: usize, seed: u8) -> bytes::Bytes {
+    crate::common::random_bytes(len, u64::from(seed)).into()
+}

@@ -11,8 +11,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
 use futures::future::BoxFuture;
 
-pub const ID: &str = "AKIDtestTESTtest";
-pub const KEY: &str = "k3y+/=with/specials";
+use crate::common::SECRET_KEY;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -23,7 +22,7 @@ pub struct Seen {
     pub params: Vec<(String, String)>,
     pub body: Bytes,
     pub headers: HeaderMap,
-    /// The v2 signature verified with [`KEY`].
+    /// The v2 signature verified with the test account's key.
     pub signed_ok: bool,
 }
 
@@ -71,7 +70,7 @@ impl Scripted {
                         .map(|(_, v)| v.clone())
                         .unwrap_or_default();
                     let signed_ok = vodfs::vod::sign::verify_v2(
-                        KEY,
+                        SECRET_KEY,
                         method.as_str(),
                         &host,
                         uri.path(),

@@ -1,5 +1,5 @@
-//! The v4 and UGC clients and the pipeline against the real `vodfs serve`
-//! (in-process, on a loopback port 0, data in a temp directory).
+//! The clients of every flow and the pipeline against the real `vodfs
+//! serve` (in-process, on a loopback port 0, data in a temp directory).
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -7,89 +7,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use vodfs::server::{Account, ServerConfig};
 use vodfs::upload::hash::sha1_hex;
 use vodfs::upload::{
     Committed, MemorySource, NoObserver, Observer, PaceLimits, Progress, RetryPolicy, UploadError,
     UploadJob, Uploader, UploaderConfig,
 };
-use vodfs::vod::Credentials;
 use vodfs::vod::playback::PlaybackReader;
 use vodfs::vod::ugc::LocalSigner;
 use vodfs::vod::v4::{V4Client, V4Config};
 
-const ID: &str = "AKIDvodfsUploadTests";
-const KEY: &str = "upload+tests/key=";
+use super::data;
+use crate::common::{
+    Flow, SECRET_KEY, TestServer, credentials, credentials_with_key, for_each_flow,
+};
+
 const PS: u32 = 524_288;
 
-/// A running service; stops when dropped.
-struct Serve {
-    url: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+/// The in-process service with `faults` injected, on a data directory of
+/// its own.
+async fn start(faults: &str) -> TestServer {
+    let faults = faults.parse().unwrap();
+    TestServer::start_temp(|c| c.faults = faults).await
 }
 
-impl Serve {
-    async fn start(faults: &str) -> Serve {
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let account = Account {
-            secret_id: ID.into(),
-            secret_key: KEY.into(),
-            app_id: 1_250_000_000,
-        };
-        let mut cfg = ServerConfig::new(dir.path().to_path_buf(), url.clone(), account);
-        cfg.faults = faults.parse().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = rx.await;
-            };
-            if let Err(e) = vodfs::server::serve(listener, cfg, stopped).await {
-                eprintln!("serve: {e:#}");
-            }
-        });
-        Serve {
-            url,
-            http: reqwest::Client::new(),
-            _dir: dir,
-            stop: Some(tx),
-        }
-    }
-
-    async fn admin(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.json().await.unwrap()
-    }
-
-    async fn part_bytes(&self) -> u64 {
-        self.admin("/admin/stats").await["partBytesReceived"]
-            .as_u64()
-            .unwrap()
-    }
-
-    fn uploader(&self, key: &str) -> Uploader {
-        let cl = V4Client::new(V4Config::new(&self.url), Credentials::new(ID, key)).unwrap();
-        uploader(Arc::new(cl))
-    }
+/// Part bytes the service has received so far.
+async fn part_bytes(srv: &TestServer) -> u64 {
+    srv.admin("/admin/stats").await["partBytesReceived"]
+        .as_u64()
+        .unwrap()
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
+/// A v4 uploader signing with the test account's id and `key`.
+fn v4_uploader(srv: &TestServer, key: &str) -> Uploader {
+    let cl = V4Client::new(V4Config::new(srv.base_url()), credentials_with_key(key)).unwrap();
+    uploader(Arc::new(cl))
 }
 
 fn uploader(flow: Arc<dyn vodfs::vod::UploadFlow>) -> Uploader {
@@ -104,14 +56,6 @@ fn uploader(flow: Arc<dyn vodfs::vod::UploadFlow>) -> Uploader {
             },
             pace: PaceLimits::default(),
         },
-    )
-}
-
-fn data(len: usize, seed: u8) -> Bytes {
-    Bytes::from(
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(17).wrapping_add(seed) ^ (i >> 11) as u8)
-            .collect::<Vec<u8>>(),
     )
 }
 
@@ -155,24 +99,59 @@ async fn fetch(url: &str, len: usize) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn sizes_around_part_boundaries_commit_and_play_back_exactly() {
-    let srv = Serve::start("off").await;
-    let up = srv.uploader(KEY);
+for_each_flow!(async sizes_around_part_boundaries_commit_and_play_back_exactly);
+
+/// The uploader of `flow`'s client against `srv`, signing with the test
+/// account (UGC: a local signer).
+fn flow_uploader(srv: &TestServer, flow: Flow) -> Uploader {
+    match flow.protocol {
+        "v4" => v4_uploader(srv, SECRET_KEY),
+        "ugc" => {
+            let signer = Arc::new(LocalSigner::new(credentials()));
+            uploader(Arc::new(
+                V4Client::ugc(V4Config::new(srv.base_url()), signer).unwrap(),
+            ))
+        }
+        "apply" => apply_uploader(srv),
+        "frontwize" => frontwize_uploader(srv, SECRET_KEY),
+        other => panic!("no uploader for {other}"),
+    }
+}
+
+/// Sizes around the part size (and none), a CJK name with a character
+/// the service refuses: each commits once under the cleaned name and its
+/// URL serves exactly its bytes. Frontwize sends each in one PUT.
+async fn sizes_around_part_boundaries_commit_and_play_back_exactly(flow: Flow) {
+    let srv = start("off").await;
+    let up = flow_uploader(&srv, flow);
     let ps = PS as usize;
-    for (i, len) in [0, 1, ps - 1, ps, ps + 1, 3 * 1024 * 1024 + 11]
-        .into_iter()
-        .enumerate()
-    {
+    // 2 * ps is 1 MiB, the smallest COS part (apply).
+    let sizes = [
+        0,
+        1,
+        ps - 1,
+        ps,
+        ps + 1,
+        2 * ps,
+        2 * ps + 1,
+        3 * 1024 * 1024 + 11,
+    ];
+    for (i, len) in sizes.into_iter().enumerate() {
         let content = data(len, i as u8);
         let name = format!("clip {i}: 视频.mp4");
-        let c = upload(&up, &name, &content).await.unwrap();
+        let c = upload(&up, &name, &content)
+            .await
+            .unwrap_or_else(|e| panic!("len {len}: {e}"));
         assert!(!c.instant);
         assert_eq!(c.sha1_hex, sha1_hex(&content));
+        if flow.protocol == "frontwize" {
+            assert_eq!((c.parts_sent, c.bytes_sent), (1, len as u64));
+        }
         let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
         assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
         assert_eq!(m["size"].as_u64().unwrap(), len as u64);
         assert_eq!(m["name"].as_str().unwrap(), format!("clip {i}_ 视频"));
+        assert_eq!(m["flow"].as_str(), Some(flow.family), "{m}");
         if len > 0 {
             assert_eq!(
                 fetch(c.url.as_deref().unwrap(), len).await,
@@ -185,15 +164,15 @@ async fn sizes_around_part_boundaries_commit_and_play_back_exactly() {
 
 #[tokio::test]
 async fn identical_content_is_an_instant_upload_with_the_same_file_id() {
-    let srv = Serve::start("off").await;
-    let up = srv.uploader(KEY);
+    let srv = start("off").await;
+    let up = v4_uploader(&srv, SECRET_KEY);
     let content = data(PS as usize * 2 + 3, 40);
     let first = upload(&up, "a.mp4", &content).await.unwrap();
-    let bytes = srv.part_bytes().await;
+    let bytes = part_bytes(&srv).await;
     let again = upload(&up, "b.mp4", &content).await.unwrap();
     assert!(again.instant);
     assert_eq!(again.file_id, first.file_id);
-    assert_eq!(srv.part_bytes().await, bytes);
+    assert_eq!(part_bytes(&srv).await, bytes);
 }
 
 /// Cancels the upload once `after` parts are done.
@@ -210,8 +189,8 @@ impl Observer for StopAfter {
 
 #[tokio::test]
 async fn an_interrupted_upload_resumes_sending_only_missing_parts() {
-    let srv = Serve::start("off").await;
-    let up = srv.uploader(KEY);
+    let srv = start("off").await;
+    let up = v4_uploader(&srv, SECRET_KEY);
     let content = data(PS as usize * 8 + 1000, 7);
     let cancel = CancellationToken::new();
     let stop = StopAfter(3, cancel.clone(), AtomicU64::new(0));
@@ -222,10 +201,10 @@ async fn an_interrupted_upload_resumes_sending_only_missing_parts() {
         .await
         .unwrap_err();
     assert!(matches!(e, UploadError::Cancelled), "{e}");
-    let sent_before = srv.part_bytes().await;
+    let sent_before = part_bytes(&srv).await;
     assert!(sent_before >= 3 * PS as u64 && sent_before < content.len() as u64);
     let c = upload(&up, "resume.mp4", &content).await.unwrap();
-    let resent = srv.part_bytes().await - sent_before;
+    let resent = part_bytes(&srv).await - sent_before;
     assert_eq!(
         sent_before + resent,
         content.len() as u64,
@@ -240,8 +219,8 @@ async fn an_interrupted_upload_resumes_sending_only_missing_parts() {
 
 #[tokio::test]
 async fn wrong_credentials_fail_at_once_naming_the_service_code() {
-    let srv = Serve::start("off").await;
-    let up = srv.uploader("not the key");
+    let srv = start("off").await;
+    let up = v4_uploader(&srv, "not the key");
     let e = upload(&up, "x.mp4", &data(10, 1)).await.unwrap_err();
     let msg = e.to_string();
     assert!(msg.starts_with("InitUpload: service code "), "{msg}");
@@ -252,27 +231,9 @@ async fn wrong_credentials_fail_at_once_naming_the_service_code() {
 }
 
 #[tokio::test]
-async fn the_ugc_flow_commits_with_a_signature_only() {
-    let srv = Serve::start("off").await;
-    let signer = Arc::new(LocalSigner::new(Credentials::new(ID, KEY)));
-    let up = uploader(Arc::new(
-        V4Client::ugc(V4Config::new(&srv.url), signer).unwrap(),
-    ));
-    let content = data(PS as usize + 99, 3);
-    let c = upload(&up, "ugc clip.mov", &content).await.unwrap();
-    let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
-    assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex);
-    assert_eq!(m["name"].as_str().unwrap(), "ugc clip");
-    assert_eq!(
-        fetch(c.url.as_deref().unwrap(), content.len()).await,
-        content.to_vec()
-    );
-}
-
-#[tokio::test]
 async fn injected_faults_of_every_kind_are_retried_to_a_correct_commit() {
-    let srv = Serve::start("rate=0.25,seed=11,kinds=negative+5xx+drop+4400,slow_ms=50").await;
-    let up = srv.uploader(KEY);
+    let srv = start("rate=0.25,seed=11,kinds=negative+5xx+drop+4400,slow_ms=50").await;
+    let up = v4_uploader(&srv, SECRET_KEY);
     let mut ids = std::collections::HashSet::new();
     for i in 0..6u8 {
         let content = data(PS as usize * 3 + usize::from(i), 100 + i);
@@ -300,8 +261,8 @@ async fn injected_faults_of_every_kind_are_retried_to_a_correct_commit() {
 #[tokio::test]
 async fn hostile_file_names_become_names_the_service_accepts() {
     use std::os::unix::ffi::OsStrExt;
-    let srv = Serve::start("off").await;
-    let up = srv.uploader(KEY);
+    let srv = start("off").await;
+    let up = v4_uploader(&srv, SECRET_KEY);
     let long = format!("{}.mp4", "長".repeat(83));
     let names: Vec<&OsStr> = vec![
         OsStr::new(r#"a\b:c*d?e"f<g>h|i.mp4"#),
@@ -346,40 +307,16 @@ impl Observer for TokenKeeper {
     }
 }
 
-fn apply_uploader(srv: &Serve) -> Uploader {
+fn apply_uploader(srv: &TestServer) -> Uploader {
     use vodfs::vod::apply::{ApplyClient, ApplyConfig};
-    let mut cfg = ApplyConfig::new(&srv.url);
-    cfg.cos_endpoint = Some(srv.url.clone());
-    uploader(Arc::new(
-        ApplyClient::new(cfg, Credentials::new(ID, KEY)).unwrap(),
-    ))
-}
-
-#[tokio::test]
-async fn the_apply_flow_commits_through_cos_multipart() {
-    let srv = Serve::start("off").await;
-    let up = apply_uploader(&srv);
-    for (i, len) in [0usize, 1, (1 << 20) + 5, 3 << 20].into_iter().enumerate() {
-        let content = data(len, 60 + i as u8);
-        let c = upload(&up, &format!("apply {i}.mp4"), &content)
-            .await
-            .unwrap_or_else(|e| panic!("len {len}: {e}"));
-        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
-        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
-        assert_eq!(m["name"].as_str().unwrap(), format!("apply {i}"));
-        if len > 0 {
-            assert_eq!(
-                fetch(c.url.as_deref().unwrap(), len).await,
-                content.to_vec(),
-                "len {len}"
-            );
-        }
-    }
+    let mut cfg = ApplyConfig::new(srv.base_url());
+    cfg.cos_endpoint = Some(srv.base_url());
+    uploader(Arc::new(ApplyClient::new(cfg, credentials()).unwrap()))
 }
 
 #[tokio::test]
 async fn the_apply_flow_resumes_from_its_token() {
-    let srv = Serve::start("off").await;
+    let srv = start("off").await;
     let up = apply_uploader(&srv);
     let content = data(5 << 20, 9);
     let cancel = CancellationToken::new();
@@ -416,7 +353,7 @@ async fn the_apply_flow_resumes_from_its_token() {
 
 #[tokio::test]
 async fn abandoning_an_apply_upload_aborts_its_multipart_upload() {
-    let srv = Serve::start("off").await;
+    let srv = start("off").await;
     let up = apply_uploader(&srv);
     let content = data(3 << 20, 2);
     let cancel = CancellationToken::new();
@@ -449,45 +386,27 @@ async fn abandoning_an_apply_upload_aborts_its_multipart_upload() {
     assert_eq!(c.parts_sent, 3);
     // Abandoning a token of another flow, or garbage, does nothing.
     up.abandon("not a token").await.unwrap();
-    srv.uploader(KEY)
+    v4_uploader(&srv, SECRET_KEY)
         .abandon(j.resume_token.as_deref().unwrap())
         .await
         .unwrap();
 }
 
-fn frontwize_uploader(srv: &Serve, key: &str) -> Uploader {
+fn frontwize_uploader(srv: &TestServer, key: &str) -> Uploader {
     use vodfs::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
     uploader(Arc::new(
-        FrontwizeClient::new(FrontwizeConfig::new(&srv.url), Credentials::new(ID, key)).unwrap(),
+        FrontwizeClient::new(
+            FrontwizeConfig::new(srv.base_url()),
+            credentials_with_key(key),
+        )
+        .unwrap(),
     ))
 }
 
 #[tokio::test]
-async fn the_frontwize_flow_commits_with_one_streamed_put() {
-    let srv = Serve::start("off").await;
-    let up = frontwize_uploader(&srv, KEY);
-    for (i, len) in [0usize, 1, (2 << 20) + 3].into_iter().enumerate() {
-        let content = data(len, 80 + i as u8);
-        let c = upload(&up, &format!("fw {i}.mp4"), &content)
-            .await
-            .unwrap_or_else(|e| panic!("len {len}: {e}"));
-        assert_eq!((c.parts_sent, c.bytes_sent), (1, len as u64));
-        let m = srv.admin(&format!("/admin/media/{}", c.file_id)).await;
-        assert_eq!(m["sha1"].as_str().unwrap(), c.sha1_hex, "len {len}");
-        assert_eq!(m["name"].as_str().unwrap(), format!("fw {i}"));
-        if len > 0 {
-            assert_eq!(
-                fetch(c.url.as_deref().unwrap(), len).await,
-                content.to_vec()
-            );
-        }
-    }
-}
-
-#[tokio::test]
 async fn frontwize_faults_are_retried_and_wrong_keys_refused() {
-    let srv = Serve::start("rate=0.3,seed=5,kinds=5xx+drop+4400").await;
-    let up = frontwize_uploader(&srv, KEY);
+    let srv = start("rate=0.3,seed=5,kinds=5xx+drop+4400").await;
+    let up = frontwize_uploader(&srv, SECRET_KEY);
     for i in 0..4u8 {
         let content = data((1 << 20) + usize::from(i), i);
         let c = upload(&up, &format!("f{i}.mov"), &content).await.unwrap();
@@ -510,9 +429,8 @@ async fn frontwize_faults_are_retried_and_wrong_keys_refused() {
 async fn frontwize_abort_reports_failed_and_cancelled_to_the_service() {
     use vodfs::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
     use vodfs::vod::{AbortReason, StartRequest, Started, UploadFlow};
-    let srv = Serve::start("off").await;
-    let client =
-        FrontwizeClient::new(FrontwizeConfig::new(&srv.url), Credentials::new(ID, KEY)).unwrap();
+    let srv = start("off").await;
+    let client = FrontwizeClient::new(FrontwizeConfig::new(srv.base_url()), credentials()).unwrap();
     for (i, reason) in [AbortReason::Failed, AbortReason::Cancelled]
         .into_iter()
         .enumerate()

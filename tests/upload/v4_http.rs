@@ -17,23 +17,17 @@ use vodfs::upload::{
 use vodfs::vod::v4::{Credentials, V4Client, V4Config};
 use vodfs::vod::{StartRequest, Started, UploadFlow, VodErrorKind};
 
+use super::data;
 use super::fake_http::v4_service;
-use super::scripted::{self, ID, KEY, Scripted, Seen};
+use super::scripted::{self, Scripted, Seen};
+use crate::common::{SECRET_ID, SECRET_KEY};
 
 const PS: u32 = 524_288;
-
-fn data(len: usize, seed: u8) -> Bytes {
-    Bytes::from(
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
-            .collect::<Vec<u8>>(),
-    )
-}
 
 fn client(url: &str, key: &str) -> Arc<V4Client> {
     let mut cfg = V4Config::new(url);
     cfg.timeout = Duration::from_secs(10);
-    Arc::new(V4Client::new(cfg, Credentials::new(ID, key)).unwrap())
+    Arc::new(V4Client::new(cfg, Credentials::new(SECRET_ID, key)).unwrap())
 }
 
 fn uploader(flow: Arc<dyn UploadFlow>) -> Uploader {
@@ -72,7 +66,7 @@ async fn upload(up: &Uploader, content: &Bytes) -> Result<vodfs::upload::Committ
 async fn every_call_is_a_signed_post_with_raw_part_bodies() {
     let flow = Arc::new(FakeFlow::new());
     let srv = Scripted::start(v4_service(flow.clone())).await;
-    let up = uploader(client(&srv.url(), KEY));
+    let up = uploader(client(&srv.url(), SECRET_KEY));
     let content = data(PS as usize + 10, 1);
     let c = upload(&up, &content).await.unwrap();
     assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
@@ -88,7 +82,7 @@ async fn every_call_is_a_signed_post_with_raw_part_bodies() {
         assert_eq!(s.path, "/v3/index.php");
         assert_eq!(s.host, srv.addr.to_string());
         assert_eq!(s.param("SignatureMethod"), Some("HmacSHA256"));
-        assert_eq!(s.param("SecretId"), Some(ID));
+        assert_eq!(s.param("SecretId"), Some(SECRET_ID));
         assert_eq!(s.param("fileSha"), Some(sha1_hex(&content).as_str()));
         assert!(nonces.insert(s.param("Nonce").unwrap().to_string()));
     }
@@ -120,7 +114,7 @@ async fn every_call_is_a_signed_post_with_raw_part_bodies() {
 async fn sizes_around_part_boundaries_and_several_megabytes() {
     let flow = Arc::new(FakeFlow::new());
     let srv = Scripted::start(v4_service(flow.clone())).await;
-    let up = uploader(client(&srv.url(), KEY));
+    let up = uploader(client(&srv.url(), SECRET_KEY));
     let ps = PS as usize;
     for (i, len) in [0, 1, ps - 1, ps, ps + 1, 5 * 1024 * 1024 + 3]
         .into_iter()
@@ -142,7 +136,7 @@ async fn sizes_around_part_boundaries_and_several_megabytes() {
 async fn instant_upload_calls_finish_and_keeps_the_file_id() {
     let flow = Arc::new(FakeFlow::new());
     let srv = Scripted::start(v4_service(flow.clone())).await;
-    let up = uploader(client(&srv.url(), KEY));
+    let up = uploader(client(&srv.url(), SECRET_KEY));
     let content = data(1000, 3);
     let first = upload(&up, &content).await.unwrap();
     let before = srv.seen().len();
@@ -173,7 +167,7 @@ async fn resume_adopts_the_service_part_size_and_sends_only_what_is_missing() {
         data(PS as usize, 99),
     );
     let srv = Scripted::start(v4_service(flow.clone())).await;
-    let up = uploader(client(&srv.url(), KEY));
+    let up = uploader(client(&srv.url(), SECRET_KEY));
     let mut j = job();
     j.part_size = 1_048_576;
     let c = up
@@ -231,7 +225,7 @@ async fn a_file_id_that_changes_between_init_and_finish_is_an_error() {
         _ => json!({"code": 0, "fileId": "222", "url": "http://h/222/f0.mp4"}),
     }))
     .await;
-    let e = client(&srv.url(), KEY)
+    let e = client(&srv.url(), SECRET_KEY)
         .start(&init_req(3))
         .await
         .unwrap_err();
@@ -247,7 +241,7 @@ async fn code_one_with_data_sha_keys_is_understood() {
             {"offset": 0, "dataSize": 1048576, "dataSha": "900150983CD24FB0D6963F7D28E17F72"}]})
     }))
     .await;
-    let st = client(&srv.url(), KEY)
+    let st = client(&srv.url(), SECRET_KEY)
         .start(&init_req(2_000_000))
         .await
         .unwrap();
@@ -284,7 +278,7 @@ async fn garbage_answers_are_errors_not_panics() {
             Box::pin(async move { (status, HeaderMap::new(), Bytes::from(body)) })
         }))
         .await;
-        let up = uploader(client(&srv.url(), KEY));
+        let up = uploader(client(&srv.url(), SECRET_KEY));
         let e = upload(&up, &data(5, 0)).await.unwrap_err();
         assert!(e.to_string().starts_with("InitUpload: "), "{what}: {e}");
         let kind = e.vod_kind().unwrap();
@@ -324,7 +318,7 @@ async fn server_errors_and_throttling_are_retried_then_succeed() {
         })
     }))
     .await;
-    let up = uploader(client(&srv.url(), KEY));
+    let up = uploader(client(&srv.url(), SECRET_KEY));
     let content = data(100, 5);
     let c = upload(&up, &content).await.unwrap();
     assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
@@ -346,7 +340,7 @@ async fn an_unreachable_endpoint_is_a_transport_error_without_the_url() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let e = client(&format!("http://{addr}"), KEY)
+    let e = client(&format!("http://{addr}"), SECRET_KEY)
         .start(&init_req(3))
         .await
         .unwrap_err();
@@ -360,7 +354,9 @@ async fn ugc_flow_sends_one_signature_for_all_calls_and_no_secret() {
     use vodfs::vod::ugc::LocalSigner;
     let flow = Arc::new(FakeFlow::new());
     let srv = Scripted::start(v4_service(flow.clone())).await;
-    let signer = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(ID, KEY)));
+    let signer = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(
+        SECRET_ID, SECRET_KEY,
+    )));
     let cl = Arc::new(V4Client::ugc(V4Config::new(srv.url()), signer).unwrap());
     assert_eq!(cl.name(), "ugc");
     let up = uploader(cl);
@@ -381,13 +377,15 @@ async fn ugc_flow_sends_one_signature_for_all_calls_and_no_secret() {
     for s in &seen {
         assert_eq!(s.param("signature"), Some(sig.as_str()));
         assert!(s.param("SecretId").is_none());
-        assert!(s.params.iter().all(|(_, v)| !v.contains(KEY)));
+        assert!(s.params.iter().all(|(_, v)| !v.contains(SECRET_KEY)));
     }
     let env = vodfs::vod::sign::UgcEnvelope::decode(&sig).unwrap();
     assert_eq!(env.field("f").as_deref(), Some("测试 clip"));
     assert_eq!(env.field("ft").as_deref(), Some("mp4"));
     // A signer with the wrong key: the service's -10002, not retried.
-    let bad = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(ID, "nope")));
+    let bad = Arc::new(LocalSigner::new(vodfs::vod::Credentials::new(
+        SECRET_ID, "nope",
+    )));
     let up = uploader(Arc::new(
         V4Client::ugc(V4Config::new(srv.url()), bad).unwrap(),
     ));

@@ -1,0 +1,62 @@
+//! Test data: deterministic pseudo-random bytes (the one generator; a
+//! failure replays from its seed), real MP4s made by ffmpeg, local source
+//! files, and the digests the protocol names.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::tools::run;
+
+/// Deterministic pseudo-random bytes (xorshift), so failures replay.
+/// Different seeds give different bytes; one seed at two lengths gives a
+/// prefix and its extension.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// SHA-1 (hex) of bytes.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(bytes))
+}
+
+/// MD5 (hex) of bytes.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+/// Writes `bytes` to a fresh local temp file and returns its directory and path.
+pub fn local_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let p = d.path().join(name);
+    std::fs::write(&p, bytes).expect("write local file");
+    (d, p)
+}
+
+/// Makes a short real MP4 with ffmpeg.
+pub fn make_mp4(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    let out = dir.join(name);
+    run(Command::new("ffmpeg").args([
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=duration={seconds}:size=320x240:rate=25"),
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().expect("utf-8 path"),
+    ]));
+    out
+}
