@@ -26,10 +26,13 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::App;
+use super::app::App;
+use super::clock::unix_now;
 use super::config::Account;
 use super::error::ServerError;
 use super::faults::FaultKind;
+use super::params::Params;
+use super::respond::drop_mid_body;
 use super::store::{MediaRow, ObjectRow};
 use crate::vod::sign;
 
@@ -147,7 +150,7 @@ pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
         }
     };
     if drop_reply {
-        super::drop_mid_body(resp).await
+        drop_mid_body(resp).await
     } else {
         resp
     }
@@ -183,7 +186,7 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
         .trim()
         .parse()
         .map_err(|_| unauthorized("AuthFailure", "X-Qvod-Date must be Unix seconds"))?;
-    if ts.abs_diff(super::unix_now()) > app.cfg.replay_window_secs {
+    if ts.abs_diff(unix_now()) > app.cfg.replay_window_secs {
         return Err(unauthorized(
             "RequestExpired",
             "X-Qvod-Date is outside the allowed window",
@@ -202,10 +205,7 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
             "the request signature does not match",
         ));
     }
-    if !app
-        .limiter
-        .admit(&acct.secret_id, "FwApi", super::unix_now())
-    {
+    if !app.limiter.admit(&acct.secret_id, "FwApi", unix_now()) {
         return Err(FwError(
             429,
             "RequestLimitExceeded",
@@ -244,7 +244,7 @@ async fn apply(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwErr
     let (i, sid) = (id.clone(), acct.secret_id.clone());
     app.db(move |s| s.insert_fw(&i, &sid, &body)).await?;
     let path = format!("{UPLOAD_PREFIX}{id}.{ext}");
-    let expires = super::unix_now() + app.cfg.presign_ttl_secs;
+    let expires = unix_now() + app.cfg.presign_ttl_secs;
     let sig = sign::frontwize_presign(&acct.secret_key, &path, expires);
     Ok(json!({
         "MediaId": id,
@@ -263,7 +263,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
         id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
         Some((id.to_string(), ext.to_string()))
     })();
-    let q = super::v2::Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+    let q = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
     let Some((id, ext)) = checked else {
         super::body::discard(body).await;
         return Err(FwError(404, "MediaNotFound", "no such upload URL".into()));
@@ -296,7 +296,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
                 "SignatureDoesNotMatch",
                 "the upload URL signature does not match".into(),
             ))
-        } else if expires <= super::unix_now() {
+        } else if expires <= unix_now() {
             Some(FwError(
                 403,
                 "RequestExpired",
@@ -325,7 +325,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
         md5: inc.md5.clone(),
         sha1: inc.sha1.clone(),
         etag: format!("\"{}\"", inc.md5),
-        created_at: super::unix_now(),
+        created_at: unix_now(),
     };
     app.db(move |s| {
         inc.persist_to(&s.object_path(oid))?;
@@ -419,7 +419,7 @@ async fn commit(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwEr
         procedure: String::new(),
         source_context: source.to_string(),
         flow: "F".into(),
-        created_at: super::unix_now(),
+        created_at: unix_now(),
         url_path: format!("/vod/{id}.{}", applied.ext),
         cover_file_id: None,
     };

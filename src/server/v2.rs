@@ -1,6 +1,6 @@
 //! The `/v2/index.php` and `/v3/index.php` endpoint: parameter parsing, the
 //! v2 signature check, replay guard, rate limit, faults, and dispatch by
-//! `Action` to the families A, B (`ugc.rs`) and C (`cos.rs`).
+//! `Action` to the families A (`v4.rs`), B (`ugc.rs`) and C (`apply.rs`).
 //!
 //! Parameters come from the query string. Only when the query names no
 //! Action and a POST carries a form body (vod.api style, protocol.md §1.2)
@@ -18,76 +18,17 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::app::App;
+use super::clock::unix_now;
 use super::config::Account;
 use super::error::{Dialect, ServerError, bad, v2_ok};
 use super::faults::FaultKind;
-use super::{App, family_a, ugc};
+use super::params::Params;
+use super::respond::{drop_mid_body, json_response};
+use super::{ugc, v4};
 use crate::vod::sign;
 
 type Result<T> = std::result::Result<T, ServerError>;
-
-/// Decoded request parameters, in received order.
-#[derive(Debug, Clone, Default)]
-pub struct Params {
-    pub pairs: Vec<(String, String)>,
-}
-
-impl Params {
-    /// Percent-decodes a query or form string (`+` is a space).
-    pub fn parse(raw: &[u8]) -> Params {
-        Params {
-            pairs: url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn req(&self, name: &str) -> Result<&str> {
-        self.get(name)
-            .ok_or_else(|| ServerError::MissingParam(name.to_string()))
-    }
-
-    pub fn u64(&self, name: &str) -> Result<u64> {
-        self.req(name)?
-            .trim()
-            .parse()
-            .map_err(|_| bad(name, "must be an unsigned integer"))
-    }
-
-    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>> {
-        self.get(name)
-            .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| bad(name, "must be an integer"))
-            })
-            .transpose()
-    }
-
-    /// `tags.N`, `tag.N` or `tags_N` values in order of N.
-    pub fn tags(&self) -> Vec<String> {
-        let mut tags: Vec<(u32, String)> = self
-            .pairs
-            .iter()
-            .filter_map(|(k, v)| {
-                let n = k
-                    .strip_prefix("tags.")
-                    .or_else(|| k.strip_prefix("tag."))
-                    .or_else(|| k.strip_prefix("tags_"))?;
-                Some((n.parse().ok()?, v.clone()))
-            })
-            .collect();
-        tags.sort();
-        tags.into_iter().map(|(_, v)| v).take(10).collect()
-    }
-}
 
 /// The dialect of an action (which error codes it answers with).
 pub fn dialect(action: &str) -> Dialect {
@@ -112,14 +53,6 @@ const KNOWN: &[&str] = &[
     "ApplyUpload",
     "CommitUpload",
 ];
-
-pub fn json_response(status: u16, v: &Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(Body::from(v.to_string()))
-        .unwrap_or_default()
-}
 
 /// Handles one request to `/v2/index.php` or `/v3/index.php`.
 pub async fn handle(
@@ -197,7 +130,7 @@ pub async fn handle(
     };
     let resp = json_response(200, &out);
     if drop_reply {
-        super::drop_mid_body(resp).await
+        drop_mid_body(resp).await
     } else {
         resp
     }
@@ -224,32 +157,37 @@ async fn dispatch(
             return Err(e);
         }
     };
-    if !app
-        .limiter
-        .admit(&acct.secret_id, action, super::unix_now())
-    {
+    if !app.limiter.admit(&acct.secret_id, action, unix_now()) {
         super::body::discard(body).await;
         return Err(ServerError::RateLimited(action.to_string()));
     }
     let sid = acct.secret_id.as_str();
     match action {
-        "InitUpload" => family_a::init_upload_a(app, sid, p).await,
+        "InitUpload" => v4::init_upload_a(app, sid, p).await,
         "UploadPart" => {
-            let sha = family_a::check_hex("fileSha", p.req("fileSha")?, 40)?;
+            let sha = v4::check_hex("fileSha", p.req("fileSha")?, 40)?;
             let (offset, size) = (p.u64("offset")?, p.u64("dataSize")?);
-            family_a::upload_part(app, sid, &sha, offset, size, p.req("dataMd5")?, body).await
+            v4::upload_part(app, sid, &sha, offset, size, p.req("dataMd5")?, body).await
         }
         "FinishUpload" => {
-            let m = family_a::finish_upload(app, sid, p.req("fileSha")?).await?;
-            Ok(v2_ok(json!({"fileId": m.file_id, "url": family_a::media_url(app, &m), "sessionInfo": ""})))
+            let m = v4::finish_upload(app, sid, p.req("fileSha")?).await?;
+            Ok(v2_ok(
+                json!({"fileId": m.file_id, "url": v4::media_url(app, &m), "sessionInfo": ""}),
+            ))
         }
-        "SmallFileUpload" => family_a::small_file_upload(app, sid, p, body).await.map(v2_ok),
+        "SmallFileUpload" => v4::small_file_upload(app, sid, p, body).await.map(v2_ok),
         "Report" => Ok(v2_ok(json!({}))),
-        "ApplyUpload" => super::cos::apply_upload(app, &acct, p).await.map(v2_ok),
-        "CommitUpload" => super::cos::commit_upload(app, &acct, p).await.map(v2_ok),
+        "ApplyUpload" => super::apply::apply_upload(app, &acct, p).await.map(v2_ok),
+        "CommitUpload" => super::apply::commit_upload(app, &acct, p).await.map(v2_ok),
         _ => Err(ServerError::UnknownAction(action.to_string())),
     }
-    .map(|v| if v.get("codeDesc").is_none() { v2_ok(v) } else { v })
+    .map(|v| {
+        if v.get("codeDesc").is_none() {
+            v2_ok(v)
+        } else {
+            v
+        }
+    })
 }
 
 /// Checks the v2 common parameters and signature; the caller's account.
@@ -276,7 +214,7 @@ pub fn authenticate(
     let ts: u64 = timestamp
         .parse()
         .map_err(|_| bad("Timestamp", "must be Unix seconds"))?;
-    let now = super::unix_now();
+    let now = unix_now();
     if ts.abs_diff(now) > app.cfg.replay_window_secs {
         return Err(ServerError::StaleTimestamp(timestamp.to_string()));
     }
@@ -290,34 +228,4 @@ pub fn authenticate(
         return Err(ServerError::ReplayedNonce(nonce.to_string()));
     }
     Ok(acct)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn tags_in_order() {
-        let p = Params::parse(b"tags.2=b&tag.1=a&x=1&tags_3=c&tags.x=no");
-        assert_eq!(p.tags(), vec!["a", "b", "c"]);
-        assert!(matches!(p.u64("x"), Ok(1)));
-        assert!(matches!(p.u64("y"), Err(ServerError::MissingParam(_))));
-        assert!(matches!(p.u64("tags.2"), Err(ServerError::BadParam { .. })));
-    }
-
-    proptest! {
-        #[test]
-        fn query_parser_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let p = Params::parse(&raw);
-            for name in ["fileSize", "offset", "classId"] {
-                match p.u64(name) {
-                    Ok(_) | Err(ServerError::MissingParam(_)) | Err(ServerError::BadParam { .. }) => {}
-                    Err(e) => prop_assert!(false, "undocumented error {e}"),
-                }
-                let _ = p.opt_i64(name);
-            }
-            let _ = p.tags();
-        }
-    }
 }
