@@ -2,7 +2,7 @@
 //! service (issue 2), speaking the protocol of `shared/protocol.md`.
 //!
 //! The plain API: [`ServerConfig`] in, [`serve`] on a bound listener until a
-//! shutdown future resolves ([`app`] is the router, for tests that drive it
+//! shutdown future resolves ([`app()`] is the router, for tests that drive it
 //! directly); [`account_for`] is the account of a data directory. The
 //! command line (`vodfs serve`) is wired in `crate::serve`, the mount's
 //! in-process service in `crate::embedded`; this module knows nothing of
@@ -22,6 +22,13 @@
 //! | `/` | `page.rs` (the media page) | a browser |
 //! | anything else | `playback.rs` (playback URLs) | `vod/playback.rs` |
 //!
+//! Every family's request goes through one request guard (`guard.rs`):
+//! it counts the request, draws faults, authenticates with the family's
+//! scheme (a small trait: v2 signature or UGC signature in `v2.rs`, COS
+//! signature in `cos/route.rs`, frontwize Authorization or presigned URL
+//! in `frontwize.rs`), applies the rate limit, then runs the handler and
+//! renders and counts its errors the family's way.
+//!
 //! Shared pieces: `app.rs` (the state every handler gets), `params.rs`
 //! (v2/v3 parameters), `error.rs` (one error type and its v2 codes),
 //! `respond.rs` (plain/JSON answers, the mid-body drop), `body.rs`
@@ -33,10 +40,11 @@
 //! Layering: of the crate, `server` imports only `vod::sign` and
 //! `vod::rules` (what both sides of the protocol obey), never the mount side
 //! (`fs`, `cache`, `upload`, `fuse`) nor the wiring. Inside, imports point
-//! one way: `router` → the flow files → the shared pieces; no file imports
-//! this `mod.rs` and no two files import each other. A flow file that needs
-//! another's code imports it downwards only (`ugc` and `v4` share the
-//! upload state machine in `v4.rs`; `apply` uses `v4`'s name checks).
+//! one way: `router` → the flow files → `guard` and the shared pieces; no
+//! file imports this `mod.rs` and no two files import each other. A flow
+//! file that needs another's code imports it downwards only (`v2` → `v4`,
+//! `ugc`, `apply`; `ugc` and `v4` share the upload state machine in
+//! `v4.rs`; `apply` uses `v4`'s name checks).
 //!
 //! Admin endpoints (JSON, loopback only, no auth):
 //! - `GET /admin/media` → `[media…]`; `GET /admin/media/<fileId>` →
@@ -69,6 +77,7 @@ pub mod cos;
 pub mod error;
 pub mod faults;
 pub mod frontwize;
+pub mod guard;
 pub mod page;
 pub mod params;
 pub mod playback;

@@ -6,7 +6,9 @@
 //! (`fs`), type (`ft`), class (`cid`) and tags (`tag.n`) come from inside
 //! it; a `fileSha` in the query, if present, must agree with `fs`. The same
 //! signature serves all three calls of one file (no nonce). Rate limits are
-//! counted against the SecretId `s` inside the signature.
+//! counted against the SecretId `s` inside the signature. The check
+//! ([`claims_of`]) is run by the request guard (`guard.rs`) through the
+//! v2 endpoint's scheme (`v2.rs`); [`handle`] gets the verified claims.
 
 use std::sync::Arc;
 
@@ -72,18 +74,15 @@ pub fn verify(app: &App, signature: &str, now: u64) -> Result<UgcClaims> {
     })
 }
 
-pub async fn handle(app: &Arc<App>, action: &str, p: &Params, body: Body) -> Result<Value> {
-    let claims = match claims_of(app, p) {
-        Ok(c) => c,
-        Err(e) => {
-            super::body::discard(body).await;
-            return Err(e);
-        }
-    };
-    if !app.limiter.admit(&claims.secret_id, action, unix_now()) {
-        super::body::discard(body).await;
-        return Err(ServerError::RateLimited(action.to_string()));
-    }
+/// Handles a family B call of an authenticated, admitted caller (the
+/// request guard checked the signature and the rate limit).
+pub async fn handle(
+    app: &Arc<App>,
+    action: &str,
+    claims: UgcClaims,
+    p: &Params,
+    body: Body,
+) -> Result<Value> {
     let sid = claims.secret_id.clone();
     match action {
         "InitUploadEx" | "InitUploadUGC" => {
@@ -129,7 +128,9 @@ pub async fn handle(app: &Arc<App>, action: &str, p: &Params, body: Body) -> Res
     }
 }
 
-fn claims_of(app: &App, p: &Params) -> Result<UgcClaims> {
+/// The verified claims of a request's UGC signature, which must agree
+/// with its `fileSha` if it has one.
+pub fn claims_of(app: &App, p: &Params) -> Result<UgcClaims> {
     let sig = p
         .get("signature")
         .or_else(|| p.get("Signature"))

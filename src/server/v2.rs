@@ -1,6 +1,8 @@
-//! The `/v2/index.php` and `/v3/index.php` endpoint: parameter parsing, the
-//! v2 signature check, replay guard, rate limit, faults, and dispatch by
-//! `Action` to the families A (`v4.rs`), B (`ugc.rs`) and C (`apply.rs`).
+//! The `/v2/index.php` and `/v3/index.php` endpoint: the v2 signature check
+//! and replay guard (the request guard's scheme for families A and C; B's
+//! is the UGC signature, `ugc::claims_of`), and dispatch by `Action` to the
+//! families A (`v4.rs`), B (`ugc.rs`) and C (`apply.rs`). Faults, rate
+//! limits and stats are the request guard's (`guard.rs`).
 //!
 //! Parameters come from the query string. Only when the query names no
 //! Action and a POST carries a form body (vod.api style, protocol.md §1.2)
@@ -9,7 +11,8 @@
 //! as requested. Checks run in this order: Action known → signature fields
 //! present → SecretId known (4104) → Timestamp in window (4500) → signature
 //! (4100 / −10002) → Nonce unused (4500; recorded only once the signature
-//! is valid, so strangers cannot burn nonces) → rate limit (4400).
+//! is valid, so strangers cannot burn nonces) → rate limit (4400). Injected
+//! faults are drawn after the Action is known, before the signature.
 
 use std::sync::Arc;
 
@@ -23,9 +26,11 @@ use super::clock::unix_now;
 use super::config::Account;
 use super::error::{Dialect, ServerError, bad, v2_ok};
 use super::faults::FaultKind;
+use super::guard::{self, Scheme};
 use super::params::Params;
-use super::respond::{drop_mid_body, json_response};
-use super::{ugc, v4};
+use super::respond::json_response;
+use super::ugc::{self, UgcClaims};
+use super::v4;
 use crate::vod::sign;
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -77,8 +82,7 @@ pub async fn handle(
     }
     let action = params.get("Action").unwrap_or("").to_string();
     let d = dialect(&action);
-    app.stats
-        .request(if action.is_empty() { "?" } else { &action });
+    let guard = guard::enter(&app, if action.is_empty() { "?" } else { &action });
     let body = body.unwrap_or_default();
     if action.is_empty() {
         super::body::discard(body).await;
@@ -91,76 +95,112 @@ pub async fn handle(
         super::body::discard(body).await;
         return json_response(200, &ServerError::UnknownAction(action).v2_body(d));
     }
-    let mut drop_reply = false;
-    if let Some((kind, slow_ms)) = app.faults.draw(&action) {
-        tracing::info!(?kind, action, "injecting fault");
-        match kind {
-            FaultKind::Slow => tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await,
-            FaultKind::Drop => drop_reply = true,
-            FaultKind::Http5xx => {
-                super::body::discard(body).await;
-                return Response::builder()
-                    .status(503)
-                    .body(Body::empty())
-                    .unwrap_or_default();
-            }
-            FaultKind::Negative | FaultKind::Limit => {
-                super::body::discard(body).await;
-                let e = if kind == FaultKind::Limit {
-                    ServerError::RateLimited(action.clone())
-                } else {
-                    ServerError::InjectedFault
-                };
-                return json_response(200, &e.v2_body(d));
-            }
-        }
-    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let result = dispatch(&app, &action, &method, &host, &path, &params, body).await;
-    let out = match result {
-        Ok(v) => v,
-        Err(e) => {
-            app.stats.error(&action);
-            e.v2_body(d)
-        }
+    let scheme = V2Scheme {
+        ugc: UGC_ACTIONS.contains(&action.as_str()),
+        action: &action,
+        dialect: d,
+        method: &method,
+        host: &host,
+        path: &path,
+        params: &params,
     };
-    let resp = json_response(200, &out);
-    if drop_reply {
-        drop_mid_body(resp).await
-    } else {
-        resp
+    guard
+        .run(&scheme, body, |caller, body| async {
+            let v = dispatch(&app, &action, &params, caller, body).await?;
+            Ok(json_response(200, &v))
+        })
+        .await
+}
+
+/// The actions of family B, authenticated by their UGC signature only.
+const UGC_ACTIONS: &[&str] = &[
+    "InitUploadEx",
+    "InitUploadUGC",
+    "UploadPartEx",
+    "UploadPartUGC",
+    "FinishUploadEx",
+    "FinishUploadUGC",
+];
+
+/// Who sent a v2/v3 request.
+enum Caller {
+    /// Families A and C: the v2 signature of an account.
+    Signed(Account),
+    /// Family B: the claims of a UGC signature.
+    Ugc(UgcClaims),
+}
+
+/// The request guard's scheme for the v2/v3 endpoint: the v2 signature
+/// (with Timestamp window and Nonce), or for family B the UGC signature.
+struct V2Scheme<'a> {
+    ugc: bool,
+    action: &'a str,
+    dialect: Dialect,
+    method: &'a Method,
+    host: &'a str,
+    path: &'a str,
+    params: &'a Params,
+}
+
+impl Scheme for V2Scheme<'_> {
+    type Caller = Caller;
+    type Error = ServerError;
+
+    async fn authenticate(&self, app: &App, body: Body) -> (Result<Caller>, Body) {
+        let caller = if self.ugc {
+            ugc::claims_of(app, self.params).map(Caller::Ugc)
+        } else {
+            let (m, h, p) = (self.method.as_str(), self.host, self.path);
+            authenticate(app, m, h, p, self.params).map(Caller::Signed)
+        };
+        (caller, body)
+    }
+
+    fn quota<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str)> {
+        let secret_id = match caller {
+            Caller::Signed(acct) => &acct.secret_id,
+            Caller::Ugc(claims) => &claims.secret_id,
+        };
+        Some((secret_id, self.action))
+    }
+
+    fn rate_limited(&self) -> ServerError {
+        ServerError::RateLimited(self.action.to_string())
+    }
+
+    fn fault(&self, kind: FaultKind) -> Response {
+        match kind {
+            FaultKind::Limit => self.reject(self.rate_limited()),
+            FaultKind::Http5xx => Response::builder()
+                .status(503)
+                .body(Body::empty())
+                .unwrap_or_default(),
+            _ => self.reject(ServerError::InjectedFault),
+        }
+    }
+
+    fn reject(&self, e: ServerError) -> Response {
+        json_response(200, &e.v2_body(self.dialect))
     }
 }
 
+/// Runs the action of an authenticated, admitted caller.
 async fn dispatch(
     app: &Arc<App>,
     action: &str,
-    method: &Method,
-    host: &str,
-    path: &str,
     p: &Params,
+    caller: Caller,
     body: Body,
 ) -> Result<Value> {
-    match action {
-        "InitUploadEx" | "InitUploadUGC" | "UploadPartEx" | "UploadPartUGC" | "FinishUploadEx"
-        | "FinishUploadUGC" => return ugc::handle(app, action, p, body).await,
-        _ => {}
-    }
-    let acct = match authenticate(app, method.as_str(), host, path, p) {
-        Ok(a) => a,
-        Err(e) => {
-            super::body::discard(body).await;
-            return Err(e);
-        }
+    let acct = match caller {
+        Caller::Ugc(claims) => return ugc::handle(app, action, claims, p, body).await,
+        Caller::Signed(acct) => acct,
     };
-    if !app.limiter.admit(&acct.secret_id, action, unix_now()) {
-        super::body::discard(body).await;
-        return Err(ServerError::RateLimited(action.to_string()));
-    }
     let sid = acct.secret_id.as_str();
     match action {
         "InitUpload" => v4::init_upload_a(app, sid, p).await,

@@ -1,5 +1,5 @@
 //! COS objects: PUT Object, Initiate multipart, Upload Part, GET/HEAD
-//! Object, the request signature check ([`authenticate`]: `Authorization`
+//! Object, the request signature check (`authenticate`: `Authorization`
 //! header or `q-*` query parameters, SecretId of the bucket's account, key
 //! time covering now, every listed header and parameter present, HMAC
 //! match), the key check ([`decode_key`]) and the COS-style XML answers

@@ -1,7 +1,7 @@
 //! Routing of a COS request: the action name of its method (`CosPut`,
-//! `CosPost`, `CosGet`, `CosDelete`), faults, the signature check, the rate
-//! limit, then dispatch by method and query to `object.rs` and
-//! `multipart.rs`.
+//! `CosPost`, `CosGet`, `CosDelete`), the request guard (`guard.rs`:
+//! faults, the COS signature as its scheme, the rate limit, stats), then
+//! dispatch by method and query to `object.rs` and `multipart.rs`.
 
 use std::sync::Arc;
 
@@ -16,65 +16,66 @@ use super::object::{
     put_object, upload_part,
 };
 use crate::server::app::App;
-use crate::server::clock::unix_now;
 use crate::server::faults::FaultKind;
-use crate::server::respond::drop_mid_body;
+use crate::server::guard::{self, Scheme};
 
 /// True for a virtual-hosted COS Host (`<bucket>-<appId>.cos.<region>…`).
 pub fn is_cos_host(host: &str) -> bool {
     host.split_once(".cos.").is_some_and(|(b, _)| !b.is_empty())
 }
 
+/// The COS request signature, as the request guard's scheme.
+struct CosScheme<'a> {
+    parts: &'a Parts,
+    action: &'static str,
+}
+
+impl Scheme for CosScheme<'_> {
+    type Caller = Req;
+    type Error = CosError;
+
+    async fn authenticate(&self, app: &App, body: Body) -> (Result<Req, CosError>, Body) {
+        (authenticate(app, self.parts), body)
+    }
+
+    fn quota<'a>(&'a self, req: &'a Req) -> Option<(&'a str, &'a str)> {
+        Some((&req.acct.secret_id, self.action))
+    }
+
+    fn rate_limited(&self) -> CosError {
+        err(503, "SlowDown", "request limit exceeded")
+    }
+
+    fn fault(&self, kind: FaultKind) -> Response {
+        let e = match kind {
+            FaultKind::Limit => err(503, "SlowDown", "please reduce your request rate"),
+            _ => err(503, "ServiceUnavailable", "injected fault"),
+        };
+        self.reject(e)
+    }
+
+    fn reject(&self, e: CosError) -> Response {
+        error_response(e, self.parts.uri.path())
+    }
+}
+
+/// Handles one COS request (its Host said so).
 pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
-    let resource = parts.uri.path().to_string();
     let action = match parts.method {
         Method::PUT => "CosPut",
         Method::POST => "CosPost",
         Method::DELETE => "CosDelete",
         _ => "CosGet",
     };
-    app.stats.request(action);
-    let mut drop_reply = false;
-    if let Some((kind, slow_ms)) = app.faults.draw(action) {
-        match kind {
-            FaultKind::Slow => tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await,
-            FaultKind::Drop => drop_reply = true,
-            FaultKind::Limit => {
-                crate::server::body::discard(body).await;
-                return error_response(
-                    err(503, "SlowDown", "please reduce your request rate"),
-                    &resource,
-                );
-            }
-            FaultKind::Negative | FaultKind::Http5xx => {
-                crate::server::body::discard(body).await;
-                return error_response(err(503, "ServiceUnavailable", "injected fault"), &resource);
-            }
-        }
-    }
-    let result = match authenticate(&app, &parts) {
-        Ok(req) => {
-            if app.limiter.admit(&req.acct.secret_id, action, unix_now()) {
-                dispatch(&app, &parts.method, &parts.headers, req, body).await
-            } else {
-                crate::server::body::discard(body).await;
-                Err(err(503, "SlowDown", "request limit exceeded"))
-            }
-        }
-        Err(e) => {
-            crate::server::body::discard(body).await;
-            Err(e)
-        }
+    let scheme = CosScheme {
+        parts: &parts,
+        action,
     };
-    let resp = result.unwrap_or_else(|e| {
-        app.stats.error(action);
-        error_response(e, &resource)
-    });
-    if drop_reply {
-        drop_mid_body(resp).await
-    } else {
-        resp
-    }
+    guard::enter(&app, action)
+        .run(&scheme, body, |req, body| {
+            dispatch(&app, &parts.method, &parts.headers, req, body)
+        })
+        .await
 }
 
 async fn dispatch(
