@@ -11,7 +11,7 @@
 //! - [`vod`]: protocol clients (one file per flow) and the signing code that
 //!   both the clients and the server use.
 //! - [`server`]: `vodfs serve`.
-//! - [`cli`], [`run`]: wiring.
+//! - [`cli`], [`run`], [`serve`]: wiring (the mount's and `vodfs serve`'s).
 
 pub mod cache;
 pub mod cli;
@@ -24,6 +24,7 @@ pub mod fuse;
 pub mod manpage;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod server;
 pub mod upload;
 pub mod vod;

@@ -34,7 +34,7 @@ const DRAIN_ON_EXIT: Duration = Duration::from_secs(30);
 pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_file.as_deref()).and_then(|()| crate::server::run_cli(&args))
+            init_logging(args.log_file.as_deref()).and_then(|()| crate::serve::run(&args))
         }
         Command::Mount(args) => mount(*args),
         Command::Completions { shell } => {

@@ -8,8 +8,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::app::App;
+use super::config::RateLimits;
+use super::faults::FaultSpec;
+use super::respond::{json_response, plain};
 use super::store::MediaRow;
-use super::{App, FaultSpec, RateLimits, plain};
 
 fn media_json(app: &App, m: &MediaRow, cover: Option<&MediaRow>) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or_default();
@@ -27,7 +30,7 @@ fn media_json(app: &App, m: &MediaRow, cover: Option<&MediaRow>) -> Value {
 }
 
 pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Response {
-    let json_ok = |v: Value| super::v2::json_response(200, &v);
+    let json_ok = |v: Value| json_response(200, &v);
     match (method, path) {
         (Method::GET, "/admin/media") => match app.db(|s| s.list_media()).await {
             Ok(all) => {

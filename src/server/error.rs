@@ -5,7 +5,7 @@
 //! −10006), the vod.api ones (ApplyUpload, CommitUpload, Report) answer the
 //! common 4000–6200 codes. HTTP status is always 200 for both, as the SDKs
 //! never look at it. COS and frontwize render the same errors their own way
-//! (`cos.rs`, `frontwize.rs`).
+//! (`cos/object.rs`, `frontwize.rs`).
 
 use serde_json::{Value, json};
 

@@ -14,8 +14,11 @@
 //! Authorization (our design, `doc/frontwize-auth.md`): `QVOD-HMAC-SHA256
 //! Credential=<SecretId>, Signature=<hex>` over method, path, the
 //! `X-Qvod-Date` header (Unix seconds, ±5 min) and SHA-256 of the body.
-//! Errors are HTTP ≥ 400 with `{code, message}`; every response carries
-//! `x-qvod-request-id`.
+//! The upload PUT has no Authorization: its presigned URL is checked
+//! instead. Both are the request guard's scheme for this family
+//! (`guard.rs`); the API calls are rate-limited together as `FwApi`, the
+//! PUT is not. Errors are HTTP ≥ 400 with `{code, message}`; every response
+//! carries `x-qvod-request-id`.
 
 use std::sync::Arc;
 
@@ -26,10 +29,13 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::App;
+use super::app::App;
+use super::clock::unix_now;
 use super::config::Account;
 use super::error::ServerError;
 use super::faults::FaultKind;
+use super::guard::{self, Scheme};
+use super::params::Params;
 use super::store::{MediaRow, ObjectRow};
 use crate::vod::sign;
 
@@ -95,8 +101,74 @@ struct Applied {
     category_id: i64,
 }
 
+/// Who sent a frontwize request.
+enum Caller {
+    /// `POST /v1/media`, `POST /api/v1/media/<id>/uploaded`: signed by an
+    /// account, over the body read here.
+    Api(Account, Vec<u8>),
+    /// `PUT` to a presigned upload URL (the URL is the credential): the
+    /// media and extension it names.
+    Upload(String, String),
+}
+
+/// The request guard's scheme for family F: the Authorization header over
+/// the body for the API calls, the presigned URL for the upload PUT.
+struct FwScheme<'a> {
+    parts: &'a Parts,
+    action: &'static str,
+}
+
+impl Scheme for FwScheme<'_> {
+    type Caller = Caller;
+    type Error = FwError;
+
+    async fn authenticate(&self, app: &App, body: Body) -> (Result<Caller, FwError>, Body) {
+        match (&self.parts.method, self.action) {
+            (&Method::PUT, "FwPut") => (check_upload_url(app, self.parts).await, body),
+            (&Method::POST, "FwApply" | "FwCommit") => {
+                let caller = authenticate(app, self.parts, body).await;
+                (
+                    caller.map(|(acct, bytes)| Caller::Api(acct, bytes)),
+                    Body::empty(),
+                )
+            }
+            _ => (
+                Err(FwError(
+                    405,
+                    "MethodNotAllowed",
+                    "method not allowed".into(),
+                )),
+                body,
+            ),
+        }
+    }
+
+    fn quota<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str)> {
+        match caller {
+            Caller::Api(acct, _) => Some((&acct.secret_id, "FwApi")),
+            Caller::Upload(..) => None,
+        }
+    }
+
+    fn rate_limited(&self) -> FwError {
+        FwError(429, "RequestLimitExceeded", "too many requests".into())
+    }
+
+    fn fault(&self, kind: FaultKind) -> Response {
+        match kind {
+            FaultKind::Limit => self.reject(self.rate_limited()),
+            _ => self.reject(FwError(503, "ServiceUnavailable", "injected fault".into())),
+        }
+    }
+
+    fn reject(&self, FwError(status, code, message): FwError) -> Response {
+        respond(status, &json!({"code": code, "message": message}))
+    }
+}
+
+/// Handles one request of family F ([`owns`] said so).
 pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
-    let path = parts.uri.path().to_string();
+    let path = parts.uri.path();
     let action = if path.starts_with(UPLOAD_PREFIX) {
         "FwPut"
     } else if path == "/v1/media" {
@@ -104,53 +176,22 @@ pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
     } else {
         "FwCommit"
     };
-    app.stats.request(action);
-    let mut drop_reply = false;
-    if let Some((kind, slow_ms)) = app.faults.draw(action) {
-        match kind {
-            FaultKind::Slow => tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await,
-            FaultKind::Drop => drop_reply = true,
-            FaultKind::Limit => {
-                super::body::discard(body).await;
-                return respond(
-                    429,
-                    &json!({"code": "RequestLimitExceeded", "message": "too many requests"}),
-                );
-            }
-            FaultKind::Negative | FaultKind::Http5xx => {
-                super::body::discard(body).await;
-                return respond(
-                    503,
-                    &json!({"code": "ServiceUnavailable", "message": "injected fault"}),
-                );
-            }
-        }
-    }
-    let result = match (parts.method.clone(), action) {
-        (Method::PUT, "FwPut") => put(&app, &parts, body).await,
-        (Method::POST, "FwApply") => apply(&app, &parts, body).await,
-        (Method::POST, "FwCommit") => commit(&app, &parts, body).await,
-        _ => {
-            super::body::discard(body).await;
-            Err(FwError(
-                405,
-                "MethodNotAllowed",
-                "method not allowed".into(),
-            ))
-        }
+    let scheme = FwScheme {
+        parts: &parts,
+        action,
     };
-    let resp = match result {
-        Ok(v) => respond(200, &v),
-        Err(FwError(status, code, message)) => {
-            app.stats.error(action);
-            respond(status, &json!({"code": code, "message": message}))
-        }
-    };
-    if drop_reply {
-        super::drop_mid_body(resp).await
-    } else {
-        resp
-    }
+    guard::enter(&app, action)
+        .run(&scheme, body, |caller, body| async {
+            let v = match caller {
+                Caller::Upload(id, ext) => put(&app, &id, &ext, body).await?,
+                Caller::Api(acct, bytes) if action == "FwApply" => {
+                    apply(&app, &acct, &bytes).await?
+                }
+                Caller::Api(acct, bytes) => commit(&app, &parts, &acct, &bytes).await?,
+            };
+            Ok(respond(200, &v))
+        })
+        .await
 }
 
 /// Reads the (small) body and checks the Authorization over it.
@@ -183,7 +224,7 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
         .trim()
         .parse()
         .map_err(|_| unauthorized("AuthFailure", "X-Qvod-Date must be Unix seconds"))?;
-    if ts.abs_diff(super::unix_now()) > app.cfg.replay_window_secs {
+    if ts.abs_diff(unix_now()) > app.cfg.replay_window_secs {
         return Err(unauthorized(
             "RequestExpired",
             "X-Qvod-Date is outside the allowed window",
@@ -202,16 +243,6 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
             "the request signature does not match",
         ));
     }
-    if !app
-        .limiter
-        .admit(&acct.secret_id, "FwApi", super::unix_now())
-    {
-        return Err(FwError(
-            429,
-            "RequestLimitExceeded",
-            "too many requests".into(),
-        ));
-    }
     Ok((acct, bytes.to_vec()))
 }
 
@@ -219,9 +250,8 @@ fn invalid(msg: impl Into<String>) -> FwError {
     FwError(400, "InvalidParameter", msg.into())
 }
 
-async fn apply(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError> {
-    let (acct, bytes) = authenticate(app, parts, body).await?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("the body is not JSON"))?;
+async fn apply(app: &Arc<App>, acct: &Account, bytes: &[u8]) -> Result<Value, FwError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| invalid("the body is not JSON"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str);
     let title = text("Title").ok_or_else(|| invalid("Title is required"))?;
     if title.is_empty() || title.len() > 128 {
@@ -244,7 +274,7 @@ async fn apply(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwErr
     let (i, sid) = (id.clone(), acct.secret_id.clone());
     app.db(move |s| s.insert_fw(&i, &sid, &body)).await?;
     let path = format!("{UPLOAD_PREFIX}{id}.{ext}");
-    let expires = super::unix_now() + app.cfg.presign_ttl_secs;
+    let expires = unix_now() + app.cfg.presign_ttl_secs;
     let sig = sign::frontwize_presign(&acct.secret_key, &path, expires);
     Ok(json!({
         "MediaId": id,
@@ -255,7 +285,9 @@ async fn apply(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwErr
     }))
 }
 
-async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError> {
+/// Checks a presigned upload URL: it names an applied media, its signature
+/// is the media owner's and it has not expired.
+async fn check_upload_url(app: &App, parts: &Parts) -> Result<Caller, FwError> {
     let path = parts.uri.path();
     let checked = (|| {
         let name = path.strip_prefix(UPLOAD_PREFIX)?;
@@ -263,15 +295,13 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
         id.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
         Some((id.to_string(), ext.to_string()))
     })();
-    let q = super::v2::Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+    let q = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
     let Some((id, ext)) = checked else {
-        super::body::discard(body).await;
         return Err(FwError(404, "MediaNotFound", "no such upload URL".into()));
     };
     let i = id.clone();
     let found = app.db(move |s| s.fw(&i)).await?;
     let Some((sid, _, state)) = found else {
-        super::body::discard(body).await;
         return Err(FwError(
             404,
             "MediaNotFound",
@@ -296,7 +326,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
                 "SignatureDoesNotMatch",
                 "the upload URL signature does not match".into(),
             ))
-        } else if expires <= super::unix_now() {
+        } else if expires <= unix_now() {
             Some(FwError(
                 403,
                 "RequestExpired",
@@ -311,10 +341,14 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
         } else {
             None
         };
-    if let Some(e) = refusal {
-        super::body::discard(body).await;
-        return Err(e);
+    match refusal {
+        Some(e) => Err(e),
+        None => Ok(Caller::Upload(id, ext)),
     }
+}
+
+/// Receives the bytes of a checked upload URL.
+async fn put(app: &Arc<App>, id: &str, ext: &str, body: Body) -> Result<Value, FwError> {
     let inc = super::body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
     let oid = app.db(|s| s.reserve_object_id()).await?;
     let row = ObjectRow {
@@ -325,7 +359,7 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
         md5: inc.md5.clone(),
         sha1: inc.sha1.clone(),
         etag: format!("\"{}\"", inc.md5),
-        created_at: super::unix_now(),
+        created_at: unix_now(),
     };
     app.db(move |s| {
         inc.persist_to(&s.object_path(oid))?;
@@ -338,8 +372,12 @@ async fn put(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError
     Ok(json!({"ret_code": 0}))
 }
 
-async fn commit(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwError> {
-    let (acct, bytes) = authenticate(app, parts, body).await?;
+async fn commit(
+    app: &Arc<App>,
+    parts: &Parts,
+    acct: &Account,
+    bytes: &[u8],
+) -> Result<Value, FwError> {
     let id = parts
         .uri
         .path()
@@ -348,7 +386,7 @@ async fn commit(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwEr
         .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| FwError(404, "MediaNotFound", "no such media".into()))?
         .to_string();
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("the body is not JSON"))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| invalid("the body is not JSON"))?;
     let status = v
         .get("Status")
         .and_then(Value::as_str)
@@ -419,7 +457,7 @@ async fn commit(app: &Arc<App>, parts: &Parts, body: Body) -> Result<Value, FwEr
         procedure: String::new(),
         source_context: source.to_string(),
         flow: "F".into(),
-        created_at: super::unix_now(),
+        created_at: unix_now(),
         url_path: format!("/vod/{id}.{}", applied.ext),
         cover_file_id: None,
     };

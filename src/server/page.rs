@@ -13,8 +13,9 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 
+use super::app::App;
+use super::respond::plain;
 use super::store::MediaRow;
-use super::{App, plain};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {

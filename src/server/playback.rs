@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use super::App;
+use super::app::App;
 
 /// Bytes read from a media file per body chunk of a playback answer.
 const PLAYBACK_CHUNK: usize = 1 << 20;

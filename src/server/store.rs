@@ -144,7 +144,7 @@ pub struct Store {
 }
 
 fn now() -> u64 {
-    super::unix_now()
+    super::clock::unix_now()
 }
 
 fn tags_json(tags: &[String]) -> String {

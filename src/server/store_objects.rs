@@ -10,7 +10,7 @@ use super::store::{MediaRow, OBJECT_COLS, ObjectRow, Store, insert_media_tx, obj
 type Result<T> = std::result::Result<T, ServerError>;
 
 fn now() -> u64 {
-    super::unix_now()
+    super::clock::unix_now()
 }
 
 impl Store {

@@ -6,17 +6,20 @@
 //! (`fs`), type (`ft`), class (`cid`) and tags (`tag.n`) come from inside
 //! it; a `fileSha` in the query, if present, must agree with `fs`. The same
 //! signature serves all three calls of one file (no nonce). Rate limits are
-//! counted against the SecretId `s` inside the signature.
+//! counted against the SecretId `s` inside the signature. The check
+//! ([`claims_of`]) is run by the request guard (`guard.rs`) through the
+//! v2 endpoint's scheme (`v2.rs`); [`handle`] gets the verified claims.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use serde_json::{Value, json};
 
-use super::App;
+use super::app::App;
+use super::clock::unix_now;
 use super::error::{ServerError, bad, v2_ok};
-use super::family_a::{self, InitSpec};
-use super::v2::Params;
+use super::params::Params;
+use super::v4::{self, InitSpec};
 use crate::vod::sign::{self, UgcEnvelope};
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -58,34 +61,28 @@ pub fn verify(app: &App, signature: &str, now: u64) -> Result<UgcClaims> {
         return Err(bad("signature", "expiry e must be within 90 days of t"));
     }
     let name = fields.req("f")?.to_string();
-    family_a::check_name("f", &name)?;
+    v4::check_name("f", &name)?;
     let class_id = fields.opt_i64("cid")?.unwrap_or(0);
     Ok(UgcClaims {
         secret_id: secret_id.to_string(),
         name,
-        sha: family_a::check_hex("fs", fields.req("fs")?, 40)?,
-        file_type: family_a::check_type("ft", fields.req("ft")?)?,
+        sha: v4::check_hex("fs", fields.req("fs")?, 40)?,
+        file_type: v4::check_type("ft", fields.req("ft")?)?,
         class_id,
         tags: fields.tags(),
         procedure: fields.get("procedure").unwrap_or_default().to_string(),
     })
 }
 
-pub async fn handle(app: &Arc<App>, action: &str, p: &Params, body: Body) -> Result<Value> {
-    let claims = match claims_of(app, p) {
-        Ok(c) => c,
-        Err(e) => {
-            super::body::discard(body).await;
-            return Err(e);
-        }
-    };
-    if !app
-        .limiter
-        .admit(&claims.secret_id, action, super::unix_now())
-    {
-        super::body::discard(body).await;
-        return Err(ServerError::RateLimited(action.to_string()));
-    }
+/// Handles a family B call of an authenticated, admitted caller (the
+/// request guard checked the signature and the rate limit).
+pub async fn handle(
+    app: &Arc<App>,
+    action: &str,
+    claims: UgcClaims,
+    p: &Params,
+    body: Body,
+) -> Result<Value> {
     let sid = claims.secret_id.clone();
     match action {
         "InitUploadEx" | "InitUploadUGC" => {
@@ -100,7 +97,7 @@ pub async fn handle(app: &Arc<App>, action: &str, p: &Params, body: Body) -> Res
                 procedure: claims.procedure,
                 flow: "B",
             };
-            family_a::init_upload(app, &sid, spec).await.map(v2_ok)
+            v4::init_upload(app, &sid, spec).await.map(v2_ok)
         }
         "UploadPartEx" | "UploadPartUGC" => {
             let (offset, size) = match (p.u64("offset"), p.u64("dataSize")) {
@@ -111,32 +108,34 @@ pub async fn handle(app: &Arc<App>, action: &str, p: &Params, body: Body) -> Res
                 }
             };
             let md5 = p.req("dataMd5")?.to_string();
-            family_a::upload_part(app, &sid, &claims.sha, offset, size, &md5, body)
+            v4::upload_part(app, &sid, &claims.sha, offset, size, &md5, body)
                 .await
                 .map(v2_ok)
         }
         _ => {
-            let m = family_a::finish_upload(app, &sid, &claims.sha).await?;
+            let m = v4::finish_upload(app, &sid, &claims.sha).await?;
             let acct = app
                 .cfg
                 .account_by_id(&sid)
                 .ok_or(ServerError::UnknownSecretId)?;
-            let exp = super::unix_now() + 3600;
+            let exp = unix_now() + 3600;
             Ok(v2_ok(json!({
                 "fileId": m.file_id,
-                "url": family_a::media_url(app, &m),
+                "url": v4::media_url(app, &m),
                 "verify_content": sign::verify_content(&acct.verify_key(), exp, &m.file_id),
             })))
         }
     }
 }
 
-fn claims_of(app: &App, p: &Params) -> Result<UgcClaims> {
+/// The verified claims of a request's UGC signature, which must agree
+/// with its `fileSha` if it has one.
+pub fn claims_of(app: &App, p: &Params) -> Result<UgcClaims> {
     let sig = p
         .get("signature")
         .or_else(|| p.get("Signature"))
         .ok_or_else(|| ServerError::MissingParam("signature".into()))?;
-    let claims = verify(app, sig, super::unix_now())?;
+    let claims = verify(app, sig, unix_now())?;
     if let Some(q) = p.get("fileSha")
         && !q.eq_ignore_ascii_case(&claims.sha)
     {

@@ -16,10 +16,11 @@ use axum::body::Body;
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
-use super::App;
+use super::app::App;
+use super::clock::unix_now;
 use super::error::{ServerError, bad};
+use super::params::Params;
 use super::store::{MediaRow, PartRow, UploadRow};
-use super::v2::Params;
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -391,7 +392,7 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
         procedure: u.procedure,
         source_context: u.source_context,
         flow: u.flow,
-        created_at: super::unix_now(),
+        created_at: unix_now(),
         cover_file_id: None,
     };
     let m = media.clone();
@@ -474,7 +475,7 @@ pub async fn small_file_upload(
         procedure: String::new(),
         source_context: String::new(),
         flow: "A".into(),
-        created_at: super::unix_now(),
+        created_at: unix_now(),
         cover_file_id: None,
     };
     let m = media.clone();

@@ -1,29 +1,25 @@
-//! The COS XML API subset (protocol.md §5.3): PUT Object, Initiate /
-//! Upload Part / Complete / Abort multipart, `GET /?uploads` (list open
-//! multipart uploads), `GET /<key>?uploadId=` (list parts) and GET/HEAD
-//! Object. Requests are routed by their Host (`<bucket>-<appId>.cos.…`) and
-//! each is checked against the COS request signature: `Authorization`
+//! COS objects: PUT Object, Initiate multipart, Upload Part, GET/HEAD
+//! Object, the request signature check (`authenticate`: `Authorization`
 //! header or `q-*` query parameters, SecretId of the bucket's account, key
 //! time covering now, every listed header and parameter present, HMAC
-//! match. The key is the percent-decoded path; it must be valid UTF-8 with
-//! no `.`/`..` segment or NUL, and it is only ever a database key (files are
-//! named by number), so no key can name a file outside the data dir.
-//! Errors are COS-style XML `<Error><Code/><Message/>…</Error>` with HTTP
-//! 4xx/5xx. Faults use the action names `CosPut`, `CosPost`, `CosGet`,
-//! `CosDelete`.
+//! match), the key check ([`decode_key`]) and the COS-style XML answers
+//! ([`CosError`], `xml`). Multipart completion and listings are in
+//! `multipart.rs`, the routing in `route.rs`. Imports the server's shared
+//! pieces (app, config, error, store, body, clock) and `vod::sign`.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 
-use super::App;
-use super::config::Account;
-use super::error::ServerError;
-use super::faults::FaultKind;
-use super::store::ObjectRow;
+use crate::server::app::App;
+use crate::server::body;
+use crate::server::clock::unix_now;
+use crate::server::config::Account;
+use crate::server::error::ServerError;
+use crate::server::store::{self, ObjectRow};
 use crate::vod::sign::CosAuth;
 
 /// A COS error answer.
@@ -79,7 +75,7 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
         .unwrap_or_default()
 }
 
-fn error_response(e: CosError, resource: &str) -> Response {
+pub(super) fn error_response(e: CosError, resource: &str) -> Response {
     xml(
         e.status,
         format!(
@@ -127,7 +123,7 @@ impl Req {
     }
 }
 
-fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
+pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     let host = parts
         .headers
         .get(header::HOST)
@@ -168,7 +164,7 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
             "the SecretId is not the bucket owner's",
         ));
     }
-    let now = super::unix_now();
+    let now = unix_now();
     if now < auth.window.0 || now > auth.window.1 {
         return Err(err(403, "AccessDenied", "request has expired"));
     }
@@ -223,95 +219,6 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     })
 }
 
-pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
-    let resource = parts.uri.path().to_string();
-    let action = match parts.method {
-        Method::PUT => "CosPut",
-        Method::POST => "CosPost",
-        Method::DELETE => "CosDelete",
-        _ => "CosGet",
-    };
-    app.stats.request(action);
-    let mut drop_reply = false;
-    if let Some((kind, slow_ms)) = app.faults.draw(action) {
-        match kind {
-            FaultKind::Slow => tokio::time::sleep(std::time::Duration::from_millis(slow_ms)).await,
-            FaultKind::Drop => drop_reply = true,
-            FaultKind::Limit => {
-                super::body::discard(body).await;
-                return error_response(
-                    err(503, "SlowDown", "please reduce your request rate"),
-                    &resource,
-                );
-            }
-            FaultKind::Negative | FaultKind::Http5xx => {
-                super::body::discard(body).await;
-                return error_response(err(503, "ServiceUnavailable", "injected fault"), &resource);
-            }
-        }
-    }
-    let result = match authenticate(&app, &parts) {
-        Ok(req) => {
-            if app
-                .limiter
-                .admit(&req.acct.secret_id, action, super::unix_now())
-            {
-                dispatch(&app, &parts.method, &parts.headers, req, body).await
-            } else {
-                super::body::discard(body).await;
-                Err(err(503, "SlowDown", "request limit exceeded"))
-            }
-        }
-        Err(e) => {
-            super::body::discard(body).await;
-            Err(e)
-        }
-    };
-    let resp = result.unwrap_or_else(|e| {
-        app.stats.error(action);
-        error_response(e, &resource)
-    });
-    if drop_reply {
-        super::drop_mid_body(resp).await
-    } else {
-        resp
-    }
-}
-
-async fn dispatch(
-    app: &Arc<App>,
-    method: &Method,
-    headers: &axum::http::HeaderMap,
-    req: Req,
-    body: Body,
-) -> Result<Response, CosError> {
-    let has = |n: &str| req.params.iter().any(|(k, _)| k == n);
-    match (method.clone(), req.param("uploadId").map(str::to_string)) {
-        (Method::GET, _) if has("uploads") && req.path == "/" => {
-            super::cos_multipart::list_uploads(app, &req).await
-        }
-        (Method::GET, Some(id)) => super::cos_multipart::list_parts(app, &req, &id).await,
-        (Method::GET | Method::HEAD, None) => get_object(app, &req, method == Method::HEAD).await,
-        (Method::PUT, Some(id)) => upload_part(app, &req, &id, body).await,
-        (Method::PUT, None) => put_object(app, &req, headers, body).await,
-        (Method::POST, None) if has("uploads") => initiate(app, &req).await,
-        (Method::POST, Some(id)) => super::cos_multipart::complete(app, &req, &id, body).await,
-        (Method::DELETE, Some(id)) => {
-            check_upload(app, &req, &id).await?;
-            app.db(move |s| s.delete_multipart(&id)).await?;
-            Ok(Response::builder()
-                .status(204)
-                .body(Body::empty())
-                .unwrap_or_default())
-        }
-        _ => Err(err(
-            405,
-            "MethodNotAllowed",
-            "operation not supported by vodfs serve",
-        )),
-    }
-}
-
 fn etag_response(etag: &str) -> Response {
     Response::builder()
         .status(200)
@@ -354,11 +261,11 @@ pub(super) async fn store_object(
         md5,
         sha1,
         etag,
-        created_at: super::unix_now(),
+        created_at: unix_now(),
     };
     let src = path.to_path_buf();
     app.db(move |s| {
-        super::store::persist(&src, &s.object_path(id))?;
+        store::persist(&src, &s.object_path(id))?;
         if let Some(old) = s.put_object(&row)? {
             let _ = std::fs::remove_file(s.object_path(old));
         }
@@ -368,17 +275,17 @@ pub(super) async fn store_object(
     Ok(())
 }
 
-async fn put_object(
+pub(super) async fn put_object(
     app: &Arc<App>,
     req: &Req,
     headers: &axum::http::HeaderMap,
     body: Body,
 ) -> Result<Response, CosError> {
     if req.key().is_empty() {
-        super::body::discard(body).await;
+        body::discard(body).await;
         return Err(err(400, "InvalidURI", "object key is empty"));
     }
-    let inc = super::body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    let inc = body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
     if let Some(want) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
         use base64::Engine as _;
         let got = hex::decode(&inc.md5).unwrap_or_default();
@@ -404,7 +311,7 @@ async fn put_object(
     Ok(etag_response(&etag))
 }
 
-async fn initiate(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
+pub(super) async fn initiate(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
     let id = format!("{:032x}", rand::random::<u128>());
     let (i, b, k) = (id.clone(), req.bucket.clone(), req.key().to_string());
     app.db(move |s| s.create_multipart(&i, &b, &k)).await?;
@@ -426,7 +333,7 @@ pub(super) async fn check_upload(app: &Arc<App>, req: &Req, id: &str) -> Result<
     }
 }
 
-async fn upload_part(
+pub(super) async fn upload_part(
     app: &Arc<App>,
     req: &Req,
     id: &str,
@@ -435,15 +342,15 @@ async fn upload_part(
     let n: u32 = match req.param("partNumber").and_then(|v| v.parse().ok()) {
         Some(n) if (1..=10_000).contains(&n) => n,
         _ => {
-            super::body::discard(body).await;
+            body::discard(body).await;
             return Err(err(400, "InvalidArgument", "partNumber must be 1-10000"));
         }
     };
     if let Err(e) = check_upload(app, req, id).await {
-        super::body::discard(body).await;
+        body::discard(body).await;
         return Err(e);
     }
-    let inc = super::body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    let inc = body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
     let (len, md5) = (inc.len, inc.md5.clone());
     let i = id.to_string();
     let m = md5.clone();
@@ -456,7 +363,11 @@ async fn upload_part(
     Ok(etag_response(&format!("\"{md5}\"")))
 }
 
-async fn get_object(app: &Arc<App>, req: &Req, head: bool) -> Result<Response, CosError> {
+pub(super) async fn get_object(
+    app: &Arc<App>,
+    req: &Req,
+    head: bool,
+) -> Result<Response, CosError> {
     let (b, k) = (req.bucket.clone(), req.key().to_string());
     let o = app
         .db(move |s| s.object(&b, &k))

@@ -14,9 +14,11 @@ use md5::{Digest as _, Md5};
 use sha1::Sha1;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::App;
-use super::cos_xml::{CosError, NewObject, Req, check_upload, err, store_object, xml, xml_escape};
-use super::error::ServerError;
+use super::object::{CosError, NewObject, Req, check_upload, err, store_object, xml, xml_escape};
+use crate::server::app::App;
+use crate::server::body;
+use crate::server::error::ServerError;
+use crate::server::store;
 
 /// The text of the first `<name>…</name>` in `s`.
 pub fn tag<'a>(s: &'a str, name: &str) -> Option<&'a str> {
@@ -53,10 +55,10 @@ pub(super) async fn complete(
     body: Body,
 ) -> Result<Response, CosError> {
     if let Err(e) = check_upload(app, req, id).await {
-        super::body::discard(body).await;
+        body::discard(body).await;
         return Err(e);
     }
-    let raw = super::body::read_small(body, 1 << 20).await?;
+    let raw = body::read_small(body, 1 << 20).await?;
     let text = String::from_utf8_lossy(&raw);
     let wanted = parse_complete(&text)
         .filter(|w| !w.is_empty())
@@ -101,7 +103,7 @@ pub(super) async fn complete(
     }
     let _guard = app.commit_lock.lock().await;
     let tmp = app.store.tmp_dir().join(format!("mp-{id}"));
-    let guard = super::store::persist_guard(tmp.clone());
+    let guard = store::persist_guard(tmp.clone());
     let mut out = tokio::fs::File::create(&tmp)
         .await
         .map_err(ServerError::from)?;

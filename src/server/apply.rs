@@ -1,5 +1,5 @@
-//! Family C control calls: ApplyUpload → (COS XML, `cos_xml.rs`) →
-//! CommitUpload, plus COS request routing.
+//! Family C control calls (the server side of `vod/apply.rs`): ApplyUpload →
+//! (the COS XML object storage, `cos/`) → CommitUpload.
 //!
 //! ApplyUpload allocates the fileId(s) up front and answers the storage
 //! location: bucket `<8 hex>vodgzp<appId>` (appId `storageAppId`), region
@@ -16,29 +16,22 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::request::Parts;
-use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::App;
+use super::app::App;
+use super::clock::unix_now;
 use super::config::Account;
 use super::error::ServerError;
-use super::family_a::{check_name, check_type};
+use super::params::Params;
 use super::store::MediaRow;
-use super::v2::Params;
+use super::v4::{check_name, check_type};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
 pub const REGION: &str = "gzp";
 pub const REGION_V5: &str = "ap-guangzhou";
-
-/// True for a virtual-hosted COS Host (`<bucket>-<appId>.cos.<region>…`).
-pub fn is_cos_host(host: &str) -> bool {
-    host.split_once(".cos.").is_some_and(|(b, _)| !b.is_empty())
-}
 
 /// The COS Host of an account's bucket.
 pub fn cos_host(acct: &Account) -> String {
@@ -97,7 +90,7 @@ pub async fn apply_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result<
     };
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 48]>());
     let body = serde_json::to_string(&plan).map_err(|e| ServerError::Internal(e.to_string()))?;
-    let expires = super::unix_now() + app.cfg.session_ttl_secs;
+    let expires = unix_now() + app.cfg.session_ttl_secs;
     let (k, sid) = (key.clone(), acct.secret_id.clone());
     app.db(move |s| s.insert_session(&k, &sid, &body, expires))
         .await?;
@@ -128,7 +121,7 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
     if used {
         return Err(ServerError::BadSession("key already used"));
     }
-    if expires <= super::unix_now() {
+    if expires <= unix_now() {
         return Err(ServerError::BadSession("key expired"));
     }
     let plan: Plan =
@@ -146,7 +139,7 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
             None => return Err(ServerError::ObjectMissing(what)),
         }
     }
-    let now = super::unix_now();
+    let now = unix_now();
     let video_id = plan.file_id.to_string();
     let cover_id = plan.cover.as_ref().map(|_| (plan.file_id + 1).to_string());
     let mut media = vec![MediaRow {
@@ -206,9 +199,4 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
         out["cover"] = json!({"url": url(c)});
     }
     Ok(out)
-}
-
-/// A COS request: see `cos_xml.rs`.
-pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
-    super::cos_xml::handle(app, parts, body).await
 }
