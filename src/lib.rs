@@ -24,5 +24,6 @@ pub mod fuse;
 pub mod manpage;
 pub mod run;
 pub mod server;
+pub mod sqlite;
 pub mod upload;
 pub mod vod;

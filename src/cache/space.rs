@@ -22,7 +22,8 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Cache, CacheError};
+use super::error::CacheError;
+use super::store::Cache;
 
 /// Last reads of (ino, version) since the last flush.
 #[derive(Debug, Default)]

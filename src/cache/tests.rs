@@ -4,6 +4,7 @@ use std::os::unix::fs::FileExt;
 
 use md5::{Digest, Md5};
 use sha1::Sha1;
+use std::path::Path;
 
 use super::*;
 

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Cache, CacheError, Kind, from_ns, to_ns};
+use super::error::CacheError;
+use super::inode::{Kind, from_ns, to_ns};
+use super::store::Cache;
 
 /// Where an upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
