@@ -26,7 +26,7 @@ use fuser::{
     Request, SessionACL, TimeOrNow, WriteFlags,
 };
 
-use crate::cache::Kind;
+use crate::fs::Kind;
 use crate::fs::{Attr, Fs, FsError, RenameFlags, Reply, SetAttrReq};
 
 /// Options of a mount.

@@ -24,6 +24,7 @@ pub mod fuse;
 pub mod manpage;
 pub mod run;
 pub mod server;
+pub mod settings;
 pub mod sqlite;
 pub mod upload;
 pub mod vod;

@@ -34,8 +34,8 @@
 //!
 //! Layering: `cache` owns the staging store and nothing above it; it may
 //! import `crate::sqlite` (opening the database) and `crate::vod`'s plain
-//! types, never `fs`, `upload` or `fuse`. The files: `store` (the handle and
-//! opening), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
+//! types, never `fs`, `upload` or `fuse`. The files: `store` (the handle),
+//! `open` (opening a cache directory), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
 //! writer thread and reader pool), `schema` (migrations), and one file of
 //! `impl Cache` per subject (`nodes`, `paths`, `xattrs`, `uploads`,
 //! `space`, `unsealed`).
@@ -45,6 +45,7 @@ mod error;
 pub mod hash;
 mod inode;
 mod nodes;
+mod open;
 mod paths;
 mod schema;
 mod space;

@@ -1,13 +1,13 @@
-//! [`Cache`]: the handle of one mount's staging store, and opening it.
+//! [`Cache`]: the handle of one mount's staging store (opened by `open`).
 //! The operations are `impl Cache` blocks in the sibling files, by subject.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use super::db::Db;
 use super::error::CacheError;
-use super::space::LastRead;
-use super::{nodes, schema};
 
 pub(super) struct Inner {
     pub(super) db: Db,
@@ -34,32 +34,6 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    /// Opens (creating if needed) the cache in `dir`; new versions use
-    /// `part_size` byte parts. The root directory is owned by `uid`/`gid`.
-    pub fn open(dir: &Path, part_size: u32, uid: u32, gid: u32) -> Result<Cache, CacheError> {
-        let data_dir = dir.join("data");
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| CacheError::io(format!("creating {}", data_dir.display()), e))?;
-        let path = dir.join("cache.db");
-        let conn = schema::open(&path)?;
-        nodes::ensure_root(&conn, uid, gid)?;
-        let orphans = nodes::orphans(&conn)?;
-        let db = Db::start(&path, conn)?;
-        let cache = Cache {
-            inner: Arc::new(Inner {
-                db,
-                data_dir,
-                part_size,
-                last_read: LastRead::default(),
-            }),
-        };
-        // Files unlinked while open when the last mount ended.
-        for ino in orphans {
-            cache.forget(ino)?;
-        }
-        Ok(cache)
-    }
-
     /// The part size of new versions.
     pub fn part_size(&self) -> u32 {
         self.inner.part_size
@@ -92,5 +66,15 @@ impl Cache {
 
     pub(super) fn db(&self) -> &Db {
         &self.inner.db
+    }
+}
+
+/// Last reads of (ino, version) since the last flush (see `space`).
+#[derive(Debug, Default)]
+pub(super) struct LastRead(Mutex<HashMap<(u64, u64), SystemTime>>);
+
+impl LastRead {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<(u64, u64), SystemTime>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -28,11 +28,13 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
+use super::error::UploadError;
 use super::hash::{self, Hashes};
+use super::job::{Committed, Observer, Phase, Progress, UploadJob};
 use super::object;
 use super::pace::{PaceLimits, Pacer};
 use super::retry::{RetryError, RetryPolicy};
-use super::{Committed, Observer, PartSource, Phase, Progress, UploadError, UploadJob};
+use super::source::PartSource;
 use crate::vod::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
     VodError, part_count, part_range,
