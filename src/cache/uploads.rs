@@ -29,7 +29,7 @@ pub enum UploadState {
     /// mount start (`fs::interrupted`).
     Interrupted,
     /// An image closed with no video to be the cover of: kept, never
-    /// uploaded as a media (`crate::fs::cover`).
+    /// uploaded as a media (`crate::settings::cover`).
     Image,
     /// An image sent as a video's cover.
     Cover,

@@ -132,7 +132,7 @@ impl Fs {
         &self.config
     }
 
-    /// The runtime the adapter runs [`Reply::Later`] futures on.
+    /// The runtime the adapter runs [`Reply::Later`](crate::fs::Reply::Later) futures on.
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.runtime
     }

@@ -2,7 +2,7 @@
 //! computed from the cache's upload state; the upload settings
 //! (`settings::NAMES`) are stored on directories; `user.vod.retry`
 //! is an action; `user.vod.cover` (and `cover_error`) belong to covers
-//! (`fs::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
+//! (`settings::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
 //! are in the cache or were evicted (reads then come from its URL). Any
 //! other `user.vod.*` name is refused with EINVAL and a log line (a typo
 //! such as `user.vod.clas_id` must not be stored silently and then
