@@ -1,7 +1,7 @@
 //! File semantics of the mount (inodes, handles, xattrs, by-id), over the
 //! staging cache. Knows nothing of the kernel (see `crate::fuse`) nor of the
 //! protocol (see `crate::upload`): it reaches the service only through
-//! [`Backend`].
+//! [`Backend`] (commits) and [`RemoteRead`] (bytes of evicted content).
 //!
 //! Design (see `doc/SEMANTICS.md` for the behaviour of each operation):
 //! - Metadata lives in the cache; every namespace change is a cache write.
