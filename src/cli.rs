@@ -475,7 +475,7 @@ impl MountArgs {
             ("source_context", &self.source_context),
         ] {
             if let Some(v) = value {
-                crate::fs::settings::apply(&mut settings, name, v.as_bytes())
+                crate::settings::apply(&mut settings, name, v.as_bytes())
                     .map_err(|why| format!("--{}: {why}", name.replace('_', "-")))?;
             }
         }

@@ -133,7 +133,7 @@ fn outcome(s: &FileStatus) -> Option<WaitOutcome> {
             url: s.url.clone().unwrap_or_default(),
         }),
         "failed" | "interrupted" => Some(WaitOutcome::Failed(s.error.clone().unwrap_or_default())),
-        // An image is never a media of its own (fs::cover): settled, with
+        // An image is never a media of its own (settings::cover): settled, with
         // no fileId or URL to print.
         "image" | "cover" => Some(WaitOutcome::Committed {
             file_id: String::new(),
@@ -340,7 +340,7 @@ pub struct Summary {
     pub interrupted: usize,
     /// Committed files whose content was evicted from the cache.
     pub evicted: usize,
-    /// Images (covers or not): never uploaded as media (`fs::cover`).
+    /// Images (covers or not): never uploaded as media (`settings::cover`).
     #[serde(skip_serializing_if = "is_zero")]
     pub images: usize,
 }

@@ -26,8 +26,7 @@ use fuser::{
     Request, SessionACL, TimeOrNow, WriteFlags,
 };
 
-use crate::cache::Kind;
-use crate::fs::{Attr, Fs, FsError, RenameFlags, Reply, SetAttrReq};
+use crate::fs::{Attr, Fs, FsError, Kind, RenameFlags, Reply, SetAttrReq};
 
 /// Options of a mount.
 #[derive(Debug, Clone)]

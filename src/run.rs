@@ -179,9 +179,13 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         gid,
         cache_size: args.cache_size,
     };
+    // Reads of content evicted from the cache: Range requests over the
+    // playback URL.
+    let remote = Arc::new(crate::vod::playback::PlaybackReader::default());
     let fs = Arc::new(Fs::new(
         cache.clone(),
         Arc::new(committer.clone()),
+        remote,
         fs_config,
         runtime.handle().clone(),
     ));
@@ -322,7 +326,7 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
             Some(n) => anyhow::bail!("--{name} {n}: 0 or 1"),
         }
     };
-    let tags = crate::fs::settings::parse_tags(args.tags.as_deref().unwrap_or(""))
+    let tags = crate::settings::parse_tags(args.tags.as_deref().unwrap_or(""))
         .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
     let req = SignRequest {
         file_sha: args.file_sha.to_ascii_lowercase(),

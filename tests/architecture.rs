@@ -30,10 +30,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fuse", &["fs"]),
     ("fs", &["cache", "upload", "settings", "vod"]),
     ("upload", &["cache", "settings", "vod"]),
-    ("cache", &["settings", "vod"]),
+    ("cache", &["settings", "vod", "sqlite"]),
+    // Opening a SQLite database (pragmas, migrations): a leaf utility.
+    ("sqlite", &[]),
     ("settings", &["vod"]),
     ("vod", &[]),
-    ("server", &["vod"]),
+    ("server", &["vod", "sqlite"]),
 ];
 
 /// Leaves: small utilities any module may import; they import nothing of

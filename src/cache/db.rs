@@ -13,7 +13,7 @@ use std::thread;
 
 use rusqlite::Connection;
 
-use super::CacheError;
+use super::error::CacheError;
 
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
@@ -84,7 +84,7 @@ impl Db {
     ) -> Result<T, CacheError> {
         let conn = match self.readers.lock().ok().and_then(|mut p| p.pop()) {
             Some(c) => c,
-            None => super::schema::connect(&self.path, true)?,
+            None => super::schema::connect_reader(&self.path)?,
         };
         let out = f(&conn);
         if let Ok(mut pool) = self.readers.lock()

@@ -5,7 +5,10 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{BY_ID_INO, Cache, CacheError, Hashes, InodeRow, Kind, ROOT_INO, from_ns, to_ns};
+use super::error::CacheError;
+use super::hash::Hashes;
+use super::inode::{BY_ID_INO, InodeRow, Kind, ROOT_INO, from_ns, to_ns};
+use super::store::Cache;
 
 /// Known MD5 of each part of a content.
 pub type PartMd5s = Vec<Option<[u8; 16]>>;

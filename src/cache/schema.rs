@@ -1,25 +1,24 @@
-//! Opening a cache database: pragmas and migrations.
+//! The cache database's schema and how its connections are opened.
 //!
-//! Pragmas are set outside any transaction. `journal_mode=WAL` lets readers
-//! run beside the one writer. `synchronous=NORMAL`: in WAL mode a crash can
-//! lose the last transactions but never corrupt the database, and it saves an
-//! fsync per transaction; the writer switches to `FULL` for the batches that
-//! must be durable (sealing a version before its commit starts).
-//!
-//! Migrations are an append-only list; `user_version` counts how many were
-//! applied. All pending ones run in one transaction. A database whose
-//! `user_version` is beyond the list was written by a newer vodfs and is
-//! refused rather than misread.
+//! Opening and migrating is `crate::sqlite`'s (pragmas outside
+//! transactions, append-only migrations keyed by `user_version`, a newer
+//! database refused); this file holds what is the cache's own: the
+//! migrations and the pragma levels. `synchronous=NORMAL`: in WAL mode a
+//! crash can lose the last transactions but never corrupt the database, and
+//! it saves an fsync per transaction; the writer switches to `FULL` for the
+//! batches that must be durable (sealing a version before its commit
+//! starts, see `db`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use super::CacheError;
+use super::error::CacheError;
+use crate::sqlite::{self, Options, Synchronous};
 
 /// The schema, one entry per version. Never edit an entry; append.
-pub(crate) const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     "
     -- AUTOINCREMENT: an inode number is never reused (the kernel may still
@@ -106,43 +105,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
 ];
 
-/// Opens `path` with the connection pragmas every connection needs.
-pub(crate) fn connect(path: &Path, read_only: bool) -> Result<Connection, CacheError> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+fn options(read_only: bool) -> Options {
+    Options {
+        read_only,
+        synchronous: Synchronous::Normal,
+        busy_timeout: Duration::from_secs(10),
     }
-    Ok(conn)
 }
 
-/// Applies the pending migrations in one transaction; refuses a database
-/// written by a newer schema.
-pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), CacheError> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = migrations.len() as i64;
-    if found > known {
-        return Err(CacheError::TooNew { found, known });
-    }
-    if found == known {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    for sql in &migrations[found as usize..] {
-        tx.execute_batch(sql)?;
-    }
-    tx.pragma_update(None, "user_version", known)?;
-    tx.commit()?;
-    Ok(())
+/// Opens the cache database at `path` for writing and applies the pending
+/// migrations; refuses a database written by a newer vodfs.
+pub(super) fn open(path: &Path) -> Result<Connection, CacheError> {
+    Ok(sqlite::open(path, &options(false), MIGRATIONS)?)
+}
+
+/// Opens a read-only connection (the reader pool of `db`).
+pub(super) fn connect_reader(path: &Path) -> Result<Connection, CacheError> {
+    Ok(sqlite::connect(path, &options(true))?)
 }
 
 #[cfg(test)]
@@ -150,67 +129,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migrations_apply_from_an_old_version_and_refuse_a_newer_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let v1 = ["CREATE TABLE a (x INTEGER);"];
-        let v2 = [
-            "CREATE TABLE a (x INTEGER);",
-            "ALTER TABLE a ADD COLUMN y TEXT;",
-        ];
-        {
-            let mut c = connect(&path, false).unwrap();
-            migrate(&mut c, &v1).unwrap();
-            c.execute("INSERT INTO a (x) VALUES (1)", []).unwrap();
-        }
-        {
-            let mut c = connect(&path, false).unwrap();
-            migrate(&mut c, &v2).unwrap();
-            let (x, y): (i64, Option<String>) = c
-                .query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap();
-            assert_eq!((x, y), (1, None));
-            let v: i64 = c
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .unwrap();
-            assert_eq!(v, 2);
-        }
-        let mut c = connect(&path, false).unwrap();
-        match migrate(&mut c, &v1) {
-            Err(CacheError::TooNew { found: 2, known: 1 }) => {}
-            other => panic!("expected TooNew, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_failing_migration_leaves_the_database_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let mut c = connect(&path, false).unwrap();
-        let bad = ["CREATE TABLE a (x INTEGER);", "CREATE TABLE b (; broken"];
-        assert!(migrate(&mut c, &bad).is_err());
-        let v: i64 = c
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 0);
-        let n: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'a'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 0);
-    }
-
-    #[test]
     fn the_real_schema_applies() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = connect(&dir.path().join("db"), false).unwrap();
-        migrate(&mut c, MIGRATIONS).unwrap();
+        let c = open(&dir.path().join("db")).unwrap();
         let mode: String = c
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_newer_cache_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let c = open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        match open(&path) {
+            Err(CacheError::Open(sqlite::OpenError::TooNew { found: 99, .. })) => {}
+            other => panic!("expected TooNew, got {other:?}"),
+        }
     }
 }

@@ -17,22 +17,11 @@
 //!   one batch at eviction and when the cache closes, so the order
 //!   survives a remount.
 
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Cache, CacheError};
-
-/// Last reads of (ino, version) since the last flush.
-#[derive(Debug, Default)]
-pub(crate) struct LastRead(Mutex<HashMap<(u64, u64), SystemTime>>);
-
-impl LastRead {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64), SystemTime>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+use super::error::CacheError;
+use super::store::Cache;
 
 impl Cache {
     /// Bytes the data files take on disk (allocated blocks: holes are free).

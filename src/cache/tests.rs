@@ -4,6 +4,7 @@ use std::os::unix::fs::FileExt;
 
 use md5::{Digest, Md5};
 use sha1::Sha1;
+use std::path::Path;
 
 use super::*;
 
@@ -215,6 +216,36 @@ fn dir_setting_finds_the_nearest_ancestor() {
         c.dir_setting(ROOT_INO, "class").unwrap(),
         Some(b"root".to_vec())
     );
+}
+
+#[test]
+fn paths_in_the_tree_are_shown_measured_and_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let a = c
+        .create_node(ROOT_INO, b"a", Kind::Dir, 0o755, 0, 0)
+        .unwrap();
+    let b = c.create_node(a.ino, b"b", Kind::Dir, 0o755, 0, 0).unwrap();
+    let f = c
+        .create_node(b.ino, b"f\xff.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    assert_eq!(c.display_path(f.ino), "/a/b/f\u{fffd}.mp4");
+    assert_eq!(c.display_path(ROOT_INO), "");
+    assert_eq!(c.display_path(9999), "(inode 9999)");
+    assert_eq!(
+        (c.depth(ROOT_INO).unwrap(), c.depth(b.ino).unwrap()),
+        (0, 2)
+    );
+    let follow = |from: u64, p: &[u8]| c.resolve_relative(from, p).unwrap();
+    assert_eq!(follow(b.ino, b"f\xff.mp4"), Some(f.ino));
+    assert_eq!(follow(a.ino, b"./b//f\xff.mp4"), Some(f.ino));
+    assert_eq!(
+        follow(b.ino, b"../../.."),
+        Some(ROOT_INO),
+        "root's .. is root"
+    );
+    assert_eq!(follow(ROOT_INO, b"a/../a/b"), Some(b.ino));
+    assert_eq!(follow(b.ino, b"missing.jpg"), None);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 
 use rusqlite::params;
 
-use super::{Cache, CacheError};
+use super::error::CacheError;
+use super::store::Cache;
 
 /// A linked file whose current version has no upload row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Cache, CacheError, Kind, from_ns, to_ns};
+use super::error::CacheError;
+use super::inode::{Kind, from_ns, to_ns};
+use super::store::Cache;
 
 /// Where an upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub enum UploadState {
     /// mount start (`fs::interrupted`).
     Interrupted,
     /// An image closed with no video to be the cover of: kept, never
-    /// uploaded as a media (`crate::fs::cover`).
+    /// uploaded as a media (`crate::settings::cover`).
     Image,
     /// An image sent as a video's cover.
     Cover,

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Cache, CacheError, to_ns};
+use super::error::CacheError;
+use super::inode::to_ns;
+use super::store::Cache;
 
 impl Cache {
     /// The user xattr `name` of `ino`.

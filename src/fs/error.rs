@@ -1,8 +1,7 @@
 //! The filesystem error and the one table from it to an errno.
 
 use crate::cache::CacheError;
-
-use super::CommitError;
+use crate::upload::{CommitError, RemoteReadError};
 
 /// Why a filesystem operation failed. [`FsError::errno`] is the only place
 /// an error becomes an errno.
@@ -34,6 +33,9 @@ pub enum FsError {
     NotSupported(&'static str),
     #[error("commit failed: {0}")]
     Commit(#[from] CommitError),
+    /// A read of evicted content from its URL (the message names the URL).
+    #[error("{0}")]
+    Remote(#[from] RemoteReadError),
     #[error("staging cache: {0}")]
     Cache(#[source] CacheError),
     #[error("{context}: {source}")]
@@ -68,6 +70,7 @@ impl FsError {
             FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::NotSupported(_) => libc::EOPNOTSUPP,
             FsError::Commit(_) => libc::EIO,
+            FsError::Remote(_) => libc::EIO,
             FsError::Cache(_) => libc::EIO,
             FsError::Io { source, .. } => match source.raw_os_error() {
                 Some(libc::ENOSPC) => libc::ENOSPC,

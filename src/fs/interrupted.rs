@@ -16,9 +16,10 @@
 //!   ordinary file; `vodfs retry` / `setfattr -n user.vod.retry` commits it
 //!   as it is.
 
-use super::{Fs, FsError};
+use super::error::FsError;
+use super::filesystem::Fs;
+use super::reply::Reply;
 use crate::cache::{SetAttr, UploadRow, UploadState, UploadStatus};
-use crate::upload::commit_job::display_path;
 
 /// `user.vod.error` of an interrupted file.
 pub const INTERRUPTED_ERROR: &str = "the writer did not finish: the mount stopped while the file was open for writing, so it may be truncated and was not committed; copy the file again, or run `vodfs retry FILE` (setfattr -n user.vod.retry -v 1 FILE) to commit it as it is";
@@ -46,7 +47,7 @@ impl Fs {
                 )?;
             }
             tracing::warn!(
-                file = %display_path(&self.cache, u.ino),
+                file = %self.cache.display_path(u.ino),
                 size,
                 "not committed: {INTERRUPTED_ERROR}"
             );
@@ -94,12 +95,12 @@ impl Fs {
         let live = self.live(ino)?;
         live.lock().dirty = true;
         self.interrupted().remove(&ino);
-        tracing::info!(file = %display_path(&self.cache, ino), "committing an interrupted file as it is (vodfs retry)");
+        tracing::info!(file = %self.cache.display_path(ino), "committing an interrupted file as it is (vodfs retry)");
         // Without waiting, sealing answers at once and the commit runs in
         // the background (`vodfs retry` then waits for it).
         match self.finish_content(ino, false) {
-            super::Reply::Now(r) => r,
-            super::Reply::Later(fut) => {
+            Reply::Now(r) => r,
+            Reply::Later(fut) => {
                 self.runtime.spawn(async move {
                     if let Err(e) = fut.await {
                         tracing::warn!(ino, "committing an interrupted file failed: {e}");

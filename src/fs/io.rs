@@ -12,9 +12,12 @@ use std::time::SystemTime;
 
 use futures::FutureExt;
 
+use super::error::FsError;
+use super::filesystem::{Fs, Handle};
 use super::hashing::Hashing;
+use super::names::is_rsync_temp;
 use super::open::{Inner, OpenInode};
-use super::{Fs, FsError, Handle, Reply, is_rsync_temp};
+use super::reply::Reply;
 use crate::cache::{Cache, ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
 
 impl Fs {
@@ -165,7 +168,7 @@ impl Fs {
                             .map_err(FsError::from),
                     );
                 }
-                let fut = self.backend.read_remote(&m.url, offset, len);
+                let fut = self.remote.read_remote(&m.url, offset, len);
                 Reply::Later(fut.map(|r| r.map_err(FsError::from)).boxed())
             }
         }

@@ -1,6 +1,6 @@
 //! Name rules: rsync temp names, the reserved `by-id`, length limits.
 
-use super::FsError;
+use super::error::FsError;
 
 /// The directory of committed media at the root.
 pub const BY_ID: &[u8] = b"by-id";

@@ -8,26 +8,26 @@
 //!   file empty: reads never open it, and a write that keeps the old bytes
 //!   (append, `truncate` to a non-zero size) first restores it whole from
 //!   the URL, verified against its SHA-1.
-//! - Reads go through the mount's HTTP client (`Backend::read_remote`: Range
+//! - Reads go through the mount's HTTP client (`RemoteRead::read_remote`: Range
 //!   requests) with a bounded read-ahead: windows of [`READ_AHEAD`] bytes
 //!   growing to [`MAX_WINDOW`] on sequential reads, the next one requested
-//!   while the current is read (see [`ReadAhead`]); at most
+//!   while the current is read (see `read_ahead`); at most
 //!   [`MAX_BUFFERS`] files keep windows.
 //! - Verification: the service must answer exactly the bytes the file's
 //!   size calls for (a shorter or longer media is not this content). The
 //!   SHA-1 is checked whenever the whole content is fetched.
 //! - A failure is EIO with a log line naming the file and the cause.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use sha1::{Digest, Sha1};
 
+use super::error::FsError;
+use super::filesystem::Fs;
 use super::open::Inner;
-use super::{Fs, FsError, Reply};
-use crate::upload::commit_job::display_path;
+use super::read_ahead::{Buffer, Window};
+use super::reply::Reply;
 
 /// Bytes fetched per remote read at least: the first window of a file.
 pub const READ_AHEAD: u64 = 1 << 20;
@@ -39,54 +39,12 @@ pub const MAX_BUFFERS: usize = 8;
 /// Bytes fetched per request when restoring a whole content.
 const RESTORE_CHUNK: u64 = 8 << 20;
 
-/// A window's bytes as they arrive: shared by every read waiting on it.
-type Fetch = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, String>>>;
-
-/// One window of a file's content: fetched, or on its way.
-#[derive(Clone)]
-struct Window {
-    start: u64,
-    len: u64,
-    bytes: Fetch,
-}
-
-impl Window {
-    fn covers(&self, offset: u64, len: u64) -> bool {
-        offset >= self.start && offset + len <= self.start + self.len
-    }
-}
-
-/// One file's read-ahead: the window reads are served from, the one
-/// before it (the kernel's parallel reads may arrive a little out of
-/// order) and the next one, fetched ahead while the current is read.
-struct Buffer {
-    version: u64,
-    prev: Option<Window>,
-    current: Window,
-    next: Option<Window>,
-}
-
-/// Read-ahead buffers of evicted files, by inode.
-///
-/// Sequential reads move from a window to the next, each twice the size of
-/// the one before up to [`MAX_WINDOW`]; when a read reaches the second half
-/// of a window, the next is requested, so the reader finds it (mostly)
-/// there. A read elsewhere starts over with a [`READ_AHEAD`] window.
-#[derive(Default)]
-pub(super) struct ReadAhead(Mutex<HashMap<u64, Buffer>>);
-
-impl ReadAhead {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Buffer>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 /// Starts fetching [start, start + len) of `url` on the runtime (so it
 /// proceeds whether or not a read awaits it yet), checking the length.
 fn fetch(fs: &Fs, url: &str, start: u64, len: u64, size: u64) -> Window {
-    let fut = fs.backend.read_remote(url, start, len as u32);
+    let fut = fs.remote.read_remote(url, start, len as u32);
     let task = fs.runtime.spawn(async move {
-        let got = fut.await.map_err(|e| e.message)?;
+        let got = fut.await.map_err(|e| e.0)?;
         if got.len() as u64 != len {
             return Err(format!(
                 "the service answered {} bytes at offset {start}, the file needs {len} (size {size}): not this content",
@@ -124,7 +82,7 @@ impl Fs {
         match up.and_then(|u| u.url.map(|url| (url, u.sha1))) {
             Some(found) => Ok(found),
             None => Err(remote_error(
-                &display_path(&self.cache, ino),
+                &self.cache.display_path(ino),
                 "evicted content has no playback URL".into(),
             )),
         }
@@ -132,7 +90,7 @@ impl Fs {
 
     /// Reads `len` bytes at `offset` of evicted (ino, version) of `size`
     /// bytes from its URL, through the read-ahead windows (see
-    /// [`ReadAhead`]).
+    /// `read_ahead`).
     pub(super) fn read_evicted(
         &self,
         ino: u64,
@@ -204,7 +162,7 @@ impl Fs {
             let a = (offset - window.start) as usize;
             return Reply::Now(Ok(bytes[a..a + len as usize].to_vec()));
         }
-        let file = display_path(&self.cache, ino);
+        let file = self.cache.display_path(ino);
         let buffers = self.read_ahead.clone();
         Reply::Later(
             async move {
@@ -229,7 +187,7 @@ impl Fs {
     /// the calling (FUSE) thread for the download.
     pub(super) fn restore_evicted(&self, ino: u64, g: &Inner) -> Result<(), FsError> {
         let (url, sha1) = self.committed_url(ino, g.version)?;
-        let file = display_path(&self.cache, ino);
+        let file = self.cache.display_path(ino);
         self.reserve_space(g.size)?;
         let path = self.cache.data_path(ino, g.version);
         let tmp = path.with_extension("restore");
@@ -241,8 +199,8 @@ impl Fs {
             let want = RESTORE_CHUNK.min(g.size - offset);
             let got = self
                 .runtime
-                .block_on(self.backend.read_remote(&url, offset, want as u32))
-                .map_err(|e| remote_error(&file, e.message))?;
+                .block_on(self.remote.read_remote(&url, offset, want as u32))
+                .map_err(|e| remote_error(&file, e.0))?;
             if got.len() as u64 != want {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(remote_error(

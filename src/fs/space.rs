@@ -9,7 +9,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Fs, FsError};
+use super::error::FsError;
+use super::filesystem::Fs;
 
 /// Space kept free on the disk besides the data (SQLite's WAL, other users).
 const DISK_RESERVE: u64 = 16 << 20;
@@ -24,7 +25,7 @@ impl Fs {
     fn evict(&self, need: u64) -> Result<u64, FsError> {
         Ok(self.cache.evict_clean_with(need, |ino, version, bytes| {
             tracing::info!(
-                file = %crate::upload::commit_job::display_path(&self.cache, ino),
+                file = %self.cache.display_path(ino),
                 version,
                 bytes,
                 "evicted committed data from the cache (reads come from its URL)"

@@ -12,8 +12,8 @@ use futures::future::BoxFuture;
 use md5::{Digest, Md5};
 use sha1::Sha1;
 
-use super::{Backend, CommitError};
 use crate::cache::{Cache, Committed, UploadState, UploadStatus};
+use crate::upload::{Backend, CommitError, RemoteRead, RemoteReadError};
 
 /// One commit the backend performed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,20 +228,23 @@ impl Backend for RecordingBackend {
         log.cancels.push(ino);
         log.scheduled.remove(&ino);
     }
+}
 
+/// Serves the content of the media this backend committed, by url.
+impl RemoteRead for RecordingBackend {
     fn read_remote(
         &self,
         url: &str,
         offset: u64,
         len: u32,
-    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteReadError>> {
         let r = match self.log().remote.get(url) {
             Some(bytes) => {
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(len as usize).min(bytes.len());
                 Ok(bytes[start..end].to_vec())
             }
-            None => Err(CommitError::new(format!("no media at {url}"))),
+            None => Err(RemoteReadError(format!("no media at {url}"))),
         };
         futures::future::ready(r).boxed()
     }

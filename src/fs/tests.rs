@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::testing::RecordingBackend;
 use super::tree::RenameFlags;
 use super::*;
+use crate::cache::{BY_ID_INO, Cache, ROOT_INO};
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -29,7 +30,13 @@ fn harness(write_back: Option<Duration>) -> Harness {
         gid: 0,
         cache_size: None,
     };
-    let fs = Fs::new(cache, backend.clone(), config, rt.handle().clone());
+    let fs = Fs::new(
+        cache,
+        backend.clone(),
+        backend.clone(),
+        config,
+        rt.handle().clone(),
+    );
     Harness {
         _dir: dir,
         rt,

@@ -3,8 +3,11 @@
 
 use std::time::SystemTime;
 
+use super::attr::{Attr, Entry, SetAttrReq};
+use super::error::FsError;
+use super::filesystem::Fs;
 use super::names::{self, BY_ID, is_rsync_temp};
-use super::{Attr, Entry, Fs, FsError, Reply, SetAttrReq};
+use super::reply::Reply;
 use crate::cache::{BY_ID_INO, Kind, MEDIA_INO_BASE, ROOT_INO, SetAttr, UploadState};
 
 /// Flags of `rename` (renameat2).

@@ -1,8 +1,8 @@
 //! Extended attributes. `user.vod.*` names in [`COMPUTED`] are read-only and
 //! computed from the cache's upload state; the upload settings
-//! (`fs::settings::NAMES`) are stored on directories; `user.vod.retry`
+//! (`settings::NAMES`) are stored on directories; `user.vod.retry`
 //! is an action; `user.vod.cover` (and `cover_error`) belong to covers
-//! (`fs::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
+//! (`settings::cover`). `user.vod.cached` (`1`/`0`) tells whether a file's bytes
 //! are in the cache or were evicted (reads then come from its URL). Any
 //! other `user.vod.*` name is refused with EINVAL and a log line (a typo
 //! such as `user.vod.clas_id` must not be stored silently and then
@@ -11,8 +11,11 @@
 //! without touching the database (the kernel asks for security.capability
 //! before every write).
 
-use super::{Fs, FsError};
+use super::error::FsError;
+use super::filesystem::Fs;
 use crate::cache::{BY_ID_INO, MEDIA_INO_BASE, UploadRow, UploadState, UploadStatus};
+use crate::settings;
+use crate::settings::cover::{COVER_ERROR_XATTR, COVER_XATTR};
 
 /// The computed attributes, without the `user.vod.` prefix.
 pub const COMPUTED: &[&str] = &[
@@ -230,7 +233,7 @@ impl Fs {
             );
             return Err(FsError::Invalid("upload settings are set on directories"));
         }
-        if let Err(why) = super::settings::check(setting, value) {
+        if let Err(why) = settings::check(setting, value) {
             tracing::warn!("setxattr user.vod.{setting} on inode {ino} refused: {why}");
             return Err(FsError::Invalid("invalid upload setting"));
         }
@@ -241,14 +244,14 @@ impl Fs {
     fn check_known_vod_name(&self, ino: u64, name: &[u8]) -> Result<(), FsError> {
         if !name.starts_with(VOD_PREFIX)
             || name == CACHED
-            || name == super::cover::COVER_XATTR
-            || name == super::cover::COVER_ERROR_XATTR
+            || name == COVER_XATTR
+            || name == COVER_ERROR_XATTR
             || computed_key(name).is_some()
-            || super::settings::setting_name(name).is_some()
+            || settings::setting_name(name).is_some()
         {
             return Ok(());
         }
-        let file = crate::upload::commit_job::display_path(&self.cache, ino);
+        let file = self.cache.display_path(ino);
         tracing::warn!(
             file = %file,
             "setxattr {} refused: not a user.vod.* attribute vodfs knows (EINVAL)",
@@ -267,10 +270,10 @@ impl Fs {
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
         }
-        if let Some(setting) = super::settings::setting_name(name) {
+        if let Some(setting) = settings::setting_name(name) {
             self.check_setting(ino, setting, value)?;
         }
-        if name == super::cover::COVER_XATTR {
+        if name == COVER_XATTR {
             self.check_cover_xattr(ino, value)?;
         }
         Ok(self.cache.set_xattr(

@@ -276,24 +276,14 @@ impl Store {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let mut conn = Connection::open(root.join("vodfs.sqlite3"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() {
-            return Err(ServerError::Internal(format!(
-                "database schema {version} is newer than this vodfs ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        let tx = conn.transaction()?;
-        for m in &MIGRATIONS[version..] {
-            tx.execute_batch(m)?;
-        }
-        tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
-        tx.commit()?;
+        // synchronous=FULL: a recorded part must survive power loss.
+        let options = crate::sqlite::Options {
+            read_only: false,
+            synchronous: crate::sqlite::Synchronous::Full,
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let conn = crate::sqlite::open(&root.join("vodfs.sqlite3"), &options, MIGRATIONS)
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(conn),
             root: root.to_path_buf(),

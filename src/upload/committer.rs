@@ -1,4 +1,4 @@
-//! When commits run: the per-file scheduling behind [`crate::fs::Backend`].
+//! When commits run: the per-file scheduling behind [`Backend`].
 //!
 //! The filesystem says *commit this version now* (close in the default mode),
 //! *commit after quiet* (write-back), *wait* (fsync, `vodfs wait`) or *cancel*
@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::fs::{Backend, CommitError};
+use super::backend::{Backend, CommitError};
 
 /// The work of committing one (ino, version); resolves with the outcome,
 /// which it has already recorded in the cache.
@@ -36,14 +36,6 @@ pub trait CommitJob: Send + Sync + 'static {
         version: u64,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<(), CommitError>>;
-
-    /// Reads a byte range of a committed media from its URL.
-    fn read_remote(
-        &self,
-        url: &str,
-        offset: u64,
-        len: u32,
-    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>>;
 }
 
 /// The state of an inode's latest commit, as waiters see it.
@@ -234,15 +226,6 @@ impl Backend for Committer {
                 .send_replace(Phase::Done(Err(CommitError::new("upload cancelled"))));
         }
     }
-
-    fn read_remote(
-        &self,
-        url: &str,
-        offset: u64,
-        len: u32,
-    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
-        self.inner.job.read_remote(url, offset, len)
-    }
 }
 
 #[cfg(test)]
@@ -293,14 +276,6 @@ mod tests {
                     Ok(())
                 }
             })
-        }
-        fn read_remote(
-            &self,
-            _url: &str,
-            _offset: u64,
-            len: u32,
-        ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>> {
-            Box::pin(async move { Ok(vec![7; len as usize]) })
         }
     }
 

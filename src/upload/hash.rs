@@ -11,7 +11,8 @@ use md5::{Digest as _, Md5};
 use sha1::Sha1;
 use tokio_util::sync::CancellationToken;
 
-use super::{PartSource, UploadError};
+use super::error::UploadError;
+use super::source::PartSource;
 use crate::vod::{part_count, part_range};
 
 /// The hashes of one source cut in parts of `part_size`.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use sha1::{Digest as _, Sha1};
 
-use super::PartSource;
+use super::source::PartSource;
 use crate::vod::ObjectBody;
 
 const BLOCK: u64 = 1 << 20;

@@ -28,11 +28,13 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 
+use super::error::UploadError;
 use super::hash::{self, Hashes};
+use super::job::{Committed, Observer, Phase, Progress, UploadJob};
 use super::object;
 use super::pace::{PaceLimits, Pacer};
 use super::retry::{RetryError, RetryPolicy};
-use super::{Committed, Observer, PartSource, Phase, Progress, UploadError, UploadJob};
+use super::source::PartSource;
 use crate::vod::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
     VodError, part_count, part_range,
@@ -77,6 +79,38 @@ fn retry_error(e: RetryError) -> UploadError {
     }
 }
 
+/// Refuses a job that cannot be uploaded, or one already cancelled.
+fn check_job(job: &UploadJob, cancel: &CancellationToken) -> Result<(), UploadError> {
+    if job.part_size == 0 {
+        return Err(UploadError::InvalidJob("part size is 0".into()));
+    }
+    if job.file_name.is_empty() {
+        return Err(UploadError::InvalidJob("empty file name".into()));
+    }
+    if cancel.is_cancelled() {
+        return Err(UploadError::Cancelled);
+    }
+    Ok(())
+}
+
+fn committed(
+    media: Media,
+    sha1_hex: String,
+    instant: bool,
+    parts_sent: u64,
+    bytes_sent: u64,
+) -> Committed {
+    Committed {
+        file_id: media.file_id,
+        url: media.url,
+        cover_url: media.cover_url,
+        sha1_hex,
+        instant,
+        parts_sent,
+        bytes_sent,
+    }
+}
+
 impl Uploader {
     pub fn new(flow: Arc<dyn UploadFlow>, config: UploaderConfig) -> Self {
         Uploader {
@@ -90,7 +124,11 @@ impl Uploader {
         &self.flow
     }
 
-    /// Uploads `src` and commits it; see the module documentation.
+    /// Uploads `src` and commits it; see the module documentation. The
+    /// phases: check the job, hash (unless the source knows its SHA-1),
+    /// start (or resume) at the service, then either the service already
+    /// has the content (instant) or the parts are sent and the upload
+    /// finished.
     pub async fn upload(
         &self,
         src: Arc<dyn PartSource>,
@@ -98,59 +136,12 @@ impl Uploader {
         observer: &dyn Observer,
         cancel: &CancellationToken,
     ) -> Result<Committed, UploadError> {
-        if job.part_size == 0 {
-            return Err(UploadError::InvalidJob("part size is 0".into()));
-        }
-        if job.file_name.is_empty() {
-            return Err(UploadError::InvalidJob("empty file name".into()));
-        }
-        if cancel.is_cancelled() {
-            return Err(UploadError::Cancelled);
-        }
+        check_job(job, cancel)?;
         let len = src.len();
-        let (sha1_hex, hashes) = match src.sha1_hex() {
-            Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                (s.to_ascii_lowercase(), None)
-            }
-            _ => {
-                observer.phase(Phase::Hashing);
-                let h = hash::hash(src.clone(), len, job.part_size, cancel.clone()).await?;
-                (h.sha1_hex.clone(), Some(h))
-            }
-        };
-        let resume = job
-            .resume_token
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Session>(t).ok())
-            .filter(|s| s.sha1_hex == sha1_hex && s.file_size == len && s.flow == self.flow.name());
+        let (sha1_hex, hashes) = Self::content_hashes(&src, job, observer, cancel).await?;
         observer.phase(Phase::Uploading);
-        let req = StartRequest {
-            file_name: job.file_name.clone(),
-            file_type: job.file_type.clone(),
-            file_size: len,
-            sha1_hex: sha1_hex.clone(),
-            part_size: job.part_size,
-            settings: job.settings.clone(),
-            resume,
-        };
-        let started = self
-            .retry
-            .run(cancel, || async {
-                self.pacer.acquire(Step::Start).await;
-                self.flow.start(&req).await
-            })
-            .await
-            .map_err(retry_error)?;
+        let started = self.start(job, len, &sha1_hex, observer, cancel).await?;
         let session = started.session().clone();
-        if session.sha1_hex != sha1_hex || session.file_size != len || session.part_size == 0 {
-            return Err(UploadError::Service(VodError::bad_response(
-                self.flow.action(Step::Start),
-                "session does not describe the file being uploaded",
-            )));
-        }
-        if let Ok(token) = serde_json::to_string(&session) {
-            observer.resume_token(&token);
-        }
         let held = match started {
             Started::Complete { media, .. } => {
                 let total = part_count(len, session.part_size);
@@ -160,15 +151,7 @@ impl Uploader {
                     bytes_done: len,
                     bytes_total: len,
                 });
-                return Ok(Committed {
-                    file_id: media.file_id,
-                    url: media.url,
-                    cover_url: media.cover_url,
-                    sha1_hex,
-                    instant: true,
-                    parts_sent: 0,
-                    bytes_sent: 0,
-                });
+                return Ok(committed(media, sha1_hex, true, 0, 0));
             }
             Started::Upload { held, .. } => held,
         };
@@ -186,23 +169,85 @@ impl Uploader {
         if let Err(e) = &result
             && !matches!(e, UploadError::Cancelled)
         {
-            // Best effort: tell the service (frontwize FAILED); flows that
-            // resume keep their state.
-            let abort = self.flow.abort(&session, AbortReason::Failed);
-            if let Ok(Err(err)) = tokio::time::timeout(ABORT_TIMEOUT, abort).await {
-                tracing::warn!(%err, "could not report the failed upload");
-            }
+            self.report_failure(&session).await;
         }
         let (media, parts_sent, bytes_sent) = result?;
-        Ok(Committed {
-            file_id: media.file_id,
-            url: media.url,
-            cover_url: media.cover_url,
-            sha1_hex,
-            instant: false,
-            parts_sent,
-            bytes_sent,
-        })
+        Ok(committed(media, sha1_hex, false, parts_sent, bytes_sent))
+    }
+
+    /// The content's SHA-1 (lower-case hex), and the part hashes when they
+    /// had to be computed here (the source did not know its SHA-1).
+    async fn content_hashes(
+        src: &Arc<dyn PartSource>,
+        job: &UploadJob,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Option<Hashes>), UploadError> {
+        match src.sha1_hex() {
+            Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok((s.to_ascii_lowercase(), None))
+            }
+            _ => {
+                observer.phase(Phase::Hashing);
+                let h = hash::hash(src.clone(), src.len(), job.part_size, cancel.clone()).await?;
+                Ok((h.sha1_hex.clone(), Some(h)))
+            }
+        }
+    }
+
+    /// Starts the upload at the service (resuming the job's session when
+    /// it still describes this content), checks the session it answers,
+    /// and hands it to the observer as the resume token.
+    async fn start(
+        &self,
+        job: &UploadJob,
+        len: u64,
+        sha1_hex: &str,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<Started, UploadError> {
+        let resume = job
+            .resume_token
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Session>(t).ok())
+            .filter(|s| s.sha1_hex == sha1_hex && s.file_size == len && s.flow == self.flow.name());
+        let req = StartRequest {
+            file_name: job.file_name.clone(),
+            file_type: job.file_type.clone(),
+            file_size: len,
+            sha1_hex: sha1_hex.to_string(),
+            part_size: job.part_size,
+            settings: job.settings.clone(),
+            resume,
+        };
+        let started = self
+            .retry
+            .run(cancel, || async {
+                self.pacer.acquire(Step::Start).await;
+                self.flow.start(&req).await
+            })
+            .await
+            .map_err(retry_error)?;
+        let session = started.session();
+        if session.sha1_hex != sha1_hex || session.file_size != len || session.part_size == 0 {
+            return Err(UploadError::Service(VodError::bad_response(
+                self.flow.action(Step::Start),
+                "session does not describe the file being uploaded",
+            )));
+        }
+        if let Ok(token) = serde_json::to_string(session) {
+            observer.resume_token(&token);
+        }
+        Ok(started)
+    }
+
+    /// Best effort: tell the service an upload failed (frontwize FAILED);
+    /// flows that resume keep their state.
+    async fn report_failure(&self, session: &Session) {
+        let abort = self.flow.abort(session, AbortReason::Failed);
+        if let Ok(Err(err)) = tokio::time::timeout(ABORT_TIMEOUT, abort).await {
+            tracing::warn!(%err, "could not report the failed upload");
+        }
     }
 
     /// Sends what the service lacks and finishes: (media, parts, bytes sent).

@@ -67,7 +67,13 @@ impl TestMount {
             gid: 0,
             cache_size: None,
         };
-        let fs = Arc::new(Fs::new(cache, backend.clone(), config, rt.handle().clone()));
+        let fs = Arc::new(Fs::new(
+            cache,
+            backend.clone(),
+            backend.clone(),
+            config,
+            rt.handle().clone(),
+        ));
         let handle = mount(fs.clone(), mnt.path(), &MountOptions::default()).expect("mount");
         TestMount {
             backend,

@@ -416,6 +416,7 @@ fn join_returns_when_unmounted_from_outside() {
     let backend = vodfs::fs::testing::RecordingBackend::new(cache.clone());
     let fs = Arc::new(vodfs::fs::Fs::new(
         cache,
+        backend.clone(),
         backend,
         Default::default(),
         rt.handle().clone(),

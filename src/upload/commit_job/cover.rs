@@ -5,7 +5,8 @@
 //! [`UploadFlow::upload_cover`], or taken from the upload itself when the
 //! flow sends covers at the start), so its xattrs are final at once.
 //!
-//! Which image is whose cover is `crate::fs::cover`'s rule; this file only
+//! Which image is whose cover is `crate::settings::cover`'s rule (applied
+//! to the tree by `find_cover`); this file only
 //! moves bytes and records outcomes. A cover failure never fails the video:
 //! it is logged, stored as `user.vod.cover_error` on the video and as the
 //! image's `user.vod.error` (state `failed`, so `vodfs retry` on the image
@@ -19,10 +20,11 @@ use std::os::unix::ffi::OsStrExt;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 
-use super::{CacheCommitJob, blocking, display_path};
+use super::find_cover::{self, CoverFile};
+use super::job::{CacheCommitJob, blocking};
 use crate::cache::{self, UploadState, UploadStatus};
-use crate::fs::CommitError;
-use crate::fs::cover::{self, COVER_ERROR_XATTR, CoverFile};
+use crate::settings::cover::{COVER_ERROR_XATTR, image_type};
+use crate::upload::backend::CommitError;
 use crate::vod::{CoverRequest, MAX_COVER, Media, names};
 
 /// A cover read from the cache.
@@ -93,7 +95,7 @@ impl CacheCommitJob {
     ) -> Result<(), CommitError> {
         let cache = self.cache.clone();
         let n = name.clone();
-        let videos = blocking(move || cover::videos_of(&cache, ino, parent, &n)).await?;
+        let videos = blocking(move || find_cover::videos_of(&cache, ino, parent, &n)).await?;
         let mut sent = false;
         for v in videos {
             if let Some(video) = self.committed_video(v).await? {
@@ -128,7 +130,7 @@ impl CacheCommitJob {
                 .filter(|u| u.status.state == UploadState::Committed && u.file_id.is_some())
                 .map(|row| Video {
                     ino,
-                    path: display_path(&cache, ino),
+                    path: cache.display_path(ino),
                     row,
                 }))
         })
@@ -147,7 +149,7 @@ impl CacheCommitJob {
             if !cache.is_sealed(cover_ino, row.version)? {
                 return Ok(None);
             }
-            let path = display_path(&cache, cover_ino);
+            let path = cache.display_path(cover_ino);
             let Some(info) = cache.commit_info(cover_ino, row.version)? else {
                 return Ok(None);
             };
@@ -166,7 +168,7 @@ impl CacheCommitJob {
         let name = OsStr::from_bytes(&file.name);
         let req = data.map(|data| CoverRequest {
             file_name: names::service_name(name),
-            file_type: cover::image_type(&file.name).unwrap_or("jpg").to_string(),
+            file_type: image_type(&file.name).unwrap_or("jpg").to_string(),
             sha1_hex: hex::encode(Sha1::digest(&data)),
             data: Bytes::from(data),
         });
@@ -246,9 +248,10 @@ impl CacheCommitJob {
         }
         let cache = self.cache.clone();
         let n = name.to_vec();
-        let found = tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &n))
-            .await
-            .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
+        let found =
+            tokio::task::spawn_blocking(move || find_cover::cover_of(&cache, ino, parent, &n))
+                .await
+                .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
         match found {
             Ok(None) => None,
             Ok(Some(file)) => match self.load_cover(&file).await {
@@ -291,9 +294,10 @@ impl CacheCommitJob {
         }
         let cache = self.cache.clone();
         let n = name.to_vec();
-        let found = tokio::task::spawn_blocking(move || cover::cover_of(&cache, ino, parent, &n))
-            .await
-            .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
+        let found =
+            tokio::task::spawn_blocking(move || find_cover::cover_of(&cache, ino, parent, &n))
+                .await
+                .unwrap_or_else(|e| Err(format!("cache task failed: {e}")));
         let file = match found {
             Ok(Some(f)) => f,
             Ok(None) => return CoverOutcome::None,

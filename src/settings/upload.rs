@@ -11,8 +11,10 @@
 //! - Settings belong to directories: setting one on a file is refused
 //!   rather than silently ignored.
 //! - The same parsers check the mount options (`--class-id`, `-o tags=…`).
+//! - The nearest-directory walk is the cache's (`Cache::dir_setting`);
+//!   [`resolve`] takes its answers through a closure, so these rules import
+//!   nothing of the store.
 
-use crate::cache::{Cache, CacheError};
 use crate::vod::UploadSettings;
 
 /// The setting names, without the `user.vod.` prefix.
@@ -108,17 +110,18 @@ pub fn check(name: &str, value: &[u8]) -> Result<(), String> {
     apply(&mut UploadSettings::default(), name, value)
 }
 
-/// The settings a file `ino` is committed with: each one from the nearest
-/// directory above it that has it, else from `defaults`. A stored value
-/// that no longer parses (it was checked when set) leaves the default.
-pub fn resolve(
-    cache: &Cache,
+/// The settings a file `ino` is committed with: each one from
+/// `dir_setting(name)` (the value of the nearest directory above `ino` that
+/// has it), else from `defaults`. A stored value that no longer parses (it
+/// was checked when set) leaves the default, with a log line.
+pub fn resolve<E>(
     ino: u64,
     defaults: &UploadSettings,
-) -> Result<UploadSettings, CacheError> {
+    mut dir_setting: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+) -> Result<UploadSettings, E> {
     let mut settings = defaults.clone();
     for name in NAMES {
-        if let Some(v) = cache.dir_setting(ino, name)?
+        if let Some(v) = dir_setting(name)?
             && let Err(why) = apply(&mut settings, name, &v)
         {
             tracing::warn!("ignoring user.vod.{name} of inode {ino}: {why}");
@@ -149,5 +152,27 @@ mod tests {
         assert_eq!(s.tags, ["a", "b", "c"]);
         assert_eq!(setting_name(b"user.vod.class_id"), Some("class_id"));
         assert_eq!(setting_name(b"user.vod.state"), None);
+    }
+
+    #[test]
+    fn resolve_takes_each_setting_from_the_lookup_else_the_default() {
+        let defaults = UploadSettings {
+            class_id: Some(7),
+            procedure: Some("p".into()),
+            ..UploadSettings::default()
+        };
+        let got = resolve(5, &defaults, |name| {
+            Ok::<_, ()>(match name {
+                "class_id" => Some(b"12".to_vec()),
+                // No longer valid: the default stays.
+                "transcode" => Some(b"maybe".to_vec()),
+                _ => None,
+            })
+        })
+        .unwrap();
+        assert_eq!(got.class_id, Some(12));
+        assert_eq!(got.procedure.as_deref(), Some("p"));
+        assert_eq!(got.transcode, defaults.transcode);
+        assert_eq!(resolve(5, &defaults, |_| Err("db")), Err("db"));
     }
 }

@@ -1,4 +1,11 @@
-//! The one interface from the filesystem to the upload side.
+//! The interfaces the filesystem calls downwards into the upload side:
+//! [`Backend`] (when to commit a file) and [`RemoteRead`] (the bytes of a
+//! committed file whose content left the cache).
+//!
+//! They live here, not in `crate::fs`, so that the filesystem imports the
+//! upload side and never the other way round: `upload::committer`
+//! implements [`Backend`], `vod`'s [`PlaybackReader`] implements
+//! [`RemoteRead`]; tests of `crate::fs` use fakes (`fs::testing`).
 //!
 //! The filesystem decides *when* a file is committed (last close, rename of a
 //! temp file to its final name, fsync); the backend decides *how* (protocol,
@@ -8,6 +15,8 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+
+use crate::vod::playback::PlaybackReader;
 
 /// Why a commit did not happen. The detailed state is already recorded in
 /// the cache (`user.vod.error`) by the time this is returned.
@@ -25,8 +34,7 @@ impl CommitError {
     }
 }
 
-/// What the filesystem asks of the upload side. Implemented by
-/// `crate::upload::committer`; tests of `crate::fs` use fakes.
+/// What the filesystem asks of the commit scheduler.
 pub trait Backend: Send + Sync + 'static {
     /// Commit content version `version` of file `ino` now; resolves when the
     /// media is committed or the commit failed for good. Joining a commit of
@@ -44,13 +52,41 @@ pub trait Backend: Send + Sync + 'static {
     /// The file was unlinked or its content replaced: cancel a scheduled or
     /// running upload of `ino`.
     fn cancel(&self, ino: u64);
+}
 
+/// Why a remote read failed: the URL and the cause, in one message.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct RemoteReadError(pub String);
+
+/// Reads of committed content no longer in the cache.
+pub trait RemoteRead: Send + Sync + 'static {
     /// Reads `len` bytes at `offset` of a committed media from its playback
-    /// URL, for data no longer in the cache.
+    /// URL.
     fn read_remote(
         &self,
         url: &str,
         offset: u64,
         len: u32,
-    ) -> BoxFuture<'static, Result<Vec<u8>, CommitError>>;
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteReadError>>;
+}
+
+/// Range requests over the playback URL (the mount's HTTP client).
+impl RemoteRead for PlaybackReader {
+    fn read_remote(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u32,
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteReadError>> {
+        let reader = self.clone();
+        let url = url.to_string();
+        Box::pin(async move {
+            reader
+                .read(&url, offset, len)
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| RemoteReadError(format!("reading {url}: {e}")))
+        })
+    }
 }

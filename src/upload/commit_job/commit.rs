@@ -1,0 +1,237 @@
+//! The commit of one staged version, phase by phase: read what is staged,
+//! prepare the job (settings, resume token, a cover sent at the start),
+//! upload with progress, then record the outcome (cover settled and
+//! committed, cancelled, or failed).
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::cover::LoadedCover;
+use super::job::{CacheCommitJob, blocking};
+use super::progress::{Flusher, Latest};
+use super::staged::StagedSource;
+use crate::cache::{self, CommitInfo, UploadState, UploadStatus};
+use crate::settings;
+use crate::upload::backend::CommitError;
+use crate::upload::error::UploadError;
+use crate::upload::job::{Committed, Observer, Phase, UploadJob};
+use crate::vod::{Media, names};
+
+/// A cover sent with the upload (flows that take it at the start), or why
+/// it could not be; `None` for the other flows.
+type StartCover = Option<Result<LoadedCover, String>>;
+
+impl CacheCommitJob {
+    /// Commits (ino, version); the outcome is recorded in the cache.
+    pub(super) async fn commit(
+        self: Arc<Self>,
+        ino: u64,
+        version: u64,
+        cancel: CancellationToken,
+    ) -> Result<(), CommitError> {
+        let cache = self.cache.clone();
+        let info = blocking(move || cache.commit_info(ino, version))
+            .await?
+            .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
+        if settings::cover::is_image(&info.name) {
+            // An image is never a media of its own (crate::settings::cover).
+            let cache = self.cache.clone();
+            let path = blocking(move || Ok(cache.display_path(ino))).await?;
+            return self
+                .commit_image(ino, version, info.parent, info.name.clone(), path)
+                .await;
+        }
+        let (path, job, cover) = self.prepare(&info).await?;
+        let latest = Arc::new(Latest::default());
+        let started = Instant::now();
+        let result = self.upload(&info, &path, &job, &latest, &cancel).await;
+        match result {
+            Ok(c) => self.committed(&info, &path, &job, cover, c, started).await,
+            Err(UploadError::Cancelled) => self.cancelled(&info, &path, &latest).await,
+            Err(e) => self.failed(&info, &path, e).await,
+        }
+    }
+
+    /// The file's path (for log lines) and the job to run: its settings
+    /// (nearest directory, else the mount's), its saved resume token, and
+    /// the cover when the flow sends it with the upload.
+    async fn prepare(
+        &self,
+        info: &CommitInfo,
+    ) -> Result<(String, UploadJob, StartCover), CommitError> {
+        let (ino, version) = (info.ino, info.version);
+        let cache = self.cache.clone();
+        let defaults = self.settings.clone();
+        let (path, token, mut settings) = blocking(move || {
+            Ok((
+                cache.display_path(ino),
+                cache.load_resume_token(ino, version)?,
+                settings::resolve(ino, &defaults, |name| cache.dir_setting(ino, name))?,
+            ))
+        })
+        .await?;
+        // Flows that take the cover with the upload (apply) get it here.
+        let cover = self.cover_for_start(ino, info.parent, &info.name).await;
+        if let Some(Ok(c)) = &cover {
+            settings.cover = c.req.clone();
+        }
+        let name = OsStr::from_bytes(&info.name);
+        let job = UploadJob {
+            file_name: names::service_name(name),
+            file_type: names::file_type(name),
+            part_size: info.part_size,
+            parallel_parts: self.parallel_parts,
+            settings,
+            resume_token: token.and_then(|t| String::from_utf8(t).ok()),
+        };
+        Ok((path, job, cover))
+    }
+
+    /// Runs the pipeline over the staged bytes, its progress flushed to the
+    /// cache as it goes.
+    async fn upload(
+        &self,
+        info: &CommitInfo,
+        path: &str,
+        job: &UploadJob,
+        latest: &Arc<Latest>,
+        cancel: &CancellationToken,
+    ) -> Result<Committed, UploadError> {
+        let source = Arc::new(StagedSource::new(self.cache.clone(), info));
+        // Start from the parts and bytes the file is known to have, so the
+        // progress users see never drops to "0/0" before the first part.
+        let (parts, size) = (source.part_count(), info.size);
+        latest.update(|s| {
+            s.parts_total = parts;
+            s.bytes_total = size;
+        });
+        latest.phase(Phase::Hashing);
+        tracing::info!(file = %path, size, name = %job.file_name, "upload started");
+        let flusher = Flusher::start(self.cache.clone(), latest.clone(), info.ino, info.version);
+        let result = self
+            .uploader
+            .upload(source, job, latest.as_ref(), cancel)
+            .await;
+        flusher.stop().await;
+        result
+    }
+
+    /// The upload committed: settle the cover, then mark the version
+    /// committed (so every xattr is final when the state turns committed).
+    async fn committed(
+        &self,
+        info: &CommitInfo,
+        path: &str,
+        job: &UploadJob,
+        cover: StartCover,
+        c: Committed,
+        started: Instant,
+    ) -> Result<(), CommitError> {
+        let (ino, version, size) = (info.ino, info.version, info.size);
+        let secs = started.elapsed().as_secs_f64();
+        // The cover is settled before the state turns committed.
+        let media = Media {
+            file_id: c.file_id.clone(),
+            url: c.url.clone(),
+            cover_url: c.cover_url.clone(),
+        };
+        let cover = self
+            .video_cover(ino, info.parent, &info.name, &media, cover)
+            .await;
+        let cover_url = cover.url();
+        // Recorded first too, so every xattr is final when the
+        // state turns committed (`vodfs wait` in write-back mode).
+        self.record_video_cover(ino, path, cover).await;
+        let committed = cache::Committed {
+            file_id: c.file_id.clone(),
+            // A flow may commit without a playback URL (frontwize's null
+            // PlayUrl): committed, with an empty user.vod.url.
+            url: c.url.clone().unwrap_or_default(),
+            sha1: c.sha1_hex.clone(),
+            service_name: job.file_name.clone(),
+            cover_url,
+        };
+        let cache = self.cache.clone();
+        let marked =
+            tokio::task::spawn_blocking(move || cache.mark_committed(ino, version, &committed))
+                .await
+                .map_err(|e| CommitError::new(format!("cache task failed: {e}")))?;
+        match marked {
+            Ok(_) => {}
+            // The file was rewritten meanwhile and this version
+            // dropped: the newer version has its own commit.
+            Err(cache::CacheError::NotSealed { .. }) => {
+                tracing::info!(file = %path, file_id = %c.file_id, "committed a version that was since replaced");
+                return Err(CommitError::new("superseded by a newer version"));
+            }
+            Err(e) => return Err(CommitError::new(format!("cache: {e}"))),
+        }
+        tracing::info!(
+            file = %path,
+            file_id = %c.file_id,
+            url = c.url.as_deref().unwrap_or("(none)"),
+            size,
+            sent = c.bytes_sent,
+            instant = c.instant,
+            secs = format!("{secs:.3}"),
+            mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),
+            "upload committed"
+        );
+        Ok(())
+    }
+
+    /// Cancelled means unlinked or superseded by a newer version (never
+    /// unmount): this upload will not resume, so let the flow release what
+    /// it holds at the service.
+    async fn cancelled(
+        &self,
+        info: &CommitInfo,
+        path: &str,
+        latest: &Latest,
+    ) -> Result<(), CommitError> {
+        tracing::info!(file = %path, "upload cancelled");
+        let token = match latest.take_token() {
+            Some(t) => Some(t),
+            None => {
+                let (cache, ino, version) = (self.cache.clone(), info.ino, info.version);
+                blocking(move || cache.load_resume_token(ino, version))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|t| String::from_utf8(t).ok())
+            }
+        };
+        if let Some(token) = token
+            && let Err(e) = self.uploader.abandon(&token).await
+        {
+            tracing::warn!(file = %path, "releasing the cancelled upload: {e}");
+        }
+        Err(CommitError::new("upload cancelled"))
+    }
+
+    /// The upload failed for good: state `failed` with the message.
+    async fn failed(
+        &self,
+        info: &CommitInfo,
+        path: &str,
+        e: UploadError,
+    ) -> Result<(), CommitError> {
+        let message = e.to_string();
+        tracing::warn!(file = %path, error = %message, "upload failed");
+        let status = UploadStatus {
+            state: UploadState::Failed,
+            parts_done: 0,
+            parts_total: 0,
+            bytes_done: 0,
+            bytes_total: info.size,
+            error: Some(message.clone()),
+        };
+        let (cache, ino, version) = (self.cache.clone(), info.ino, info.version);
+        blocking(move || cache.set_upload_status(ino, version, &status)).await?;
+        Err(CommitError::new(message))
+    }
+}

@@ -1,0 +1,180 @@
+//! Progress of a running upload on its way to the cache: the observer
+//! keeps only the latest figures in memory ([`Latest`]); one flusher task
+//! per job writes them, and the resume token, at most every
+//! [`PROGRESS_EVERY`], in order, so a late write never overwrites the final
+//! state and the pipeline never blocks on SQLite.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::job::blocking;
+use crate::cache::{Cache, UploadState, UploadStatus};
+use crate::upload::job::{Observer, Phase, Progress};
+
+/// How often progress is written to the cache while an upload runs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Keeps the latest phase and progress for the flusher.
+/// The status stays in place (each update changes only its own fields);
+/// `dirty` says whether the flusher has written the latest figures yet.
+#[derive(Default)]
+pub(super) struct Latest {
+    status: Mutex<Option<UploadStatus>>,
+    dirty: AtomicBool,
+    token: Mutex<Option<String>>,
+}
+
+impl Latest {
+    pub(super) fn update(&self, f: impl FnOnce(&mut UploadStatus)) {
+        let mut g = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let s = g.get_or_insert_with(|| UploadStatus {
+            state: UploadState::Hashing,
+            parts_done: 0,
+            parts_total: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            error: None,
+        });
+        f(s);
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// The resume token heard since the last call, if any.
+    pub(super) fn take_token(&self) -> Option<String> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The latest status if it changed since the last call.
+    fn take_changed(&self) -> Option<UploadStatus> {
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return None;
+        }
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Observer for Latest {
+    fn phase(&self, phase: Phase) {
+        self.update(|s| {
+            s.state = match phase {
+                Phase::Hashing => UploadState::Hashing,
+                Phase::Uploading => UploadState::Uploading,
+                Phase::Committing => UploadState::Committing,
+            }
+        });
+    }
+
+    fn progress(&self, p: Progress) {
+        self.update(|s| {
+            s.parts_done = p.parts_done;
+            s.parts_total = p.parts_total;
+            s.bytes_done = p.bytes_done;
+            s.bytes_total = p.bytes_total;
+        });
+    }
+
+    fn resume_token(&self, token: &str) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.to_string());
+    }
+}
+
+/// The flusher of one job: writes the latest progress (and resume token)
+/// of (ino, version) in order until stopped.
+pub(super) struct Flusher {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Flusher {
+    pub(super) fn start(
+        cache: Cache,
+        latest: std::sync::Arc<Latest>,
+        ino: u64,
+        version: u64,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(flush_loop(cache, latest, ino, version, stop.clone()));
+        Flusher { stop, task }
+    }
+
+    /// Stops after one last write of what changed.
+    pub(super) async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn flush_loop(
+    cache: Cache,
+    latest: std::sync::Arc<Latest>,
+    ino: u64,
+    version: u64,
+    stop: CancellationToken,
+) {
+    loop {
+        let snapshot = latest.take_changed();
+        let token = latest.take_token();
+        if snapshot.is_some() || token.is_some() {
+            let cache = cache.clone();
+            let _ = blocking(move || {
+                if let Some(s) = snapshot {
+                    cache.set_upload_status(ino, version, &s)?;
+                }
+                if let Some(t) = token {
+                    cache.save_resume_token(ino, version, t.as_bytes())?;
+                }
+                Ok(())
+            })
+            .await;
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_phase_accumulate_and_flush_once() {
+        let l = Latest::default();
+        l.phase(Phase::Uploading);
+        l.progress(Progress {
+            parts_done: 2,
+            parts_total: 5,
+            bytes_done: 2 << 20,
+            bytes_total: 5 << 20,
+        });
+        let s = l.take_changed().expect("changed");
+        assert_eq!(
+            (s.state, s.parts_done, s.parts_total),
+            (UploadState::Uploading, 2, 5)
+        );
+        assert!(l.take_changed().is_none(), "nothing new since");
+        l.progress(Progress {
+            parts_done: 3,
+            parts_total: 5,
+            bytes_done: 3 << 20,
+            bytes_total: 5 << 20,
+        });
+        let s = l.take_changed().expect("changed");
+        assert_eq!(s.state, UploadState::Uploading, "phase kept across flushes");
+        assert_eq!(s.parts_done, 3);
+        l.phase(Phase::Committing);
+        let s = l.take_changed().expect("changed");
+        assert_eq!((s.state, s.parts_done), (UploadState::Committing, 3));
+    }
+}

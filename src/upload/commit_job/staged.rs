@@ -1,0 +1,62 @@
+//! A staged version as the pipeline's byte source.
+
+use bytes::Bytes;
+
+use crate::cache::{Cache, CommitInfo};
+use crate::upload::source::PartSource;
+
+/// A staged version as a [`PartSource`], with the hashes computed while it
+/// was written.
+pub(super) struct StagedSource {
+    cache: Cache,
+    ino: u64,
+    version: u64,
+    size: u64,
+    part_size: u32,
+    sha1: Option<[u8; 20]>,
+    md5s: Vec<Option<[u8; 16]>>,
+}
+
+impl StagedSource {
+    /// The source of the version `info` describes.
+    pub(super) fn new(cache: Cache, info: &CommitInfo) -> Self {
+        StagedSource {
+            cache,
+            ino: info.ino,
+            version: info.version,
+            size: info.size,
+            part_size: info.part_size,
+            sha1: info.sha1,
+            md5s: info.md5s.clone(),
+        }
+    }
+
+    /// How many parts the cache knows the version has.
+    pub(super) fn part_count(&self) -> u64 {
+        self.md5s.len() as u64
+    }
+}
+
+impl PartSource for StagedSource {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.cache
+            .read_at(self.ino, self.version, offset, len)
+            .map(Bytes::from)
+            .map_err(std::io::Error::other)
+    }
+
+    fn sha1_hex(&self) -> Option<String> {
+        self.sha1.map(hex::encode)
+    }
+
+    fn part_md5(&self, part_size: u32, index: u64) -> Option<[u8; 16]> {
+        if part_size != self.part_size {
+            return None;
+        }
+        self.md5s.get(index as usize).copied().flatten()
+    }
+}

@@ -1,0 +1,102 @@
+//! What the pipeline is given and what it hands back: the job, the phases
+//! and progress an observer hears, and the committed media.
+
+use std::ffi::OsStr;
+
+use crate::vod::{UploadSettings, names};
+
+/// What to upload and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadJob {
+    /// The service fileName (see [`names::service_name`]).
+    pub file_name: String,
+    /// The service fileType (see [`names::file_type`]).
+    pub file_type: String,
+    /// Preferred part size (524288 or 1048576 for v4); the service may
+    /// impose another when resuming.
+    pub part_size: u32,
+    /// Parts in flight at once (clamped to 1..=`pipeline::MAX_PARALLEL_PARTS`).
+    pub parallel_parts: usize,
+    pub settings: UploadSettings,
+    /// A token an earlier attempt handed to [`Observer::resume_token`].
+    pub resume_token: Option<String>,
+}
+
+impl UploadJob {
+    /// A job for a local file name with default part size (1 MiB) and
+    /// parallelism (4).
+    pub fn for_file_name(file_name: &OsStr) -> Self {
+        UploadJob {
+            file_name: names::service_name(file_name),
+            file_type: names::file_type(file_name),
+            part_size: 1_048_576,
+            parallel_parts: 4,
+            settings: UploadSettings::default(),
+            resume_token: None,
+        }
+    }
+}
+
+/// Where an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Hashing,
+    Uploading,
+    Committing,
+}
+
+/// Parts and bytes the service holds, of the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub parts_done: u64,
+    pub parts_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// Hears how an upload goes. Called from the upload's task; keep it quick
+/// (record, don't do I/O that blocks for long).
+pub trait Observer: Send + Sync {
+    fn phase(&self, _phase: Phase) {}
+    fn progress(&self, _progress: Progress) {}
+    /// An opaque token to save and pass back as [`UploadJob::resume_token`]
+    /// if this upload is interrupted.
+    fn resume_token(&self, _token: &str) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// A committed media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub file_id: String,
+    /// The playback URL; `None`: committed without one (frontwize's null
+    /// PlayUrl), to be shown as such, not as an error.
+    pub url: Option<String>,
+    /// Lower-case hex SHA-1 of the content, as the service has it.
+    pub sha1_hex: String,
+    /// The cover's URL when a cover went with the upload (apply).
+    pub cover_url: Option<String>,
+    /// The service already had the content (instant upload).
+    pub instant: bool,
+    /// Parts and bytes actually sent by this call (resume sends fewer).
+    pub parts_sent: u64,
+    pub bytes_sent: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_from_a_file_name() {
+        let j = UploadJob::for_file_name(OsStr::new("my: holiday.MP4"));
+        assert_eq!(j.file_name, "my_ holiday");
+        assert_eq!(j.file_type, "mp4");
+        assert_eq!(j.part_size, 1_048_576);
+    }
+}
