@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use url::Url;
 
-use super::Credentials;
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::reply::{self, Reply};
 use super::sign;

@@ -22,10 +22,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
+use super::flow::UploadSettings;
 use super::http::error_chain;
 use super::sign::{self, UgcEnvelope};
-use super::{Credentials, UploadSettings};
 
 /// What a signer is told about the file to sign for.
 #[derive(Debug, Clone, PartialEq, Eq)]

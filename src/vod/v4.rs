@@ -28,16 +28,17 @@ use futures::future::BoxFuture;
 use url::Url;
 
 use super::error::{VodError, VodErrorKind};
+use super::flow::{
+    CoverRequest, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
+};
 use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
+use super::rules::codes::{INIT_INSTANT, INIT_NEW, INIT_RESUMABLE};
+use super::rules::parts::MAX_COVER;
 use super::sign;
 use super::ugc::{self, SignRequest, SignatureProvider};
-use super::{
-    CoverRequest, HeldPart, MAX_COVER, Media, Part, Session, StartRequest, Started, Step,
-    UploadFlow,
-};
 
-pub use super::Credentials;
+pub use super::credentials::Credentials;
 
 const INIT: &str = "InitUpload";
 const PART: &str = "UploadPart";
@@ -247,12 +248,12 @@ impl V4Client {
             .await?;
         reply.check_sha(&req.sha1_hex)?;
         match reply.code {
-            0 => Ok(Started::Upload {
+            INIT_NEW => Ok(Started::Upload {
                 session,
                 held: Vec::new(),
                 resumed: false,
             }),
-            1 => {
+            INIT_RESUMABLE => {
                 session.part_size = reply.data_size()?;
                 let held: Vec<HeldPart> = reply.list_parts(session.part_size, req.file_size)?;
                 Ok(Started::Upload {
@@ -261,7 +262,7 @@ impl V4Client {
                     resumed: true,
                 })
             }
-            2 => {
+            INIT_INSTANT => {
                 let first = reply.media()?;
                 // Every v4 SDK calls FinishUpload after an instant upload.
                 let media = self.finish_call(&session).await?;
