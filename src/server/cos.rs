@@ -26,9 +26,9 @@ use serde_json::{Value, json};
 use super::App;
 use super::config::Account;
 use super::error::ServerError;
-use super::family_a::{check_name, check_type};
 use super::store::MediaRow;
 use super::v2::Params;
+use crate::vod::rules::names::{check_name, check_type};
 
 type Result<T> = std::result::Result<T, ServerError>;
 

@@ -24,6 +24,7 @@ use super::config::Account;
 use super::error::ServerError;
 use super::faults::FaultKind;
 use super::store::ObjectRow;
+use crate::vod::rules::cos_xml;
 use crate::vod::sign::CosAuth;
 
 /// A COS error answer.
@@ -56,14 +57,6 @@ impl From<ServerError> for CosError {
     }
 }
 
-pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 fn request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -73,23 +66,18 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
         .status(status)
         .header(header::CONTENT_TYPE, "application/xml")
         .header("x-cos-request-id", request_id())
-        .body(Body::from(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
-        )))
+        .body(Body::from(format!("{}{body}", cos_xml::DECLARATION)))
         .unwrap_or_default()
 }
 
 fn error_response(e: CosError, resource: &str) -> Response {
-    xml(
-        e.status,
-        format!(
-            "<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
-            e.code,
-            xml_escape(&e.message),
-            xml_escape(resource),
-            request_id()
-        ),
-    )
+    let body = cos_xml::Error {
+        code: e.code.to_string(),
+        message: e.message,
+        resource: resource.to_string(),
+        request_id: request_id(),
+    };
+    xml(e.status, body.to_xml())
 }
 
 /// Decodes and checks an object key path (`/a/b.mp4`).
@@ -408,14 +396,12 @@ async fn initiate(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
     let id = format!("{:032x}", rand::random::<u128>());
     let (i, b, k) = (id.clone(), req.bucket.clone(), req.key().to_string());
     app.db(move |s| s.create_multipart(&i, &b, &k)).await?;
-    Ok(xml(
-        StatusCode::OK,
-        format!(
-            "<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId></InitiateMultipartUploadResult>",
-            xml_escape(&req.bucket),
-            xml_escape(req.key())
-        ),
-    ))
+    let result = cos_xml::InitiateMultipartUploadResult {
+        bucket: req.bucket.clone(),
+        key: req.key().to_string(),
+        upload_id: id,
+    };
+    Ok(xml(StatusCode::OK, result.to_xml()))
 }
 
 pub(super) async fn check_upload(app: &Arc<App>, req: &Req, id: &str) -> Result<u64, CosError> {

@@ -22,6 +22,7 @@ use super::config::Account;
 use super::error::{Dialect, ServerError, bad, v2_ok};
 use super::faults::FaultKind;
 use super::{App, family_a, ugc};
+use crate::vod::rules::names::check_hex;
 use crate::vod::sign;
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -235,7 +236,7 @@ async fn dispatch(
     match action {
         "InitUpload" => family_a::init_upload_a(app, sid, p).await,
         "UploadPart" => {
-            let sha = family_a::check_hex("fileSha", p.req("fileSha")?, 40)?;
+            let sha = check_hex("fileSha", p.req("fileSha")?, 40)?;
             let (offset, size) = (p.u64("offset")?, p.u64("dataSize")?);
             family_a::upload_part(app, sid, &sha, offset, size, p.req("dataMd5")?, body).await
         }

@@ -11,6 +11,7 @@ use crate::common::*;
 use crate::mount::{assert_committed, make_mp4, media_count};
 
 mod covers;
+mod names;
 mod progress;
 mod resume;
 mod signers;

@@ -40,10 +40,19 @@ pub const GENERIC_TYPE: &str = "bin";
 
 const FALLBACK_NAME: &str = "untitled";
 
-/// Why the service refuses a fileName, fileType or digest. The text is the
-/// "why" of the service's `invalid parameter NAME: WHY` message.
+/// Why the service refuses a parameter: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RuleError {
+#[error("{param}: {why}")]
+pub struct RuleError {
+    /// The parameter's name on the wire (`fileName`, `ft`, `coverType` …).
+    pub param: String,
+    pub why: Why,
+}
+
+/// The "why" of a [`RuleError`]; its text is what the service's
+/// `invalid parameter NAME: WHY` message says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Why {
     #[error("must be 1-{MAX_NAME_BYTES} bytes, got {0}")]
     NameLength(usize),
     #[error("contains forbidden character {0:?}")]
@@ -54,35 +63,42 @@ pub enum RuleError {
     BadHex(usize),
 }
 
+fn refuse(param: &str, why: Why) -> RuleError {
+    RuleError {
+        param: param.to_string(),
+        why,
+    }
+}
+
 fn is_forbidden(c: char) -> bool {
     FORBIDDEN.contains(&c) || c.is_control()
 }
 
-/// A file name as the service accepts it: 1–40 bytes, no forbidden or
-/// control character.
-pub fn check_name(name: &str) -> Result<(), RuleError> {
+/// A file name as the service accepts it in parameter `param`: 1–40
+/// bytes, no forbidden or control character.
+pub fn check_name(param: &str, name: &str) -> Result<(), RuleError> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
-        return Err(RuleError::NameLength(name.len()));
+        return Err(refuse(param, Why::NameLength(name.len())));
     }
     match name.chars().find(|&c| is_forbidden(c)) {
-        Some(c) => Err(RuleError::ForbiddenChar(c)),
+        Some(c) => Err(refuse(param, Why::ForbiddenChar(c))),
         None => Ok(()),
     }
 }
 
-/// A file type as the service accepts it, lower-cased: 1–10 ASCII letters
+/// A file type as the service accepts it in parameter `param`, lower-cased: 1–10 ASCII letters
 /// or digits.
-pub fn check_type(t: &str) -> Result<String, RuleError> {
+pub fn check_type(param: &str, t: &str) -> Result<String, RuleError> {
     if t.is_empty() || t.len() > MAX_TYPE_BYTES || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(RuleError::BadType);
+        return Err(refuse(param, Why::BadType));
     }
     Ok(t.to_ascii_lowercase())
 }
 
-/// A hex digest of `len` characters, lower-cased.
-pub fn check_hex(v: &str, len: usize) -> Result<String, RuleError> {
+/// A hex digest of `len` characters in parameter `param`, lower-cased.
+pub fn check_hex(param: &str, v: &str, len: usize) -> Result<String, RuleError> {
     if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RuleError::BadHex(len));
+        return Err(refuse(param, Why::BadHex(len)));
     }
     Ok(v.to_ascii_lowercase())
 }
@@ -208,7 +224,7 @@ pub fn file_type(file_name: &OsStr) -> String {
 /// Whether the service accepts `name` as a fileName unchanged (and it is
 /// not blank, which the client never sends).
 pub fn is_valid_service_name(name: &str) -> bool {
-    !name.trim().is_empty() && check_name(name).is_ok()
+    !name.trim().is_empty() && check_name("fileName", name).is_ok()
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ fn ty(s: &str) -> String {
 /// What the service says of what the client sends for `local`.
 fn service_accepts(local: &OsStr) -> Result<(), String> {
     let sent = ServiceFile::of(local);
-    check_name(&sent.name).map_err(|e| format!("fileName {:?} {e}", sent.name))?;
-    let t =
-        check_type(&sent.file_type).map_err(|e| format!("fileType {:?} {e}", sent.file_type))?;
+    check_name("fileName", &sent.name).map_err(|e| format!("fileName {:?} {e}", sent.name))?;
+    let t = check_type("fileType", &sent.file_type)
+        .map_err(|e| format!("fileType {:?} {e}", sent.file_type))?;
     if t != sent.file_type {
         return Err(format!("fileType {:?} is not lower case", sent.file_type));
     }
@@ -115,20 +115,20 @@ fn cut_never_splits_characters() {
 #[test]
 fn service_checks_say_why() {
     assert_eq!(
-        check_name(&"x".repeat(41)).unwrap_err().to_string(),
-        "must be 1-40 bytes, got 41"
+        check_name("f", &"x".repeat(41)).unwrap_err().to_string(),
+        "f: must be 1-40 bytes, got 41"
     );
     assert_eq!(
-        check_name("a:b").unwrap_err().to_string(),
+        check_name("f", "a:b").unwrap_err().why.to_string(),
         "contains forbidden character ':'"
     );
-    assert_eq!(check_type("MP4").unwrap(), "mp4");
+    assert_eq!(check_type("ft", "MP4").unwrap(), "mp4");
     assert_eq!(
-        check_type("abcdefghijk").unwrap_err().to_string(),
+        check_type("ft", "abcdefghijk").unwrap_err().why.to_string(),
         "must be 1-10 letters or digits"
     );
-    assert_eq!(check_hex("AB", 2).unwrap(), "ab");
-    assert!(check_hex("xy", 2).is_err());
+    assert_eq!(check_hex("fileSha", "AB", 2).unwrap(), "ab");
+    assert!(check_hex("fileSha", "xy", 2).is_err());
 }
 
 #[test]
