@@ -23,6 +23,7 @@ use super::error::{Dialect, ServerError, bad, v2_ok};
 use super::faults::FaultKind;
 use super::{App, family_a, ugc};
 use crate::vod::rules::names::check_hex;
+use crate::vod::rules::settings::MAX_TAGS;
 use crate::vod::sign;
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -86,7 +87,7 @@ impl Params {
             })
             .collect();
         tags.sort();
-        tags.into_iter().map(|(_, v)| v).take(10).collect()
+        tags.into_iter().map(|(_, v)| v).take(MAX_TAGS).collect()
     }
 }
 

@@ -25,7 +25,8 @@ pub enum Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadSettings {
     pub class_id: Option<u64>,
-    /// At most 10 tags are sent; the rest are ignored by the flow.
+    /// At most [`MAX_TAGS`](super::rules::settings::MAX_TAGS) tags are
+    /// sent; the rest are ignored by the flow.
     pub tags: Vec<String>,
     pub transcode: Option<bool>,
     pub screenshot: Option<bool>,

@@ -35,6 +35,7 @@ use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
 use super::rules::codes::{INIT_INSTANT, INIT_NEW, INIT_RESUMABLE};
 use super::rules::parts::MAX_COVER;
+use super::rules::settings::MAX_TAGS;
 use super::sign;
 use super::ugc::{self, SignRequest, SignatureProvider};
 
@@ -229,7 +230,7 @@ impl V4Client {
         params.push(("fileName".to_string(), req.file_name.clone()));
         params.push(("fileType".to_string(), req.file_type.clone()));
         let s = &req.settings;
-        for (i, tag) in s.tags.iter().take(10).enumerate() {
+        for (i, tag) in s.tags.iter().take(MAX_TAGS).enumerate() {
             params.push((format!("tags.{}", i + 1), tag.clone()));
         }
         s.push_common_params(&mut params);

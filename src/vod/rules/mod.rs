@@ -9,7 +9,8 @@
 //!   part geometry;
 //! - [`cos_xml`]: the COS multipart XML bodies, one writer and one reader;
 //! - [`codes`]: the v2 error-code table and the retry rule;
-//! - [`media_types`]: frontwize's MediaType table.
+//! - [`media_types`]: frontwize's MediaType table;
+//! - [`settings`]: limits of the upload settings (tags).
 //!
 //! Layering: this module imports nothing of the crate but its own files.
 //! Beside [`super::sign`], it is the only part of `vod` that `server` may
@@ -20,3 +21,4 @@ pub mod cos_xml;
 pub mod media_types;
 pub mod names;
 pub mod parts;
+pub mod settings;
