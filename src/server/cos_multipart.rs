@@ -3,7 +3,7 @@
 //! held with a matching ETag, all but the last at least the minimum size),
 //! assembles them under the commit lock into one durable object whose ETag
 //! is `"<md5 of the part md5s>-<n>"` as S3/COS compute it, then drops the
-//! multipart state.
+//! multipart state. The bodies are `vod::rules::cos_xml`'s types.
 
 use std::sync::Arc;
 

@@ -9,7 +9,8 @@
 //! no `.`/`..` segment or NUL, and it is only ever a database key (files are
 //! named by number), so no key can name a file outside the data dir.
 //! Errors are COS-style XML `<Error><Code/><Message/>…</Error>` with HTTP
-//! 4xx/5xx. Faults use the action names `CosPut`, `CosPost`, `CosGet`,
+//! 4xx/5xx. Every XML body is written (and the client's read) by the types
+//! of `vod::rules::cos_xml`, which the apply client uses too. Faults use the action names `CosPut`, `CosPost`, `CosGet`,
 //! `CosDelete`.
 
 use std::sync::Arc;
