@@ -34,7 +34,8 @@ the service's fileId; the same media appears as by-id/FILEID.
 SHA-1 of the committed content.
 .TP
 .B user.vod.name
-the name the service knows (file name without extension, made valid).
+the name the service knows (file name without extension, made valid; the
+whole name when the extension is not a type the service takes).
 .TP
 .B user.vod.cover_url
 the cover's URL, when the media has a cover.

@@ -123,7 +123,7 @@ fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
 }
 
 fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
-    if ![524_288, 1_048_576].contains(&args.part_size) {
+    if !crate::vod::rules::parts::PART_SIZES.contains(&args.part_size) {
         anyhow::bail!(
             "--part-size {}: the service takes 524288 or 1048576",
             args.part_size

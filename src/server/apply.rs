@@ -26,7 +26,7 @@ use super::config::Account;
 use super::error::ServerError;
 use super::params::Params;
 use super::store::MediaRow;
-use super::v4::{check_name, check_type};
+use crate::vod::rules::names::{check_name, check_type};
 
 type Result<T> = std::result::Result<T, ServerError>;
 

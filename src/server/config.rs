@@ -123,7 +123,7 @@ impl ServerConfig {
             replay_window_secs: 300,
             session_ttl_secs: 86_400,
             presign_ttl_secs: 180,
-            cos_min_part_size: 1 << 20,
+            cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
         }
     }
 

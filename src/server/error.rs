@@ -3,11 +3,14 @@
 //! Two dialects share the v2 body shape `{code, message, codeDesc, canRetry}`
 //! (protocol.md §7): the vod2 upload APIs answer negative codes (−10001 …
 //! −10006), the vod.api ones (ApplyUpload, CommitUpload, Report) answer the
-//! common 4000–6200 codes. HTTP status is always 200 for both, as the SDKs
+//! common 4000–6200 codes; the table is `vod::rules::codes`. HTTP status is always 200 for both, as the SDKs
 //! never look at it. COS and frontwize render the same errors their own way
 //! (`cos/object.rs`, `frontwize.rs`).
 
 use serde_json::{Value, json};
+
+use crate::vod::rules::codes::{self, Code};
+use crate::vod::rules::names::RuleError;
 
 /// Which family of codes a v2 action answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,16 @@ pub enum ServerError {
     Internal(String),
 }
 
+/// A parameter the protocol rules refuse (`vod::rules::names`).
+impl From<RuleError> for ServerError {
+    fn from(e: RuleError) -> Self {
+        ServerError::BadParam {
+            name: e.param,
+            why: e.why.to_string(),
+        }
+    }
+}
+
 /// Shorthand for a bad-parameter error.
 pub fn bad(name: &str, why: impl Into<String>) -> ServerError {
     ServerError::BadParam {
@@ -79,37 +92,41 @@ pub fn bad(name: &str, why: impl Into<String>) -> ServerError {
 impl ServerError {
     /// `(code, codeDesc, canRetry)` in a dialect.
     pub fn v2_code(&self, d: Dialect) -> (i64, &'static str, bool) {
+        let c = self.code(d);
+        (c.code, c.desc, c.can_retry)
+    }
+
+    /// The entry of the code table ([`codes`]) this error answers in a dialect.
+    fn code(&self, d: Dialect) -> Code {
         use Dialect::*;
         use ServerError::*;
         match (self, d) {
-            (MissingParam(_), Vod2) => (-10001, "InvalidParameter", false),
-            (MissingParam(_) | BadParam { .. } | UnknownAction(_), Api) => {
-                (4000, "InvalidParameter", false)
-            }
-            (UnknownAction(_), Vod2) => (-10001, "InvalidParameter", false),
-            (BadParam { .. }, Vod2) => (-10003, "InvalidParameter", false),
-            (BadSignature | SignatureExpired, Vod2) => (-10002, "AuthFailure", false),
-            (BadSignature | SignatureExpired, Api) => (4100, "AuthFailure", false),
-            (UnknownSecretId, _) => (4104, "AuthFailure.SecretIdNotFound", false),
-            (ReplayedNonce(_) | StaleTimestamp(_), _) => (4500, "RequestReplay", false),
-            (RateLimited(_), _) => (4400, "RequestLimitExceeded", true),
-            (BodyTooLarge(_) | PartSize { .. }, Vod2) => (-10006, "InvalidPacket", false),
-            (BodyTooLarge(_) | PartSize { .. }, Api) => (4000, "InvalidParameter", false),
-            (Md5Mismatch { .. }, Vod2) => (-10006, "InvalidPacket", true),
-            (Md5Mismatch { .. }, Api) => (4000, "InvalidParameter", true),
+            (MissingParam(_) | UnknownAction(_), Vod2) => codes::VOD2_INVALID_ARG,
+            (MissingParam(_) | BadParam { .. } | UnknownAction(_), Api) => codes::INVALID_PARAMETER,
+            (BadParam { .. }, Vod2) => codes::VOD2_INVALID_PARAMETER,
+            (BadSignature | SignatureExpired, Vod2) => codes::VOD2_AUTH_FAILURE,
+            (BadSignature | SignatureExpired, Api) => codes::AUTH_FAILURE,
+            (UnknownSecretId, _) => codes::SECRET_ID_NOT_FOUND,
+            (ReplayedNonce(_) | StaleTimestamp(_), _) => codes::REQUEST_REPLAY,
+            (RateLimited(_), _) => codes::REQUEST_LIMIT_EXCEEDED,
+            (BodyTooLarge(_) | PartSize { .. }, Vod2) => codes::VOD2_INVALID_PACKET,
+            (BodyTooLarge(_) | PartSize { .. }, Api) => codes::INVALID_PARAMETER,
+            // A part that hashes wrong is worth sending again.
+            (Md5Mismatch { .. }, Vod2) => codes::VOD2_INVALID_PACKET.with_retry(true),
+            (Md5Mismatch { .. }, Api) => codes::INVALID_PARAMETER.with_retry(true),
             (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Vod2) => {
-                (-10003, "InvalidParameter", false)
+                codes::VOD2_INVALID_PARAMETER
             }
             (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Api) => {
-                (4000, "InvalidParameter", false)
+                codes::INVALID_PARAMETER
             }
-            (BadSession(_), _) => (31001, "InvalidVodSessionKey", false),
-            (ObjectMissing(_), _) => (4000, "InvalidParameter", false),
-            (NotFound, _) => (5000, "ResourceNotFound", false),
-            (InjectedFault, Vod2) => (-10005, "InternalError", true),
-            (InjectedFault, Api) => (6000, "InternalError", true),
-            (Db(_) | Io(_) | Internal(_), Vod2) => (-10004, "InternalError", true),
-            (Db(_) | Io(_) | Internal(_), Api) => (32001, "InternalError", true),
+            (BadSession(_), _) => codes::INVALID_VOD_SESSION_KEY,
+            (ObjectMissing(_), _) => codes::INVALID_PARAMETER,
+            (NotFound, _) => codes::RESOURCE_NOT_FOUND,
+            (InjectedFault, Vod2) => codes::VOD2_READ_FAILED,
+            (InjectedFault, Api) => codes::INTERNAL_ERROR,
+            (Db(_) | Io(_) | Internal(_), Vod2) => codes::VOD2_WRITE_FAILED,
+            (Db(_) | Io(_) | Internal(_), Api) => codes::APPLY_INTERNAL_ERROR,
         }
     }
 
@@ -130,7 +147,8 @@ impl ServerError {
 
 /// A success body: `code 0` merged with `fields`.
 pub fn v2_ok(fields: Value) -> Value {
-    let mut body = json!({"code": 0, "message": "", "codeDesc": "Success", "canRetry": 0});
+    let ok = codes::SUCCESS;
+    let mut body = json!({"code": ok.code, "message": "", "codeDesc": ok.desc, "canRetry": 0});
     if let (Some(out), Value::Object(extra)) = (body.as_object_mut(), fields) {
         out.extend(extra);
     }

@@ -18,7 +18,9 @@
 //! instead. Both are the request guard's scheme for this family
 //! (`guard.rs`); the API calls are rate-limited together as `FwApi`, the
 //! PUT is not. Errors are HTTP ≥ 400 with `{code, message}`; every response
-//! carries `x-qvod-request-id`.
+//! carries `x-qvod-request-id`. Title and MediaType are checked by the
+//! rules the client follows (`vod::rules::media_types`; the generic
+//! `application/octet-stream` is kept as `bin`).
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ use super::faults::FaultKind;
 use super::guard::{self, Scheme};
 use super::params::Params;
 use super::store::{MediaRow, ObjectRow};
+use crate::vod::rules::media_types::{MAX_TITLE_BYTES, extension_of};
 use crate::vod::sign;
 
 const BUCKET: &str = "frontwize";
@@ -74,23 +77,6 @@ fn respond(status: u16, v: &Value) -> Response {
         )
         .body(Body::from(v.to_string()))
         .unwrap_or_default()
-}
-
-/// MIME type → extension of the supported media types.
-pub fn ext_of(media_type: &str) -> Option<&'static str> {
-    Some(match media_type {
-        "video/mp4" => "mp4",
-        "video/mp2t" => "ts",
-        "video/quicktime" => "mov",
-        "video/x-flv" => "flv",
-        "video/webm" => "webm",
-        "video/x-matroska" => "mkv",
-        "video/x-msvideo" => "avi",
-        "application/vnd.apple.mpegurl" | "application/x-mpegurl" => "m3u8",
-        "audio/mpeg" => "mp3",
-        "audio/mp4" => "m4a",
-        _ => return None,
-    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,14 +240,14 @@ async fn apply(app: &Arc<App>, acct: &Account, bytes: &[u8]) -> Result<Value, Fw
     let v: Value = serde_json::from_slice(bytes).map_err(|_| invalid("the body is not JSON"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str);
     let title = text("Title").ok_or_else(|| invalid("Title is required"))?;
-    if title.is_empty() || title.len() > 128 {
-        return Err(invalid("Title must be 1-128 bytes"));
+    if title.is_empty() || title.len() > MAX_TITLE_BYTES {
+        return Err(invalid(format!("Title must be 1-{MAX_TITLE_BYTES} bytes")));
     }
     text("Region")
         .filter(|r| !r.is_empty())
         .ok_or_else(|| invalid("Region is required"))?;
     let media_type = text("MediaType").ok_or_else(|| invalid("MediaType is required"))?;
-    let ext = ext_of(&media_type.to_ascii_lowercase())
+    let ext = extension_of(&media_type.to_ascii_lowercase())
         .ok_or_else(|| invalid(format!("MediaType {media_type} is not supported")))?;
     let applied = Applied {
         title: title.to_string(),

@@ -4,6 +4,7 @@
 //! decoded fields inside a UGC signature. Imports only `error.rs`.
 
 use super::error::{ServerError, bad};
+use crate::vod::rules::settings::MAX_TAGS;
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -66,7 +67,7 @@ impl Params {
             })
             .collect();
         tags.sort();
-        tags.into_iter().map(|(_, v)| v).take(10).collect()
+        tags.into_iter().map(|(_, v)| v).take(MAX_TAGS).collect()
     }
 }
 

@@ -20,6 +20,7 @@ use super::clock::unix_now;
 use super::error::{ServerError, bad, v2_ok};
 use super::params::Params;
 use super::v4::{self, InitSpec};
+use crate::vod::rules::names::{check_hex, check_name, check_type};
 use crate::vod::sign::{self, UgcEnvelope};
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -61,13 +62,13 @@ pub fn verify(app: &App, signature: &str, now: u64) -> Result<UgcClaims> {
         return Err(bad("signature", "expiry e must be within 90 days of t"));
     }
     let name = fields.req("f")?.to_string();
-    v4::check_name("f", &name)?;
+    check_name("f", &name)?;
     let class_id = fields.opt_i64("cid")?.unwrap_or(0);
     Ok(UgcClaims {
         secret_id: secret_id.to_string(),
         name,
-        sha: v4::check_hex("fs", fields.req("fs")?, 40)?,
-        file_type: v4::check_type("ft", fields.req("ft")?)?,
+        sha: check_hex("fs", fields.req("fs")?, 40)?,
+        file_type: check_type("ft", fields.req("ft")?)?,
         class_id,
         tags: fields.tags(),
         procedure: fields.get("procedure").unwrap_or_default().to_string(),

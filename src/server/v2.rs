@@ -31,6 +31,7 @@ use super::params::Params;
 use super::respond::json_response;
 use super::ugc::{self, UgcClaims};
 use super::v4;
+use crate::vod::rules::names::check_hex;
 use crate::vod::sign;
 
 type Result<T> = std::result::Result<T, ServerError>;
@@ -205,7 +206,7 @@ async fn dispatch(
     match action {
         "InitUpload" => v4::init_upload_a(app, sid, p).await,
         "UploadPart" => {
-            let sha = v4::check_hex("fileSha", p.req("fileSha")?, 40)?;
+            let sha = check_hex("fileSha", p.req("fileSha")?, 40)?;
             let (offset, size) = (p.u64("offset")?, p.u64("dataSize")?);
             v4::upload_part(app, sid, &sha, offset, size, p.req("dataMd5")?, body).await
         }

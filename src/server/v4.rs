@@ -21,12 +21,10 @@ use super::clock::unix_now;
 use super::error::{ServerError, bad};
 use super::params::Params;
 use super::store::{MediaRow, PartRow, UploadRow};
+use crate::vod::rules::names::{check_hex, check_name, check_type};
+use crate::vod::rules::parts::{MAX_COVER, is_part_size};
 
 type Result<T> = std::result::Result<T, ServerError>;
-
-pub const PART_SIZES: [u64; 2] = [524_288, 1_048_576];
-/// Largest cover accepted by SmallFileUpload.
-pub const MAX_COVER: u64 = 1 << 20;
 
 /// What an InitUpload asks for, from the query (A) or the signature (B).
 #[derive(Debug, Clone)]
@@ -40,39 +38,6 @@ pub struct InitSpec {
     pub tags: Vec<String>,
     pub procedure: String,
     pub flow: &'static str,
-}
-
-/// A file name as the service accepts it: 1–40 bytes, none of `\/:*?"<>`.
-pub fn check_name(param: &str, name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 40 {
-        return Err(bad(
-            param,
-            format!("must be 1-40 bytes, got {}", name.len()),
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| "\\/:*?\"<>".contains(*c) || c.is_control())
-    {
-        return Err(bad(param, format!("contains forbidden character {c:?}")));
-    }
-    Ok(())
-}
-
-/// A file type (extension): 1–10 ASCII alphanumerics, lower-cased.
-pub fn check_type(param: &str, t: &str) -> Result<String> {
-    if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(bad(param, "must be 1-10 letters or digits"));
-    }
-    Ok(t.to_ascii_lowercase())
-}
-
-/// A hex digest of `len` characters, compared case-insensitively.
-pub fn check_hex(param: &str, v: &str, len: usize) -> Result<String> {
-    if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad(param, format!("must be {len} hex characters")));
-    }
-    Ok(v.to_ascii_lowercase())
 }
 
 pub fn media_url(app: &App, m: &MediaRow) -> String {
@@ -108,7 +73,7 @@ pub async fn init_upload_a(app: &Arc<App>, secret_id: &str, p: &Params) -> Resul
 
 /// The shared InitUpload: code 0, 1 or 2.
 pub async fn init_upload(app: &Arc<App>, secret_id: &str, spec: InitSpec) -> Result<Value> {
-    if !PART_SIZES.contains(&spec.data_size) {
+    if !is_part_size(spec.data_size) {
         return Err(bad("dataSize", "must be 524288 or 1048576"));
     }
     let sid = secret_id.to_string();

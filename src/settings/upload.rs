@@ -28,8 +28,8 @@ pub const NAMES: &[&str] = &[
     "source_context",
 ];
 
-/// At most this many tags are sent.
-pub const MAX_TAGS: usize = 10;
+/// At most this many tags are sent (the protocol's limit).
+pub use crate::vod::rules::settings::MAX_TAGS;
 const MAX_TAG_LEN: usize = 64;
 const MAX_TEXT_LEN: usize = 1000;
 

@@ -20,7 +20,7 @@
 //!   the uploadId; a start with a saved token lists the parts COS holds
 //!   and continues, or applies afresh if the upload is gone.
 //! - There is no instant upload in this flow.
-//! - A cover ([`super::UploadSettings::cover`]) goes with ApplyUpload
+//! - A cover ([`super::flow::UploadSettings::cover`]) goes with ApplyUpload
 //!   (coverType/coverName/coverSize), is PUT to the cover storagePath right
 //!   after it, and CommitUpload answers its `cover.url`. A cover PUT that
 //!   fails is dropped (the video is applied for again without it). There is
@@ -34,12 +34,17 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
-use super::http::{self, Endpoint, HttpConfig, error_chain};
-use super::{
-    AbortReason, Credentials, HeldPart, Media, Part, Session, StartRequest, Started, Step,
-    UploadFlow, sign,
+use super::flow::{
+    AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
 };
+use super::http::{self, Endpoint, HttpConfig, error_chain};
+use super::reply::Reply;
+use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
+pub use super::rules::parts::COS_MIN_PART;
+use super::rules::parts::{part_count, part_range};
+use super::sign;
 
 const APPLY: &str = "ApplyUpload";
 const COMMIT: &str = "CommitUpload";
@@ -49,9 +54,6 @@ const LIST: &str = "CosListParts";
 const COMPLETE: &str = "CosCompleteMultipart";
 const PUT: &str = "CosPutObject";
 const ABORT: &str = "CosAbortMultipart";
-
-/// The smallest COS multipart part but the last.
-pub const COS_MIN_PART: u32 = 1 << 20;
 
 /// Settings of the apply flow.
 #[derive(Debug, Clone)]
@@ -105,41 +107,6 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The text of the first `<name>…</name>` in `xml`, entities decoded.
-fn xml_tag(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&close)? + start;
-    Some(
-        xml[start..end]
-            .replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// `(PartNumber, Size, ETag without quotes)` of each `<Part>` of a list.
-fn xml_parts(xml: &str) -> Option<Vec<(u64, u64, String)>> {
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find("<Part>") {
-        let end = rest[i..].find("</Part>")? + i;
-        let block = &rest[i..end];
-        let n = xml_tag(block, "PartNumber")?.trim().parse().ok()?;
-        let size = xml_tag(block, "Size")?.trim().parse().ok()?;
-        let etag = xml_tag(block, "ETag")?
-            .trim()
-            .trim_matches('"')
-            .to_ascii_lowercase();
-        out.push((n, size, etag));
-        rest = &rest[end..];
-    }
-    Some(out)
-}
-
 impl ApplyClient {
     pub fn new(config: ApplyConfig, creds: Credentials) -> Result<Self, VodError> {
         let bad = |why: String| VodError::new(APPLY, VodErrorKind::Request(why));
@@ -175,7 +142,7 @@ impl ApplyClient {
         &self,
         action: &'static str,
         params: Vec<(String, String)>,
-    ) -> Result<super::reply::Reply, VodError> {
+    ) -> Result<Reply, VodError> {
         let q = http::v2_query(
             &self.creds,
             &self.region,
@@ -255,12 +222,13 @@ impl ApplyClient {
             .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
         let text = resp.text().await.map_err(transport)?;
         if !(200..300).contains(&status) {
+            let body = cos_xml::Error::parse(&text);
             return Err(VodError::new(
                 action,
                 VodErrorKind::Rest {
                     status,
-                    code: xml_tag(&text, "Code").unwrap_or_default(),
-                    message: xml_tag(&text, "Message").unwrap_or_default(),
+                    code: body.code,
+                    message: body.message,
                 },
             ));
         }
@@ -280,12 +248,14 @@ impl ApplyClient {
         &self,
         tok: &Token,
         upload_id: &str,
-    ) -> Result<Vec<(u64, u64, String)>, VodError> {
+    ) -> Result<Vec<cos_xml::ListedPart>, VodError> {
         let params = [("uploadId".to_string(), upload_id.to_string())];
         let (_, xml) = self
             .cos(LIST, Method::GET, tok, &params, Bytes::new())
             .await?;
-        xml_parts(&xml).ok_or_else(|| VodError::bad_response(LIST, "unreadable part list"))
+        ListPartsResult::parse(&xml)
+            .map(|l| l.parts)
+            .ok_or_else(|| VodError::bad_response(LIST, "unreadable part list"))
     }
 
     async fn resume(&self, req: &StartRequest, saved: &Session) -> Option<Started> {
@@ -295,11 +265,11 @@ impl ApplyClient {
         let ps = u64::from(saved.part_size);
         let held = parts
             .into_iter()
-            .filter(|(n, _, _)| *n >= 1)
-            .map(|(n, size, md5)| HeldPart {
-                offset: (n - 1) * ps,
-                size,
-                md5_hex: md5,
+            .filter(|p| p.number >= 1)
+            .map(|p| HeldPart {
+                offset: u64::from(p.number - 1) * ps,
+                size: p.size,
+                md5_hex: p.etag,
             })
             .filter(|h| h.offset < req.file_size)
             .collect();
@@ -364,10 +334,9 @@ impl ApplyClient {
             let (_, xml) = self
                 .cos(INITIATE, Method::POST, &tok, &params, Bytes::new())
                 .await?;
-            let id = xml_tag(&xml, "UploadId")
-                .filter(|s| !s.is_empty())
+            let init = cos_xml::InitiateMultipartUploadResult::parse(&xml)
                 .ok_or_else(|| VodError::bad_response(INITIATE, "no UploadId"))?;
-            tok.upload_id = Some(id);
+            tok.upload_id = Some(init.upload_id);
         }
         let token = serde_json::to_string(&tok)
             .map_err(|e| VodError::new(APPLY, VodErrorKind::Request(e.to_string())))?;
@@ -386,12 +355,7 @@ impl ApplyClient {
 
     /// PUTs the cover to the storagePath ApplyUpload gave it (same bucket,
     /// same COS signature as the video).
-    async fn put_cover(
-        &self,
-        reply: &super::reply::Reply,
-        video: &Token,
-        data: Bytes,
-    ) -> Result<(), VodError> {
+    async fn put_cover(&self, reply: &Reply, video: &Token, data: Bytes) -> Result<(), VodError> {
         let path = reply.str_at(&["cover", "storagePath"])?;
         if path.is_empty() || path.contains("..") {
             return Err(VodError::bad_response(APPLY, "unusable cover storagePath"));
@@ -433,27 +397,7 @@ impl ApplyClient {
             }
             Some(id) => {
                 let parts = self.list(&tok, id).await?;
-                let count = super::part_count(session.file_size, session.part_size);
-                let mut xml = String::from("<CompleteMultipartUpload>");
-                for n in 1..=count {
-                    let (_, etag) = super::part_range(session.file_size, session.part_size, n - 1);
-                    let Some((_, size, md5)) = parts.iter().find(|p| p.0 == n) else {
-                        return Err(VodError::bad_response(
-                            COMPLETE,
-                            format!("part {n} missing"),
-                        ));
-                    };
-                    if *size != etag {
-                        return Err(VodError::bad_response(
-                            COMPLETE,
-                            format!("part {n} has {size} bytes, expected {etag}"),
-                        ));
-                    }
-                    xml.push_str(&format!(
-                        "<Part><PartNumber>{n}</PartNumber><ETag>\"{md5}\"</ETag></Part>"
-                    ));
-                }
-                xml.push_str("</CompleteMultipartUpload>");
+                let xml = completion(&parts, session)?.to_xml();
                 let params = [("uploadId".to_string(), id.clone())];
                 self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
                     .await?;
@@ -492,6 +436,36 @@ impl ApplyClient {
             cover_url,
         })
     }
+}
+
+/// The CompleteMultipartUpload body for a session, from the parts COS
+/// lists: every part of the file, each of its expected size.
+fn completion(
+    listed: &[cos_xml::ListedPart],
+    session: &Session,
+) -> Result<CompleteMultipartUpload, VodError> {
+    let count = part_count(session.file_size, session.part_size);
+    let mut parts = Vec::new();
+    for n in 1..=count {
+        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
+        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
+            return Err(VodError::bad_response(
+                COMPLETE,
+                format!("part {n} missing"),
+            ));
+        };
+        if p.size != expected {
+            return Err(VodError::bad_response(
+                COMPLETE,
+                format!("part {n} has {} bytes, expected {expected}", p.size),
+            ));
+        }
+        parts.push(CompletePart {
+            number: p.number,
+            etag: p.etag.clone(),
+        });
+    }
+    Ok(CompleteMultipartUpload { parts })
 }
 
 impl UploadFlow for ApplyClient {
@@ -554,17 +528,32 @@ impl UploadFlow for ApplyClient {
 mod tests {
     use super::*;
 
+    fn listed(number: u32, size: u64) -> cos_xml::ListedPart {
+        cos_xml::ListedPart {
+            number,
+            etag: format!("{number:032x}"),
+            size,
+        }
+    }
+
     #[test]
-    fn xml_readers() {
-        let x = r#"<ListPartsResult><UploadId>ab&amp;c</UploadId><Part><PartNumber>1</PartNumber><ETag>"AB12"</ETag><Size>5</Size></Part><Part><PartNumber>2</PartNumber><ETag>&quot;cd&quot;</ETag><Size>3</Size></Part></ListPartsResult>"#;
-        assert_eq!(xml_tag(x, "UploadId").as_deref(), Some("ab&c"));
-        assert_eq!(
-            xml_parts(x).unwrap(),
-            vec![(1, 5, "ab12".to_string()), (2, 3, "cd".to_string())]
+    fn completion_names_every_part_of_its_size() {
+        let session = Session {
+            flow: "apply".into(),
+            sha1_hex: String::new(),
+            file_size: (1 << 20) + 5,
+            part_size: 1 << 20,
+            token: None,
+        };
+        let c = completion(&[listed(2, 5), listed(1, 1 << 20)], &session).unwrap();
+        let numbers: Vec<u32> = c.parts.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, vec![1, 2]);
+        let e = completion(&[listed(1, 1 << 20)], &session).unwrap_err();
+        assert!(e.to_string().contains("part 2 missing"), "{e}");
+        let e = completion(&[listed(1, 1 << 20), listed(2, 4)], &session).unwrap_err();
+        assert!(
+            e.to_string().contains("part 2 has 4 bytes, expected 5"),
+            "{e}"
         );
-        assert_eq!(xml_parts("<x/>").unwrap(), vec![]);
-        assert!(xml_parts("<Part><PartNumber>x</PartNumber></Part>").is_none());
-        assert!(xml_parts("<Part><PartNumber>1</PartNumber>").is_none());
-        assert_eq!(xml_tag("<a>", "a"), None);
     }
 }

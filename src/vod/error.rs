@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use super::rules::codes;
+
 /// What went wrong in one call to the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VodErrorKind {
@@ -60,7 +62,7 @@ pub struct VodError {
 }
 
 /// The rate-limit code of the v2 API (`RequestLimitExceeded`).
-pub const CODE_THROTTLED: i64 = 4400;
+pub const CODE_THROTTLED: i64 = codes::REQUEST_LIMIT_EXCEEDED.code;
 
 impl VodError {
     pub fn new(action: &'static str, kind: VodErrorKind) -> Self {
@@ -98,7 +100,7 @@ impl VodError {
             VodErrorKind::Status { status } => *status >= 500 || *status == 429,
             VodErrorKind::Service {
                 code, can_retry, ..
-            } => *code == CODE_THROTTLED || (*code < 0 && *can_retry),
+            } => codes::may_retry(*code, *can_retry),
             VodErrorKind::Rest { status, code, .. } => {
                 *status >= 500
                     || *status == 429

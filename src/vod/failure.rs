@@ -12,9 +12,10 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::{
+use super::error::VodError;
+use super::flow::{
     AbortReason, Media, ObjectBody, Part, Session, StartRequest, Started, Step, Transfer,
-    UploadFlow, VodError,
+    UploadFlow,
 };
 
 /// When an injected failure happens relative to the real call.

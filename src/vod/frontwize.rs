@@ -22,12 +22,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
-use super::http::error_chain;
-use super::{
-    AbortReason, Credentials, Media, ObjectBody, Part, Session, StartRequest, Started, Step,
-    Transfer, UploadFlow, sign,
+use super::flow::{
+    AbortReason, Media, ObjectBody, Part, Session, StartRequest, Started, Step, Transfer,
+    UploadFlow,
 };
+use super::http::error_chain;
+use super::sign;
 
 const APPLY: &str = "ApplyUpload (frontwize)";
 const PUT: &str = "PUT (frontwize)";
@@ -67,22 +69,7 @@ struct Token {
     category_id: Option<u64>,
 }
 
-/// The MIME type of a file type, as `MediaType` takes it.
-pub fn media_type(file_type: &str) -> &'static str {
-    match file_type.to_ascii_lowercase().as_str() {
-        "mp4" | "m4v" => "video/mp4",
-        "ts" => "video/mp2t",
-        "mov" => "video/quicktime",
-        "flv" => "video/x-flv",
-        "webm" => "video/webm",
-        "mkv" => "video/x-matroska",
-        "avi" => "video/x-msvideo",
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        _ => "application/octet-stream",
-    }
-}
+pub use super::rules::media_types::media_type;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -408,13 +395,6 @@ impl UploadFlow for FrontwizeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_types_of_common_extensions() {
-        assert_eq!(media_type("MP4"), "video/mp4");
-        assert_eq!(media_type("mov"), "video/quicktime");
-        assert_eq!(media_type("bin"), "application/octet-stream");
-    }
 
     #[test]
     fn debug_never_shows_the_key() {

@@ -1,7 +1,7 @@
 //! The HTTP side shared by the vod2-style flows (v4, UGC): one pooled
 //! keep-alive client, one endpoint URL, POST with the parameters in the
 //! query string and the raw part bytes (or nothing) as the body, and the
-//! answer read (bounded) and handed to [`reply`](super::reply).
+//! answer read (bounded) and handed to [`reply`].
 //!
 //! Transport errors are reported without the request URL, which carries
 //! the SecretId and the signature.
@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use url::Url;
 
-use super::Credentials;
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::reply::{self, Reply};
 use super::sign;

@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::error::{VodError, VodErrorKind};
-use super::{HeldPart, Media};
+use super::flow::{HeldPart, Media};
+use super::rules::codes;
 
 /// A parsed answer whose envelope is valid.
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ pub fn reply(action: &'static str, status: u16, body: &[u8]) -> Result<Reply, Vo
         can_retry,
         obj,
     };
-    if !(0..4000).contains(&code) {
+    if !codes::is_action_code(code) {
         return Err(reply.unexpected_code());
     }
     // A success code under an error status (a proxy's page that happens to
@@ -99,7 +100,7 @@ impl Reply {
     /// This answer's code as an error (a code the Action does not return
     /// on success, or a failure code).
     pub fn unexpected_code(&self) -> VodError {
-        let message = if (0..4000).contains(&self.code) && self.message.is_empty() {
+        let message = if codes::is_action_code(self.code) && self.message.is_empty() {
             "unexpected code for this action".to_string()
         } else {
             self.message.clone()

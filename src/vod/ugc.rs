@@ -22,10 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
+use super::flow::UploadSettings;
 use super::http::error_chain;
+use super::rules::settings::MAX_TAGS;
 use super::sign::{self, UgcEnvelope};
-use super::{Credentials, UploadSettings};
 
 /// What a signer is told about the file to sign for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,7 @@ pub fn settings_pairs(s: &UploadSettings) -> Vec<(&'static str, &'static str, St
         out.push(("classId", "VODFS_CLASS_ID", c.to_string()));
     }
     if !s.tags.is_empty() {
-        let tags: Vec<&str> = s.tags.iter().take(10).map(String::as_str).collect();
+        let tags: Vec<&str> = s.tags.iter().take(MAX_TAGS).map(String::as_str).collect();
         out.push(("tags", "VODFS_TAGS", tags.join(",")));
     }
     for (q, env, v) in [
@@ -143,7 +145,7 @@ impl LocalSigner {
         if let Some(c) = s.class_id {
             fields.push(("cid".into(), c.to_string()));
         }
-        for (i, tag) in s.tags.iter().take(10).enumerate() {
+        for (i, tag) in s.tags.iter().take(MAX_TAGS).enumerate() {
             fields.push((format!("tag.{}", i + 1), tag.clone()));
         }
         sign::ugc_sign(self.creds.secret_key(), &sign::encode_query(&fields))

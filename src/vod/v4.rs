@@ -28,16 +28,18 @@ use futures::future::BoxFuture;
 use url::Url;
 
 use super::error::{VodError, VodErrorKind};
+use super::flow::{
+    CoverRequest, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
+};
 use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
+use super::rules::codes::{INIT_INSTANT, INIT_NEW, INIT_RESUMABLE};
+use super::rules::parts::MAX_COVER;
+use super::rules::settings::MAX_TAGS;
 use super::sign;
 use super::ugc::{self, SignRequest, SignatureProvider};
-use super::{
-    CoverRequest, HeldPart, MAX_COVER, Media, Part, Session, StartRequest, Started, Step,
-    UploadFlow,
-};
 
-pub use super::Credentials;
+pub use super::credentials::Credentials;
 
 const INIT: &str = "InitUpload";
 const PART: &str = "UploadPart";
@@ -228,7 +230,7 @@ impl V4Client {
         params.push(("fileName".to_string(), req.file_name.clone()));
         params.push(("fileType".to_string(), req.file_type.clone()));
         let s = &req.settings;
-        for (i, tag) in s.tags.iter().take(10).enumerate() {
+        for (i, tag) in s.tags.iter().take(MAX_TAGS).enumerate() {
             params.push((format!("tags.{}", i + 1), tag.clone()));
         }
         s.push_common_params(&mut params);
@@ -247,12 +249,12 @@ impl V4Client {
             .await?;
         reply.check_sha(&req.sha1_hex)?;
         match reply.code {
-            0 => Ok(Started::Upload {
+            INIT_NEW => Ok(Started::Upload {
                 session,
                 held: Vec::new(),
                 resumed: false,
             }),
-            1 => {
+            INIT_RESUMABLE => {
                 session.part_size = reply.data_size()?;
                 let held: Vec<HeldPart> = reply.list_parts(session.part_size, req.file_size)?;
                 Ok(Started::Upload {
@@ -261,7 +263,7 @@ impl V4Client {
                     resumed: true,
                 })
             }
-            2 => {
+            INIT_INSTANT => {
                 let first = reply.media()?;
                 // Every v4 SDK calls FinishUpload after an instant upload.
                 let media = self.finish_call(&session).await?;

@@ -9,6 +9,7 @@ use std::process::Command;
 use crate::common::*;
 
 mod covers;
+mod names;
 mod progress;
 mod resume;
 mod signers;

@@ -3,7 +3,7 @@
 //! held with a matching ETag, all but the last at least the minimum size),
 //! assembles them under the commit lock into one durable object whose ETag
 //! is `"<md5 of the part md5s>-<n>"` as S3/COS compute it, then drops the
-//! multipart state.
+//! multipart state. The bodies are `vod::rules::cos_xml`'s types.
 
 use std::sync::Arc;
 
@@ -14,39 +14,15 @@ use md5::{Digest as _, Md5};
 use sha1::Sha1;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::object::{CosError, NewObject, Req, check_upload, err, store_object, xml, xml_escape};
+use super::object::{CosError, NewObject, Req, check_upload, err, store_object, xml};
 use crate::server::app::App;
 use crate::server::body;
 use crate::server::error::ServerError;
 use crate::server::store;
-
-/// The text of the first `<name>…</name>` in `s`.
-pub fn tag<'a>(s: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = s.find(&open)? + open.len();
-    let len = s[start..].find(&close)?;
-    Some(&s[start..start + len])
-}
-
-/// `(PartNumber, ETag)` of each `<Part>` of a CompleteMultipartUpload body.
-pub fn parse_complete(xml: &str) -> Option<Vec<(u32, String)>> {
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find("<Part>") {
-        let block_end = rest[i..].find("</Part>")? + i;
-        let block = &rest[i..block_end];
-        let n = tag(block, "PartNumber")?.trim().parse().ok()?;
-        let etag = tag(block, "ETag")?
-            .replace("&quot;", "")
-            .replace('"', "")
-            .trim()
-            .to_ascii_lowercase();
-        out.push((n, etag));
-        rest = &rest[block_end + 7..];
-    }
-    Some(out)
-}
+use crate::vod::rules::cos_xml::{
+    CompleteMultipartUpload, CompleteMultipartUploadResult, ListMultipartUploadsResult,
+    ListPartsResult, ListedPart, ListedUpload,
+};
 
 pub(super) async fn complete(
     app: &Arc<App>,
@@ -60,7 +36,13 @@ pub(super) async fn complete(
     }
     let raw = body::read_small(body, 1 << 20).await?;
     let text = String::from_utf8_lossy(&raw);
-    let wanted = parse_complete(&text)
+    let wanted: Vec<(u32, String)> = CompleteMultipartUpload::parse(&text)
+        .map(|c| {
+            c.parts
+                .into_iter()
+                .map(|p| (p.number, p.etag))
+                .collect::<Vec<_>>()
+        })
         .filter(|w| !w.is_empty())
         .ok_or_else(|| {
             err(
@@ -145,75 +127,47 @@ pub(super) async fn complete(
     guard.done();
     let i = id.to_string();
     app.db(move |s| s.delete_multipart(&i)).await?;
-    Ok(xml(
-        StatusCode::OK,
-        format!(
-            "<CompleteMultipartUploadResult><Location>{}{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
-            app.cfg.public_url,
-            xml_escape(&req.path),
-            xml_escape(&req.bucket),
-            xml_escape(req.key()),
-            xml_escape(&etag)
-        ),
-    ))
+    let result = CompleteMultipartUploadResult {
+        location: format!("{}{}", app.cfg.public_url, req.path),
+        bucket: req.bucket.clone(),
+        key: req.key().to_string(),
+        etag,
+    };
+    Ok(xml(StatusCode::OK, result.to_xml()))
 }
 
 pub(super) async fn list_uploads(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
     let b = req.bucket.clone();
     let prefix = req.param("prefix").unwrap_or("").to_string();
     let all = app.db(move |s| s.list_multipart(&b)).await?;
-    let mut body = format!(
-        "<ListMultipartUploadsResult><Bucket>{}</Bucket>",
-        xml_escape(&req.bucket)
-    );
-    for (key, id, created) in all.iter().filter(|(k, _, _)| k.starts_with(&prefix)) {
-        body.push_str(&format!(
-            "<Upload><Key>{}</Key><UploadId>{id}</UploadId><Initiated>{created}</Initiated></Upload>",
-            xml_escape(key)
-        ));
-    }
-    body.push_str("</ListMultipartUploadsResult>");
-    Ok(xml(StatusCode::OK, body))
+    let uploads = all
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with(&prefix))
+        .map(|(key, upload_id, initiated)| ListedUpload {
+            key,
+            upload_id,
+            initiated,
+        })
+        .collect();
+    let result = ListMultipartUploadsResult {
+        bucket: req.bucket.clone(),
+        uploads,
+    };
+    Ok(xml(StatusCode::OK, result.to_xml()))
 }
 
 pub(super) async fn list_parts(app: &Arc<App>, req: &Req, id: &str) -> Result<Response, CosError> {
     check_upload(app, req, id).await?;
     let i = id.to_string();
     let parts = app.db(move |s| s.mp_parts(&i)).await?;
-    let mut body = format!(
-        "<ListPartsResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId>",
-        xml_escape(&req.bucket),
-        xml_escape(req.key())
-    );
-    for (n, size, md5) in parts {
-        body.push_str(&format!(
-            "<Part><PartNumber>{n}</PartNumber><ETag>\"{md5}\"</ETag><Size>{size}</Size></Part>"
-        ));
-    }
-    body.push_str("</ListPartsResult>");
-    Ok(xml(StatusCode::OK, body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn complete_body() {
-        let x = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;AB&quot;</ETag></Part><Part><ETag>\"cd\"</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>";
-        assert_eq!(
-            parse_complete(x).unwrap(),
-            vec![(1, "ab".to_string()), (2, "cd".to_string())]
-        );
-        assert!(parse_complete("<Part><PartNumber>x</PartNumber></Part>").is_none());
-        assert_eq!(parse_complete("garbage").unwrap(), vec![]);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn complete_parser_never_panics(x in "\\PC{0,200}") {
-            let _ = parse_complete(&x);
-            let _ = parse_complete(&format!("<Part><PartNumber>{x}</PartNumber><ETag>{x}</ETag></Part>"));
-        }
-    }
+    let result = ListPartsResult {
+        bucket: req.bucket.clone(),
+        key: req.key().to_string(),
+        upload_id: id.to_string(),
+        parts: parts
+            .into_iter()
+            .map(|(number, size, etag)| ListedPart { number, etag, size })
+            .collect(),
+    };
+    Ok(xml(StatusCode::OK, result.to_xml()))
 }

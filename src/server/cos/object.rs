@@ -2,10 +2,14 @@
 //! Object, the request signature check (`authenticate`: `Authorization`
 //! header or `q-*` query parameters, SecretId of the bucket's account, key
 //! time covering now, every listed header and parameter present, HMAC
-//! match), the key check ([`decode_key`]) and the COS-style XML answers
-//! ([`CosError`], `xml`). Multipart completion and listings are in
-//! `multipart.rs`, the routing in `route.rs`. Imports the server's shared
-//! pieces (app, config, error, store, body, clock) and `vod::sign`.
+//! match), the key check ([`decode_key`]: the percent-decoded path, valid
+//! UTF-8 with no `.`/`..` segment or NUL, only ever a database key, so no
+//! key can name a file outside the data dir) and the COS-style XML answers
+//! ([`CosError`], `xml`; every XML body is written, and the client's read,
+//! by the types of `vod::rules::cos_xml`, which the apply client uses too).
+//! Multipart completion and listings are in `multipart.rs`, the routing in
+//! `route.rs`. Imports the server's shared pieces (app, config, error,
+//! store, body, clock), `vod::sign` and `vod::rules`.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use crate::server::clock::unix_now;
 use crate::server::config::Account;
 use crate::server::error::ServerError;
 use crate::server::store::{self, ObjectRow};
+use crate::vod::rules::cos_xml;
 use crate::vod::sign::CosAuth;
 
 /// A COS error answer.
@@ -52,14 +57,6 @@ impl From<ServerError> for CosError {
     }
 }
 
-pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 fn request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -69,23 +66,18 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
         .status(status)
         .header(header::CONTENT_TYPE, "application/xml")
         .header("x-cos-request-id", request_id())
-        .body(Body::from(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
-        )))
+        .body(Body::from(format!("{}{body}", cos_xml::DECLARATION)))
         .unwrap_or_default()
 }
 
 pub(super) fn error_response(e: CosError, resource: &str) -> Response {
-    xml(
-        e.status,
-        format!(
-            "<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
-            e.code,
-            xml_escape(&e.message),
-            xml_escape(resource),
-            request_id()
-        ),
-    )
+    let body = cos_xml::Error {
+        code: e.code.to_string(),
+        message: e.message,
+        resource: resource.to_string(),
+        request_id: request_id(),
+    };
+    xml(e.status, body.to_xml())
 }
 
 /// Decodes and checks an object key path (`/a/b.mp4`).
@@ -315,14 +307,12 @@ pub(super) async fn initiate(app: &Arc<App>, req: &Req) -> Result<Response, CosE
     let id = format!("{:032x}", rand::random::<u128>());
     let (i, b, k) = (id.clone(), req.bucket.clone(), req.key().to_string());
     app.db(move |s| s.create_multipart(&i, &b, &k)).await?;
-    Ok(xml(
-        StatusCode::OK,
-        format!(
-            "<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId></InitiateMultipartUploadResult>",
-            xml_escape(&req.bucket),
-            xml_escape(req.key())
-        ),
-    ))
+    let result = cos_xml::InitiateMultipartUploadResult {
+        bucket: req.bucket.clone(),
+        key: req.key().to_string(),
+        upload_id: id,
+    };
+    Ok(xml(StatusCode::OK, result.to_xml()))
 }
 
 pub(super) async fn check_upload(app: &Arc<App>, req: &Req, id: &str) -> Result<u64, CosError> {

@@ -79,10 +79,12 @@ impl CacheCommitJob {
         if let Some(Ok(c)) = &cover {
             settings.cover = c.req.clone();
         }
-        let name = OsStr::from_bytes(&info.name);
+        // A type the service cannot take goes inside the name (vod::rules).
+        let sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
+        sent.log_fallback(&path);
         let job = UploadJob {
-            file_name: names::service_name(name),
-            file_type: names::file_type(name),
+            file_name: sent.name,
+            file_type: sent.file_type,
             part_size: info.part_size,
             parallel_parts: self.parallel_parts,
             settings,

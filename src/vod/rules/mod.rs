@@ -1,0 +1,24 @@
+//! The rules of the protocol that both sides obey, in one place: the
+//! client flows of [`crate::vod`] follow them and `vodfs serve` enforces
+//! them, so the client never sends what the service refuses.
+//!
+//! - [`names`]: fileName / fileType / digest checks, and the fileName and
+//!   fileType the client derives from a local name (a type the service
+//!   cannot take is sent as `bin`, the real extension kept in the name);
+//! - [`parts`]: the part sizes, COS's smallest part, the cover limit, and
+//!   part geometry;
+//! - [`cos_xml`]: the COS multipart XML bodies, one writer and one reader;
+//! - [`codes`]: the v2 error-code table and the retry rule;
+//! - [`media_types`]: frontwize's MediaType table;
+//! - [`settings`]: limits of the upload settings (tags).
+//!
+//! Layering: this module imports nothing of the crate but its own files.
+//! Beside [`super::sign`], it is the only part of `vod` that `server` may
+//! use (`tests/architecture.rs` checks it).
+
+pub mod codes;
+pub mod cos_xml;
+pub mod media_types;
+pub mod names;
+pub mod parts;
+pub mod settings;

@@ -1,0 +1,49 @@
+//! Part geometry both sides obey: the part sizes the v4 family accepts
+//! (`dataSize` of InitUpload, protocol.md §2.1), COS's smallest multipart
+//! part (§5.3), the cover limit of SmallFileUpload (§2.4), and how a file is
+//! cut into parts.
+
+/// The part sizes (`dataSize`) the v4-family protocols accept, in bytes.
+pub const PART_SIZES: [u32; 2] = [524_288, 1_048_576];
+
+/// Whether the service takes `size` as a part size.
+pub fn is_part_size(size: u64) -> bool {
+    PART_SIZES.iter().any(|&p| u64::from(p) == size)
+}
+
+/// The smallest COS multipart part but the last (1 MiB).
+pub const COS_MIN_PART: u32 = 1 << 20;
+
+/// Largest cover SmallFileUpload takes (protocol.md §2.4: ≤ 1 MB).
+pub const MAX_COVER: u64 = 1 << 20;
+
+/// Number of parts of a file of `size` bytes cut in `part_size` pieces:
+/// `ceil(size / part_size)`, so an empty file has none (the service model of
+/// protocol.md §11 finishes it with no UploadPart at all).
+pub fn part_count(size: u64, part_size: u32) -> u64 {
+    size.div_ceil(u64::from(part_size.max(1)))
+}
+
+/// Offset and length of part `index`.
+pub fn part_range(size: u64, part_size: u32, index: u64) -> (u64, u64) {
+    let ps = u64::from(part_size.max(1));
+    let offset = index.saturating_mul(ps);
+    (offset, size.saturating_sub(offset).min(ps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_geometry_matches_the_documented_example() {
+        // protocol.md §2.2: 6 000 000 bytes, 1 MiB parts → 6 parts, last 757 120.
+        assert_eq!(part_count(6_000_000, 1_048_576), 6);
+        assert_eq!(part_range(6_000_000, 1_048_576, 5), (5_242_880, 757_120));
+        assert_eq!(part_range(6_000_000, 1_048_576, 0), (0, 1_048_576));
+        assert_eq!(part_count(0, 524_288), 0);
+        assert_eq!(part_count(524_288, 524_288), 1);
+        assert_eq!(part_count(524_289, 524_288), 2);
+        assert_eq!(part_range(524_289, 524_288, 1), (524_288, 1));
+    }
+}
