@@ -5,7 +5,11 @@
 //! [`Reply::Later`]; the future runs on the filesystem's tokio runtime and
 //! the kernel's reply moves into it, so a FUSE worker thread never waits on
 //! a commit or the network, and no reply is ever dropped. Every failed
-//! request is logged once, with its cause chain, then answered.
+//! request is logged once, with its cause chain (each cause once:
+//! [`crate::report::chain`]), then answered.
+//!
+//! Layering: imports only [`crate::fs`] (and the `report` leaf); the
+//! protocol, the cache and the upload pipeline are behind it.
 //!
 //! Session: several worker threads, 1 MiB max_write (so a part arrives in
 //! one write), `default_permissions` (the kernel checks modes), fsname

@@ -2,20 +2,29 @@
 //! video-on-demand service, and `vodfs serve`, a local implementation of that
 //! service.
 //!
-//! Layout (one job per module):
-//! - [`fuse`]: the thin adapter to `fuser`; translates, calls [`fs`], replies.
+//! Layout (one job per module), and what each may import — downwards
+//! only, checked by `tests/architecture.rs` (README, "Architecture"):
+//! - [`fuse`]: the thin adapter to `fuser`; translates, calls [`fs`],
+//!   replies. Imports only [`fs`].
 //! - [`fs`]: file semantics (inodes, handles, xattrs, by-id) over [`cache`];
-//!   knows nothing of the kernel or of the protocol.
-//! - [`cache`]: the SQLite staging store (files, chunks, upload state).
+//!   knows nothing of the kernel or of the protocol. Imports [`cache`],
+//!   [`upload`], [`settings`].
 //! - [`upload`]: the pipeline from a staged file to a committed media, and
 //!   the interfaces [`fs`] calls it through (`Backend`, `RemoteRead`).
+//!   Imports [`cache`], [`settings`], [`vod`].
+//! - [`cache`]: the SQLite staging store (files, chunks, upload state).
+//!   Imports only [`sqlite`].
 //! - [`settings`]: the rules of `user.vod.*` values (upload settings,
 //!   covers) that [`fs`] checks when they are set and [`upload`] applies.
-//! - [`sqlite`]: opening a SQLite database, for [`cache`] and [`server`].
-//! - [`vod`]: protocol clients (one file per flow) and the signing code that
-//!   both the clients and the server use.
-//! - [`server`]: `vodfs serve`.
-//! - [`cli`], [`run`], [`serve`]: wiring (the mount's and `vodfs serve`'s).
+//!   Imports only [`vod`].
+//! - [`vod`]: protocol clients (one file per flow), and the two pieces both
+//!   sides of the wire obey: `vod::sign` and `vod::rules`. Imports nothing.
+//! - [`server`]: `vodfs serve`, beside the mount side: imports only
+//!   `vod::sign`, `vod::rules` and [`sqlite`].
+//! - [`sqlite`], [`report`]: leaves (opening a database; one line per
+//!   error).
+//! - [`cli`], [`run`], [`serve`], [`embedded`], [`config`], [`daemon`],
+//!   [`ctl`], [`manpage`]: wiring; may use anything, used by nothing below.
 
 pub mod cache;
 pub mod cli;

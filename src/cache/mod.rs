@@ -33,8 +33,9 @@
 //!   `user.vod.<setting>` xattr.
 //!
 //! Layering: `cache` owns the staging store and nothing above it; it may
-//! import `crate::sqlite` (opening the database) and `crate::vod`'s plain
-//! types, never `fs`, `upload` or `fuse`. The files: `store` (the handle),
+//! import only `crate::sqlite` (opening the database): it knows files,
+//! chunks and upload state, not the protocol, and never `fs`, `upload` or
+//! `fuse`. The files: `store` (the handle),
 //! `open` (opening a cache directory), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
 //! writer thread and reader pool), `schema` (migrations), and one file of
 //! `impl Cache` per subject (`nodes`, `paths`, `xattrs`, `uploads`,

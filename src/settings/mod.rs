@@ -3,7 +3,7 @@
 //! applies later (reading them back): the per-directory upload settings
 //! ([`upload`]) and which image is whose cover ([`cover`]).
 //!
-//! Layering: below `fs`, `upload` and `cache`, which may all import it; it
+//! Layering: below `fs` and `upload`, which both import it; it
 //! imports only `crate::vod`, for [`UploadSettings`]. The settings type is
 //! vod's own rather than a second plain struct: it is already plain data
 //! (serde, no behaviour beyond adding its parameters to a request), and it

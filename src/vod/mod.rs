@@ -4,7 +4,7 @@
 //!
 //! What vod owns: everything said on the wire to the VOD service. Layering:
 //! vod is the bottom layer and imports nothing else of the crate; `upload`,
-//! `cache`, `fs` and the wiring import it. `server` may use only [`sign`]
+//! `settings` and the wiring import it. `server` may use only [`sign`]
 //! and [`rules`], so the two sides share the rules and nothing else. No file
 //! here imports this `mod.rs`: the types live in named files, re-exported.
 //!
