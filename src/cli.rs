@@ -235,7 +235,7 @@ pub struct MountArgs {
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Part size in bytes: 1048576 or 524288.
-    #[arg(long, default_value_t = 1048576)]
+    #[arg(long, default_value_t = crate::vod::rules::parts::DEFAULT_PART_SIZE)]
     pub part_size: u32,
     /// Parts uploaded in parallel per file.
     #[arg(long, default_value_t = 4)]

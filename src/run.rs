@@ -125,8 +125,9 @@ fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
 fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     if !crate::vod::rules::parts::PART_SIZES.contains(&args.part_size) {
         anyhow::bail!(
-            "--part-size {}: the service takes 524288 or 1048576",
-            args.part_size
+            "--part-size {}: the service takes {}",
+            args.part_size,
+            crate::vod::rules::parts::PART_SIZES_TEXT
         );
     }
     let mountpoint = std::fs::canonicalize(&args.mountpoint)

@@ -22,7 +22,7 @@ use super::error::{ServerError, bad};
 use super::params::Params;
 use super::store::{MediaRow, PartRow, UploadRow};
 use crate::vod::rules::names::{check_hex, check_name, check_type};
-use crate::vod::rules::parts::{MAX_COVER, is_part_size};
+use crate::vod::rules::parts::{MAX_COVER, PART_SIZES_TEXT, is_part_size};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -74,7 +74,7 @@ pub async fn init_upload_a(app: &Arc<App>, secret_id: &str, p: &Params) -> Resul
 /// The shared InitUpload: code 0, 1 or 2.
 pub async fn init_upload(app: &Arc<App>, secret_id: &str, spec: InitSpec) -> Result<Value> {
     if !is_part_size(spec.data_size) {
-        return Err(bad("dataSize", "must be 524288 or 1048576"));
+        return Err(bad("dataSize", format!("must be {PART_SIZES_TEXT}")));
     }
     let sid = secret_id.to_string();
     let sha = spec.sha.clone();

@@ -29,7 +29,7 @@ impl UploadJob {
         UploadJob {
             file_name: names::service_name(file_name),
             file_type: names::file_type(file_name),
-            part_size: 1_048_576,
+            part_size: crate::vod::rules::parts::DEFAULT_PART_SIZE,
             parallel_parts: 4,
             settings: UploadSettings::default(),
             resume_token: None,

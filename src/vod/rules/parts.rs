@@ -6,6 +6,13 @@
 /// The part sizes (`dataSize`) the v4-family protocols accept, in bytes.
 pub const PART_SIZES: [u32; 2] = [524_288, 1_048_576];
 
+/// [`PART_SIZES`] as a message says them.
+pub const PART_SIZES_TEXT: &str = "524288 or 1048576";
+
+/// The part size a mount uses unless told otherwise (the larger: fewer
+/// requests).
+pub const DEFAULT_PART_SIZE: u32 = PART_SIZES[1];
+
 /// Whether the service takes `size` as a part size.
 pub fn is_part_size(size: u64) -> bool {
     PART_SIZES.iter().any(|&p| u64::from(p) == size)
@@ -34,6 +41,12 @@ pub fn part_range(size: u64, part_size: u32, index: u64) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_part_sizes_text_names_every_size() {
+        let listed: Vec<String> = PART_SIZES.iter().map(u32::to_string).collect();
+        assert_eq!(PART_SIZES_TEXT, listed.join(" or "));
+    }
 
     #[test]
     fn part_geometry_matches_the_documented_example() {
