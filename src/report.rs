@@ -15,7 +15,7 @@
 use std::error::Error;
 
 /// `e` and its causes on one line, each cause once, joined by `": "`.
-pub fn chain(e: &(dyn Error + 'static)) -> String {
+pub fn chain(e: &dyn Error) -> String {
     let mut line = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

@@ -39,12 +39,13 @@ use super::error::{VodError, VodErrorKind};
 use super::flow::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
 };
-use super::http::{self, Endpoint, HttpConfig, error_chain};
+use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
 use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
 pub use super::rules::parts::COS_MIN_PART;
 use super::rules::parts::{part_count, part_range};
 use super::sign;
+use crate::report::chain as error_chain;
 
 const APPLY: &str = "ApplyUpload";
 const COMMIT: &str = "CommitUpload";

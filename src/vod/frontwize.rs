@@ -28,8 +28,8 @@ use super::flow::{
     AbortReason, Media, ObjectBody, Part, Session, StartRequest, Started, Step, Transfer,
     UploadFlow,
 };
-use super::http::error_chain;
 use super::sign;
+use crate::report::chain as error_chain;
 
 const APPLY: &str = "ApplyUpload (frontwize)";
 const PUT: &str = "PUT (frontwize)";

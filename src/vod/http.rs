@@ -15,6 +15,7 @@ use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::reply::{self, Reply};
 use super::sign;
+use crate::report::chain as error_chain;
 
 /// The largest answer read; anything longer is a bad response.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -175,22 +176,6 @@ pub fn v2_query(
     let signature = sign::sign_v2(creds.secret_key(), method, host, path, &params);
     params.push(("Signature".to_string(), signature));
     sign::encode_query(&params)
-}
-
-/// An error and its causes on one line (reqwest's top-level message alone
-/// says only "error sending request").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
-use super::http::error_chain;
+use crate::report::chain as error_chain;
 
 /// Why a range could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

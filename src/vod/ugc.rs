@@ -25,9 +25,9 @@ use futures::future::BoxFuture;
 use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::flow::UploadSettings;
-use super::http::error_chain;
 use super::rules::settings::MAX_TAGS;
 use super::sign::{self, UgcEnvelope};
+use crate::report::chain as error_chain;
 
 /// What a signer is told about the file to sign for.
 #[derive(Debug, Clone, PartialEq, Eq)]
