@@ -8,9 +8,12 @@
 //! opaque `vodSessionKey` (base64 of 48 random bytes) stored with the plan.
 //! The COS requests go to *this* service's address with the Host header
 //! `<bucket>-<appId>.cos.ap-guangzhou.myqcloud.com`.
-//! CommitUpload answers 31001 for an unknown, foreign, expired (default one
-//! day) or already-used key, and 4000 (key still usable) while an object is
-//! missing: never a half media. Committing hard-links the object files to
+//! CommitUpload answers 31001 for an unknown, foreign or expired (default
+//! one day) key, and 4000 (key still usable) while an object is missing:
+//! never a half media. It is idempotent while the key lives: a key already
+//! committed answers the same fileId and URLs again (a client whose first
+//! answer was lost asks again; [INF], the cloud's behaviour for family C is
+//! undocumented), and 31001 once that media is deleted. Committing hard-links the object files to
 //! `media/`, records media and spends the key in one transaction, then
 //! removes the objects. Media URL: `<public>/<bucket><storagePath>`.
 
@@ -118,14 +121,16 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
     if owner != acct.secret_id {
         return Err(ServerError::BadSession("unknown key"));
     }
-    if used {
-        return Err(ServerError::BadSession("key already used"));
-    }
     if expires <= unix_now() {
         return Err(ServerError::BadSession("key expired"));
     }
     let plan: Plan =
         serde_json::from_str(&body).map_err(|e| ServerError::Internal(e.to_string()))?;
+    if used {
+        // Committed already: a client whose first answer was lost asks
+        // again, and gets the same media while the key lives.
+        return committed_answer(app, acct, &plan).await;
+    }
     let bucket = format!("{}-{}", plan.bucket, acct.app_id);
     let mut wanted = vec![("video", plan.video_path.clone())];
     if let Some((path, _, _)) = &plan.cover {
@@ -193,10 +198,35 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
         Ok(())
     })
     .await?;
+    Ok(answer(app, &media[0], media.get(1)))
+}
+
+/// CommitUpload's answer for a video and its cover.
+fn answer(app: &App, video: &MediaRow, cover: Option<&MediaRow>) -> Value {
     let url = |m: &MediaRow| format!("{}{}", app.cfg.public_url, m.url_path);
-    let mut out = json!({"fileId": video_id, "video": {"url": url(&media[0])}});
-    if let Some(c) = media.get(1) {
+    let mut out = json!({"fileId": video.file_id, "video": {"url": url(video)}});
+    if let Some(c) = cover {
         out["cover"] = json!({"url": url(c)});
     }
-    Ok(out)
+    out
+}
+
+/// The answer of a session committed before, from its media records; a
+/// media deleted since (or never this account's) is an unknown key.
+async fn committed_answer(app: &Arc<App>, acct: &Account, plan: &Plan) -> Result<Value> {
+    let video_id = plan.file_id.to_string();
+    let cover_id = plan.cover.as_ref().map(|_| (plan.file_id + 1).to_string());
+    let (found_video, found_cover) = app
+        .db(move |s| {
+            let cover = match &cover_id {
+                Some(id) => s.media_by_id(id)?,
+                None => None,
+            };
+            Ok((s.media_by_id(&video_id)?, cover))
+        })
+        .await?;
+    match found_video {
+        Some(v) if v.secret_id == acct.secret_id => Ok(answer(app, &v, found_cover.as_ref())),
+        _ => Err(ServerError::BadSession("key already used")),
+    }
 }

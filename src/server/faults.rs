@@ -2,7 +2,9 @@
 //! way the real service fails.
 //!
 //! Spec syntax (`--faults`, `PUT /admin/faults`), comma-separated `key=value`:
-//! `rate=0.2,seed=7,kinds=negative+5xx+drop+slow+4400,slow_ms=1500,actions=UploadPart+FinishUpload`.
+//! `rate=0.2,seed=7,kinds=negative+5xx+drop+slow+4400,slow_ms=1500,actions=UploadPart+FinishUpload,max=3`
+//! (`max`: at most that many faults, then none — e.g. `rate=1,max=1` fails
+//! exactly the first eligible request).
 //! `off` (or an empty spec) disables faults. Draws come from one `StdRng`
 //! seeded by `seed`, so the same request sequence sees the same faults.
 //! Admin requests and playback are never faulted.
@@ -71,6 +73,8 @@ pub struct FaultSpec {
     /// Only these Actions are eligible (None: all). COS requests are named
     /// `CosPut`, `CosPost`, …; frontwize ones `FwApply`, `FwPut`, `FwCommit`.
     pub actions: Option<Vec<String>>,
+    /// At most this many faults are injected (None: no limit).
+    pub max: Option<u64>,
 }
 
 impl Default for FaultSpec {
@@ -81,6 +85,7 @@ impl Default for FaultSpec {
             kinds: vec![FaultKind::Negative],
             slow_ms: 1000,
             actions: None,
+            max: None,
         }
     }
 }
@@ -120,6 +125,7 @@ impl std::str::FromStr for FaultSpec {
                         return Err(bad());
                     }
                 }
+                "max" => spec.max = Some(v.parse().map_err(|_| bad())?),
                 "actions" => {
                     spec.actions = Some(v.split('+').map(|a| a.trim().to_string()).collect())
                 }
@@ -147,27 +153,30 @@ impl std::fmt::Display for FaultSpec {
         if let Some(a) = &self.actions {
             write!(f, ",actions={}", a.join("+"))?;
         }
+        if let Some(m) = self.max {
+            write!(f, ",max={m}")?;
+        }
         Ok(())
     }
 }
 
-/// The live plan and its random stream.
+/// The live plan, its random stream and how many faults it injected.
 pub struct Faults {
-    inner: Mutex<(FaultSpec, StdRng)>,
+    inner: Mutex<(FaultSpec, StdRng, u64)>,
 }
 
 impl Faults {
     pub fn new(spec: FaultSpec) -> Self {
         let rng = StdRng::seed_from_u64(spec.seed);
         Faults {
-            inner: Mutex::new((spec, rng)),
+            inner: Mutex::new((spec, rng, 0)),
         }
     }
 
     /// Replaces the plan and reseeds.
     pub fn set(&self, spec: FaultSpec) {
         let rng = StdRng::seed_from_u64(spec.seed);
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = (spec, rng);
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = (spec, rng, 0);
     }
 
     pub fn get(&self) -> FaultSpec {
@@ -181,8 +190,8 @@ impl Faults {
     /// Draws the fate of one request of `action`.
     pub fn draw(&self, action: &str) -> Option<(FaultKind, u64)> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (spec, rng) = &mut *guard;
-        if spec.rate <= 0.0 || spec.kinds.is_empty() {
+        let (spec, rng, fired) = &mut *guard;
+        if spec.rate <= 0.0 || spec.kinds.is_empty() || spec.max.is_some_and(|m| *fired >= m) {
             return None;
         }
         if let Some(actions) = &spec.actions
@@ -194,6 +203,7 @@ impl Faults {
             return None;
         }
         let kind = spec.kinds[rng.random_range(0..spec.kinds.len())];
+        *fired += 1;
         Some((kind, spec.slow_ms))
     }
 }
@@ -225,6 +235,17 @@ mod tests {
         assert_eq!(da, db);
         let n = da.iter().filter(|d| d.is_some()).count();
         assert!((30..90).contains(&n), "{n} faults of 200 at rate 0.3");
+    }
+
+    #[test]
+    fn max_limits_the_faults_injected() {
+        let spec: FaultSpec = "rate=1,kinds=drop,max=2".parse().unwrap();
+        assert_eq!(spec.to_string().parse::<FaultSpec>().unwrap(), spec);
+        let f = Faults::new(spec.clone());
+        let fired: Vec<bool> = (0..5).map(|_| f.draw("X").is_some()).collect();
+        assert_eq!(fired, [true, true, false, false, false]);
+        f.set(spec);
+        assert!(f.draw("X").is_some(), "a new plan counts afresh");
     }
 
     #[test]

@@ -396,13 +396,24 @@ impl ApplyClient {
             None => {
                 self.cos(PUT, Method::PUT, &tok, &[], Bytes::new()).await?;
             }
-            Some(id) => {
-                let parts = self.list(&tok, id).await?;
-                let xml = completion(&parts, session)?.to_xml();
-                let params = [("uploadId".to_string(), id.clone())];
-                self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
-                    .await?;
-            }
+            Some(id) => match self.list(&tok, id).await {
+                Ok(parts) => {
+                    let xml = completion(&parts, session)?.to_xml();
+                    let params = [("uploadId".to_string(), id.clone())];
+                    self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
+                        .await?;
+                }
+                // An earlier attempt completed it and lost CommitUpload's
+                // answer (or the service took it whole): CommitUpload
+                // says whether the object is there (and is idempotent
+                // while the key lives), so ask it rather than fail here.
+                Err(e) if is_no_such_upload(&e) => {
+                    tracing::info!(
+                        "{LIST}: the multipart upload is complete already; committing the session"
+                    );
+                }
+                Err(e) => return Err(e),
+            },
         }
         let reply = self
             .api_call(COMMIT, vec![("vodSessionKey".into(), tok.session_key)])
@@ -437,6 +448,11 @@ impl ApplyClient {
             cover_url,
         })
     }
+}
+
+/// COS's answer for an upload id it no longer has (completed or aborted).
+fn is_no_such_upload(e: &VodError) -> bool {
+    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
 /// The CompleteMultipartUpload body for a session, from the parts COS

@@ -351,6 +351,43 @@ async fn the_apply_flow_resumes_from_its_token() {
     );
 }
 
+/// CommitUpload's answer is lost after the service committed (the
+/// connection drops mid-body): the retried CommitUpload gets the same media
+/// instead of 31001, and the file commits once, its COS upload completed
+/// only once. Small (one PUT) and multipart files alike.
+#[tokio::test]
+async fn a_lost_commit_upload_answer_retried_commits_the_same_media_once() {
+    let srv = start("off").await;
+    let up = apply_uploader(&srv);
+    for (i, size) in [10usize, (2 << 20) + 7].into_iter().enumerate() {
+        srv.set_faults("rate=1,kinds=drop,actions=CommitUpload,max=1")
+            .await;
+        let content = data(size, 30 + i as u8);
+        let c = upload(&up, &format!("lost answer {i}.mp4"), &content)
+            .await
+            .unwrap_or_else(|e| panic!("size {size}: {e}"));
+        let stats = srv.admin("/admin/stats").await;
+        assert_eq!(
+            stats["actions"]["CommitUpload"]["requests"].as_u64(),
+            Some(2 * (i as u64 + 1)),
+            "the answer was lost once and asked again: {stats}"
+        );
+        let media = srv.admin("/admin/media").await;
+        let same: Vec<&serde_json::Value> = media
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["sha1"].as_str() == Some(sha1_hex(&content).as_str()))
+            .collect();
+        assert_eq!(same.len(), 1, "one media for the content: {media}");
+        assert_eq!(same[0]["fileId"].as_str(), Some(c.file_id.as_str()));
+        assert_eq!(
+            fetch(c.url.as_deref().unwrap(), size).await,
+            content.to_vec()
+        );
+    }
+}
+
 #[tokio::test]
 async fn abandoning_an_apply_upload_aborts_its_multipart_upload() {
     let srv = start("off").await;
