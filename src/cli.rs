@@ -280,6 +280,11 @@ pub struct MountArgs {
     /// environment; its stdout is the signature.
     #[arg(long, value_name = "CMD")]
     pub ugc_signer_cmd: Option<String>,
+    /// Trust the CA certificates of this PEM file besides the system's, for
+    /// every https request (a private CA, a test endpoint). SSL_CERT_FILE
+    /// and SSL_CERT_DIR replace the system's roots instead.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     /// Where object storage (COS) requests of the apply flow connect,
     /// keeping the bucket's Host header (default: the bucket's host over
     /// https; the embedded service when there is no --endpoint).
@@ -319,7 +324,7 @@ pub struct MountArgs {
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
-    /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL, ca_file=PEM,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=;
@@ -437,6 +442,7 @@ impl MountArgs {
                 "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
                 "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
                 "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
+                "ca_file" => self.ca_file = Some(PathBuf::from(need(key, value)?)),
                 "class_id" => self.class_id = Some(need(key, value)?.to_string()),
                 "tags" => self.tags = Some(need(key, value)?.replace('+', ",")),
                 "procedure" => self.procedure = Some(need(key, value)?.to_string()),

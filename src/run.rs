@@ -123,6 +123,10 @@ fn mount_in_background(args: &MountArgs) -> anyhow::Result<()> {
 }
 
 fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
+    if let Some(ca) = &args.ca_file {
+        let n = crate::vod::tls::add_ca_file(ca)?;
+        tracing::info!(ca_file = %ca.display(), certificates = n, "trusting extra CA certificates");
+    }
     if !crate::vod::rules::parts::PART_SIZES.contains(&args.part_size) {
         anyhow::bail!(
             "--part-size {}: the service takes {}",

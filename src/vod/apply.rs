@@ -124,7 +124,7 @@ impl ApplyClient {
             Some(e) => Some(Url::parse(e).map_err(|e| bad(format!("cos endpoint: {e}")))?),
             None => None,
         };
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))

@@ -94,7 +94,7 @@ impl FrontwizeClient {
         if !matches!(base.scheme(), "http" | "https") {
             return Err(bad("endpoint must be http or https".into()));
         }
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))

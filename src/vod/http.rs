@@ -72,7 +72,7 @@ impl Endpoint {
         }
         base.set_query(None);
         base.set_fragment(None);
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))

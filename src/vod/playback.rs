@@ -44,7 +44,7 @@ impl Default for PlaybackReader {
 
 impl PlaybackReader {
     pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))

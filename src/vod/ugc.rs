@@ -181,7 +181,7 @@ impl UrlSigner {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(signer_error("signer url must be http or https"));
         }
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| signer_error(format!("http client: {e}")))?;

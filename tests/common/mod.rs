@@ -41,6 +41,7 @@ mod flows;
 mod in_process;
 mod mount;
 mod service;
+mod tls;
 mod tools;
 
 pub use account::*;
@@ -51,4 +52,5 @@ pub(crate) use flows::for_each_flow;
 pub use in_process::*;
 pub use mount::*;
 pub use service::*;
+pub use tls::*;
 pub use tools::*;

@@ -22,6 +22,8 @@ pub struct Mount {
     pub log: PathBuf,
     args: Vec<String>,
     endpoint: String,
+    /// Extra environment of the mount process.
+    env: Vec<(String, String)>,
     _dir: TempDir,
 }
 
@@ -33,6 +35,12 @@ impl Mount {
 
     /// Mounts against `service` with extra `vodfs mount` arguments.
     pub fn with_args(service: &Service, args: &[&str]) -> Mount {
+        Self::with_endpoint(&service.url, args, &[])
+    }
+
+    /// Mounts against `endpoint` (a proxy in front of a service, say) with
+    /// extra arguments and environment.
+    pub fn with_endpoint(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Mount {
         let dir = tempfile::Builder::new()
             .prefix("vodfs-mount-")
             .tempdir()
@@ -46,7 +54,11 @@ impl Mount {
             cache,
             log: dir.path().join("mount.log"),
             args: args.iter().map(|s| s.to_string()).collect(),
-            endpoint: service.url.clone(),
+            endpoint: endpoint.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _dir: dir,
         };
         m.start();
@@ -73,6 +85,7 @@ impl Mount {
             .env("VODFS_SECRET_ID", SECRET_ID)
             .env("VODFS_SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "vodfs=debug,info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)

@@ -13,6 +13,7 @@ mod names;
 mod progress;
 mod resume;
 mod signers;
+mod tls;
 
 /// cp of a random multi-part file and of a real MP4 (which plays from its
 /// URL), rsync of a tree twice (committed under the final names, nothing
