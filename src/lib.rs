@@ -21,8 +21,8 @@
 //!   sides of the wire obey: `vod::sign` and `vod::rules`. Imports nothing.
 //! - [`server`]: `vodfs serve`, beside the mount side: imports only
 //!   `vod::sign`, `vod::rules` and [`sqlite`].
-//! - [`sqlite`], [`report`]: leaves (opening a database; one line per
-//!   error).
+//! - [`sqlite`], [`report`], [`dirlock`]: leaves (opening a database; one
+//!   line per error; one holder per cache or data directory).
 //! - [`cli`], [`run`], [`serve`], [`embedded`], [`config`], [`daemon`],
 //!   [`ctl`], [`manpage`]: wiring; may use anything, used by nothing below.
 
@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod dirlock;
 pub mod embedded;
 pub mod fs;
 pub mod fuse;

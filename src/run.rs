@@ -139,6 +139,11 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    // One mount per cache, held until this process ends (however it ends).
+    let _cache_lock = crate::dirlock::DirLock::acquire(
+        &cache_dir,
+        &format!("vodfs mount on {}", mountpoint.display()),
+    )?;
     let config_path = config::default_config_path();
     let file_config = config::load_file(&config_path)?;
     let endpoint = args.endpoint.clone().or(file_config.endpoint.clone());

@@ -69,11 +69,19 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         config_from_args(args, placeholder, args.listen)?;
         std::fs::create_dir_all(&args.data)
             .with_context(|| format!("creating {}", args.data.display()))?;
+        // One service per data directory, held until this process ends.
+        let mut data_lock = crate::dirlock::DirLock::acquire(
+            &args.data,
+            &format!("vodfs serve on {}", args.listen),
+        )?;
         let (account, generated) = resolve_account(args)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         let bound = listener.local_addr()?;
+        data_lock
+            .set_holder(&format!("vodfs serve on {bound}"))
+            .with_context(|| format!("writing {}", data_lock.path.display()))?;
         let cfg = config_from_args(args, account.clone(), bound)?;
         // Handlers go in before the address is printed: whoever reads that
         // line may signal us at once.

@@ -15,6 +15,7 @@ mod crash;
 mod enospc;
 mod eviction;
 mod faults;
+mod one_holder;
 mod rate_limit;
 
 /// Whether the long variants are asked for.
