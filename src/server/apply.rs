@@ -12,7 +12,7 @@
 //! one day) key, and 4000 (key still usable) while an object is missing:
 //! never a half media. It is idempotent while the key lives: a key already
 //! committed answers the same fileId and URLs again (a client whose first
-//! answer was lost asks again; [INF], the cloud's behaviour for family C is
+//! answer was lost asks again; an inference, the cloud's behaviour for family C is
 //! undocumented), and 31001 once that media is deleted. Committing hard-links the object files to
 //! `media/`, records media and spends the key in one transaction, then
 //! removes the objects. Media URL: `<public>/<bucket><storagePath>`.
