@@ -188,13 +188,22 @@ async fn every_signature_vector_is_accepted_as_sent() {
 
 /// Signs and sends an API 3.0 call as the test account.
 async fn call(s: &TestServer, action: &str, params: Value) -> Value {
+    call_as(s, action, params, &s.host(), &s.host(), "vod").await
+}
+
+/// The same, with the Host header sent, the host signed and the scope's
+/// service chosen.
+async fn call_as(
+    s: &TestServer,
+    action: &str,
+    params: Value,
+    host: &str,
+    signed_host: &str,
+    service: &str,
+) -> Value {
     let body = params.to_string();
     let ts = now().to_string();
-    let host = s.host();
-    let headers = [
-        ("content-type", "application/json"),
-        ("host", host.as_str()),
-    ];
+    let headers = [("content-type", "application/json"), ("host", signed_host)];
     let req = Tc3Request {
         method: "POST",
         path: "/",
@@ -202,11 +211,11 @@ async fn call(s: &TestServer, action: &str, params: Value) -> Value {
         headers: &headers,
         payload: body.as_bytes(),
         unsigned_payload: false,
-        timestamp: now(),
-        service: "vod",
+        timestamp: ts.parse().unwrap(),
+        service,
     };
     let auth = authorization(SECRET_ID, SECRET_KEY, &req);
-    let h = tc3_headers(action, &ts, &host, "application/json", &auth);
+    let h = tc3_headers(action, &ts, host, "application/json", &auth);
     let (st, ct, v) = send(s, "POST", "", &h, body.as_bytes()).await;
     assert_eq!((st, ct.as_str()), (200, "application/json"), "{v}");
     assert!(v["Response"]["RequestId"].is_string(), "{v}");
@@ -439,4 +448,29 @@ async fn the_media_page_stays_and_strangers_get_api3_errors() {
             .is_some(),
         "{stats}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_and_services_as_each_sdk_signs_them() {
+    let s = TestServer::start_temp(|_| {}).await;
+    let apply = json!({"MediaType": "mp4"});
+    let host = s.host();
+    // Node's sign3: the hostname without the port, service `127` for an IP.
+    let v = call_as(&s, "ApplyUpload", apply.clone(), &host, "127.0.0.1", "127").await;
+    assert!(v["VodSessionKey"].is_string(), "{v}");
+    // tccli --endpoint http://127.0.0.1:P sends and signs that literally.
+    let literal = format!("http://{host}");
+    let v = call_as(&s, "ApplyUpload", apply.clone(), &literal, &literal, "vod").await;
+    assert!(v["VodSessionKey"].is_string(), "{v}");
+    // Another host than the one sent is refused.
+    let v = call_as(
+        &s,
+        "ApplyUpload",
+        apply,
+        &host,
+        "vod.tencentcloudapi.com",
+        "vod",
+    )
+    .await;
+    assert_eq!(err(&v), "AuthFailure.SignatureFailure", "{v}");
 }

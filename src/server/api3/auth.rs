@@ -81,7 +81,10 @@ impl Scheme for Api3Scheme<'_> {
     fn rate_limited(&self) -> Api3Error {
         fail(
             codes::REQUEST_LIMIT_EXCEEDED,
-            "Your current request times equals to `100` in a second, which exceeds the frequency limit `100` for a second. Please reduce the frequency of calls.",
+            format!(
+                "Your requests of `{}` exceed the frequency limit for a second. Please reduce the frequency of calls.",
+                self.quota.trim_start_matches(API3_QUOTA_PREFIX)
+            ),
         )
     }
 
