@@ -474,3 +474,51 @@ async fn hosts_and_services_as_each_sdk_signs_them() {
     .await;
     assert_eq!(err(&v), "AuthFailure.SignatureFailure", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_was_lost_gives_the_same_media_again() {
+    let s = TestServer::start_temp(|_| {}).await;
+    let a = call(&s, "ApplyUpload", json!({"MediaType": "mp4"})).await;
+    let path = a["MediaStoragePath"].as_str().unwrap();
+    let token = a["TempCertificate"]["Token"].as_str().unwrap();
+    assert_eq!(cos_put(&s, &a, path, Some(token), b"lost").await.0, 200);
+    s.set_faults("rate=1,kinds=drop,actions=CommitUpload").await;
+    // The commit happens; its answer is cut mid-body.
+    let body = json!({"VodSessionKey": a["VodSessionKey"]}).to_string();
+    let ts = now().to_string();
+    let host = s.host();
+    let headers = [
+        ("content-type", "application/json"),
+        ("host", host.as_str()),
+    ];
+    let req = Tc3Request {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        payload: body.as_bytes(),
+        unsigned_payload: false,
+        timestamp: ts.parse().unwrap(),
+        service: "vod",
+    };
+    let auth = authorization(SECRET_ID, SECRET_KEY, &req);
+    let mut r = s.http.post(s.url("/")).body(body.clone());
+    for (k, v) in tc3_headers("CommitUpload", &ts, &host, "application/json", &auth) {
+        r = r.header(k, v);
+    }
+    let cut = match r.send().await {
+        Ok(resp) => resp.text().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(cut, "the answer was dropped");
+    s.set_faults("off").await;
+    let media = s.admin("/admin/media").await;
+    assert_eq!(media.as_array().unwrap().len(), 1, "the media exists");
+    let again = call(
+        &s,
+        "CommitUpload",
+        json!({"VodSessionKey": a["VodSessionKey"]}),
+    )
+    .await;
+    assert_eq!(again["FileId"], media[0]["fileId"], "{again}");
+}
