@@ -522,3 +522,52 @@ async fn a_commit_whose_answer_was_lost_gives_the_same_media_again() {
     .await;
     assert_eq!(again["FileId"], media[0]["fileId"], "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_media_infos_shows_every_flows_media_with_its_mp4_metadata() {
+    let s = TestServer::start_temp(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = std::fs::read(make_mp4(dir.path(), "a.mp4", 2)).unwrap();
+    let fin = s.upload_a("older flow", "mp4", &mp4, 524_288).await;
+    let id = fin["fileId"].as_str().unwrap();
+    let v = call(&s, "DescribeMediaInfos", json!({"FileIds": [id, "0"]})).await;
+    let info = &v["MediaInfoSet"][0];
+    assert_eq!(info["BasicInfo"]["Name"], "older flow", "{v}");
+    assert_eq!(info["BasicInfo"]["Category"], "Video");
+    assert_eq!(info["MetaData"]["Size"], mp4.len());
+    assert_eq!(
+        (
+            info["MetaData"]["Width"].as_u64(),
+            info["MetaData"]["Height"].as_u64()
+        ),
+        (Some(320), Some(240))
+    );
+    let d = info["MetaData"]["Duration"].as_f64().unwrap();
+    assert!((1.8..2.2).contains(&d), "{d}");
+    assert_eq!(v["NotExistFileIdSet"], json!(["0"]));
+    assert!(info["TranscodeInfo"].is_null());
+    // GET with dotted names, as Python sends it.
+    let q = format!("FileIds.0={id}&Filters.0=metaData");
+    let ts = now().to_string();
+    let host = s.host();
+    let ct = "application/x-www-form-urlencoded";
+    let headers = [("content-type", ct), ("host", host.as_str())];
+    let req = Tc3Request {
+        method: "GET",
+        path: "/",
+        query: &q,
+        headers: &headers,
+        payload: b"",
+        unsigned_payload: false,
+        timestamp: ts.parse().unwrap(),
+        service: "vod",
+    };
+    let auth = authorization(SECRET_ID, SECRET_KEY, &req);
+    let h = tc3_headers("DescribeMediaInfos", &ts, &host, ct, &auth);
+    let (_, _, v) = send(&s, "GET", &q, &h, b"").await;
+    let info = &v["Response"]["MediaInfoSet"][0];
+    assert!(
+        info["BasicInfo"].is_null() && info["MetaData"]["Size"] == mp4.len(),
+        "{v}"
+    );
+}
