@@ -10,7 +10,9 @@
 //!   the headers of `SignedHeaders` *in the order sent* with their values
 //!   as received, and the raw body (or `UNSIGNED-PAYLOAD`), with the
 //!   service the scope names, trying the Host as received and then without
-//!   its `:port` (`SignatureFailure`). TC3 has no nonce, and an SDK that
+//!   its `:port` (`SignatureFailure`); with `api3_strict_service`
+//!   (`--strict-tc3-service`) a scope naming another service than `vod` is
+//!   `InvalidAuthorization`. TC3 has no nonce, and an SDK that
 //!   retries within the same second sends the same signature, so there is
 //!   no replay memory beyond the window.
 //! - **v1** (`Signature` among the form or query parameters): the same
@@ -168,6 +170,15 @@ fn host_candidates(host: &str) -> Vec<&str> {
 async fn authenticate_tc3(app: &App, req: &Api3Request) -> Result<Account, Api3Error> {
     let auth = Tc3Auth::parse(req.header("authorization").unwrap_or(""))
         .map_err(|e| fail(codes::INVALID_AUTHORIZATION, e.to_string()))?;
+    if app.cfg.api3_strict_service && auth.service != crate::vod::rules::api3::SERVICE {
+        return Err(fail(
+            codes::INVALID_AUTHORIZATION,
+            format!(
+                "The credential scope names the service `{}`, not `vod`.",
+                auth.service.chars().take(32).collect::<String>()
+            ),
+        ));
+    }
     let acct = account_of(app, &auth.secret_id, req.header("x-tc-token")).await?;
     let ts = check_window(app, req.header("x-tc-timestamp"))?;
     if tc3::date_of(ts) != auth.date {
@@ -401,6 +412,38 @@ mod tests {
             !accepts(&app, Method::POST, "", &h, v5.as_bytes()).await,
             "V5 replayed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_strict_service_refuses_another_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = vector_app(dir.path());
+        let auth = |service: &str| {
+            format!(
+                "TC3-HMAC-SHA256 Credential={VID}/2023-11-14/{service}/tc3_request, SignedHeaders=content-type;host, Signature={}",
+                "0".repeat(64)
+            )
+        };
+        for (strict, service, code) in [
+            (true, "127", codes::INVALID_AUTHORIZATION),
+            (false, "127", codes::SIGNATURE_FAILURE),
+            (true, "vod", codes::SIGNATURE_FAILURE),
+        ] {
+            app.cfg.api3_strict_service = strict;
+            let a = auth(service);
+            let h = [
+                ("host", "h"),
+                ("content-type", "application/json"),
+                ("x-tc-timestamp", "1700000000"),
+                ("authorization", a.as_str()),
+            ];
+            let req = request(Method::POST, "", &h, b"{}");
+            assert_eq!(
+                authenticate_tc3(&app, &req).await.unwrap_err().code,
+                code,
+                "{strict} {service}"
+            );
+        }
     }
 
     #[test]
