@@ -51,8 +51,10 @@ pub enum ServerError {
     Misaligned { offset: u64, data_size: u64 },
     #[error("no upload in progress for fileSha {0}")]
     NoSuchUpload(String),
-    #[error("missing parts at offsets {0:?}")]
-    MissingParts(Vec<u64>),
+    /// The parts a FinishUpload lacks: their count and the first few
+    /// gaps as `(offset, end)` byte ranges (bounded, whatever the size).
+    #[error("missing parts: {count} parts missing, in byte ranges {}", show_ranges(.gaps))]
+    MissingParts { count: u64, gaps: Vec<(u64, u64)> },
     #[error("file sha mismatch: fileSha {expected}, parts hash to {actual}")]
     ShaMismatch { expected: String, actual: String },
     #[error("invalid vodSessionKey: {0}")]
@@ -82,6 +84,12 @@ impl From<RuleError> for ServerError {
 }
 
 /// Shorthand for a bad-parameter error.
+/// Missing byte ranges as a message says them: `[a, b)`, `…` when more.
+fn show_ranges(gaps: &[(u64, u64)]) -> String {
+    let shown: Vec<String> = gaps.iter().map(|(a, b)| format!("[{a}, {b})")).collect();
+    shown.join(", ")
+}
+
 pub fn bad(name: &str, why: impl Into<String>) -> ServerError {
     ServerError::BadParam {
         name: name.to_string(),
@@ -114,12 +122,14 @@ impl ServerError {
             // A part that hashes wrong is worth sending again.
             (Md5Mismatch { .. }, Vod2) => codes::VOD2_INVALID_PACKET.with_retry(true),
             (Md5Mismatch { .. }, Api) => codes::INVALID_PARAMETER.with_retry(true),
-            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Vod2) => {
-                codes::VOD2_INVALID_PARAMETER
-            }
-            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Api) => {
-                codes::INVALID_PARAMETER
-            }
+            (
+                Misaligned { .. } | NoSuchUpload(_) | MissingParts { .. } | ShaMismatch { .. },
+                Vod2,
+            ) => codes::VOD2_INVALID_PARAMETER,
+            (
+                Misaligned { .. } | NoSuchUpload(_) | MissingParts { .. } | ShaMismatch { .. },
+                Api,
+            ) => codes::INVALID_PARAMETER,
             (BadSession(_), _) => codes::INVALID_VOD_SESSION_KEY,
             (ObjectMissing(_), _) => codes::INVALID_PARAMETER,
             (NotFound, _) => codes::RESOURCE_NOT_FOUND,

@@ -10,6 +10,7 @@ mod client;
 mod faults;
 mod frontwize;
 mod fuzz;
+mod hostile;
 mod playback;
 mod ugc;
 mod v4;

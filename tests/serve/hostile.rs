@@ -1,0 +1,148 @@
+//! `vodfs serve` under hostile input (issue 14): a real `vodfs serve`
+//! process under an address-space limit ([`AS_LIMIT`]), so a regression
+//! that allocates by what a client declares fails its test instead of
+//! taking the machine's memory.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use vodfs::vod::sign;
+
+use crate::common::*;
+
+/// The address space the service runs in: far above what it needs (a few
+/// hundred MiB of mappings, mostly thread stacks and allocator arenas), far
+/// below what a declared size would take.
+const AS_LIMIT: u64 = 2 << 30;
+
+fn service() -> Service {
+    Service::start_limited(&["--no-rate-limit"], Some(AS_LIMIT))
+}
+
+/// A v2 call signed for the service's own address, parameters in the query.
+fn v2(svc: &Service, method: &str, action: &str, params: &[(&str, &str)]) -> Value {
+    let mut p: Vec<(String, String)> = vec![
+        ("Action".into(), action.into()),
+        ("Region".into(), "gz".into()),
+        ("Timestamp".into(), now().to_string()),
+        ("Nonce".into(), rand::random::<u32>().to_string()),
+        ("SecretId".into(), SECRET_ID.into()),
+    ];
+    p.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let sig = sign::sign_v2(SECRET_KEY, method, &svc.addr, "/v2/index.php", &p);
+    p.push(("Signature".into(), sig));
+    send(svc, method, &p)
+}
+
+fn send(svc: &Service, method: &str, params: &[(String, String)]) -> Value {
+    let url = format!("{}/v2/index.php?{}", svc.url, sign::encode_query(params));
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let resp = reqwest::blocking::Client::new()
+        .request(m, url)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .expect("v2 request");
+    resp.json().expect("v2 json")
+}
+
+fn ugc_sig(sha: &str) -> String {
+    let t = now();
+    let e = t + 600;
+    let original = format!("s={SECRET_ID}&t={t}&e={e}&f=clip&fs={sha}&ft=mp4&uid=1&r=7");
+    sign::ugc_sign(SECRET_KEY, &original)
+}
+
+fn ugc(svc: &Service, action: &str, params: &[(&str, &str)]) -> Value {
+    let p: Vec<(String, String)> = std::iter::once(("Action", action))
+        .chain(params.iter().copied())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    send(svc, "GET", &p)
+}
+
+fn init_a(svc: &Service, sha: &str, size: &str) -> Value {
+    v2(
+        svc,
+        "GET",
+        "InitUpload",
+        &[
+            ("fileName", "huge"),
+            ("fileSha", sha),
+            ("fileSize", size),
+            ("dataSize", "524288"),
+            ("fileType", "mp4"),
+        ],
+    )
+}
+
+#[test]
+fn hostile_huge_declared_sizes_are_refused_and_finish_answers_in_bounded_memory() {
+    let mut svc = service();
+    let huge = "4611686018427387904";
+    let sha_a = "a".repeat(40);
+    let sha_b = "b".repeat(40);
+
+    // Family A and B: a size over the largest file is refused at InitUpload
+    // (−10003 naming fileSize), and no upload is left pending.
+    let init = init_a(&svc, &sha_a, huge);
+    assert_eq!(init["code"], -10003, "{init}");
+    assert!(
+        init["message"].as_str().unwrap().contains("fileSize"),
+        "{init}"
+    );
+    let fin = v2(&svc, "POST", "FinishUpload", &[("fileSha", &sha_a)]);
+    assert!(
+        fin["message"].as_str().unwrap().contains("no upload"),
+        "{fin}"
+    );
+    let sig = ugc_sig(&sha_b);
+    let init = ugc(
+        &svc,
+        "InitUploadEx",
+        &[
+            ("fileSha", &sha_b),
+            ("fileSize", huge),
+            ("dataSize", "524288"),
+            ("signature", &sig),
+        ],
+    );
+    assert_eq!(init["code"], -10003, "{init}");
+
+    // The largest size allowed: FinishUpload of an upload holding nothing
+    // answers at once, naming the gaps as ranges, in a short message, and
+    // every later Finish does the same.
+    let max = vodfs::vod::rules::parts::MAX_FILE_SIZE.to_string();
+    let init = init_a(&svc, &sha_a, &max);
+    assert_eq!(init["code"], 0, "{init}");
+    for _ in 0..3 {
+        let fin = v2(&svc, "POST", "FinishUpload", &[("fileSha", &sha_a)]);
+        assert_eq!(fin["code"], -10003, "{fin}");
+        let msg = fin["message"].as_str().unwrap();
+        assert!(
+            msg.contains("missing parts") && msg.contains("[0, "),
+            "{msg}"
+        );
+        assert!(msg.len() < 1024, "a bounded answer: {} bytes", msg.len());
+    }
+    let sig = ugc_sig(&sha_b);
+    let init = ugc(
+        &svc,
+        "InitUploadEx",
+        &[
+            ("fileSha", &sha_b),
+            ("fileSize", &max),
+            ("dataSize", "524288"),
+            ("signature", &sig),
+        ],
+    );
+    assert_eq!(init["code"], 0, "{init}");
+    let fin = ugc(
+        &svc,
+        "FinishUploadEx",
+        &[("fileSha", &sha_b), ("signature", &sig)],
+    );
+    assert_eq!(fin["code"], -10003, "{fin}");
+    assert!(svc.is_running(), "the service survived");
+    let rss = svc.rss_kib().expect("rss");
+    assert!(rss < 256 << 10, "RSS {rss} KiB");
+}
