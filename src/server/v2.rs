@@ -83,7 +83,14 @@ pub async fn handle(
     }
     let action = params.get("Action").unwrap_or("").to_string();
     let d = dialect(&action);
-    let guard = guard::enter(&app, if action.is_empty() { "?" } else { &action });
+    // Counted under a name the service knows: an unknown Action, whatever
+    // its text, is one counter (nothing a stranger sends is kept).
+    let counted = match action.as_str() {
+        "" => "?",
+        a if KNOWN.contains(&a) => a,
+        _ => "(unknown)",
+    };
+    let guard = guard::enter(&app, counted);
     let body = body.unwrap_or_default();
     if action.is_empty() {
         super::body::discard(body).await;

@@ -146,3 +146,40 @@ fn hostile_huge_declared_sizes_are_refused_and_finish_answers_in_bounded_memory(
     let rss = svc.rss_kib().expect("rss");
     assert!(rss < 256 << 10, "RSS {rss} KiB");
 }
+
+#[test]
+fn hostile_unique_unknown_actions_leave_no_state() {
+    let svc = service();
+    let http = reqwest::blocking::Client::new();
+    let get = |action: &str| {
+        let url = format!("{}/v2/index.php?Action={action}", svc.url);
+        let v: Value = http.get(url).send().expect("request").json().expect("json");
+        assert_eq!(v["code"], -10001, "an unknown Action: {v}");
+    };
+    for i in 0..50 {
+        get(&format!("Warm{i}"));
+    }
+    let before = svc.rss_kib().expect("rss");
+    for i in 0..1500 {
+        get(&format!("{i:05}{}", "x".repeat(20 << 10)));
+    }
+    let after = svc.rss_kib().expect("rss");
+    assert!(
+        after.saturating_sub(before) < 16 << 10,
+        "RSS grew from {before} to {after} KiB"
+    );
+    let stats = http
+        .get(format!("{}/admin/stats", svc.url))
+        .header("X-Vodfs-Admin", "1")
+        .send()
+        .expect("stats")
+        .text()
+        .expect("text");
+    assert!(
+        stats.len() < 16 << 10,
+        "stats page of {} bytes",
+        stats.len()
+    );
+    let v: Value = serde_json::from_str(&stats).expect("json");
+    assert_eq!(v["actions"]["(unknown)"]["requests"], 1550, "{v}");
+}
