@@ -197,6 +197,16 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Seconds a connection may take to send a request's headers (also
+    /// the idle timeout of a kept-alive connection).
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub header_timeout: u64,
+    /// Seconds a request body may stall before the request is refused.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Most connections served at once (more wait to be accepted).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
     /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -218,6 +228,9 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_rate_limit", &self.no_rate_limit)
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
             .field("log_file", &self.log_file)
             .finish()
     }

@@ -49,6 +49,12 @@ pub fn config_from_args(
         cfg.faults = spec.parse().context("--faults")?;
     }
     cfg.max_body = args.max_body;
+    if args.header_timeout == 0 || args.body_timeout == 0 || args.max_connections == 0 {
+        anyhow::bail!("--header-timeout, --body-timeout and --max-connections must be positive");
+    }
+    cfg.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    cfg.body_timeout = std::time::Duration::from_secs(args.body_timeout);
+    cfg.max_connections = args.max_connections;
     Ok(cfg)
 }
 

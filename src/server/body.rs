@@ -270,6 +270,21 @@ pub async fn read_small(body: Body, limit: u64) -> Result<Bytes, ServerError> {
     Ok(Bytes::from(out))
 }
 
+/// `body`, failing once no bytes have come for `idle` (a half-sent body
+/// is not waited for forever).
+pub fn with_timeout(body: Body, idle: std::time::Duration) -> Body {
+    let stream = futures::stream::unfold(Some(body.into_data_stream()), move |s| async move {
+        let mut s = s?;
+        match tokio::time::timeout(idle, s.next()).await {
+            Ok(Some(Ok(c))) => Some((Ok(c), Some(s))),
+            Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(format!("no body bytes for {idle:?}").into()), None)),
+        }
+    });
+    Body::from_stream(stream)
+}
+
 /// Discards a body (bounded), so that an early answer is read by the client.
 pub async fn discard(body: Body) {
     drain(body.into_data_stream(), 0).await;

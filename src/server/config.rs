@@ -2,11 +2,14 @@
 //!
 //! `ServerConfig::new` gives the documented defaults (protocol.md §2, §5):
 //! 100 calls/min for control actions, 10 000/min for parts, a 5-minute replay
-//! window, 64 MiB bodies, one-day sessions and 180-second presigned URLs.
+//! window, 64 MiB bodies, one-day sessions and 180-second presigned URLs;
+//! 20 s to send headers (and idle), 30 s between body bytes, 256
+//! connections, 3 s of grace at shutdown (README "Limits").
 //! Every field is public so tests and the embedded mode can tune them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::faults::FaultSpec;
 use crate::vod::sign;
@@ -108,6 +111,17 @@ pub struct ServerConfig {
     pub presign_ttl_secs: u64,
     /// Smallest COS multipart part except the last (COS: 1 MiB).
     pub cos_min_part_size: u64,
+    /// How long a connection may take to send a request's headers, counted
+    /// from the end of the previous answer (so also the idle timeout of a
+    /// kept-alive connection).
+    pub header_timeout: Duration,
+    /// Longest wait for the next bytes of a request body.
+    pub body_timeout: Duration,
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long in-flight requests may run on after a shutdown is asked
+    /// before their connections are cut.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -124,6 +138,10 @@ impl ServerConfig {
             session_ttl_secs: 86_400,
             presign_ttl_secs: 180,
             cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
+            header_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(3),
         }
     }
 

@@ -183,3 +183,106 @@ fn hostile_unique_unknown_actions_leave_no_state() {
     let v: Value = serde_json::from_str(&stats).expect("json");
     assert_eq!(v["actions"]["(unknown)"]["requests"], 1550, "{v}");
 }
+
+/// Slack over a documented timeout: scheduling on a loaded 2-core machine.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// Waits for the server to end `conn` (EOF, reset, or an answer then EOF);
+/// returns how long that took, or `None` if it stayed open past `within`.
+fn closed_within(conn: &mut std::net::TcpStream, within: Duration) -> Option<Duration> {
+    use std::io::Read as _;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.checked_sub(start.elapsed())?;
+        conn.set_read_timeout(Some(left.max(Duration::from_millis(10))))
+            .expect("timeout");
+        match conn.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return None,
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+}
+
+fn open(svc: &Service, bytes: &str) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut c = std::net::TcpStream::connect(&svc.addr).expect("connect");
+    c.write_all(bytes.as_bytes()).expect("write");
+    c
+}
+
+#[test]
+fn hostile_slow_header_connections_are_closed_within_the_header_timeout() {
+    let svc = Service::start_limited(
+        &["--no-rate-limit", "--header-timeout", "2"],
+        Some(AS_LIMIT),
+    );
+    let mut conns: Vec<_> = (0..30)
+        .map(|_| open(&svc, "GET / HTTP/1.1\r\nHost: slow\r\nX-Slow: "))
+        .collect();
+    // Others are still served meanwhile.
+    let page = reqwest::blocking::get(format!("{}/", svc.url)).expect("page");
+    assert!(page.status().is_success());
+    for (i, c) in conns.iter_mut().enumerate() {
+        let took = closed_within(c, Duration::from_secs(2) + SLACK);
+        assert!(took.is_some(), "connection {i} still open");
+    }
+}
+
+#[test]
+fn hostile_a_stalled_body_is_given_up_within_the_body_timeout() {
+    let svc = Service::start_limited(&["--no-rate-limit", "--body-timeout", "2"], Some(AS_LIMIT));
+    let mut c = half_sent_part(&svc, "d");
+    let took = closed_within(&mut c, Duration::from_secs(2) + SLACK);
+    assert!(took.is_some(), "a half-sent body held the connection");
+}
+
+#[test]
+fn hostile_sigterm_stops_the_service_with_a_half_sent_body_open() {
+    let mut svc = service();
+    let _slow_headers = open(&svc, "GET / HTTP/1.1\r\nHost: slow\r\n");
+    // A signed UploadPart whose body never completes: the handler is
+    // in flight, reading it.
+    let _half = half_sent_part(&svc, "c");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = svc.pid().expect("pid") as i32;
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // The documented grace (3 s) plus slack.
+    assert!(
+        svc.exited_within(Duration::from_secs(3) + SLACK),
+        "vodfs serve still running after SIGTERM"
+    );
+}
+
+/// A signed UploadPart of a new upload whose body stops after 1,000 of its
+/// 524,288 bytes: the handler is in flight, reading it.
+fn half_sent_part(svc: &Service, sha_char: &str) -> std::net::TcpStream {
+    let sha = sha_char.repeat(40);
+    assert_eq!(init_a(svc, &sha, "1048576")["code"], 0);
+    let mut p: Vec<(String, String)> = vec![
+        ("Action".into(), "UploadPart".into()),
+        ("Region".into(), "gz".into()),
+        ("Timestamp".into(), now().to_string()),
+        ("Nonce".into(), rand::random::<u32>().to_string()),
+        ("SecretId".into(), SECRET_ID.into()),
+        ("fileSha".into(), sha),
+        ("offset".into(), "0".into()),
+        ("dataSize".into(), "524288".into()),
+        ("dataMd5".into(), "0".repeat(32)),
+    ];
+    let sig = sign::sign_v2(SECRET_KEY, "POST", &svc.addr, "/v2/index.php", &p);
+    p.push(("Signature".into(), sig));
+    open(
+        svc,
+        &format!(
+            "POST /v2/index.php?{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 524288\r\n\r\n{}",
+            sign::encode_query(&p),
+            svc.addr,
+            "x".repeat(1000)
+        ),
+    )
+}
