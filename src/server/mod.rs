@@ -46,7 +46,9 @@
 //! `ugc`, `apply`; `ugc` and `v4` share the upload state machine in
 //! `v4.rs`; `apply` uses `v4`'s name checks).
 //!
-//! Admin endpoints (JSON, loopback only, no auth):
+//! Admin endpoints (JSON, loopback only, no auth; the door in `admin.rs`:
+//! a loopback Host, an `X-Vodfs-Admin` header or JSON Content-Type, no
+//! foreign Origin):
 //! - `GET /admin/media` → `[media…]`; `GET /admin/media/<fileId>` →
 //!   `{fileId, name, type, size, sha1, md5, url, coverUrl, coverFileId,
 //!   classId, tags, procedure, sourceContext, flow, kind, parent, createdAt,

@@ -57,8 +57,8 @@ async fn route(
         }
         p if frontwize::owns(p) => frontwize::handle(app, parts, body).await,
         p if p == "/admin" || p.starts_with("/admin/") => {
-            if !peer.ip().is_loopback() {
-                return plain(StatusCode::FORBIDDEN, "admin endpoints are loopback-only");
+            if let Some(why) = admin::refusal(peer.ip(), &parts.headers) {
+                return plain(StatusCode::FORBIDDEN, why);
             }
             admin::handle(app, parts.method, &path, body).await
         }

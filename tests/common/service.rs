@@ -119,7 +119,11 @@ impl Service {
 
     /// GET a loopback admin endpoint as JSON.
     pub fn admin(&self, path: &str) -> serde_json::Value {
-        let resp = reqwest::blocking::get(format!("{}{path}", self.url)).expect("admin request");
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.url))
+            .header("X-Vodfs-Admin", "1")
+            .send()
+            .expect("admin request");
         assert!(
             resp.status().is_success(),
             "admin {path}: {}",
@@ -132,6 +136,7 @@ impl Service {
     pub fn admin_put(&self, path: &str, body: &str) {
         let resp = reqwest::blocking::Client::new()
             .put(format!("{}{path}", self.url))
+            .header("X-Vodfs-Admin", "1")
             .body(body.to_string())
             .send()
             .expect("admin request");

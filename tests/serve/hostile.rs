@@ -286,3 +286,89 @@ fn half_sent_part(svc: &Service, sha_char: &str) -> std::net::TcpStream {
         ),
     )
 }
+
+/// Sends one raw HTTP/1.1 request and returns the status code.
+fn raw_status(svc: &Service, request: &str) -> u16 {
+    use std::io::Read as _;
+    let mut c = open(svc, request);
+    c.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = c.read(&mut buf).expect("read status");
+        assert!(n > 0, "closed before a status line");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&got);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line {line:?}"))
+}
+
+#[test]
+fn hostile_admin_refuses_cross_site_and_foreign_host_requests() {
+    let svc = service();
+    let host = &svc.addr;
+    let req = |method: &str, path: &str, headers: &str, body: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // What a web page can send without a preflight: text/plain bodies.
+    for (method, path, body) in [
+        ("POST", "/admin/faults", "rate=1"),
+        ("PUT", "/admin/faults", "rate=1"),
+        ("POST", "/admin/rate-limits", "Report=0"),
+        ("PUT", "/admin/rate-limits", "Report=0"),
+    ] {
+        let headers =
+            format!("Host: {host}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n");
+        assert_eq!(
+            raw_status(&svc, &req(method, path, &headers, body)),
+            403,
+            "{method} {path}"
+        );
+        let headers = format!("Host: {host}\r\nContent-Type: text/plain\r\n");
+        assert_eq!(
+            raw_status(&svc, &req(method, path, &headers, body)),
+            403,
+            "{method} {path}"
+        );
+    }
+    // DNS rebinding: a page whose name resolves to 127.0.0.1.
+    for h in ["evil.example", "evil.example:80", "127.0.0.1.evil.example"] {
+        let headers = format!("Host: {h}\r\nX-Vodfs-Admin: 1\r\n");
+        assert_eq!(
+            raw_status(&svc, &req("GET", "/admin/account", &headers, "")),
+            403,
+            "{h}"
+        );
+    }
+    // A custom header, but a foreign Origin.
+    let headers = format!("Host: {host}\r\nX-Vodfs-Admin: 1\r\nOrigin: http://evil.example\r\n");
+    assert_eq!(
+        raw_status(&svc, &req("GET", "/admin/account", &headers, "")),
+        403
+    );
+    // The faults stayed off; the service's own tooling still gets in.
+    let faults = reqwest::blocking::Client::new()
+        .get(format!("{}/admin/faults", svc.url))
+        .header("X-Vodfs-Admin", "1")
+        .send()
+        .expect("faults");
+    assert_eq!(faults.status(), 200);
+    assert!(!faults.text().expect("text").contains("rate=1"));
+    let headers = format!("Host: {host}\r\nContent-Type: application/json\r\n");
+    assert_eq!(
+        raw_status(&svc, &req("GET", "/admin/account", &headers, "")),
+        200
+    );
+    let headers = "Host: localhost\r\nX-Vodfs-Admin: 1\r\nOrigin: http://localhost\r\n".to_string();
+    assert_eq!(
+        raw_status(&svc, &req("GET", "/admin/account", &headers, "")),
+        200
+    );
+}
