@@ -33,8 +33,9 @@
 //! (v2/v3 parameters), `error.rs` (one error type and its v2 codes),
 //! `respond.rs` (plain/JSON answers, the mid-body drop), `body.rs`
 //! (bodies streamed to disk), `store.rs` + `store_objects.rs` (SQLite and
-//! files), `upload_data.rs` + `running.rs` (part files and running
-//! hashes), `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`,
+//! files) + `store_replay.rs` (spent nonces, rate windows),
+//! `upload_data.rs` + `running.rs` (part files and running hashes),
+//! `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`,
 //! `config.rs`, `account.rs`.
 //!
 //! Layering: of the crate, `server` imports only `vod::sign` and
@@ -90,6 +91,7 @@ pub mod running;
 pub mod stats;
 pub mod store;
 pub mod store_objects;
+pub mod store_replay;
 pub mod ugc;
 pub mod upload_data;
 pub mod v2;

@@ -1,53 +1,32 @@
-//! Per-(SecretId, Action) request quotas over fixed one-minute windows, and
-//! the replay guard (nonce memory) of v2 signatures.
+//! Per-(SecretId, Action) request quotas over fixed one-minute windows: the
+//! quotas (changeable at run time) live here; the counts of each window are
+//! kept in the database (`store_replay.rs`, counted by the request guard
+//! through `App::admit`), so a restart forgets none.
 //!
-//! Both are in-memory: a restart forgets them, which only makes the service
-//! more lenient for at most one window.
+//! [`NonceCache`] is the former in-memory replay guard; the guard now
+//! spends every scheme's nonce in the database (`App::spend_nonce`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::config::RateLimits;
 
-/// Counters of the current minute.
+/// The quotas in force.
 pub struct RateLimiter {
     limits: Mutex<RateLimits>,
-    windows: Mutex<HashMap<(String, String), (u64, u32)>>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         RateLimiter {
             limits: Mutex::new(limits),
-            windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one request at `now` (Unix seconds); false when over quota.
-    pub fn admit(&self, secret_id: &str, action: &str, now: u64) -> bool {
-        let (enabled, quota) = {
-            let l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
-            (l.enabled, l.quota(action))
-        };
-        if !enabled {
-            return true;
-        }
-        let minute = now / 60;
-        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if w.len() > 10_000 {
-            w.retain(|_, (m, _)| *m == minute);
-        }
-        let slot = w
-            .entry((secret_id.to_string(), action.to_string()))
-            .or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
-        }
-        if slot.1 >= quota {
-            return false;
-        }
-        slot.1 += 1;
-        true
+    /// The per-minute quota of `action`, or none when limits are off.
+    pub fn quota_of(&self, action: &str) -> Option<u32> {
+        let l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        l.enabled.then(|| l.quota(action))
     }
 
     pub fn limits(&self) -> RateLimits {
@@ -102,30 +81,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quota_per_action_and_minute() {
+    fn quotas_by_action_or_none_when_off() {
         let mut l = RateLimits::default();
         l.per_action.insert("InitUpload".into(), 2);
-        let r = RateLimiter::new(l);
-        assert!(r.admit("a", "InitUpload", 60));
-        assert!(r.admit("a", "InitUpload", 61));
-        assert!(!r.admit("a", "InitUpload", 62));
-        assert!(
-            r.admit("b", "InitUpload", 62),
-            "other account has its own quota"
-        );
-        assert!(r.admit("a", "FinishUpload", 62));
-        assert!(r.admit("a", "InitUpload", 120), "next minute");
-    }
-
-    #[test]
-    fn disabled_admits_all() {
-        let l = RateLimits {
-            enabled: false,
-            control_per_min: 0,
-            ..RateLimits::default()
-        };
-        let r = RateLimiter::new(l);
-        assert!((0..1000).all(|_| r.admit("a", "InitUpload", 0)));
+        let r = RateLimiter::new(l.clone());
+        assert_eq!(r.quota_of("InitUpload"), Some(2));
+        assert_eq!(r.quota_of("UploadPart"), Some(10_000));
+        assert_eq!(r.quota_of("FinishUpload"), Some(100));
+        l.enabled = false;
+        r.set_limits(l);
+        assert_eq!(r.quota_of("InitUpload"), None);
     }
 
     #[test]

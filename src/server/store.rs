@@ -30,7 +30,8 @@ use super::error::ServerError;
 
 type Result<T> = std::result::Result<T, ServerError>;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 CREATE TABLE uploads(
   id INTEGER PRIMARY KEY, secret_id TEXT NOT NULL, sha TEXT NOT NULL,
@@ -67,7 +68,17 @@ CREATE TABLE mp_parts(
 CREATE TABLE fw_media(
   media_id TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
   state TEXT NOT NULL, created_at INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE nonces(
+  secret_id TEXT NOT NULL, nonce TEXT NOT NULL, seen_at INTEGER NOT NULL,
+  PRIMARY KEY(secret_id, nonce)) WITHOUT ROWID;
+CREATE INDEX nonces_by_time ON nonces(seen_at);
+CREATE TABLE rate_windows(
+  secret_id TEXT NOT NULL, action TEXT NOT NULL, minute INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(secret_id, action, minute)) WITHOUT ROWID;
+"#,
+];
 
 /// An upload in progress (families A and B).
 #[derive(Debug, Clone, Serialize)]

@@ -169,6 +169,15 @@ impl Scheme for V2Scheme<'_> {
         (caller, body)
     }
 
+    fn nonce<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str, ServerError)> {
+        let Caller::Signed(acct) = caller else {
+            return None;
+        };
+        let nonce = self.params.get("Nonce")?;
+        let replay = ServerError::ReplayedNonce(nonce.to_string());
+        Some((&acct.secret_id, nonce, replay))
+    }
+
     fn quota<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str)> {
         let secret_id = match caller {
             Caller::Signed(acct) => &acct.secret_id,
@@ -269,11 +278,6 @@ pub fn authenticate(
     if !sign::verify_v2(&acct.secret_key, method, host, path, &p.pairs, signature) {
         return Err(ServerError::BadSignature);
     }
-    if !app
-        .nonces
-        .check_and_insert(secret_id, nonce, now, app.cfg.replay_window_secs)
-    {
-        return Err(ServerError::ReplayedNonce(nonce.to_string()));
-    }
+    // The nonce is spent by the request guard (`V2Scheme::nonce`).
     Ok(acct)
 }
