@@ -204,6 +204,12 @@ pub struct ServeArgs {
     /// Seconds a request body may stall before the request is refused.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub body_timeout: u64,
+    /// Another Host name signed requests may name (repeatable; a name
+    /// without a port matches any port). Loopback names, the listen
+    /// address, the public URL's host and the emulated cloud names are
+    /// always accepted.
+    #[arg(long = "host", value_name = "NAME[:PORT]")]
+    pub hosts: Vec<String>,
     /// Most connections served at once (more wait to be accepted).
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_connections: usize,
@@ -231,6 +237,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("header_timeout", &self.header_timeout)
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
+            .field("hosts", &self.hosts)
             .field("log_file", &self.log_file)
             .finish()
     }

@@ -55,6 +55,8 @@ pub fn config_from_args(
     cfg.header_timeout = std::time::Duration::from_secs(args.header_timeout);
     cfg.body_timeout = std::time::Duration::from_secs(args.body_timeout);
     cfg.max_connections = args.max_connections;
+    cfg.hosts = args.hosts.clone();
+    cfg.hosts.push(bound.to_string());
     Ok(cfg)
 }
 

@@ -31,6 +31,8 @@ pub enum ServerError {
     UnknownAction(String),
     #[error("signature does not match")]
     BadSignature,
+    #[error("signed for {0}, a Host this service does not answer to")]
+    ForeignHost(String),
     #[error("signature expired")]
     SignatureExpired,
     #[error("secret id does not exist")]
@@ -112,8 +114,8 @@ impl ServerError {
             (MissingParam(_) | UnknownAction(_), Vod2) => codes::VOD2_INVALID_ARG,
             (MissingParam(_) | BadParam { .. } | UnknownAction(_), Api) => codes::INVALID_PARAMETER,
             (BadParam { .. }, Vod2) => codes::VOD2_INVALID_PARAMETER,
-            (BadSignature | SignatureExpired, Vod2) => codes::VOD2_AUTH_FAILURE,
-            (BadSignature | SignatureExpired, Api) => codes::AUTH_FAILURE,
+            (BadSignature | ForeignHost(_) | SignatureExpired, Vod2) => codes::VOD2_AUTH_FAILURE,
+            (BadSignature | ForeignHost(_) | SignatureExpired, Api) => codes::AUTH_FAILURE,
             (UnknownSecretId, _) => codes::SECRET_ID_NOT_FOUND,
             (ReplayedNonce(_) | StaleTimestamp(_), _) => codes::REQUEST_REPLAY,
             (RateLimited(_), _) => codes::REQUEST_LIMIT_EXCEEDED,

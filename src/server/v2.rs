@@ -10,7 +10,8 @@
 //! checked over the real method, the Host header as received and the path
 //! as requested. Checks run in this order: Action known → signature fields
 //! present → SecretId known (4104) → Timestamp in window (4500) → signature
-//! (4100 / −10002) → Nonce unused (4500; recorded only once the signature
+//! (4100 / −10002) → Host one the service answers to (`ServerConfig::answers_to`;
+//! 4100 / −10002) → Nonce unused (4500; recorded only once the signature
 //! is valid, so strangers cannot burn nonces) → rate limit (4400). Injected
 //! faults are drawn after the Action is known, before the signature.
 
@@ -277,6 +278,10 @@ pub fn authenticate(
     }
     if !sign::verify_v2(&acct.secret_key, method, host, path, &p.pairs, signature) {
         return Err(ServerError::BadSignature);
+    }
+    // Signed, but for another service: a capture from elsewhere.
+    if !app.cfg.answers_to(host) {
+        return Err(ServerError::ForeignHost(host.to_string()));
     }
     // The nonce is spent by the request guard (`V2Scheme::nonce`).
     Ok(acct)

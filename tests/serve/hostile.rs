@@ -424,3 +424,35 @@ fn hostile_a_request_replayed_after_a_restart_is_refused_and_quotas_survive() {
     let fin = v2(&svc, "POST", "FinishUpload", &[("fileSha", &sha)]);
     assert_eq!(fin["code"], 4400, "the quota's count survived: {fin}");
 }
+
+#[test]
+fn hostile_a_request_signed_for_another_host_is_refused() {
+    let svc = service();
+    let call = |host: &str| -> Value {
+        let mut p: Vec<(String, String)> = vec![
+            ("Action".into(), "Report".into()),
+            ("Region".into(), "gz".into()),
+            ("Timestamp".into(), now().to_string()),
+            ("Nonce".into(), rand::random::<u32>().to_string()),
+            ("SecretId".into(), SECRET_ID.into()),
+        ];
+        let sig = sign::sign_v2(SECRET_KEY, "GET", host, "/v2/index.php", &p);
+        p.push(("Signature".into(), sig));
+        let url = format!("{}/v2/index.php?{}", svc.url, sign::encode_query(&p));
+        reqwest::blocking::Client::new()
+            .get(url)
+            .header("Host", host)
+            .send()
+            .expect("request")
+            .json()
+            .expect("json")
+    };
+    for foreign in ["other-vodfs.example:8700", "evil.example"] {
+        let v = call(foreign);
+        assert_eq!(v["code"], 4100, "{foreign}: {v}");
+        assert!(v["message"].as_str().unwrap().contains("Host"), "{v}");
+    }
+    for own in [svc.addr.as_str(), "localhost", "vod2.qcloud.com"] {
+        assert_eq!(call(own)["code"], 0, "{own}");
+    }
+}
