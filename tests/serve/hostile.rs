@@ -456,3 +456,58 @@ fn hostile_a_request_signed_for_another_host_is_refused() {
         assert_eq!(call(own)["code"], 0, "{own}");
     }
 }
+
+#[test]
+fn hostile_a_resent_frontwize_call_creates_no_second_media() {
+    let mut svc = service();
+    let body = br#"{"Title":"fw clip","Region":"pek3b","MediaType":"video/mp4"}"#.to_vec();
+    let date = now().to_string();
+    let nonce = "resent-1";
+    let auth = sign::frontwize_authorization(
+        SECRET_ID,
+        SECRET_KEY,
+        "POST",
+        "/v1/media",
+        &date,
+        nonce,
+        &body,
+    );
+    let send = |svc: &Service| {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/media", svc.url))
+            .header("Content-Type", "application/json")
+            .header("X-Qvod-Date", &date)
+            .header("X-Qvod-Nonce", nonce)
+            .header("Authorization", &auth)
+            .body(body.clone())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().expect("json"))
+    };
+    let (status, first) = send(&svc);
+    assert_eq!(status, 200, "{first}");
+    assert!(first["MediaId"].is_string(), "{first}");
+    let (status, again) = send(&svc);
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (401, Some("RequestReplayed")),
+        "{again}"
+    );
+    svc.restart();
+    let (status, after) = send(&svc);
+    assert_eq!(
+        (status, after["code"].as_str()),
+        (401, Some("RequestReplayed")),
+        "{after}"
+    );
+    // Without a nonce: refused, not served unprotected.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/media", svc.url))
+        .header("X-Qvod-Date", &date)
+        .header("Authorization", &auth)
+        .body(body.clone())
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 401);
+}
