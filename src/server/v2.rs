@@ -97,7 +97,7 @@ pub async fn handle(
         super::body::discard(body).await;
         return json_response(
             200,
-            &ServerError::MissingParam("Action".into()).v2_body(Dialect::Api),
+            &ServerError::MissingParam("Action".into()).v2_body(Dialect::Vod2),
         );
     }
     if !KNOWN.contains(&action.as_str()) {
@@ -261,6 +261,12 @@ pub fn authenticate(
     let timestamp = p.req("Timestamp")?;
     let nonce = p.req("Nonce")?;
     p.req("Region")?;
+    if let Some(m) = p.get("SignatureMethod")
+        && m != "HmacSHA1"
+        && m != "HmacSHA256"
+    {
+        return Err(bad("SignatureMethod", "must be HmacSHA1 or HmacSHA256"));
+    }
     if nonce.parse::<u64>().is_err() {
         return Err(bad("Nonce", "must be a positive integer"));
     }

@@ -511,3 +511,92 @@ fn hostile_a_resent_frontwize_call_creates_no_second_media() {
         .expect("request");
     assert_eq!(r.status(), 401);
 }
+
+#[test]
+fn hostile_smaller_cases_get_the_documented_answers() {
+    let svc = service();
+    let http = reqwest::blocking::Client::new();
+    // No Action: −10001, a missing common parameter (README).
+    let v: Value = http
+        .get(format!("{}/v2/index.php?Nonce=1", svc.url))
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    assert_eq!(v["code"], -10001, "{v}");
+    // An unknown SignatureMethod is refused, not taken for SHA-1.
+    for m in ["HmacMD5", "none"] {
+        let v = v2(&svc, "GET", "InitUpload", &[("SignatureMethod", m)]);
+        assert_eq!(v["code"], -10003, "{m}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("SignatureMethod"),
+            "{v}"
+        );
+    }
+    // A UGC signature dated two hours ahead.
+    let sha = "f".repeat(40);
+    let t = now() + 7200;
+    let original = format!(
+        "s={SECRET_ID}&t={t}&e={}&f=clip&fs={sha}&ft=mp4&uid=1&r=7",
+        t + 600
+    );
+    let sig = sign::ugc_sign(SECRET_KEY, &original);
+    let v = ugc(
+        &svc,
+        "InitUploadEx",
+        &[
+            ("fileSha", &sha),
+            ("fileSize", "10"),
+            ("dataSize", "524288"),
+            ("signature", &sig),
+        ],
+    );
+    assert_ne!(v["code"], 0, "a signature from the future: {v}");
+
+    // If-Range with another ETag: the whole media, not a part.
+    let content = b"0123456789".to_vec();
+    let sha = sha1_hex(&content);
+    assert_eq!(init_a(&svc, &sha, "10")["code"], 0);
+    let md5 = md5_hex(&content);
+    let p = signed(
+        &svc,
+        "POST",
+        "UploadPart",
+        &[
+            ("fileSha", &sha),
+            ("offset", "0"),
+            ("dataSize", "10"),
+            ("dataMd5", &md5),
+        ],
+    );
+    let url = format!("{}/v2/index.php?{}", svc.url, sign::encode_query(&p));
+    let v: Value = http
+        .post(url)
+        .body(content.clone())
+        .send()
+        .expect("part")
+        .json()
+        .expect("json");
+    assert_eq!(v["code"], 0, "{v}");
+    let fin = v2(&svc, "POST", "FinishUpload", &[("fileSha", &sha)]);
+    let media_url = fin["url"].as_str().expect("url").to_string();
+    let r = http
+        .get(&media_url)
+        .header("Range", "bytes=2-3")
+        .header("If-Range", "\"another\"")
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().expect("bytes").to_vec(), content);
+    let etag = http.head(&media_url).send().expect("head").headers()["etag"]
+        .to_str()
+        .expect("etag")
+        .to_string();
+    let r = http
+        .get(&media_url)
+        .header("Range", "bytes=2-3")
+        .header("If-Range", &etag)
+        .send()
+        .expect("get");
+    assert_eq!(r.status(), 206);
+}
