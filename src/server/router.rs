@@ -37,8 +37,17 @@ async fn route(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    // Every family's body: an error once it stalls past the body timeout.
-    let body = body::with_timeout(body, app.cfg.body_timeout);
+    // Every family's body: refused unread when it declares more than any
+    // endpoint takes, an error once it stalls past the body timeout.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match declared {
+        Some(n) if n > app.cfg.max_body => body::declared_too_large(n),
+        _ => body::with_timeout(body, app.cfg.body_timeout),
+    };
     let host = parts
         .headers
         .get(axum::http::header::HOST)

@@ -600,3 +600,44 @@ fn hostile_smaller_cases_get_the_documented_answers() {
         .expect("get");
     assert_eq!(r.status(), 206);
 }
+
+#[test]
+fn hostile_a_terabyte_body_is_refused_without_100_continue() {
+    use std::io::Read as _;
+    let svc = service();
+    let sha = "9".repeat(40);
+    assert_eq!(init_a(&svc, &sha, "1048576")["code"], 0);
+    let p = signed(
+        &svc,
+        "POST",
+        "UploadPart",
+        &[
+            ("fileSha", &sha),
+            ("offset", "0"),
+            ("dataSize", "524288"),
+            ("dataMd5", &"0".repeat(32)),
+        ],
+    );
+    let mut c = open(
+        &svc,
+        &format!(
+            "POST /v2/index.php?{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 1099511627776\r\nExpect: 100-continue\r\n\r\n",
+            sign::encode_query(&p),
+            svc.addr
+        ),
+    );
+    c.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"}") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(!text.contains(" 100 "), "sent 100 Continue: {text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"code\":-10006"), "{text}");
+}
