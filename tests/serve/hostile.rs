@@ -641,3 +641,40 @@ fn hostile_a_terabyte_body_is_refused_without_100_continue() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"code\":-10006"), "{text}");
 }
+
+#[test]
+fn hostile_cos_refuses_an_unsigned_host_and_a_century_long_key() {
+    let svc = service();
+    let acct = svc.admin("/admin/account");
+    let host = format!(
+        "{}.cos.ap-guangzhou.myqcloud.com",
+        acct["bucket"].as_str().expect("bucket")
+    );
+    let get = |window: (u64, u64), headers: &[(String, String)]| {
+        let auth = sign::cos_authorization(
+            SECRET_ID,
+            SECRET_KEY,
+            window,
+            "GET",
+            "/nothing",
+            &[],
+            headers,
+        );
+        reqwest::blocking::Client::new()
+            .get(format!("{}/nothing", svc.url))
+            .header("Host", &host)
+            .header("Authorization", auth)
+            .send()
+            .expect("cos get")
+    };
+    let n = now();
+    let signed_host = [("host".to_string(), host.clone())];
+    // Well signed: the signature holds, the object does not exist.
+    assert_eq!(get((n - 60, n + 3600), &signed_host).status(), 404);
+    let r = get((n - 60, n + 3600), &[]);
+    assert_eq!(r.status(), 403);
+    assert!(r.text().expect("text").contains("host"));
+    let r = get((n - 60, n + 100 * 365 * 86_400), &signed_host);
+    assert_eq!(r.status(), 403);
+    assert!(r.text().expect("text").contains("q-key-time"));
+}

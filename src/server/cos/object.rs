@@ -115,6 +115,9 @@ impl Req {
     }
 }
 
+/// Longest key time a COS signature may span, seconds (90 days).
+const MAX_KEY_TIME: u64 = 7_776_000;
+
 pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     let host = parts
         .headers
@@ -159,6 +162,20 @@ pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     let now = unix_now();
     if now < auth.window.0 || now > auth.window.1 {
         return Err(err(403, "AccessDenied", "request has expired"));
+    }
+    // A key for longer than any signature of the protocol lives (90 days,
+    // protocol.md §3.1 [INF for COS]) is refused, and so is a signature
+    // that leaves the Host out (it could be replayed against any bucket
+    // host that shares the key).
+    if auth.window.1 - auth.window.0 > MAX_KEY_TIME {
+        return Err(err(
+            403,
+            "AccessDenied",
+            format!("q-key-time spans more than {MAX_KEY_TIME} seconds"),
+        ));
+    }
+    if !auth.header_list.iter().any(|h| h == "host") {
+        return Err(err(403, "AccessDenied", "q-header-list must include host"));
     }
     let mut signed_headers = Vec::new();
     for name in &auth.header_list {
