@@ -678,3 +678,49 @@ fn hostile_cos_refuses_an_unsigned_host_and_a_century_long_key() {
     assert_eq!(r.status(), 403);
     assert!(r.text().expect("text").contains("q-key-time"));
 }
+
+#[test]
+fn hostile_cos_get_object_honours_range() {
+    let svc = service();
+    let acct = svc.admin("/admin/account");
+    let host = format!(
+        "{}.cos.ap-guangzhou.myqcloud.com",
+        acct["bucket"].as_str().expect("bucket")
+    );
+    let http = reqwest::blocking::Client::new();
+    let auth = |method: &str| {
+        let n = now();
+        let h = [("host".to_string(), host.clone())];
+        sign::cos_authorization(
+            SECRET_ID,
+            SECRET_KEY,
+            (n - 60, n + 600),
+            method,
+            "/obj",
+            &[],
+            &h,
+        )
+    };
+    let put = http
+        .put(format!("{}/obj", svc.url))
+        .header("Host", &host)
+        .header("Authorization", auth("PUT"))
+        .body(b"0123456789".to_vec())
+        .send()
+        .expect("put");
+    assert_eq!(put.status(), 200, "{}", put.text().unwrap_or_default());
+    let get = |range: &str| {
+        http.get(format!("{}/obj", svc.url))
+            .header("Host", &host)
+            .header("Authorization", auth("GET"))
+            .header("Range", range)
+            .send()
+            .expect("get")
+    };
+    let r = get("bytes=2-4");
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 2-4/10");
+    assert_eq!(r.bytes().expect("bytes").as_ref(), b"234");
+    assert_eq!(get("bytes=-3").bytes().expect("bytes").as_ref(), b"789");
+    assert_eq!(get("bytes=50-").status(), 416);
+}

@@ -23,6 +23,7 @@ use crate::server::body;
 use crate::server::clock::unix_now;
 use crate::server::config::Account;
 use crate::server::error::ServerError;
+use crate::server::playback::{RangeOutcome, parse_range};
 use crate::server::store::{self, ObjectRow};
 use crate::vod::rules::cos_xml;
 use crate::vod::sign::CosAuth;
@@ -373,26 +374,51 @@ pub(super) async fn upload_part(
 pub(super) async fn get_object(
     app: &Arc<App>,
     req: &Req,
+    headers: &axum::http::HeaderMap,
     head: bool,
 ) -> Result<Response, CosError> {
+    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
     let (b, k) = (req.bucket.clone(), req.key().to_string());
     let o = app
         .db(move |s| s.object(&b, &k))
         .await?
         .ok_or_else(|| err(404, "NoSuchKey", "the object does not exist"))?;
-    let builder = Response::builder()
-        .status(200)
+    // A single byte range, as COS serves it (206, Content-Range; 416
+    // InvalidRange when unsatisfiable); a malformed one is ignored.
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, first, last) = match parse_range(range, o.size) {
+        RangeOutcome::Full => (200, 0, o.size.saturating_sub(1)),
+        RangeOutcome::Part(a, b) => (206, a, b),
+        RangeOutcome::Unsatisfiable => {
+            return Err(err(416, "InvalidRange", "the range is not satisfiable"));
+        }
+    };
+    let len = if o.size == 0 { 0 } else { last - first + 1 };
+    let mut builder = Response::builder()
+        .status(status)
         .header(header::ETAG, &o.etag)
-        .header(header::CONTENT_LENGTH, o.size)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, len)
         .header("x-cos-request-id", request_id());
+    if status == 206 {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {first}-{last}/{}", o.size),
+        );
+    }
     if head {
         return Ok(builder.body(Body::empty()).unwrap_or_default());
     }
-    let f = tokio::fs::File::open(app.store.object_path(o.id))
+    let mut f = tokio::fs::File::open(app.store.object_path(o.id))
+        .await
+        .map_err(ServerError::from)?;
+    f.seek(std::io::SeekFrom::Start(first))
         .await
         .map_err(ServerError::from)?;
     Ok(builder
-        .body(Body::from_stream(tokio_util::io::ReaderStream::new(f)))
+        .body(Body::from_stream(tokio_util::io::ReaderStream::new(
+            f.take(len),
+        )))
         .unwrap_or_default())
 }
 
