@@ -724,3 +724,35 @@ fn hostile_cos_get_object_honours_range() {
     assert_eq!(get("bytes=-3").bytes().expect("bytes").as_ref(), b"789");
     assert_eq!(get("bytes=50-").status(), 416);
 }
+
+#[test]
+fn hostile_the_connection_limit_holds_and_frees_as_slow_clients_are_cut() {
+    let svc = Service::start_limited(
+        &["--max-connections", "4", "--header-timeout", "3"],
+        Some(AS_LIMIT),
+    );
+    let _slow: Vec<_> = (0..4)
+        .map(|_| open(&svc, "GET / HTTP/1.1\r\nHost: slow\r\n"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let url = format!("{}/", svc.url);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = reqwest::blocking::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .map(|r| r.status().as_u16());
+        let _ = tx.send(r.ok());
+    });
+    // The fifth waits while four connections are held …
+    assert!(
+        rx.recv_timeout(Duration::from_secs(1)).is_err(),
+        "a fifth connection was served beside four"
+    );
+    // … and is served once the header timeout has cut them.
+    let got = rx
+        .recv_timeout(Duration::from_secs(3) + SLACK)
+        .expect("served");
+    assert_eq!(got, Some(200));
+}
