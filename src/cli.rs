@@ -208,6 +208,22 @@ pub struct ServeArgs {
     /// for an IP endpoint).
     #[arg(long)]
     pub strict_tc3_service: bool,
+    /// Seconds a connection may take to send a request's headers (also
+    /// the idle timeout of a kept-alive connection).
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub header_timeout: u64,
+    /// Seconds a request body may stall before the request is refused.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Another Host name signed requests may name (repeatable; a name
+    /// without a port matches any port). Loopback names, the listen
+    /// address, the public URL's host and the emulated cloud names are
+    /// always accepted.
+    #[arg(long = "host", value_name = "NAME[:PORT]")]
+    pub hosts: Vec<String>,
+    /// Most connections served at once (more wait to be accepted).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
     /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -231,6 +247,10 @@ impl std::fmt::Debug for ServeArgs {
             .field("max_body", &self.max_body)
             .field("temp_credential_ttl", &self.temp_credential_ttl)
             .field("strict_tc3_service", &self.strict_tc3_service)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("hosts", &self.hosts)
             .field("log_file", &self.log_file)
             .finish()
     }

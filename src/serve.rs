@@ -51,6 +51,14 @@ pub fn config_from_args(
     cfg.max_body = args.max_body;
     cfg.temp_cred_ttl_secs = args.temp_credential_ttl;
     cfg.api3_strict_service = args.strict_tc3_service;
+    if args.header_timeout == 0 || args.body_timeout == 0 || args.max_connections == 0 {
+        anyhow::bail!("--header-timeout, --body-timeout and --max-connections must be positive");
+    }
+    cfg.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    cfg.body_timeout = std::time::Duration::from_secs(args.body_timeout);
+    cfg.max_connections = args.max_connections;
+    cfg.hosts = args.hosts.clone();
+    cfg.hosts.push(bound.to_string());
     Ok(cfg)
 }
 

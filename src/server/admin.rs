@@ -1,10 +1,17 @@
 //! The loopback-only admin endpoints (documented in `mod.rs`): the media
 //! records, request statistics and the live fault plan.
+//!
+//! The door ([`refusal`]) is closed to web pages on the same host: a
+//! request must come from a loopback peer, name a loopback Host (so a
+//! DNS-rebinding page, whose Host is its own name, is refused), carry
+//! [`ADMIN_HEADER`] or a JSON Content-Type (so a browser must preflight,
+//! which this service never answers), and carry no Origin but the
+//! service's own.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -13,6 +20,47 @@ use super::config::RateLimits;
 use super::faults::FaultSpec;
 use super::respond::{json_response, plain};
 use super::store::MediaRow;
+
+/// The header an admin request carries (any value).
+pub const ADMIN_HEADER: &str = "x-vodfs-admin";
+
+/// Why an admin request is refused, if it is.
+pub fn refusal(peer: std::net::IpAddr, headers: &HeaderMap) -> Option<&'static str> {
+    let text = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    if !peer.is_loopback() {
+        return Some("admin endpoints are loopback-only");
+    }
+    let host = text("host").unwrap_or("");
+    if !is_loopback_host(host) {
+        return Some("admin endpoints answer only a loopback Host");
+    }
+    let json = text("content-type").is_some_and(|t| {
+        t.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    });
+    if !json && !headers.contains_key(ADMIN_HEADER) {
+        return Some("admin requests carry an X-Vodfs-Admin header or a JSON Content-Type");
+    }
+    if let Some(origin) = text("origin")
+        && origin != format!("http://{host}")
+    {
+        return Some("admin endpoints refuse another Origin");
+    }
+    None
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 fn media_json(app: &App, m: &MediaRow, cover: Option<&MediaRow>) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or_default();
@@ -174,5 +222,52 @@ mod tests {
         assert!(l.enabled);
         assert_eq!((l.quota("InitUpload"), l.quota("UploadPart")), (3, 9));
         assert!(apply_limits(l, "InitUpload").is_err());
+    }
+}
+
+#[cfg(test)]
+mod door_tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_loopback_hosts_with_the_header_and_no_foreign_origin_pass() {
+        let lo: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+        let ok = |pairs: &[(&'static str, &'static str)]| refusal(lo, &headers(pairs)).is_none();
+        assert!(ok(&[("host", "127.0.0.1:8700"), (ADMIN_HEADER, "1")]));
+        assert!(ok(&[
+            ("host", "localhost"),
+            ("content-type", "application/json")
+        ]));
+        assert!(ok(&[("host", "[::1]:80"), (ADMIN_HEADER, "1")]));
+        assert!(ok(&[
+            ("host", "127.0.0.1:8700"),
+            (ADMIN_HEADER, "1"),
+            ("origin", "http://127.0.0.1:8700")
+        ]));
+        assert!(!ok(&[("host", "127.0.0.1:8700")]));
+        assert!(!ok(&[
+            ("host", "127.0.0.1:8700"),
+            ("content-type", "text/plain")
+        ]));
+        assert!(!ok(&[("host", "evil.example:8700"), (ADMIN_HEADER, "1")]));
+        assert!(!ok(&[
+            ("host", "127.0.0.1.evil.example"),
+            (ADMIN_HEADER, "1")
+        ]));
+        assert!(!ok(&[
+            ("host", "127.0.0.1:8700"),
+            (ADMIN_HEADER, "1"),
+            ("origin", "http://evil.example")
+        ]));
+        let far: std::net::IpAddr = "10.0.0.1".parse().expect("ip");
+        assert!(refusal(far, &headers(&[("host", "localhost"), (ADMIN_HEADER, "1")])).is_some());
     }
 }

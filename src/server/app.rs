@@ -1,5 +1,5 @@
 //! The shared state of a running service ([`App`]): configuration, the
-//! store, rate limiter and nonce cache, fault injector, counters, the commit
+//! store, rate limiter (the quotas; counts and nonces are in the store), fault injector, counters, the commit
 //! lock and the running upload hashes. Every handler receives an
 //! `Arc<App>`; this file imports only the server's leaf modules (config,
 //! store, ratelimit, faults, stats, running, error).
@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::clock::unix_now;
 use super::config::ServerConfig;
 use super::error::ServerError;
 use super::faults::Faults;
@@ -66,6 +67,36 @@ impl App {
 
     pub fn set_temp_cred_ttl(&self, secs: u64) {
         self.temp_cred_ttl.store(secs, Ordering::Relaxed);
+    }
+
+    /// Counts a request of `secret_id` against the quota of `action`:
+    /// false when over it. The window's count is in the database, so a
+    /// restart does not reset it; a store failure admits (and is logged).
+    pub async fn admit(&self, secret_id: &str, action: &str) -> bool {
+        let Some((quota, len)) = self.limiter.quota_of(action) else {
+            return true;
+        };
+        let now = unix_now();
+        let window_end = (now / len + 1) * len;
+        let (id, a) = (secret_id.to_string(), action.to_string());
+        self.db(move |s| s.count_request(&id, &a, now, window_end, quota))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "counting a request");
+                true
+            })
+    }
+
+    /// Spends a signed request's nonce: false when it was spent within the
+    /// replay window (before a restart too).
+    pub async fn spend_nonce(&self, secret_id: &str, nonce: &str) -> Result<bool, ServerError> {
+        let (id, n, window) = (
+            secret_id.to_string(),
+            nonce.to_string(),
+            self.cfg.replay_window_secs,
+        );
+        self.db(move |s| s.spend_nonce(&id, &n, unix_now(), window))
+            .await
     }
 
     /// The appId of an account (the main one's if unknown).

@@ -211,7 +211,7 @@ async fn stream_to(
                 len += c.len() as u64;
                 Some(ServerError::BodyTooLarge(limit))
             }
-            Err(e) => Some(ServerError::Internal(format!("reading body: {e}"))),
+            Err(e) => Some(read_error(e, limit)),
         };
         if let Some(e) = failed {
             // No write of this body may land after the caller's answer.
@@ -259,7 +259,7 @@ pub async fn read_small(body: Body, limit: u64) -> Result<Bytes, ServerError> {
     let mut out = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ServerError::Internal(format!("reading body: {e}")))?;
+        let chunk = chunk.map_err(|e| read_error(e, limit))?;
         if (out.len() + chunk.len()) as u64 > limit {
             let seen = (out.len() + chunk.len()) as u64;
             drain(stream, seen).await;
@@ -268,6 +268,50 @@ pub async fn read_small(body: Body, limit: u64) -> Result<Bytes, ServerError> {
         out.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(out))
+}
+
+/// The error of a body whose declared length is over the service's limit:
+/// it is refused before a byte is read (so a client that sent
+/// `Expect: 100-continue` gets no "100 Continue", only the refusal).
+#[derive(Debug, thiserror::Error)]
+#[error("the body declares {0} bytes, over the limit")]
+pub struct DeclaredTooLarge(pub u64);
+
+/// A body standing for one whose declared length is over the limit: its
+/// first read fails with [`DeclaredTooLarge`], read as `BodyTooLarge`.
+pub fn declared_too_large(declared: u64) -> Body {
+    Body::from_stream(futures::stream::once(async move {
+        Err::<Bytes, _>(DeclaredTooLarge(declared))
+    }))
+}
+
+/// A body read error as the service's error: `BodyTooLarge(limit)` for
+/// a declared length over the limit.
+fn read_error(e: axum::Error, limit: u64) -> ServerError {
+    // The marker may be wrapped (axum::Error around the stream's error).
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cur {
+        if err.is::<DeclaredTooLarge>() {
+            return ServerError::BodyTooLarge(limit);
+        }
+        cur = err.source();
+    }
+    ServerError::Internal(format!("reading body: {e}"))
+}
+
+/// `body`, failing once no bytes have come for `idle` (a half-sent body
+/// is not waited for forever).
+pub fn with_timeout(body: Body, idle: std::time::Duration) -> Body {
+    let stream = futures::stream::unfold(Some(body.into_data_stream()), move |s| async move {
+        let mut s = s?;
+        match tokio::time::timeout(idle, s.next()).await {
+            Ok(Some(Ok(c))) => Some((Ok(c), Some(s))),
+            Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(format!("no body bytes for {idle:?}").into()), None)),
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// Discards a body (bounded), so that an early answer is read by the client.

@@ -3,11 +3,14 @@
 //! `ServerConfig::new` gives the documented defaults (protocol.md §2, §5):
 //! 100 calls/min for control actions, 10 000/min for parts, 100/s for
 //! each API 3.0 action, two-hour temporary credentials, a 5-minute replay
-//! window, 64 MiB bodies, one-day sessions and 180-second presigned URLs.
+//! window, 64 MiB bodies, one-day sessions and 180-second presigned URLs;
+//! 20 s to send headers (and idle), 30 s between body bytes, 256
+//! connections, 3 s of grace at shutdown (README "Limits").
 //! Every field is public so tests and the embedded mode can tune them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::faults::FaultSpec;
 use crate::vod::sign;
@@ -138,7 +141,31 @@ pub struct ServerConfig {
     /// Refuse a TC3 scope naming another service than `vod` (by default the
     /// declared one is used: Node's SDK names `127` for an IP endpoint).
     pub api3_strict_service: bool,
+    /// How long a connection may take to send a request's headers, counted
+    /// from the end of the previous answer (so also the idle timeout of a
+    /// kept-alive connection).
+    pub header_timeout: Duration,
+    /// Longest wait for the next bytes of a request body.
+    pub body_timeout: Duration,
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long in-flight requests may run on after a shutdown is asked
+    /// before their connections are cut.
+    pub shutdown_grace: Duration,
+    /// More Host names a signed request may name (`--host`; the listen
+    /// address is added by `vodfs serve`). See [`ServerConfig::answers_to`].
+    pub hosts: Vec<String>,
 }
+
+/// The cloud endpoints the service emulates: a request signed for one of
+/// them is one for this service (protocol.md §1, §8).
+pub const CLOUD_HOSTS: &[&str] = &[
+    "vod2.qcloud.com",
+    "vod.api.qcloud.com",
+    "vod2.dnsv1.com",
+    "vod.tencentcloudapi.com",
+    "api.vod.frontwize.com",
+];
 
 impl ServerConfig {
     pub fn new(data_dir: PathBuf, public_url: String, account: Account) -> Self {
@@ -156,7 +183,44 @@ impl ServerConfig {
             cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
             temp_cred_ttl_secs: 7200,
             api3_strict_service: false,
+            header_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(3),
+            hosts: Vec::new(),
         }
+    }
+
+    /// Whether a request signed for `host` (a Host header) is one for this
+    /// service: a loopback name (any port: a local proxy in front), the
+    /// public URL's host, a configured name ([`ServerConfig::hosts`]) or an
+    /// emulated cloud endpoint ([`CLOUD_HOSTS`]); names compare without
+    /// case, a name given without a port matches any port.
+    pub fn answers_to(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        let (name, _) = split_port(&host);
+        if name == "localhost"
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        {
+            return true;
+        }
+        let public = self
+            .public_url
+            .split_once("://")
+            .map_or(self.public_url.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or("");
+        std::iter::once(public)
+            .chain(self.hosts.iter().map(String::as_str))
+            .chain(CLOUD_HOSTS.iter().copied())
+            .map(str::to_ascii_lowercase)
+            .any(|known| match split_port(&known) {
+                (n, None) => n == name,
+                _ => known == host,
+            })
     }
 
     /// The account with this SecretId.
@@ -171,5 +235,55 @@ impl ServerConfig {
         std::iter::once(&self.account)
             .chain(self.extra_accounts.iter())
             .find(|a| format!("{}-{}", a.bucket(), a.app_id) == bucket_with_app)
+    }
+}
+
+/// `name[:port]` or `[v6][:port]` → the name (brackets stripped) and port.
+fn split_port(host: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (name, after.strip_prefix(':'));
+    }
+    match host.rsplit_once(':') {
+        Some((n, p)) if !n.contains(':') => (n, Some(p)),
+        _ => (host, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_to_its_own_names_only() {
+        let acct = Account {
+            secret_id: "a".into(),
+            secret_key: "k".into(),
+            app_id: 1,
+        };
+        let mut c = ServerConfig::new("/tmp".into(), "http://vod.example:8700".into(), acct);
+        c.hosts.push("192.0.2.7:8700".into());
+        c.hosts.push("nas".into());
+        for ok in [
+            "127.0.0.1:8700",
+            "localhost:9",
+            "[::1]:8700",
+            "vod.example:8700",
+            "VOD.example:8700",
+            "192.0.2.7:8700",
+            "nas:1234",
+            "vod2.qcloud.com",
+            "vod.api.qcloud.com:443",
+        ] {
+            assert!(c.answers_to(ok), "{ok}");
+        }
+        for no in [
+            "evil.example",
+            "vod.example:8701",
+            "192.0.2.7:8701",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!c.answers_to(no), "{no}");
+        }
     }
 }

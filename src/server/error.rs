@@ -31,6 +31,8 @@ pub enum ServerError {
     UnknownAction(String),
     #[error("signature does not match")]
     BadSignature,
+    #[error("signed for {0}, a Host this service does not answer to")]
+    ForeignHost(String),
     #[error("signature expired")]
     SignatureExpired,
     #[error("secret id does not exist")]
@@ -51,8 +53,10 @@ pub enum ServerError {
     Misaligned { offset: u64, data_size: u64 },
     #[error("no upload in progress for fileSha {0}")]
     NoSuchUpload(String),
-    #[error("missing parts at offsets {0:?}")]
-    MissingParts(Vec<u64>),
+    /// The parts a FinishUpload lacks: their count and the first few
+    /// gaps as `(offset, end)` byte ranges (bounded, whatever the size).
+    #[error("missing parts: {count} parts missing, in byte ranges {}", show_ranges(.gaps))]
+    MissingParts { count: u64, gaps: Vec<(u64, u64)> },
     #[error("file sha mismatch: fileSha {expected}, parts hash to {actual}")]
     ShaMismatch { expected: String, actual: String },
     #[error("invalid vodSessionKey: {0}")]
@@ -82,6 +86,12 @@ impl From<RuleError> for ServerError {
 }
 
 /// Shorthand for a bad-parameter error.
+/// Missing byte ranges as a message says them: `[a, b)`, `…` when more.
+fn show_ranges(gaps: &[(u64, u64)]) -> String {
+    let shown: Vec<String> = gaps.iter().map(|(a, b)| format!("[{a}, {b})")).collect();
+    shown.join(", ")
+}
+
 pub fn bad(name: &str, why: impl Into<String>) -> ServerError {
     ServerError::BadParam {
         name: name.to_string(),
@@ -104,8 +114,8 @@ impl ServerError {
             (MissingParam(_) | UnknownAction(_), Vod2) => codes::VOD2_INVALID_ARG,
             (MissingParam(_) | BadParam { .. } | UnknownAction(_), Api) => codes::INVALID_PARAMETER,
             (BadParam { .. }, Vod2) => codes::VOD2_INVALID_PARAMETER,
-            (BadSignature | SignatureExpired, Vod2) => codes::VOD2_AUTH_FAILURE,
-            (BadSignature | SignatureExpired, Api) => codes::AUTH_FAILURE,
+            (BadSignature | ForeignHost(_) | SignatureExpired, Vod2) => codes::VOD2_AUTH_FAILURE,
+            (BadSignature | ForeignHost(_) | SignatureExpired, Api) => codes::AUTH_FAILURE,
             (UnknownSecretId, _) => codes::SECRET_ID_NOT_FOUND,
             (ReplayedNonce(_) | StaleTimestamp(_), _) => codes::REQUEST_REPLAY,
             (RateLimited(_), _) => codes::REQUEST_LIMIT_EXCEEDED,
@@ -114,12 +124,14 @@ impl ServerError {
             // A part that hashes wrong is worth sending again.
             (Md5Mismatch { .. }, Vod2) => codes::VOD2_INVALID_PACKET.with_retry(true),
             (Md5Mismatch { .. }, Api) => codes::INVALID_PARAMETER.with_retry(true),
-            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Vod2) => {
-                codes::VOD2_INVALID_PARAMETER
-            }
-            (Misaligned { .. } | NoSuchUpload(_) | MissingParts(_) | ShaMismatch { .. }, Api) => {
-                codes::INVALID_PARAMETER
-            }
+            (
+                Misaligned { .. } | NoSuchUpload(_) | MissingParts { .. } | ShaMismatch { .. },
+                Vod2,
+            ) => codes::VOD2_INVALID_PARAMETER,
+            (
+                Misaligned { .. } | NoSuchUpload(_) | MissingParts { .. } | ShaMismatch { .. },
+                Api,
+            ) => codes::INVALID_PARAMETER,
             (BadSession(_), _) => codes::INVALID_VOD_SESSION_KEY,
             (ObjectMissing(_), _) => codes::INVALID_PARAMETER,
             (NotFound, _) => codes::RESOURCE_NOT_FOUND,

@@ -91,7 +91,7 @@ struct Applied {
 enum Caller {
     /// `POST /v1/media`, `POST /api/v1/media/<id>/uploaded`: signed by an
     /// account, over the body read here.
-    Api(Account, Vec<u8>),
+    Api(Account, Vec<u8>, String),
     /// `PUT` to a presigned upload URL (the URL is the credential): the
     /// media and extension it names.
     Upload(String, String),
@@ -114,7 +114,7 @@ impl Scheme for FwScheme<'_> {
             (&Method::POST, "FwApply" | "FwCommit") => {
                 let caller = authenticate(app, self.parts, body).await;
                 (
-                    caller.map(|(acct, bytes)| Caller::Api(acct, bytes)),
+                    caller.map(|(acct, bytes, nonce)| Caller::Api(acct, bytes, nonce)),
                     Body::empty(),
                 )
             }
@@ -129,9 +129,21 @@ impl Scheme for FwScheme<'_> {
         }
     }
 
+    fn nonce<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str, FwError)> {
+        let Caller::Api(acct, _, nonce) = caller else {
+            return None;
+        };
+        let replay = FwError(
+            401,
+            "RequestReplayed",
+            format!("X-Qvod-Nonce {nonce} was used already"),
+        );
+        Some((&acct.secret_id, nonce, replay))
+    }
+
     fn quota<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str)> {
         match caller {
-            Caller::Api(acct, _) => Some((&acct.secret_id, "FwApi")),
+            Caller::Api(acct, ..) => Some((&acct.secret_id, "FwApi")),
             Caller::Upload(..) => None,
         }
     }
@@ -170,10 +182,10 @@ pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
         .run(&scheme, body, |caller, body| async {
             let v = match caller {
                 Caller::Upload(id, ext) => put(&app, &id, &ext, body).await?,
-                Caller::Api(acct, bytes) if action == "FwApply" => {
+                Caller::Api(acct, bytes, _) if action == "FwApply" => {
                     apply(&app, &acct, &bytes).await?
                 }
-                Caller::Api(acct, bytes) => commit(&app, &parts, &acct, &bytes).await?,
+                Caller::Api(acct, bytes, _) => commit(&app, &parts, &acct, &bytes).await?,
             };
             Ok(respond(200, &v))
         })
@@ -181,7 +193,11 @@ pub async fn handle(app: Arc<App>, parts: Parts, body: Body) -> Response {
 }
 
 /// Reads the (small) body and checks the Authorization over it.
-async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, Vec<u8>), FwError> {
+async fn authenticate(
+    app: &App,
+    parts: &Parts,
+    body: Body,
+) -> Result<(Account, Vec<u8>, String), FwError> {
     let bytes = super::body::read_small(body, 64 << 10).await?;
     let unauthorized = |code, msg: &str| FwError(401, code, msg.to_string());
     let auth = parts
@@ -216,11 +232,18 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
             "X-Qvod-Date is outside the allowed window",
         ));
     }
+    let nonce = parts
+        .headers
+        .get(sign::FRONTWIZE_NONCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|n| sign::frontwize_nonce_ok(n))
+        .ok_or_else(|| unauthorized("AuthFailure", "X-Qvod-Nonce must be 1-64 of A-Za-z0-9_-"))?;
     let expected = sign::frontwize_signature(
         &acct.secret_key,
         parts.method.as_str(),
         parts.uri.path(),
         date,
+        nonce,
         &bytes,
     );
     if !sign::constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
@@ -229,7 +252,7 @@ async fn authenticate(app: &App, parts: &Parts, body: Body) -> Result<(Account, 
             "the request signature does not match",
         ));
     }
-    Ok((acct, bytes.to_vec()))
+    Ok((acct, bytes.to_vec(), nonce.to_string()))
 }
 
 fn invalid(msg: impl Into<String>) -> FwError {

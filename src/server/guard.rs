@@ -9,8 +9,11 @@
 //!    (`limit`, `negative`, `5xx`) are answered the family's way at once.
 //! 3. The family's [`Scheme`] authenticates the request (signature, key
 //!    time or timestamp, nonce), giving back the body for the handler.
+//!    A scheme with nonces names the request's; the guard spends it in the
+//!    database (4500-style refusal of the scheme when spent already).
 //! 4. The caller is counted against the rate limiter under the SecretId and
-//!    quota name the scheme names (none: not rate-limited).
+//!    quota name the scheme names (none: not rate-limited); the counts of
+//!    the window are in the database too.
 //! 5. The handler runs; any error (authentication, rate limit or the
 //!    handler's) is counted as an error of the action and rendered by the
 //!    scheme. A body that was not read is drained before a refusal, so the
@@ -29,7 +32,6 @@ use axum::response::Response;
 
 use super::app::App;
 use super::body::discard;
-use super::clock::unix_now;
 use super::faults::FaultKind;
 use super::respond::drop_mid_body;
 
@@ -47,6 +49,14 @@ pub trait Scheme: Sync {
         app: &App,
         body: Body,
     ) -> impl Future<Output = (Result<Self::Caller, Self::Error>, Body)> + Send;
+
+    /// The SecretId and nonce a signed request spends, with the error of a
+    /// replay, if the scheme has nonces. The guard spends it in the
+    /// database once the request is authenticated, so a request captured
+    /// before a restart is still refused after it.
+    fn nonce<'a>(&'a self, _caller: &'a Self::Caller) -> Option<(&'a str, &'a str, Self::Error)> {
+        None
+    }
 
     /// The SecretId and quota name the caller is counted against, if any.
     fn quota<'a>(&'a self, caller: &'a Self::Caller) -> Option<(&'a str, &'a str)>;
@@ -103,10 +113,27 @@ impl Guard<'_> {
                 Err(e)
             }
             (Ok(caller), body) => {
-                let over = scheme
-                    .quota(&caller)
-                    .is_some_and(|(id, quota)| !app.limiter.admit(id, quota, unix_now()));
-                if over {
+                let replayed = match scheme.nonce(&caller) {
+                    Some((id, nonce, replay)) => match app.spend_nonce(id, nonce).await {
+                        Ok(true) => None,
+                        Ok(false) => Some(replay),
+                        Err(e) => {
+                            // Fail closed: a nonce that cannot be recorded
+                            // could be replayed.
+                            tracing::error!(error = %e, "spending a nonce");
+                            Some(replay)
+                        }
+                    },
+                    None => None,
+                };
+                let over = match (&replayed, scheme.quota(&caller)) {
+                    (None, Some((id, quota))) => !app.admit(id, quota).await,
+                    _ => false,
+                };
+                if let Some(replay) = replayed {
+                    discard(body).await;
+                    Err(replay)
+                } else if over {
                     discard(body).await;
                     Err(scheme.rate_limited())
                 } else {

@@ -36,10 +36,11 @@
 //! (v2/v3 parameters), `error.rs` (one error type and its v2 codes),
 //! `respond.rs` (plain/JSON answers, the mid-body drop), `body.rs`
 //! (bodies streamed to disk), `store.rs` + `store_objects.rs` (SQLite and
-//! files), `upload_data.rs` + `running.rs` (part files and running
-//! hashes), `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`,
-//! `config.rs`, `account.rs`, `mp4.rs` (duration and size from a moov,
-//! for DescribeMediaInfos), `store_api3.rs` (API 3.0 sessions, temporary
+//! files) + `store_replay.rs` (spent nonces, rate windows),
+//! `upload_data.rs` + `running.rs` (part files and running hashes),
+//! `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`, `config.rs`,
+//! `account.rs`, `mp4.rs` (duration and size from a moov, for
+//! DescribeMediaInfos), `store_api3.rs` (API 3.0 sessions, temporary
 //! credentials, media extras).
 //!
 //! Layering: of the crate, `server` imports only `vod::sign` and
@@ -51,7 +52,9 @@
 //! `ugc`, `apply`; `ugc` and `v4` share the upload state machine in
 //! `v4.rs`; `apply` uses `v4`'s name checks).
 //!
-//! Admin endpoints (JSON, loopback only, no auth):
+//! Admin endpoints (JSON, loopback only, no auth; the door in `admin.rs`:
+//! a loopback Host, an `X-Vodfs-Admin` header or JSON Content-Type, no
+//! foreign Origin):
 //! - `GET /admin/media` → `[media…]`; `GET /admin/media/<fileId>` →
 //!   `{fileId, name, type, size, sha1, md5, url, coverUrl, coverFileId,
 //!   classId, tags, procedure, sourceContext, flow, kind, parent, createdAt,
@@ -103,6 +106,7 @@ pub mod stats;
 pub mod store;
 pub mod store_api3;
 pub mod store_objects;
+pub mod store_replay;
 pub mod ugc;
 pub mod upload_data;
 pub mod v2;

@@ -123,7 +123,15 @@ pub async fn serve(
                 .unwrap_or_default(),
         );
     }
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // If-Range naming another representation (an ETag not ours, or a
+    // date: we keep no Last-Modified): the whole media, RFC 9110 §13.1.5.
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag));
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| if_range_ok);
     let (code, first, last) = match parse_range(range, media.size) {
         RangeOutcome::Full => (StatusCode::OK, 0, media.size.saturating_sub(1)),
         RangeOutcome::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),

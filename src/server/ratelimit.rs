@@ -1,59 +1,34 @@
 //! Per-(SecretId, Action) request quotas over fixed windows (one minute;
-//! one second for API 3.0's `api3.<Action>` quotas), and
-//! the replay guard (nonce memory) of v2 signatures.
+//! one second for API 3.0's `api3.<Action>` quotas): the quotas
+//! (changeable at run time) live here; the counts of each window are kept
+//! in the database (`store_replay.rs`, counted by the request guard through
+//! `App::admit`), so a restart forgets none.
 //!
-//! Both are in-memory: a restart forgets them, which only makes the service
-//! more lenient for at most one window.
+//! [`NonceCache`] is the former in-memory replay guard; the guard now
+//! spends every scheme's nonce in the database (`App::spend_nonce`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::config::RateLimits;
 
-/// One counter: `(window number, requests in it, window length in s)`.
-type Slot = (u64, u32, u64);
-
-/// Counters of the current windows.
+/// The quotas in force.
 pub struct RateLimiter {
     limits: Mutex<RateLimits>,
-    windows: Mutex<HashMap<(String, String), Slot>>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         RateLimiter {
             limits: Mutex::new(limits),
-            windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one request at `now` (Unix seconds); false when over quota.
-    pub fn admit(&self, secret_id: &str, action: &str, now: u64) -> bool {
-        let (enabled, quota, len) = {
-            let l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
-            (l.enabled, l.quota(action), l.window_secs(action))
-        };
-        if !enabled {
-            return true;
-        }
-        // Windows are numbered from the epoch; a slot remembers its number
-        // and length, so slots of both lengths age out together.
-        let window = now / len;
-        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if w.len() > 10_000 {
-            w.retain(|_, (m, _, l)| *m == now / *l);
-        }
-        let slot = w
-            .entry((secret_id.to_string(), action.to_string()))
-            .or_insert((window, 0, len));
-        if slot.0 != window || slot.2 != len {
-            *slot = (window, 0, len);
-        }
-        if slot.1 >= quota {
-            return false;
-        }
-        slot.1 += 1;
-        true
+    /// The quota of `action` and the length of its window in seconds, or
+    /// none when limits are off.
+    pub fn quota_of(&self, action: &str) -> Option<(u32, u64)> {
+        let l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        l.enabled.then(|| (l.quota(action), l.window_secs(action)))
     }
 
     pub fn limits(&self) -> RateLimits {
@@ -108,49 +83,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quota_per_action_and_minute() {
+    fn quotas_by_action_or_none_when_off() {
         let mut l = RateLimits::default();
         l.per_action.insert("InitUpload".into(), 2);
-        let r = RateLimiter::new(l);
-        assert!(r.admit("a", "InitUpload", 60));
-        assert!(r.admit("a", "InitUpload", 61));
-        assert!(!r.admit("a", "InitUpload", 62));
-        assert!(
-            r.admit("b", "InitUpload", 62),
-            "other account has its own quota"
-        );
-        assert!(r.admit("a", "FinishUpload", 62));
-        assert!(r.admit("a", "InitUpload", 120), "next minute");
-    }
-
-    #[test]
-    fn api3_quotas_are_per_second() {
-        let mut l = RateLimits::default();
-        l.per_action.insert("api3.ApplyUpload".into(), 2);
-        let r = RateLimiter::new(l);
-        assert!(r.admit("a", "api3.ApplyUpload", 100));
-        assert!(r.admit("a", "api3.ApplyUpload", 100));
-        assert!(!r.admit("a", "api3.ApplyUpload", 100));
-        assert!(r.admit("a", "api3.ApplyUpload", 101), "next second");
-        let d = RateLimits::default();
-        assert_eq!(
-            (
-                d.quota("api3.CommitUpload"),
-                d.window_secs("api3.CommitUpload")
-            ),
-            (100, 1)
-        );
-    }
-
-    #[test]
-    fn disabled_admits_all() {
-        let l = RateLimits {
-            enabled: false,
-            control_per_min: 0,
-            ..RateLimits::default()
-        };
-        let r = RateLimiter::new(l);
-        assert!((0..1000).all(|_| r.admit("a", "InitUpload", 0)));
+        let r = RateLimiter::new(l.clone());
+        assert_eq!(r.quota_of("InitUpload"), Some((2, 60)));
+        assert_eq!(r.quota_of("UploadPart"), Some((10_000, 60)));
+        assert_eq!(r.quota_of("FinishUpload"), Some((100, 60)));
+        assert_eq!(r.quota_of("api3.ApplyUpload"), Some((100, 1)));
+        l.enabled = false;
+        r.set_limits(l);
+        assert_eq!(r.quota_of("InitUpload"), None);
     }
 
     #[test]

@@ -8,17 +8,23 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use super::app::App;
 use super::config::ServerConfig;
 use super::respond::plain;
-use super::{admin, api3, cos, frontwize, page, playback, v2};
+use super::{admin, api3, body, cos, frontwize, page, playback, v2};
 
 /// The router: one fallback that routes by Host and path.
 pub fn app(state: Arc<App>) -> Router {
@@ -31,6 +37,17 @@ async fn route(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    // Every family's body: refused unread when it declares more than any
+    // endpoint takes, an error once it stalls past the body timeout.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match declared {
+        Some(n) if n > app.cfg.max_body => body::declared_too_large(n),
+        _ => body::with_timeout(body, app.cfg.body_timeout),
+    };
     let host = parts
         .headers
         .get(axum::http::header::HOST)
@@ -52,8 +69,8 @@ async fn route(
         }
         p if frontwize::owns(p) => frontwize::handle(app, parts, body).await,
         p if p == "/admin" || p.starts_with("/admin/") => {
-            if !peer.ip().is_loopback() {
-                return plain(StatusCode::FORBIDDEN, "admin endpoints are loopback-only");
+            if let Some(why) = admin::refusal(peer.ip(), &parts.headers) {
+                return plain(StatusCode::FORBIDDEN, why);
             }
             admin::handle(app, parts.method, &path, body).await
         }
@@ -64,24 +81,106 @@ async fn route(
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves; then stops accepting,
+/// lets in-flight requests run on for the configured grace and cuts the
+/// connections left, so the service stops within seconds whatever its
+/// clients do (an acknowledged part was synced before its answer).
+///
+/// One task per connection (HTTP/1.1, hyper): at most `max_connections`
+/// at once (the rest wait in the kernel's backlog), each given
+/// `header_timeout` to send a request's headers (which also closes idle
+/// kept-alive connections); bodies time out in `route`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let limits = ConnLimits {
+        header_timeout: config.header_timeout,
+        grace: config.shutdown_grace,
+    };
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let state = Arc::new(App::open(config).context("opening the data directory")?);
-    // No Nagle: a reply's last segment must not wait for the client's
-    // delayed ACK (~40 ms per playback Range request otherwise).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    let router = app(state);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => p.context("connection permits")?,
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // No Nagle: a reply's last segment must not wait for the client's
+        // delayed ACK (~40 ms per playback Range request otherwise).
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("serving")?;
+        let (router, stop) = (router.clone(), stop_rx.clone());
+        conns.spawn(async move {
+            connection(tcp, peer, router, limits, stop).await;
+            drop(permit);
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all_done = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.grace + Duration::from_secs(1), all_done)
+        .await
+        .is_err()
+    {
+        tracing::warn!(left = conns.len(), "cutting connections still open");
+    }
+    conns.shutdown().await;
     Ok(())
+}
+
+/// What one connection task needs of the configuration.
+#[derive(Clone, Copy)]
+struct ConnLimits {
+    header_timeout: Duration,
+    grace: Duration,
+}
+
+/// Serves one connection until it closes, or until a shutdown: then its
+/// in-flight request gets `grace` to finish before the connection is cut.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let tower = TowerToHyperService::new(router);
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        hyper::service::Service::call(&tower, req)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(limits.grace, conn).await;
 }

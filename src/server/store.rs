@@ -83,6 +83,15 @@ CREATE TABLE api3_media(
   file_id TEXT PRIMARY KEY, sub_app_id INTEGER, storage_region TEXT NOT NULL,
   expire_time TEXT NOT NULL, session_context TEXT NOT NULL);
 "#,
+    r#"
+CREATE TABLE nonces(
+  secret_id TEXT NOT NULL, nonce TEXT NOT NULL, seen_at INTEGER NOT NULL,
+  PRIMARY KEY(secret_id, nonce)) WITHOUT ROWID;
+CREATE INDEX nonces_by_time ON nonces(seen_at);
+CREATE TABLE rate_windows(
+  secret_id TEXT NOT NULL, action TEXT NOT NULL, window_end INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(secret_id, action, window_end)) WITHOUT ROWID;
+"#,
 ];
 
 /// An upload in progress (families A and B).

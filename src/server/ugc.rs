@@ -58,6 +58,11 @@ pub fn verify(app: &App, signature: &str, now: u64) -> Result<UgcClaims> {
     if e <= now {
         return Err(ServerError::SignatureExpired);
     }
+    // Signed in the future (beyond the clock skew the v2 window allows):
+    // refused like an expired one.
+    if t > now.saturating_add(app.cfg.replay_window_secs) {
+        return Err(ServerError::SignatureExpired);
+    }
     if e < t || e - t > MAX_VALIDITY {
         return Err(bad("signature", "expiry e must be within 90 days of t"));
     }

@@ -10,7 +10,8 @@
 //! checked over the real method, the Host header as received and the path
 //! as requested. Checks run in this order: Action known → signature fields
 //! present → SecretId known (4104) → Timestamp in window (4500) → signature
-//! (4100 / −10002) → Nonce unused (4500; recorded only once the signature
+//! (4100 / −10002) → Host one the service answers to (`ServerConfig::answers_to`;
+//! 4100 / −10002) → Nonce unused (4500; recorded only once the signature
 //! is valid, so strangers cannot burn nonces) → rate limit (4400). Injected
 //! faults are drawn after the Action is known, before the signature.
 
@@ -83,13 +84,20 @@ pub async fn handle(
     }
     let action = params.get("Action").unwrap_or("").to_string();
     let d = dialect(&action);
-    let guard = guard::enter(&app, if action.is_empty() { "?" } else { &action });
+    // Counted under a name the service knows: an unknown Action, whatever
+    // its text, is one counter (nothing a stranger sends is kept).
+    let counted = match action.as_str() {
+        "" => "?",
+        a if KNOWN.contains(&a) => a,
+        _ => "(unknown)",
+    };
+    let guard = guard::enter(&app, counted);
     let body = body.unwrap_or_default();
     if action.is_empty() {
         super::body::discard(body).await;
         return json_response(
             200,
-            &ServerError::MissingParam("Action".into()).v2_body(Dialect::Api),
+            &ServerError::MissingParam("Action".into()).v2_body(Dialect::Vod2),
         );
     }
     if !KNOWN.contains(&action.as_str()) {
@@ -160,6 +168,15 @@ impl Scheme for V2Scheme<'_> {
             authenticate(app, m, h, p, self.params).map(Caller::Signed)
         };
         (caller, body)
+    }
+
+    fn nonce<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str, ServerError)> {
+        let Caller::Signed(acct) = caller else {
+            return None;
+        };
+        let nonce = self.params.get("Nonce")?;
+        let replay = ServerError::ReplayedNonce(nonce.to_string());
+        Some((&acct.secret_id, nonce, replay))
     }
 
     fn quota<'a>(&'a self, caller: &'a Caller) -> Option<(&'a str, &'a str)> {
@@ -244,6 +261,12 @@ pub fn authenticate(
     let timestamp = p.req("Timestamp")?;
     let nonce = p.req("Nonce")?;
     p.req("Region")?;
+    if let Some(m) = p.get("SignatureMethod")
+        && m != "HmacSHA1"
+        && m != "HmacSHA256"
+    {
+        return Err(bad("SignatureMethod", "must be HmacSHA1 or HmacSHA256"));
+    }
     if nonce.parse::<u64>().is_err() {
         return Err(bad("Nonce", "must be a positive integer"));
     }
@@ -262,11 +285,10 @@ pub fn authenticate(
     if !sign::verify_v2(&acct.secret_key, method, host, path, &p.pairs, signature) {
         return Err(ServerError::BadSignature);
     }
-    if !app
-        .nonces
-        .check_and_insert(secret_id, nonce, now, app.cfg.replay_window_secs)
-    {
-        return Err(ServerError::ReplayedNonce(nonce.to_string()));
+    // Signed, but for another service: a capture from elsewhere.
+    if !app.cfg.answers_to(host) {
+        return Err(ServerError::ForeignHost(host.to_string()));
     }
+    // The nonce is spent by the request guard (`V2Scheme::nonce`).
     Ok(acct)
 }

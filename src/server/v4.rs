@@ -22,7 +22,7 @@ use super::error::{ServerError, bad};
 use super::params::Params;
 use super::store::{MediaRow, PartRow, UploadRow};
 use crate::vod::rules::names::{check_hex, check_name, check_type};
-use crate::vod::rules::parts::{MAX_COVER, PART_SIZES_TEXT, is_part_size};
+use crate::vod::rules::parts::{MAX_COVER, MAX_FILE_SIZE, PART_SIZES_TEXT, is_part_size};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -75,6 +75,15 @@ pub async fn init_upload_a(app: &Arc<App>, secret_id: &str, p: &Params) -> Resul
 pub async fn init_upload(app: &Arc<App>, secret_id: &str, spec: InitSpec) -> Result<Value> {
     if !is_part_size(spec.data_size) {
         return Err(bad("dataSize", format!("must be {PART_SIZES_TEXT}")));
+    }
+    if spec.size > MAX_FILE_SIZE {
+        return Err(bad(
+            "fileSize",
+            format!(
+                "{} is over the largest file, {MAX_FILE_SIZE} bytes",
+                spec.size
+            ),
+        ));
     }
     let sid = secret_id.to_string();
     let sha = spec.sha.clone();
@@ -270,6 +279,33 @@ async fn resend(
     Ok(json!({"code": 0}))
 }
 
+/// How many gaps a FinishUpload answer names at most.
+const MAX_GAPS_SHOWN: usize = 8;
+
+/// The parts of a `size`-byte upload cut in `data_size` pieces that `held`
+/// (sorted by offset) lacks, as a count and the first gaps. Walks the parts
+/// held, never the parts declared, so neither time nor memory grows with
+/// the declared size.
+fn missing_parts(size: u64, data_size: u64, held: &[PartRow]) -> Option<ServerError> {
+    let ds = data_size.max(1);
+    let (mut count, mut gaps, mut next) = (0u64, Vec::new(), 0u64);
+    let ends = held
+        .iter()
+        .filter(|p| p.offset.is_multiple_of(ds) && p.offset < size)
+        .map(|p| p.offset)
+        .chain(std::iter::once(size.div_ceil(ds).saturating_mul(ds)));
+    for off in ends {
+        if off > next {
+            count += (off - next) / ds;
+            if gaps.len() < MAX_GAPS_SHOWN {
+                gaps.push((next, off.min(size)));
+            }
+        }
+        next = next.max(off.saturating_add(ds));
+    }
+    (count > 0).then_some(ServerError::MissingParts { count, gaps })
+}
+
 pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result<MediaRow> {
     let sha = check_hex("fileSha", sha, 40)?;
     let _guard = app.commit_lock.lock().await;
@@ -289,16 +325,8 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
     };
     let id = u.id;
     let parts = app.db(move |s| s.parts(id)).await?;
-    let mut missing = Vec::new();
-    let mut off = 0;
-    while off < u.size {
-        if !parts.iter().any(|p| p.offset == off) {
-            missing.push(off);
-        }
-        off += u.data_size;
-    }
-    if !missing.is_empty() {
-        return Err(ServerError::MissingParts(missing));
+    if let Some(e) = missing_parts(u.size, u.data_size, &parts) {
+        return Err(e);
     }
     // The parts are in the upload's data file: hash it (on a blocking
     // thread, 1 MiB reads); it becomes the media file by a rename. A store
@@ -450,4 +478,45 @@ pub async fn small_file_upload(
     })
     .await?;
     Ok(json!({"code": 0, "fileId": media.file_id, "url": media_url(app, &media)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(offsets: &[u64]) -> Vec<PartRow> {
+        offsets
+            .iter()
+            .map(|&offset| PartRow {
+                offset,
+                size: 4,
+                md5: String::new(),
+            })
+            .collect()
+    }
+
+    fn missing(size: u64, offsets: &[u64]) -> Option<(u64, Vec<(u64, u64)>)> {
+        match missing_parts(size, 4, &held(offsets))? {
+            ServerError::MissingParts { count, gaps } => Some((count, gaps)),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn missing_parts_are_counted_and_named_as_ranges() {
+        assert_eq!(missing(0, &[]), None);
+        assert_eq!(missing(10, &[0, 4, 8]), None);
+        assert_eq!(missing(10, &[4]), Some((2, vec![(0, 4), (8, 10)])));
+        assert_eq!(missing(10, &[]), Some((3, vec![(0, 10)])));
+    }
+
+    #[test]
+    fn a_huge_declared_size_costs_nothing() {
+        let (count, gaps) = missing(u64::MAX, &[0, 8]).expect("missing");
+        assert_eq!(gaps.len(), 2);
+        assert!(count > 1 << 60);
+        let many: Vec<u64> = (0..100).map(|i| i * 8).collect();
+        let (_, gaps) = missing(1 << 40, &many).expect("missing");
+        assert_eq!(gaps.len(), MAX_GAPS_SHOWN);
+    }
 }

@@ -162,12 +162,15 @@ impl FrontwizeClient {
     async fn api(&self, action: &'static str, path: &str, body: &Value) -> Result<Value, VodError> {
         let bytes = body.to_string().into_bytes();
         let date = now().to_string();
+        // A new nonce per attempt: a retry is a new request.
+        let nonce = format!("{:032x}", rand::random::<u128>());
         let auth = sign::frontwize_authorization(
             &self.creds.secret_id,
             self.creds.secret_key(),
             "POST",
             path,
             &date,
+            &nonce,
             &bytes,
         );
         let mut url = self.base.clone();
@@ -177,6 +180,7 @@ impl FrontwizeClient {
             .post(url)
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(sign::FRONTWIZE_DATE_HEADER, date)
+            .header(sign::FRONTWIZE_NONCE_HEADER, nonce)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(bytes)
             .send()

@@ -124,7 +124,13 @@ impl TestServer {
 
     /// GET an admin endpoint as JSON (whatever its status).
     pub async fn admin(&self, path: &str) -> Value {
-        let r = self.http.get(self.url(path)).send().await.expect("admin");
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("X-Vodfs-Admin", "1")
+            .send()
+            .await
+            .expect("admin");
         r.json().await.expect("admin json")
     }
 
@@ -133,6 +139,7 @@ impl TestServer {
         let r = self
             .http
             .put(self.url("/admin/faults"))
+            .header("X-Vodfs-Admin", "1")
             .body(spec.to_string())
             .send()
             .await

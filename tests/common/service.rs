@@ -25,6 +25,10 @@ pub struct Service {
     _data_dir: Option<TempDir>,
     extra: Vec<String>,
     log: PathBuf,
+    /// Address-space limit of the process (`RLIMIT_AS`), if any: a
+    /// regression that allocates by what a client declares then fails its
+    /// test instead of eating the machine.
+    as_limit: Option<u64>,
 }
 
 impl Service {
@@ -35,6 +39,12 @@ impl Service {
 
     /// Starts a service with extra command-line arguments.
     pub fn start_with(extra: &[&str]) -> Service {
+        Self::start_limited(extra, None)
+    }
+
+    /// Starts a service with extra arguments under an address-space limit
+    /// of `as_limit` bytes (kept across [`Service::restart`]).
+    pub fn start_limited(extra: &[&str], as_limit: Option<u64>) -> Service {
         let dir = tempfile::Builder::new()
             .prefix("vodfs-serve-")
             .tempdir()
@@ -42,7 +52,7 @@ impl Service {
         let data = dir.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let log = dir.path().join("serve.log");
-        let (child, addr) = spawn_service(&data, "127.0.0.1:0", &extra, &log);
+        let (child, addr) = spawn_service(&data, "127.0.0.1:0", &extra, &log, as_limit);
         Service {
             child: Some(child),
             url: format!("http://{addr}"),
@@ -51,6 +61,7 @@ impl Service {
             _data_dir: Some(dir),
             extra,
             log,
+            as_limit,
         }
     }
 
@@ -58,9 +69,44 @@ impl Service {
     /// starts it again on the same address and data directory.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, addr) = spawn_service(&self.data, &self.addr, &self.extra, &self.log);
+        let (child, addr) = spawn_service(
+            &self.data,
+            &self.addr,
+            &self.extra,
+            &self.log,
+            self.as_limit,
+        );
         assert_eq!(addr, self.addr, "service came back on another address");
         self.child = Some(child);
+    }
+
+    /// The service's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process has exited (reaped), waiting up to `within`.
+    pub fn exited_within(&mut self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            match self.child.as_mut().map(Child::try_wait) {
+                None | Some(Ok(Some(_))) | Some(Err(_)) => return true,
+                Some(Ok(None)) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        false
+    }
+
+    /// Whether the process is still running (not exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// Resident memory of the process in KiB (`VmRSS`), while it runs.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// Kills the service process.
@@ -73,7 +119,11 @@ impl Service {
 
     /// GET a loopback admin endpoint as JSON.
     pub fn admin(&self, path: &str) -> serde_json::Value {
-        let resp = reqwest::blocking::get(format!("{}{path}", self.url)).expect("admin request");
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.url))
+            .header("X-Vodfs-Admin", "1")
+            .send()
+            .expect("admin request");
         assert!(
             resp.status().is_success(),
             "admin {path}: {}",
@@ -86,6 +136,7 @@ impl Service {
     pub fn admin_put(&self, path: &str, body: &str) {
         let resp = reqwest::blocking::Client::new()
             .put(format!("{}{path}", self.url))
+            .header("X-Vodfs-Admin", "1")
             .body(body.to_string())
             .send()
             .expect("admin request");
@@ -125,13 +176,36 @@ impl Drop for Service {
     }
 }
 
-fn spawn_service(data: &Path, listen: &str, extra: &[String], log: &Path) -> (Child, String) {
+fn spawn_service(
+    data: &Path,
+    listen: &str,
+    extra: &[String],
+    log: &Path,
+    as_limit: Option<u64>,
+) -> (Child, String) {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .expect("log file");
-    let mut child = Command::new(vodfs_bin())
+    let mut cmd = Command::new(vodfs_bin());
+    if let Some(limit) = as_limit {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .arg("serve")
         .arg("--listen")
         .arg(listen)

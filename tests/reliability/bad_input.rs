@@ -246,6 +246,7 @@ fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
     let put = |spec: &str| {
         let r = reqwest::blocking::Client::new()
             .put(format!("{}/admin/faults", svc.url))
+            .header("X-Vodfs-Admin", "1")
             .body(spec.to_string())
             .send()
             .expect("admin faults");

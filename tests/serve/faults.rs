@@ -51,6 +51,7 @@ async fn each_fault_kind() {
     let bad = s
         .http
         .put(s.url("/admin/faults"))
+        .header("X-Vodfs-Admin", "1")
         .body("rate=7")
         .send()
         .await
@@ -105,18 +106,21 @@ async fn admin_is_loopback_only() {
     let http = reqwest::Client::new();
     let local = http
         .get(format!("http://127.0.0.1:{port}/admin/stats"))
+        .header("X-Vodfs-Admin", "1")
         .send()
         .await
         .unwrap();
     assert_eq!(local.status(), 200);
     let remote = http
         .get(format!("http://{ip}:{port}/admin/stats"))
+        .header("X-Vodfs-Admin", "1")
         .send()
         .await
         .unwrap();
     assert_eq!(remote.status(), 403);
     let put = http
         .put(format!("http://{ip}:{port}/admin/faults"))
+        .header("X-Vodfs-Admin", "1")
         .body("rate=1")
         .send()
         .await

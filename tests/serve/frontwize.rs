@@ -8,11 +8,13 @@ use crate::common::*;
 async fn call(s: &TestServer, path: &str, body: &Value, key: &str, date: u64) -> reqwest::Response {
     let bytes = body.to_string().into_bytes();
     let date = date.to_string();
-    let auth = sign::frontwize_authorization(SECRET_ID, key, "POST", path, &date, &bytes);
+    let nonce = rand::random::<u64>().to_string();
+    let auth = sign::frontwize_authorization(SECRET_ID, key, "POST", path, &date, &nonce, &bytes);
     s.http
         .post(s.url(path))
         .header("Content-Type", "application/json")
         .header("X-Qvod-Date", &date)
+        .header("X-Qvod-Nonce", &nonce)
         .header("Authorization", auth)
         .header("source", "SDK")
         .body(bytes)

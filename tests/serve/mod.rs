@@ -11,6 +11,7 @@ mod client;
 mod faults;
 mod frontwize;
 mod fuzz;
+mod hostile;
 mod playback;
 mod ugc;
 mod v4;

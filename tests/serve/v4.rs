@@ -387,6 +387,7 @@ async fn rate_limit_and_oversized_body() {
     let off = s
         .http
         .put(s.url("/admin/rate-limits"))
+        .header("X-Vodfs-Admin", "1")
         .body("off")
         .send()
         .await
@@ -399,6 +400,7 @@ async fn rate_limit_and_oversized_body() {
     let on = s
         .http
         .put(s.url("/admin/rate-limits"))
+        .header("X-Vodfs-Admin", "1")
         .body("Report=0")
         .send()
         .await

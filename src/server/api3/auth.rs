@@ -265,10 +265,13 @@ async fn authenticate_v1(app: &App, req: &Api3Request) -> Result<Account, Api3Er
         return Err(fail(codes::SIGNATURE_FAILURE, SIGNATURE_MESSAGE));
     }
     let window = app.cfg.replay_window_secs;
-    if !app
-        .nonces
-        .check_and_insert(secret_id, nonce, unix_now(), window)
-    {
+    // Spent in the store, so a replay after a restart is one too; a nonce
+    // that cannot be recorded fails closed.
+    let fresh = app
+        .spend_nonce(secret_id, nonce)
+        .await
+        .map_err(|e| fail(codes::INTERNAL_ERROR, e.to_string()))?;
+    if !fresh {
         return Err(fail(
             codes::SIGNATURE_FAILURE,
             format!("The Nonce {nonce} was already used within the last {window} seconds."),

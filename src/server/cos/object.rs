@@ -26,6 +26,7 @@ use crate::server::body;
 use crate::server::clock::unix_now;
 use crate::server::config::Account;
 use crate::server::error::ServerError;
+use crate::server::playback::{RangeOutcome, parse_range};
 use crate::server::store::{self, ObjectRow};
 use crate::server::store_api3::TempCred;
 use crate::vod::rules::cos_xml;
@@ -129,6 +130,9 @@ impl Req {
     }
 }
 
+/// Longest key time a COS signature may span, seconds (90 days).
+const MAX_KEY_TIME: u64 = 7_776_000;
+
 pub(super) async fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     let host = parts
         .headers
@@ -171,6 +175,20 @@ pub(super) async fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosErr
     let now = unix_now();
     if now < auth.window.0 || now > auth.window.1 {
         return Err(err(403, "AccessDenied", "request has expired"));
+    }
+    // A key for longer than any signature of the protocol lives (90 days,
+    // protocol.md §3.1 [INF for COS]) is refused, and so is a signature
+    // that leaves the Host out (it could be replayed against any bucket
+    // host that shares the key).
+    if auth.window.1 - auth.window.0 > MAX_KEY_TIME {
+        return Err(err(
+            403,
+            "AccessDenied",
+            format!("q-key-time spans more than {MAX_KEY_TIME} seconds"),
+        ));
+    }
+    if !auth.header_list.iter().any(|h| h == "host") {
+        return Err(err(403, "AccessDenied", "q-header-list must include host"));
     }
     let mut signed_headers = Vec::new();
     for name in &auth.header_list {
@@ -426,26 +444,51 @@ pub(super) async fn upload_part(
 pub(super) async fn get_object(
     app: &Arc<App>,
     req: &Req,
+    headers: &axum::http::HeaderMap,
     head: bool,
 ) -> Result<Response, CosError> {
+    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
     let (b, k) = (req.bucket.clone(), req.key().to_string());
     let o = app
         .db(move |s| s.object(&b, &k))
         .await?
         .ok_or_else(|| err(404, "NoSuchKey", "the object does not exist"))?;
-    let builder = Response::builder()
-        .status(200)
+    // A single byte range, as COS serves it (206, Content-Range; 416
+    // InvalidRange when unsatisfiable); a malformed one is ignored.
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, first, last) = match parse_range(range, o.size) {
+        RangeOutcome::Full => (200, 0, o.size.saturating_sub(1)),
+        RangeOutcome::Part(a, b) => (206, a, b),
+        RangeOutcome::Unsatisfiable => {
+            return Err(err(416, "InvalidRange", "the range is not satisfiable"));
+        }
+    };
+    let len = if o.size == 0 { 0 } else { last - first + 1 };
+    let mut builder = Response::builder()
+        .status(status)
         .header(header::ETAG, &o.etag)
-        .header(header::CONTENT_LENGTH, o.size)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, len)
         .header("x-cos-request-id", request_id());
+    if status == 206 {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {first}-{last}/{}", o.size),
+        );
+    }
     if head {
         return Ok(builder.body(Body::empty()).unwrap_or_default());
     }
-    let f = tokio::fs::File::open(app.store.object_path(o.id))
+    let mut f = tokio::fs::File::open(app.store.object_path(o.id))
+        .await
+        .map_err(ServerError::from)?;
+    f.seek(std::io::SeekFrom::Start(first))
         .await
         .map_err(ServerError::from)?;
     Ok(builder
-        .body(Body::from_stream(tokio_util::io::ReaderStream::new(f)))
+        .body(Body::from_stream(tokio_util::io::ReaderStream::new(
+            f.take(len),
+        )))
         .unwrap_or_default())
 }
 

@@ -100,7 +100,9 @@ async fn dispatch(
             multipart::list_uploads(app, &req).await
         }
         (Method::GET, Some(id)) => multipart::list_parts(app, &req, &id).await,
-        (Method::GET | Method::HEAD, None) => get_object(app, &req, method == Method::HEAD).await,
+        (Method::GET | Method::HEAD, None) => {
+            get_object(app, &req, headers, method == Method::HEAD).await
+        }
         (Method::PUT, Some(id)) => upload_part(app, &req, &id, body).await,
         (Method::PUT, None) => put_object(app, &req, headers, body).await,
         (Method::POST, None) if has("uploads") => initiate(app, &req).await,

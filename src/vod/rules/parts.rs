@@ -24,6 +24,12 @@ pub const COS_MIN_PART: u32 = 1 << 20;
 /// Largest cover SmallFileUpload takes (protocol.md §2.4: ≤ 1 MB).
 pub const MAX_COVER: u64 = 1 << 20;
 
+/// Largest file any flow takes (`fileSize` of InitUpload, InitUploadEx,
+/// the object COS assembles): COS's bound, 10 000 parts of at most 5 GiB
+/// (protocol.md §5.3), applied to every family [INF: the v4 pages state
+/// none]. A declared size is checked against it before anything is stored.
+pub const MAX_FILE_SIZE: u64 = 10_000 * (5 << 30);
+
 /// Number of parts of a file of `size` bytes cut in `part_size` pieces:
 /// `ceil(size / part_size)`, so an empty file has none (the service model of
 /// protocol.md §11 finishes it with no UploadPart at all).

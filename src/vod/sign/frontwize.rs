@@ -12,20 +12,34 @@ pub const FRONTWIZE_SCHEME: &str = "QVOD-HMAC-SHA256";
 /// Header carrying the request time (Unix seconds) covered by the signature.
 pub const FRONTWIZE_DATE_HEADER: &str = "x-qvod-date";
 
+/// Header carrying the request's nonce (1-64 of `A-Za-z0-9_-`, new for
+/// every request, retries included), covered by the signature: the service
+/// refuses a nonce it saw within the date window.
+pub const FRONTWIZE_NONCE_HEADER: &str = "x-qvod-nonce";
+
+/// Whether `nonce` is a well-formed [`FRONTWIZE_NONCE_HEADER`] value.
+pub fn frontwize_nonce_ok(nonce: &str) -> bool {
+    (1..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The frontwize request signature (our design, `doc/frontwize-auth.md`):
 /// `hex(HMAC-SHA256(SecretKey, "QVOD-HMAC-SHA256\n" + METHOD + "\n" + path
-/// + "\n" + date + "\n" + hex(SHA256(body))))`.
+/// + "\n" + date + "\n" + nonce + "\n" + hex(SHA256(body))))`.
 pub fn frontwize_signature(
     secret_key: &str,
     method: &str,
     path: &str,
     date: &str,
+    nonce: &str,
     body: &[u8],
 ) -> String {
     use sha2::Digest as _;
     let body_hash = hex::encode(Sha256::digest(body));
     let to_sign = format!(
-        "{FRONTWIZE_SCHEME}\n{}\n{path}\n{date}\n{body_hash}",
+        "{FRONTWIZE_SCHEME}\n{}\n{path}\n{date}\n{nonce}\n{body_hash}",
         method.to_ascii_uppercase()
     );
     hex::encode(hmac_sha256(secret_key.as_bytes(), to_sign.as_bytes()))
@@ -38,9 +52,10 @@ pub fn frontwize_authorization(
     method: &str,
     path: &str,
     date: &str,
+    nonce: &str,
     body: &[u8],
 ) -> String {
-    let sig = frontwize_signature(secret_key, method, path, date, body);
+    let sig = frontwize_signature(secret_key, method, path, date, nonce, body);
     format!("{FRONTWIZE_SCHEME} Credential={secret_id}, Signature={sig}")
 }
 
@@ -73,20 +88,28 @@ mod tests {
 
     #[test]
     fn frontwize_round_trip() {
-        let auth = frontwize_authorization("id", "key", "post", "/v1/media", "1700000000", b"{}");
+        let auth =
+            frontwize_authorization("id", "key", "post", "/v1/media", "1700000000", "n1", b"{}");
         let (id, sig) = frontwize_parse_authorization(&auth).unwrap();
         assert_eq!(id, "id");
         assert_eq!(
             sig,
-            frontwize_signature("key", "POST", "/v1/media", "1700000000", b"{}")
+            frontwize_signature("key", "POST", "/v1/media", "1700000000", "n1", b"{}")
         );
         assert_ne!(
             sig,
-            frontwize_signature("key", "POST", "/v1/media", "1700000001", b"{}")
+            frontwize_signature("key", "POST", "/v1/media", "1700000001", "n1", b"{}")
         );
         assert_ne!(
             sig,
-            frontwize_signature("key", "POST", "/v1/media", "1700000000", b"{ }")
+            frontwize_signature("key", "POST", "/v1/media", "1700000000", "n1", b"{ }")
+        );
+        assert_ne!(
+            sig,
+            frontwize_signature("key", "POST", "/v1/media", "1700000000", "n2", b"{}")
+        );
+        assert!(
+            frontwize_nonce_ok("a-Z_09") && !frontwize_nonce_ok("") && !frontwize_nonce_ok("a b")
         );
         assert_eq!(frontwize_parse_authorization("Basic abc"), None);
         assert_ne!(
