@@ -10,12 +10,15 @@
 //! - [`cos_xml`]: the COS multipart XML bodies, one writer and one reader;
 //! - [`codes`]: the v2 error-code table and the retry rule;
 //! - [`media_types`]: frontwize's MediaType table;
-//! - [`settings`]: limits of the upload settings (tags).
+//! - [`settings`]: limits of the upload settings (tags);
+//! - [`api3`]: API 3.0's version, error codes and their reading, the
+//!   10,000-part limit and ApplyUpload's parameter limits.
 //!
 //! Layering: this module imports nothing of the crate but its own files.
 //! Beside [`super::sign`], it is the only part of `vod` that `server` may
 //! use (`tests/architecture.rs` checks it).
 
+pub mod api3;
 pub mod codes;
 pub mod cos_xml;
 pub mod media_types;

@@ -1,0 +1,871 @@
+//! The VOD upload of today, API 3.0 version 2018-07-17
+//! (protocol-api3.md): ApplyUpload → COS with the session's temporary
+//! credential → CommitUpload.
+//!
+//! Design decisions:
+//! - ApplyUpload and CommitUpload are JSON POSTs to `/` signed with
+//!   TC3-HMAC-SHA256 over `content-type;host`, with the X-TC-* headers
+//!   tencentcloud-sdk-python sends (§1.1). Errors are `Response.Error`
+//!   ([`VodErrorKind::Api`]): `AuthFailure.*` and `InvalidParameter*` fail at
+//!   once, naming the parameter and the value sent; `RequestLimitExceeded*`,
+//!   `InternalError` and 5xx are retried by the pipeline
+//!   ([`VodError::is_retryable`]).
+//! - COS ([`super::cos`]) with the temporary credential (`x-cos-security-token`),
+//!   or the account's key when the service gave none, as the SDKs do. A file
+//!   of one part (or none) is one PUT Object; a larger one a multipart upload
+//!   whose parts the pipeline sends in parallel, the part size chosen so any
+//!   file fits in 10,000 parts ([`api3::part_size_for`]). Each part's ETag
+//!   must be its MD5.
+//! - The credential's lifetime: the service has no refresh call. Before each
+//!   part (and before completing) the flow checks that the credential lives
+//!   at least a margin (a tenth of its lifetime, 1 s to 60 s) longer; if not,
+//!   or when COS refuses a credential that has run out, the call fails with
+//!   [`VodErrorKind::SessionExpired`] and the pipeline starts the file over
+//!   with a new ApplyUpload (a new session and credential). A file is failed
+//!   only when it cannot be sent within the lifetime of one credential.
+//! - Resume: the session token holds the session key, the bucket host, the
+//!   object key, the uploadId and the credential (so it lives in the cache,
+//!   like the apply flow's); a start with a saved token whose credential
+//!   still lives lists the parts COS holds (ListParts, paged) and only the
+//!   missing ones are sent. An expired one is applied for afresh.
+//! - CommitUpload is idempotent by session key: a retried commit whose
+//!   first answer was lost gets the same FileId. A completion that already
+//!   happened (NoSuchUpload on the retry) goes on to the commit.
+//! - A cover goes with ApplyUpload (CoverType) and is PUT to
+//!   CoverStoragePath; CommitUpload's CoverUrl is the cover's URL. A cover
+//!   PUT that fails is dropped (the video is applied for again without it).
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use super::cos::{self, CosClient, CosKey, Object};
+use super::credentials::Credentials;
+use super::error::{VodError, VodErrorKind};
+use super::flow::{
+    AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
+};
+use super::http;
+use super::rules::api3::{self, VERSION};
+use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
+use super::rules::parts::{part_count, part_range};
+use super::sign::tc3;
+use crate::report::chain as error_chain;
+
+const APPLY: &str = "ApplyUpload";
+const COMMIT: &str = "CommitUpload";
+const PART: &str = "CosUploadPart";
+const INITIATE: &str = "CosInitiateMultipart";
+const LIST: &str = "CosListParts";
+const COMPLETE: &str = "CosCompleteMultipart";
+const PUT: &str = "CosPutObject";
+const ABORT: &str = "CosAbortMultipart";
+
+/// The largest API answer read.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// Parts a ListParts page holds at most (COS's limit).
+const LIST_PAGE: usize = 1000;
+
+/// The flow's name in sessions and `--protocol`.
+pub const NAME: &str = "api3";
+
+/// Settings of the api3 flow.
+#[derive(Debug, Clone)]
+pub struct Api3Config {
+    /// The API endpoint (`https://vod.tencentcloudapi.com`, or a local
+    /// service's `http://host:port`).
+    pub endpoint: String,
+    /// Where COS requests connect; `None`: see [`cos::route`].
+    pub cos_endpoint: Option<String>,
+    pub region: String,
+    pub sub_app_id: Option<u64>,
+    pub timeout: Duration,
+}
+
+impl Api3Config {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Api3Config {
+            endpoint: endpoint.into(),
+            cos_endpoint: None,
+            region: api3::DEFAULT_REGION.into(),
+            sub_app_id: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A session's temporary credential (ApplyUpload's TempCertificate).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TempCred {
+    secret_id: String,
+    secret_key: String,
+    token: String,
+    /// Unix seconds.
+    expired_time: u64,
+    /// When it was received (Unix seconds): its lifetime sets the margin.
+    issued: u64,
+}
+
+impl TempCred {
+    /// How long before expiry the credential is no longer used: a tenth
+    /// of its lifetime, between 1 s and 60 s.
+    fn margin(&self) -> u64 {
+        (self.expired_time.saturating_sub(self.issued) / 10).clamp(1, 60)
+    }
+
+    /// Whether a request may still start with it at `now`.
+    fn usable(&self, now: u64) -> bool {
+        now + self.margin() < self.expired_time
+    }
+}
+
+/// What the flow keeps between calls (the session token).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Token {
+    session_key: String,
+    /// `<StorageBucket>.cos.<StorageRegion>.myqcloud.com`
+    cos_host: String,
+    /// MediaStoragePath, with its leading `/`.
+    key: String,
+    /// `None`: the file is one PUT Object (one part or none).
+    upload_id: Option<String>,
+    /// `None`: the service gave no credential; the account's key is used.
+    cred: Option<TempCred>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("cos_host", &self.cos_host)
+            .field("key", &self.key)
+            .field("upload_id", &self.upload_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The API 3.0 client.
+#[derive(Debug, Clone)]
+pub struct Api3Client {
+    http: reqwest::Client,
+    url: Url,
+    /// `host[:port]` as sent in the Host header (and signed).
+    host: String,
+    region: String,
+    sub_app_id: Option<u64>,
+    creds: Credentials,
+    cos: CosClient,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn ok_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn ok_path(s: &str) -> bool {
+    s.starts_with('/') && s.len() > 1 && !s.split('/').any(|c| c == "..")
+}
+
+/// The parameters of ApplyUpload for `req` (null ones left out).
+fn apply_params(req: &StartRequest, sub_app_id: Option<u64>) -> Map<String, Value> {
+    let s = &req.settings;
+    let mut p = Map::new();
+    p.insert("MediaType".into(), json!(req.file_type));
+    p.insert("MediaName".into(), json!(req.file_name));
+    if let Some(id) = sub_app_id {
+        p.insert("SubAppId".into(), json!(id));
+    }
+    if let Some(c) = s.class_id {
+        p.insert("ClassId".into(), json!(c));
+    }
+    let texts = [
+        ("Procedure", &s.procedure),
+        ("SourceContext", &s.source_context),
+        ("SessionContext", &s.session_context),
+        ("StorageRegion", &s.storage_region),
+        ("ExpireTime", &s.expire_time),
+    ];
+    for (name, v) in texts {
+        if let Some(v) = v {
+            p.insert(name.into(), json!(v));
+        }
+    }
+    if let Some(c) = &s.cover {
+        p.insert("CoverType".into(), json!(c.file_type));
+    }
+    p
+}
+
+/// A required string of an answer.
+fn text(action: &'static str, r: &Map<String, Value>, name: &str) -> Result<String, VodError> {
+    match r.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(VodError::bad_response(action, format!("no {name}"))),
+    }
+}
+
+/// The session's temporary credential, if the answer has one.
+fn temp_cred(r: &Map<String, Value>) -> Result<Option<TempCred>, VodError> {
+    let c = match r.get("TempCertificate") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(c)) => c,
+        Some(_) => {
+            return Err(VodError::bad_response(
+                APPLY,
+                "TempCertificate is not an object",
+            ));
+        }
+    };
+    let expired_time = c
+        .get("ExpiredTime")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| VodError::bad_response(APPLY, "no TempCertificate.ExpiredTime"))?;
+    Ok(Some(TempCred {
+        secret_id: text(APPLY, c, "SecretId")?,
+        secret_key: text(APPLY, c, "SecretKey")?,
+        token: text(APPLY, c, "Token")?,
+        expired_time,
+        issued: now(),
+    }))
+}
+
+/// The error of an answer's `Response.Error`, naming the parameter a
+/// parameter code points at and the value sent for it.
+fn api_error(
+    action: &'static str,
+    error: &Map<String, Value>,
+    request_id: String,
+    sent: &Map<String, Value>,
+) -> VodError {
+    let code = error
+        .get("Code")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut message = error
+        .get("Message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(p) = api3::parameter_of(&code)
+        && p != "VodSessionKey"
+    {
+        match sent.get(p) {
+            Some(v) => {
+                let mut v = v.to_string();
+                if v.len() > 120 {
+                    let cut = (0..=117)
+                        .rev()
+                        .find(|&i| v.is_char_boundary(i))
+                        .unwrap_or(0);
+                    v.truncate(cut);
+                    v.push('…');
+                }
+                message.push_str(&format!(" (parameter {p} = {v})"));
+            }
+            None => message.push_str(&format!(" (parameter {p})")),
+        }
+    }
+    VodError::new(
+        action,
+        VodErrorKind::Api {
+            code,
+            message,
+            request_id,
+        },
+    )
+}
+
+/// Reads an answer: the `Response` object, or its error.
+fn read_reply(
+    action: &'static str,
+    status: u16,
+    body: &[u8],
+    sent: &Map<String, Value>,
+) -> Result<Map<String, Value>, VodError> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let response = parsed
+        .as_ref()
+        .and_then(|v| v.get("Response"))
+        .and_then(Value::as_object);
+    let Some(response) = response else {
+        if status != 200 {
+            return Err(VodError::new(action, VodErrorKind::Status { status }));
+        }
+        return Err(VodError::new(
+            action,
+            VodErrorKind::BadResponse {
+                reason: "the answer is not a JSON Response object".into(),
+                retryable: true,
+            },
+        ));
+    };
+    let request_id = response
+        .get("RequestId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(e) = response.get("Error").and_then(Value::as_object) {
+        return Err(api_error(action, e, request_id, sent));
+    }
+    if status != 200 {
+        return Err(VodError::new(action, VodErrorKind::Status { status }));
+    }
+    Ok(response.clone())
+}
+
+/// The CompleteMultipartUpload body for a session, from the parts COS
+/// lists: every part of the file, each of its expected size.
+fn completion(
+    listed: &[cos_xml::ListedPart],
+    session: &Session,
+) -> Result<CompleteMultipartUpload, VodError> {
+    let count = part_count(session.file_size, session.part_size);
+    let mut parts = Vec::new();
+    for n in 1..=count {
+        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
+        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
+            return Err(VodError::bad_response(
+                COMPLETE,
+                format!("part {n} missing"),
+            ));
+        };
+        if p.size != expected {
+            return Err(VodError::bad_response(
+                COMPLETE,
+                format!("part {n} has {} bytes, expected {expected}", p.size),
+            ));
+        }
+        parts.push(CompletePart {
+            number: p.number,
+            etag: p.etag.clone(),
+        });
+    }
+    Ok(CompleteMultipartUpload { parts })
+}
+
+/// COS refused a request because the multipart upload is gone (completed).
+fn no_such_upload(e: &VodError) -> bool {
+    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
+}
+
+impl Api3Client {
+    pub fn new(config: Api3Config, creds: Credentials) -> Result<Self, VodError> {
+        let bad = |why: String| VodError::new(APPLY, VodErrorKind::Request(why));
+        let ep = &config.endpoint;
+        let mut url = Url::parse(ep).map_err(|e| bad(format!("endpoint {ep:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "endpoint {ep:?}: scheme must be http or https"
+            )));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| bad(format!("endpoint {ep:?} has no host")))?
+            .to_string();
+        let host = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        };
+        if url.path().is_empty() {
+            url.set_path("/");
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        let base = cos::route(ep, config.cos_endpoint.as_deref()).map_err(bad)?;
+        Ok(Api3Client {
+            http: http::client(config.timeout).map_err(bad)?,
+            url,
+            host,
+            region: config.region,
+            sub_app_id: config.sub_app_id,
+            creds,
+            cos: CosClient::new(base, config.timeout).map_err(bad)?,
+        })
+    }
+
+    /// One TC3-signed JSON POST; the `Response` object of the answer.
+    async fn call(
+        &self,
+        action: &'static str,
+        params: Map<String, Value>,
+    ) -> Result<Map<String, Value>, VodError> {
+        let body = serde_json::to_vec(&params)
+            .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?;
+        let timestamp = now();
+        let content_type = "application/json";
+        let signed = [("content-type", content_type), ("host", self.host.as_str())];
+        let req = tc3::Tc3Request {
+            method: "POST",
+            path: self.url.path(),
+            query: "",
+            headers: &signed,
+            payload: &body,
+            unsigned_payload: false,
+            timestamp,
+            service: api3::SERVICE,
+        };
+        let auth = tc3::authorization(&self.creds.secret_id, self.creds.secret_key(), &req);
+        let transport = |e: reqwest::Error| {
+            VodError::new(
+                action,
+                VodErrorKind::Transport {
+                    timeout: e.is_timeout(),
+                    message: error_chain(&e.without_url()),
+                },
+            )
+        };
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::HOST, &self.host)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header(
+                "X-TC-RequestClient",
+                concat!("vodfs/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(reqwest::header::AUTHORIZATION, auth);
+        if !self.region.is_empty() {
+            request = request.header("X-TC-Region", &self.region);
+        }
+        let mut resp = request.body(body).send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if buf.len() + chunk.len() > MAX_RESPONSE {
+                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        read_reply(action, status, &buf, &params)
+    }
+
+    fn token(session: &Session, action: &'static str) -> Result<Token, VodError> {
+        session
+            .token
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| VodError::new(action, VodErrorKind::Request("no api3 session".into())))
+    }
+
+    /// The key COS requests of `tok` are signed with, once the credential
+    /// is checked to live long enough.
+    fn key<'t>(&'t self, tok: &'t Token, action: &'static str) -> Result<CosKey<'t>, VodError> {
+        match &tok.cred {
+            Some(c) => {
+                let now = now();
+                if !c.usable(now) {
+                    return Err(VodError::new(
+                        action,
+                        VodErrorKind::SessionExpired(format!(
+                            "the session's temporary credential expires in {} s (at {}); a new session is needed",
+                            c.expired_time.saturating_sub(now),
+                            c.expired_time
+                        )),
+                    ));
+                }
+                Ok(CosKey {
+                    secret_id: &c.secret_id,
+                    secret_key: &c.secret_key,
+                    token: Some(&c.token),
+                })
+            }
+            None => Ok(CosKey {
+                secret_id: &self.creds.secret_id,
+                secret_key: self.creds.secret_key(),
+                token: None,
+            }),
+        }
+    }
+
+    /// One COS request of the session: checks the credential first, and
+    /// turns a 403 once it has run out into [`VodErrorKind::SessionExpired`].
+    async fn cos(
+        &self,
+        action: &'static str,
+        method: Method,
+        tok: &Token,
+        key_path: &str,
+        params: &[(String, String)],
+        body: Bytes,
+    ) -> Result<cos::CosReply, VodError> {
+        let key = self.key(tok, action)?;
+        let object = Object {
+            host: &tok.cos_host,
+            key: key_path,
+        };
+        let r = self
+            .cos
+            .request(action, method, object, params, body, &key)
+            .await;
+        match (r, &tok.cred) {
+            (Err(e), Some(c))
+                if matches!(e.kind, VodErrorKind::Rest { status: 403, .. }) && !c.usable(now()) =>
+            {
+                Err(VodError::new(
+                    action,
+                    VodErrorKind::SessionExpired(format!(
+                        "object storage refused the session's credential, which expires at {}: {}",
+                        c.expired_time, e.kind
+                    )),
+                ))
+            }
+            (r, _) => r,
+        }
+    }
+
+    /// Every part COS holds for the session's multipart upload (paged).
+    async fn list(
+        &self,
+        tok: &Token,
+        upload_id: &str,
+    ) -> Result<Vec<cos_xml::ListedPart>, VodError> {
+        let mut all: Vec<cos_xml::ListedPart> = Vec::new();
+        loop {
+            let marker = all.last().map_or(0, |p| p.number);
+            let params = [
+                ("uploadId".to_string(), upload_id.to_string()),
+                ("max-parts".to_string(), LIST_PAGE.to_string()),
+                ("part-number-marker".to_string(), marker.to_string()),
+            ];
+            let r = self
+                .cos(LIST, Method::GET, tok, &tok.key, &params, Bytes::new())
+                .await?;
+            let page = ListPartsResult::parse(&r.body)
+                .map(|l| l.parts)
+                .ok_or_else(|| VodError::bad_response(LIST, "unreadable part list"))?;
+            let full = page.len() >= LIST_PAGE;
+            let before = all.len();
+            all.extend(page.into_iter().filter(|p| p.number > marker));
+            if !full || all.len() == before || all.len() as u64 >= api3::MAX_PARTS {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Continues a saved session whose credential still lives: the parts
+    /// COS holds. `None` when it cannot be continued.
+    async fn resume(&self, req: &StartRequest, saved: &Session) -> Option<Started> {
+        let tok: Token = serde_json::from_str(saved.token.as_deref()?).ok()?;
+        if tok.cred.as_ref().is_some_and(|c| !c.usable(now())) {
+            tracing::info!(file = %req.file_name, "the saved session's credential has expired: applying afresh");
+            return None;
+        }
+        let held = match &tok.upload_id {
+            Some(id) => {
+                let parts = match self.list(&tok, id).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::info!(file = %req.file_name, "saved session not resumable, applying afresh: {e}");
+                        return None;
+                    }
+                };
+                let ps = u64::from(saved.part_size);
+                parts
+                    .into_iter()
+                    .filter(|p| p.number >= 1)
+                    .map(|p| HeldPart {
+                        offset: u64::from(p.number - 1) * ps,
+                        size: p.size,
+                        md5_hex: p.etag,
+                    })
+                    .filter(|h| h.offset < req.file_size)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Some(Started::Upload {
+            session: saved.clone(),
+            held,
+            resumed: true,
+        })
+    }
+
+    async fn apply(&self, req: &StartRequest) -> Result<Started, VodError> {
+        if let Some(saved) = req.resume.as_ref().filter(|s| s.flow == NAME)
+            && let Some(started) = self.resume(req, saved).await
+        {
+            return Ok(started);
+        }
+        let r = self.call(APPLY, apply_params(req, self.sub_app_id)).await?;
+        let bucket = text(APPLY, &r, "StorageBucket")?;
+        let region = text(APPLY, &r, "StorageRegion")?;
+        let path = text(APPLY, &r, "MediaStoragePath")?;
+        let session_key = text(APPLY, &r, "VodSessionKey")?;
+        if !ok_name(&bucket) || !ok_name(&region) || !ok_path(&path) {
+            return Err(VodError::bad_response(APPLY, "unusable storage location"));
+        }
+        let part_size = api3::part_size_for(req.file_size, req.part_size);
+        let mut tok = Token {
+            session_key,
+            cos_host: format!("{bucket}.cos.{region}.myqcloud.com"),
+            key: path,
+            upload_id: None,
+            cred: temp_cred(&r)?,
+        };
+        if let Some(c) = &req.settings.cover
+            && let Err(e) = self.put_cover(&r, &tok, c.data.clone()).await
+        {
+            // The cover never fails its video: apply again without it (the
+            // commit job sees no cover URL and records the cover failure).
+            tracing::warn!(file = %req.file_name, "cover not sent, uploading the video without it: {e}");
+            let mut bare = req.clone();
+            bare.settings.cover = None;
+            bare.resume = None;
+            return Box::pin(self.apply(&bare)).await;
+        }
+        if part_count(req.file_size, part_size) > 1 {
+            let params = [("uploads".to_string(), String::new())];
+            let reply = self
+                .cos(
+                    INITIATE,
+                    Method::POST,
+                    &tok,
+                    &tok.key,
+                    &params,
+                    Bytes::new(),
+                )
+                .await?;
+            let init = cos_xml::InitiateMultipartUploadResult::parse(&reply.body)
+                .ok_or_else(|| VodError::bad_response(INITIATE, "no UploadId"))?;
+            tok.upload_id = Some(init.upload_id);
+        }
+        let token = serde_json::to_string(&tok)
+            .map_err(|e| VodError::new(APPLY, VodErrorKind::Request(e.to_string())))?;
+        Ok(Started::Upload {
+            session: Session {
+                flow: NAME.into(),
+                sha1_hex: req.sha1_hex.clone(),
+                file_size: req.file_size,
+                part_size,
+                token: Some(token),
+            },
+            held: Vec::new(),
+            resumed: false,
+        })
+    }
+
+    /// PUTs the cover to CoverStoragePath (same bucket and credential).
+    async fn put_cover(
+        &self,
+        r: &Map<String, Value>,
+        tok: &Token,
+        data: Bytes,
+    ) -> Result<(), VodError> {
+        let path = text(APPLY, r, "CoverStoragePath")?;
+        if !ok_path(&path) {
+            return Err(VodError::bad_response(APPLY, "unusable CoverStoragePath"));
+        }
+        self.cos(PUT, Method::PUT, tok, &path, &[], data).await?;
+        Ok(())
+    }
+
+    async fn put_part(&self, session: &Session, part: Part) -> Result<(), VodError> {
+        let tok = Self::token(session, PART)?;
+        let reply = match &tok.upload_id {
+            Some(id) => {
+                let params = [
+                    ("partNumber".to_string(), (part.index + 1).to_string()),
+                    ("uploadId".to_string(), id.clone()),
+                ];
+                self.cos(PART, Method::PUT, &tok, &tok.key, &params, part.data)
+                    .await?
+            }
+            None if part.index == 0 => {
+                self.cos(PUT, Method::PUT, &tok, &tok.key, &[], part.data)
+                    .await?
+            }
+            None => {
+                return Err(VodError::new(
+                    PART,
+                    VodErrorKind::Request(format!("part {} of a one-part session", part.index)),
+                ));
+            }
+        };
+        let action = if tok.upload_id.is_some() { PART } else { PUT };
+        match reply.etag {
+            Some(e) if e == part.md5_hex => Ok(()),
+            Some(e) => Err(VodError::bad_response(
+                action,
+                format!("ETag {e} is not the part's md5 {}", part.md5_hex),
+            )),
+            None => Err(VodError::bad_response(action, "no ETag")),
+        }
+    }
+
+    async fn complete(&self, session: &Session) -> Result<Media, VodError> {
+        let tok = Self::token(session, COMPLETE)?;
+        match &tok.upload_id {
+            None if session.file_size == 0 => {
+                self.cos(PUT, Method::PUT, &tok, &tok.key, &[], Bytes::new())
+                    .await?;
+            }
+            None => {}
+            Some(id) => self.complete_multipart(&tok, id, session).await?,
+        }
+        let mut params = Map::new();
+        params.insert("VodSessionKey".into(), json!(tok.session_key));
+        if let Some(id) = self.sub_app_id {
+            params.insert("SubAppId".into(), json!(id));
+        }
+        let r = self.call(COMMIT, params).await?;
+        let file_id = match r.get("FileId") {
+            Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+            _ => text(COMMIT, &r, "FileId")?,
+        };
+        if !file_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(VodError::bad_response(
+                COMMIT,
+                format!("FileId {file_id:?} is not an id"),
+            ));
+        }
+        let url = match r.get("MediaUrl") {
+            Some(Value::String(u)) if !u.is_empty() => match Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => Some(u.clone()),
+                _ => {
+                    return Err(VodError::bad_response(
+                        COMMIT,
+                        format!("MediaUrl {u:?} is not a URL"),
+                    ));
+                }
+            },
+            _ => None,
+        };
+        let cover_url = r
+            .get("CoverUrl")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string);
+        Ok(Media {
+            file_id,
+            url,
+            cover_url,
+        })
+    }
+
+    /// Lists, checks and completes the multipart upload; one that is
+    /// already complete (a retry after a lost answer) is left as it is.
+    async fn complete_multipart(
+        &self,
+        tok: &Token,
+        id: &str,
+        session: &Session,
+    ) -> Result<(), VodError> {
+        let parts = match self.list(tok, id).await {
+            Ok(p) => p,
+            Err(e) if no_such_upload(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let xml = completion(&parts, session)?.to_xml();
+        let params = [("uploadId".to_string(), id.to_string())];
+        match self
+            .cos(
+                COMPLETE,
+                Method::POST,
+                tok,
+                &tok.key,
+                &params,
+                Bytes::from(xml),
+            )
+            .await
+        {
+            Err(e) if no_such_upload(&e) => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+}
+
+impl UploadFlow for Api3Client {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cover_at_start(&self) -> bool {
+        true
+    }
+
+    fn action(&self, step: Step) -> &'static str {
+        match step {
+            Step::Start => APPLY,
+            Step::Part => PART,
+            Step::Finish => COMMIT,
+        }
+    }
+
+    fn start<'a>(&'a self, req: &'a StartRequest) -> BoxFuture<'a, Result<Started, VodError>> {
+        Box::pin(self.apply(req))
+    }
+
+    fn send_part<'a>(
+        &'a self,
+        session: &'a Session,
+        part: Part,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(self.put_part(session, part))
+    }
+
+    fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>> {
+        Box::pin(self.complete(session))
+    }
+
+    /// On cancel (and when a session is given up for a new one), aborts the
+    /// multipart upload while the credential allows; a failure keeps it.
+    fn abort<'a>(
+        &'a self,
+        session: &'a Session,
+        reason: AbortReason,
+    ) -> BoxFuture<'a, Result<(), VodError>> {
+        Box::pin(async move {
+            if reason == AbortReason::Failed {
+                return Ok(());
+            }
+            let tok = Self::token(session, ABORT)?;
+            let Some(id) = tok.upload_id.clone() else {
+                return Ok(());
+            };
+            if tok.cred.as_ref().is_some_and(|c| now() >= c.expired_time) {
+                return Ok(());
+            }
+            let params = [("uploadId".to_string(), id)];
+            let key = match &tok.cred {
+                Some(c) => CosKey {
+                    secret_id: &c.secret_id,
+                    secret_key: &c.secret_key,
+                    token: Some(&c.token),
+                },
+                None => CosKey {
+                    secret_id: &self.creds.secret_id,
+                    secret_key: self.creds.secret_key(),
+                    token: None,
+                },
+            };
+            let object = Object {
+                host: &tok.cos_host,
+                key: &tok.key,
+            };
+            self.cos
+                .request(ABORT, Method::DELETE, object, &params, Bytes::new(), &key)
+                .await
+                .map(|_| ())
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "api3_tests.rs"]
+mod tests;
