@@ -59,6 +59,10 @@ pub enum Protocol {
     /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded
     /// (no resume within a file): accounts on frontwize.
     Frontwize,
+    /// API 3.0 (vod.tencentcloudapi.com, 2018-07-17): ApplyUpload, the
+    /// object storage (COS) with the session's temporary credential, then
+    /// CommitUpload: the cloud's current interface.
+    Api3,
 }
 
 impl Protocol {
@@ -69,6 +73,7 @@ impl Protocol {
             Protocol::Ugc => "ugc",
             Protocol::Apply => "apply",
             Protocol::Frontwize => "frontwize",
+            Protocol::Api3 => "api3",
         }
     }
 
@@ -78,6 +83,7 @@ impl Protocol {
             Protocol::Ugc,
             Protocol::Apply,
             Protocol::Frontwize,
+            Protocol::Api3,
         ]
         .into_iter()
         .find(|p| p.name() == s)
@@ -280,11 +286,21 @@ pub struct MountArgs {
     /// environment; its stdout is the signature.
     #[arg(long, value_name = "CMD")]
     pub ugc_signer_cmd: Option<String>,
-    /// Where object storage (COS) requests of the apply flow connect,
-    /// keeping the bucket's Host header (default: the bucket's host over
-    /// https; the embedded service when there is no --endpoint).
+    /// Where object storage (COS) requests of the apply and api3 flows
+    /// connect, keeping the bucket's Host header (default: the bucket's
+    /// host over https when the endpoint is the cloud's, else the
+    /// endpoint's own address).
     #[arg(long, value_name = "URL")]
     pub cos_endpoint: Option<String>,
+    /// The region API 3.0 calls name (X-TC-Region; api3; default
+    /// ap-guangzhou, or `region` of the config file).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The VOD sub-application id sent with ApplyUpload and CommitUpload
+    /// (api3; or `sub_app_id` of the config file). Accounts opened after
+    /// 2023-12-25 need it.
+    #[arg(long, value_name = "ID")]
+    pub sub_app_id: Option<u64>,
     /// Default classId of uploads (a directory's user.vod.class_id wins).
     #[arg(long, value_name = "N")]
     pub class_id: Option<String>,
@@ -320,6 +336,7 @@ pub struct MountArgs {
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=;
@@ -431,12 +448,16 @@ impl MountArgs {
                 "protocol" => {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
-                        format!("mount option protocol: {v:?} is not v4, ugc, apply or frontwize")
+                        format!(
+                            "mount option protocol: {v:?} is not api3, v4, ugc, apply or frontwize"
+                        )
                     })?
                 }
                 "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
                 "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
                 "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
+                "region" => self.region = Some(need(key, value)?.to_string()),
+                "sub_app_id" => self.sub_app_id = Some(num(value)?),
                 "class_id" => self.class_id = Some(need(key, value)?.to_string()),
                 "tags" => self.tags = Some(need(key, value)?.replace('+', ",")),
                 "procedure" => self.procedure = Some(need(key, value)?.to_string()),
@@ -514,6 +535,17 @@ mod tests {
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);
         assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            "protocol=api3,region=ap-chongqing,sub_app_id=1500000001",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::Api3);
+        assert_eq!(m.region.as_deref(), Some("ap-chongqing"));
+        assert_eq!(m.sub_app_id, Some(1_500_000_001));
+        let m = mount_args(&["/mnt", "--protocol", "api3", "--sub-app-id", "7"]);
+        assert_eq!((m.protocol, m.sub_app_id), (Protocol::Api3, Some(7)));
         let mut m = mount_args(&["/mnt", "-o", "class_id=7,tags=a+b", "--transcode", "1"]);
         m.apply_options().unwrap();
         let d = m.upload_defaults().unwrap();

@@ -74,6 +74,8 @@ pub struct FileConfig {
     pub secret_key: Option<Secret>,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// The VOD sub-application id (api3's SubAppId).
+    pub sub_app_id: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for Secret {
