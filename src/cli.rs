@@ -190,8 +190,10 @@ pub struct ServeArgs {
     /// AppId of the account (default: the stored one, else 1400000000).
     #[arg(long)]
     pub app_id: Option<u64>,
-    /// Per-minute quota of one Action, ACTION=N (repeatable; defaults:
-    /// 100 for control calls, 10000 for parts).
+    /// Quota of one Action, ACTION=N (repeatable): per minute for the older
+    /// families (defaults: 100 for control calls, 10000 for parts), per
+    /// second for API 3.0 actions, named api3.ACTION (default 100, e.g.
+    /// api3.ApplyUpload=5).
     #[arg(long, value_name = "ACTION=N")]
     pub rate_limit: Vec<String>,
     /// Turn every rate limit off.
@@ -203,6 +205,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Lifetime of the temporary credentials API 3.0's ApplyUpload mints,
+    /// in seconds (changeable at run time: PUT /admin/temp-credential-ttl).
+    #[arg(long, value_name = "SECS", default_value_t = 7200)]
+    pub temp_credential_ttl: u64,
     /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -224,6 +230,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_rate_limit", &self.no_rate_limit)
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
+            .field("temp_credential_ttl", &self.temp_credential_ttl)
             .field("log_file", &self.log_file)
             .finish()
     }

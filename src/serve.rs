@@ -49,6 +49,7 @@ pub fn config_from_args(
         cfg.faults = spec.parse().context("--faults")?;
     }
     cfg.max_body = args.max_body;
+    cfg.temp_cred_ttl_secs = args.temp_credential_ttl;
     Ok(cfg)
 }
 

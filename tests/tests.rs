@@ -10,6 +10,7 @@ mod flows;
 mod fs;
 mod mount;
 mod reliability;
+mod sdk;
 mod serve;
 mod ui;
 mod upload;

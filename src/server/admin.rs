@@ -112,6 +112,29 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
                 Err(msg) => plain(StatusCode::BAD_REQUEST, &msg),
             }
         }
+        (Method::GET, "/admin/temp-credential-ttl") => {
+            plain(StatusCode::OK, &app.temp_cred_ttl().to_string())
+        }
+        (Method::PUT | Method::POST, "/admin/temp-credential-ttl") => {
+            let text = match super::body::read_small(body, 64).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => return plain(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string()),
+            };
+            match text.trim().parse::<u64>() {
+                Ok(secs) => {
+                    app.set_temp_cred_ttl(secs);
+                    plain(StatusCode::OK, &secs.to_string())
+                }
+                Err(_) => plain(StatusCode::BAD_REQUEST, "the body must be seconds"),
+            }
+        }
+        (Method::POST, "/admin/expire-credentials") => {
+            let now = super::clock::unix_now();
+            match app.db(move |s| s.expire_temp_creds(now)).await {
+                Ok(n) => json_ok(json!({"expired": n})),
+                Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
         _ => plain(StatusCode::NOT_FOUND, "no such admin endpoint"),
     }
 }

@@ -5,6 +5,7 @@
 //! store, ratelimit, faults, stats, running, error).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::config::ServerConfig;
 use super::error::ServerError;
@@ -26,6 +27,9 @@ pub struct App {
     pub commit_lock: tokio::sync::Mutex<()>,
     /// Whole-content hashes of uploads whose parts arrived in order.
     pub running: Running,
+    /// Lifetime of the next API 3.0 temporary credentials, seconds
+    /// (`cfg.temp_cred_ttl_secs` at start, changeable at run time).
+    temp_cred_ttl: AtomicU64,
 }
 
 impl App {
@@ -38,6 +42,7 @@ impl App {
             stats: Stats::default(),
             commit_lock: tokio::sync::Mutex::new(()),
             running: Running::default(),
+            temp_cred_ttl: AtomicU64::new(cfg.temp_cred_ttl_secs),
             store,
             cfg,
         })
@@ -52,6 +57,15 @@ impl App {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ServerError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Lifetime of the temporary credentials ApplyUpload mints now.
+    pub fn temp_cred_ttl(&self) -> u64 {
+        self.temp_cred_ttl.load(Ordering::Relaxed)
+    }
+
+    pub fn set_temp_cred_ttl(&self, secs: u64) {
+        self.temp_cred_ttl.store(secs, Ordering::Relaxed);
     }
 
     /// The appId of an account (the main one's if unknown).

@@ -1,7 +1,8 @@
 //! Configuration of `vodfs serve`: the account(s), limits and fault plan.
 //!
 //! `ServerConfig::new` gives the documented defaults (protocol.md §2, §5):
-//! 100 calls/min for control actions, 10 000/min for parts, a 5-minute replay
+//! 100 calls/min for control actions, 10 000/min for parts, 100/s for
+//! each API 3.0 action, two-hour temporary credentials, a 5-minute replay
 //! window, 64 MiB bodies, one-day sessions and 180-second presigned URLs.
 //! Every field is public so tests and the embedded mode can tune them.
 
@@ -56,9 +57,17 @@ pub struct RateLimits {
     pub control_per_min: u32,
     /// Default quota of part uploads (UploadPart, UploadPartEx, COS parts).
     pub part_per_min: u32,
-    /// Explicit quotas by Action name, winning over the two defaults.
+    /// Default quota of each API 3.0 action per *second* (the cloud's
+    /// documented 100/s for ApplyUpload and CommitUpload).
+    pub api3_per_sec: u32,
+    /// Explicit quotas by Action name, winning over the defaults; API 3.0
+    /// actions are named `api3.<Action>` and counted per second.
     pub per_action: HashMap<String, u32>,
 }
+
+/// The quota names of API 3.0 actions start with this; their window is
+/// one second, not one minute.
+pub const API3_QUOTA_PREFIX: &str = "api3.";
 
 impl Default for RateLimits {
     fn default() -> Self {
@@ -66,16 +75,30 @@ impl Default for RateLimits {
             enabled: true,
             control_per_min: 100,
             part_per_min: 10_000,
+            api3_per_sec: 100,
             per_action: HashMap::new(),
         }
     }
 }
 
 impl RateLimits {
-    /// The quota of `action` per minute.
+    /// The length of `action`'s window: one second for API 3.0, one minute
+    /// for the older families.
+    pub fn window_secs(&self, action: &str) -> u64 {
+        if action.starts_with(API3_QUOTA_PREFIX) {
+            1
+        } else {
+            60
+        }
+    }
+
+    /// The quota of `action` per window ([`RateLimits::window_secs`]).
     pub fn quota(&self, action: &str) -> u32 {
         if let Some(q) = self.per_action.get(action) {
             return *q;
+        }
+        if action.starts_with(API3_QUOTA_PREFIX) {
+            return self.api3_per_sec;
         }
         match action {
             "UploadPart" | "UploadPartEx" | "UploadPartUGC" | "CosPut" => self.part_per_min,
@@ -108,6 +131,10 @@ pub struct ServerConfig {
     pub presign_ttl_secs: u64,
     /// Smallest COS multipart part except the last (COS: 1 MiB).
     pub cos_min_part_size: u64,
+    /// Lifetime of an API 3.0 temporary credential (ApplyUpload's
+    /// TempCertificate), seconds; changeable at run time
+    /// (`PUT /admin/temp-credential-ttl`).
+    pub temp_cred_ttl_secs: u64,
 }
 
 impl ServerConfig {
@@ -124,6 +151,7 @@ impl ServerConfig {
             session_ttl_secs: 86_400,
             presign_ttl_secs: 180,
             cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
+            temp_cred_ttl_secs: 7200,
         }
     }
 

@@ -18,13 +18,15 @@
 //! | · InitUploadEx/UGC, UploadPartEx/UGC, FinishUploadEx/UGC (B) | `ugc.rs` | `vod/ugc.rs` |
 //! | · ApplyUpload, CommitUpload (C) | `apply.rs` | `vod/apply.rs` |
 //! | `/v1/media`, `/api/v1/media/<id>/uploaded`, `/fw-upload/…` (F) | `frontwize.rs` | `vod/frontwize.rs` |
+//! | `POST /`, `GET /?Action=…&Version=2018-07-17`, or `/` with `X-TC-Action` or a TC3 `Authorization` (API 3.0) | `api3/`: ApplyUpload, CommitUpload, DescribeMediaInfos, DeleteMedia | the api3 client (`vod/`) |
 //! | `/admin/…` (loopback peers only) | `admin.rs` | tests, `vodfs` tooling |
 //! | `/` | `page.rs` (the media page) | a browser |
 //! | anything else | `playback.rs` (playback URLs) | `vod/playback.rs` |
 //!
 //! Every family's request goes through one request guard (`guard.rs`):
 //! it counts the request, draws faults, authenticates with the family's
-//! scheme (a small trait: v2 signature or UGC signature in `v2.rs`, COS
+//! scheme (a small trait: v2 signature or UGC signature in `v2.rs`,
+//! TC3-HMAC-SHA256 or the v1 form signature in `api3/auth.rs`, COS
 //! signature in `cos/route.rs`, frontwize Authorization or presigned URL
 //! in `frontwize.rs`), applies the rate limit, then runs the handler and
 //! renders and counts its errors the family's way.
@@ -35,7 +37,9 @@
 //! (bodies streamed to disk), `store.rs` + `store_objects.rs` (SQLite and
 //! files), `upload_data.rs` + `running.rs` (part files and running
 //! hashes), `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`,
-//! `config.rs`, `account.rs`.
+//! `config.rs`, `account.rs`, `mp4.rs` (duration and size from a moov,
+//! for DescribeMediaInfos), `store_api3.rs` (API 3.0 sessions, temporary
+//! credentials, media extras).
 //!
 //! Layering: of the crate, `server` imports only `vod::sign` and
 //! `vod::rules` (what both sides of the protocol obey), never the mount side
@@ -59,7 +63,14 @@
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).
 //! - `GET /admin/rate-limits` → the quotas; `PUT /admin/rate-limits` with
-//!   `off`, `on` or `ACTION=N,…` changes them at run time.
+//!   `off`, `on` or `ACTION=N,…` changes them at run time (API 3.0's are
+//!   `api3.<Action>=N`, per second).
+//! - `GET /admin/temp-credential-ttl` → seconds; `PUT` with seconds as the
+//!   body sets the lifetime of the temporary credentials ApplyUpload mints
+//!   from then on (`--temp-credential-ttl`, default 7200).
+//! - `POST /admin/expire-credentials` → `{expired: n}`: every live
+//!   temporary credential expires now (a credential running out mid-file,
+//!   without waiting for it).
 //!
 //! Decisions: instant upload (same account, same SHA-1 of a complete video)
 //! returns the *existing* fileId, like the real service; fileIds are
@@ -68,6 +79,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api3;
 pub mod app;
 pub mod apply;
 pub mod body;
@@ -78,6 +90,7 @@ pub mod error;
 pub mod faults;
 pub mod frontwize;
 pub mod guard;
+pub mod mp4;
 pub mod page;
 pub mod params;
 pub mod playback;
@@ -87,6 +100,7 @@ pub mod router;
 pub mod running;
 pub mod stats;
 pub mod store;
+pub mod store_api3;
 pub mod store_objects;
 pub mod ugc;
 pub mod upload_data;

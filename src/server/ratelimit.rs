@@ -1,4 +1,5 @@
-//! Per-(SecretId, Action) request quotas over fixed one-minute windows, and
+//! Per-(SecretId, Action) request quotas over fixed windows (one minute;
+//! one second for API 3.0's `api3.<Action>` quotas), and
 //! the replay guard (nonce memory) of v2 signatures.
 //!
 //! Both are in-memory: a restart forgets them, which only makes the service
@@ -9,10 +10,13 @@ use std::sync::Mutex;
 
 use super::config::RateLimits;
 
-/// Counters of the current minute.
+/// One counter: `(window number, requests in it, window length in s)`.
+type Slot = (u64, u32, u64);
+
+/// Counters of the current windows.
 pub struct RateLimiter {
     limits: Mutex<RateLimits>,
-    windows: Mutex<HashMap<(String, String), (u64, u32)>>,
+    windows: Mutex<HashMap<(String, String), Slot>>,
 }
 
 impl RateLimiter {
@@ -25,23 +29,25 @@ impl RateLimiter {
 
     /// Counts one request at `now` (Unix seconds); false when over quota.
     pub fn admit(&self, secret_id: &str, action: &str, now: u64) -> bool {
-        let (enabled, quota) = {
+        let (enabled, quota, len) = {
             let l = self.limits.lock().unwrap_or_else(|e| e.into_inner());
-            (l.enabled, l.quota(action))
+            (l.enabled, l.quota(action), l.window_secs(action))
         };
         if !enabled {
             return true;
         }
-        let minute = now / 60;
+        // Windows are numbered from the epoch; a slot remembers its number
+        // and length, so slots of both lengths age out together.
+        let window = now / len;
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if w.len() > 10_000 {
-            w.retain(|_, (m, _)| *m == minute);
+            w.retain(|_, (m, _, l)| *m == now / *l);
         }
         let slot = w
             .entry((secret_id.to_string(), action.to_string()))
-            .or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
+            .or_insert((window, 0, len));
+        if slot.0 != window || slot.2 != len {
+            *slot = (window, 0, len);
         }
         if slot.1 >= quota {
             return false;
@@ -115,6 +121,25 @@ mod tests {
         );
         assert!(r.admit("a", "FinishUpload", 62));
         assert!(r.admit("a", "InitUpload", 120), "next minute");
+    }
+
+    #[test]
+    fn api3_quotas_are_per_second() {
+        let mut l = RateLimits::default();
+        l.per_action.insert("api3.ApplyUpload".into(), 2);
+        let r = RateLimiter::new(l);
+        assert!(r.admit("a", "api3.ApplyUpload", 100));
+        assert!(r.admit("a", "api3.ApplyUpload", 100));
+        assert!(!r.admit("a", "api3.ApplyUpload", 100));
+        assert!(r.admit("a", "api3.ApplyUpload", 101), "next second");
+        let d = RateLimits::default();
+        assert_eq!(
+            (
+                d.quota("api3.CommitUpload"),
+                d.window_secs("api3.CommitUpload")
+            ),
+            (100, 1)
+        );
     }
 
     #[test]

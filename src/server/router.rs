@@ -1,7 +1,7 @@
 //! The router ([`app`]: one fallback that routes by Host and path, see the
 //! table in `server/mod.rs`) and [`serve`]: a bound listener and a shutdown
 //! future in, the service running until the future resolves. Imports the
-//! flow files (`v2`, `cos`, `frontwize`) and the shared pieces (`admin`,
+//! flow files (`v2`, `api3`, `cos`, `frontwize`) and the shared pieces (`admin`,
 //! `page`, `playback`, `app`, `respond`); nothing imports this file but
 //! `mod.rs`'s re-exports.
 
@@ -18,7 +18,7 @@ use axum::response::Response;
 use super::app::App;
 use super::config::ServerConfig;
 use super::respond::plain;
-use super::{admin, cos, frontwize, page, playback, v2};
+use super::{admin, api3, cos, frontwize, page, playback, v2};
 
 /// The router: one fallback that routes by Host and path.
 pub fn app(state: Arc<App>) -> Router {
@@ -43,6 +43,9 @@ async fn route(
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     match path.as_str() {
+        "/" if api3::is_api3(&parts.method, &parts.headers, query.as_deref()) => {
+            api3::handle(app, parts, body).await
+        }
         "/" => page::handle(app, &parts.method).await,
         "/v2/index.php" | "/v3/index.php" => {
             v2::handle(app, parts.method, parts.headers, path, query, body).await

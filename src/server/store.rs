@@ -3,7 +3,8 @@
 //! Layout of `--data DIR`:
 //! - `vodfs.sqlite3` (WAL): uploads in progress and their parts, media
 //!   records (the sha index behind instant upload), family C sessions, COS
-//!   objects and multipart uploads, frontwize media, the id counter.
+//!   objects and multipart uploads, frontwize media, the id counter; API
+//!   3.0 sessions, temporary credentials and media (`store_api3.rs`).
 //! - `tmp/`: request bodies being received.
 //! - `parts/<upload row id>/data` (every part of a v4/UGC upload written at
 //!   its offset; renamed to the media file at finish), `media/<fileId>`,
@@ -30,7 +31,8 @@ use super::error::ServerError;
 
 type Result<T> = std::result::Result<T, ServerError>;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 CREATE TABLE uploads(
   id INTEGER PRIMARY KEY, secret_id TEXT NOT NULL, sha TEXT NOT NULL,
@@ -67,7 +69,21 @@ CREATE TABLE mp_parts(
 CREATE TABLE fw_media(
   media_id TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
   state TEXT NOT NULL, created_at INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE api3_sessions(
+  key TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
+  expires_at INTEGER NOT NULL, result TEXT);
+CREATE TABLE temp_creds(
+  secret_id TEXT PRIMARY KEY, secret_key TEXT NOT NULL, token TEXT NOT NULL,
+  session_key TEXT NOT NULL, owner TEXT NOT NULL, bucket TEXT NOT NULL,
+  keys TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX temp_creds_session ON temp_creds(session_key);
+CREATE TABLE api3_media(
+  file_id TEXT PRIMARY KEY, sub_app_id INTEGER, storage_region TEXT NOT NULL,
+  expire_time TEXT NOT NULL, session_context TEXT NOT NULL);
+"#,
+];
 
 /// An upload in progress (families A and B).
 #[derive(Debug, Clone, Serialize)]

@@ -104,10 +104,10 @@ pub fn apply(settings: &mut UploadSettings, name: &str, value: &[u8]) -> Result<
         "source_context" => settings.source_context = Some(text(value, MAX_TEXT_LEN)?.to_string()),
         "session_context" => {
             let v = text(value, MAX_TEXT_LEN * 4)?;
-            if v.chars().count() > api3::MAX_SESSION_CONTEXT {
+            if v.chars().count() > api3::MAX_SESSION_CONTEXT_CHARS {
                 return Err(format!(
                     "longer than {} characters",
-                    api3::MAX_SESSION_CONTEXT
+                    api3::MAX_SESSION_CONTEXT_CHARS
                 ));
             }
             settings.session_context = Some(v.to_string());

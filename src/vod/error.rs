@@ -136,7 +136,7 @@ impl VodError {
                     || *status == 429
                     || matches!(code.as_str(), "RequestTimeout" | "SlowDown")
             }
-            VodErrorKind::Api { code, .. } => api3::may_retry(code),
+            VodErrorKind::Api { code, .. } => api3::is_retryable(code),
             VodErrorKind::BadResponse { retryable, .. } => *retryable,
             VodErrorKind::Request(_) | VodErrorKind::SessionExpired(_) => false,
         }

@@ -143,6 +143,8 @@ pub(super) async fn list_uploads(app: &Arc<App>, req: &Req) -> Result<Response, 
     let uploads = all
         .into_iter()
         .filter(|(k, _, _)| k.starts_with(&prefix))
+        // A temporary credential sees its own session's uploads only.
+        .filter(|(k, _, _)| req.scope.as_ref().is_none_or(|keys| keys.contains(k)))
         .map(|(key, upload_id, initiated)| ListedUpload {
             key,
             upload_id,

@@ -1,6 +1,9 @@
 //! COS objects: PUT Object, Initiate multipart, Upload Part, GET/HEAD
 //! Object, the request signature check (`authenticate`: `Authorization`
-//! header or `q-*` query parameters, SecretId of the bucket's account, key
+//! header or `q-*` query parameters, SecretId of the bucket's account or
+//! an API 3.0 temporary credential of it with its `x-cos-security-token`,
+//! signed or not — 403 `InvalidAccessKeyId` without it, 403 `ExpiredToken`
+//! once it expired, 403 `AccessDenied` outside its session's keys —, key
 //! time covering now, every listed header and parameter present, HMAC
 //! match), the key check ([`decode_key`]: the percent-decoded path, valid
 //! UTF-8 with no `.`/`..` segment or NUL, only ever a database key, so no
@@ -24,6 +27,7 @@ use crate::server::clock::unix_now;
 use crate::server::config::Account;
 use crate::server::error::ServerError;
 use crate::server::store::{self, ObjectRow};
+use crate::server::store_api3::TempCred;
 use crate::vod::rules::cos_xml;
 use crate::vod::sign::CosAuth;
 
@@ -101,6 +105,9 @@ pub(super) struct Req {
     /// Decoded path, `/key`.
     pub(super) path: String,
     pub(super) params: Vec<(String, String)>,
+    /// Signed with an API 3.0 temporary credential: the object keys it
+    /// may touch (None: the account's own key, every key).
+    pub(super) scope: Option<Vec<String>>,
 }
 
 impl Req {
@@ -113,9 +120,16 @@ impl Req {
     pub(super) fn key(&self) -> &str {
         self.path.trim_start_matches('/')
     }
+
+    /// Whether the credential may touch this request's object.
+    pub(super) fn in_scope(&self) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == self.key()))
+    }
 }
 
-pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
+pub(super) async fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     let host = parts
         .headers
         .get(header::HOST)
@@ -149,13 +163,11 @@ pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
     };
     let auth = CosAuth::parse(&auth_text)
         .ok_or_else(|| err(403, "AccessDenied", "missing or malformed Authorization"))?;
-    if auth.secret_id != acct.secret_id {
-        return Err(err(
-            403,
-            "InvalidAccessKeyId",
-            "the SecretId is not the bucket owner's",
-        ));
-    }
+    let (secret_key, temp) = if auth.secret_id == acct.secret_id {
+        (acct.secret_key.clone(), None)
+    } else {
+        temporary(app, parts, bucket, &auth.secret_id).await?
+    };
     let now = unix_now();
     if now < auth.window.0 || now > auth.window.1 {
         return Err(err(403, "AccessDenied", "request has expired"));
@@ -191,7 +203,7 @@ pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
         signed_params.push((name.clone(), v));
     }
     if !auth.verify(
-        &acct.secret_key,
+        &secret_key,
         parts.method.as_str(),
         &path,
         &signed_params,
@@ -203,12 +215,70 @@ pub(super) fn authenticate(app: &App, parts: &Parts) -> Result<Req, CosError> {
             "the request signature does not match",
         ));
     }
+    let scope = match temp {
+        Some(c) if c.expires_at <= now => {
+            return Err(err(
+                403,
+                "ExpiredToken",
+                format!("the temporary credential expired at {}", c.expires_at),
+            ));
+        }
+        Some(c) => Some(c.keys),
+        None => None,
+    };
     Ok(Req {
         acct,
         bucket: bucket.to_string(),
         path,
         params,
+        scope,
     })
+}
+
+/// The key of an API 3.0 temporary credential for `bucket`, and the
+/// credential: it must be one of ours, of this bucket, and come with its
+/// token in `x-cos-security-token` (signed or not). Its expiry and scope
+/// are checked once the signature is.
+async fn temporary(
+    app: &App,
+    parts: &Parts,
+    bucket: &str,
+    secret_id: &str,
+) -> Result<(String, Option<TempCred>), CosError> {
+    let sid = secret_id.to_string();
+    let Some(cred) = app.db(move |s| s.temp_cred(&sid)).await? else {
+        return Err(err(
+            403,
+            "InvalidAccessKeyId",
+            "the SecretId is neither the bucket owner's nor a temporary credential of it",
+        ));
+    };
+    if cred.bucket != bucket {
+        return Err(err(
+            403,
+            "AccessDenied",
+            "the temporary credential is not for this bucket",
+        ));
+    }
+    let token = parts
+        .headers
+        .get("x-cos-security-token")
+        .and_then(|v| v.to_str().ok());
+    match token {
+        None => Err(err(
+            403,
+            "InvalidAccessKeyId",
+            "a temporary credential needs its token in x-cos-security-token",
+        )),
+        Some(t) if !crate::vod::sign::constant_time_eq(t.as_bytes(), cred.token.as_bytes()) => {
+            Err(err(
+                403,
+                "InvalidAccessKeyId",
+                "the x-cos-security-token is not the temporary credential's",
+            ))
+        }
+        Some(_) => Ok((cred.secret_key.clone(), Some(cred))),
+    }
 }
 
 fn etag_response(etag: &str) -> Response {

@@ -35,7 +35,7 @@ impl Scheme for CosScheme<'_> {
     type Error = CosError;
 
     async fn authenticate(&self, app: &App, body: Body) -> (Result<Req, CosError>, Body) {
-        (authenticate(app, self.parts), body)
+        (authenticate(app, self.parts).await, body)
     }
 
     fn quota<'a>(&'a self, req: &'a Req) -> Option<(&'a str, &'a str)> {
@@ -86,6 +86,15 @@ async fn dispatch(
     body: Body,
 ) -> Result<Response, CosError> {
     let has = |n: &str| req.params.iter().any(|(k, _)| k == n);
+    let bucket_listing = *method == Method::GET && has("uploads") && req.path == "/";
+    if !bucket_listing && !req.in_scope() {
+        crate::server::body::discard(body).await;
+        return Err(err(
+            403,
+            "AccessDenied",
+            "the temporary credential does not cover this object",
+        ));
+    }
     match (method.clone(), req.param("uploadId").map(str::to_string)) {
         (Method::GET, _) if has("uploads") && req.path == "/" => {
             multipart::list_uploads(app, &req).await

@@ -11,8 +11,8 @@
 //! - [`codes`]: the v2 error-code table and the retry rule;
 //! - [`media_types`]: frontwize's MediaType table;
 //! - [`settings`]: limits of the upload settings (tags);
-//! - [`api3`]: API 3.0's version, error codes and their reading, the
-//!   10,000-part limit and ApplyUpload's parameter limits.
+//! - [`api3`]: API 3.0's version, error codes and retry rule, MediaTypes
+//!   and CoverTypes, parameter limits, COS part-count limit, ISO 8601.
 //!
 //! Layering: this module imports nothing of the crate but its own files.
 //! Beside [`super::sign`], it is the only part of `vod` that `server` may

@@ -1,0 +1,225 @@
+//! The API 3.0 side of the store: upload sessions (what ApplyUpload
+//! promised, and once committed the answer, so a repeated CommitUpload
+//! gets the same FileId), the temporary credentials minted per session
+//! (their secret key, token, bucket, object keys and expiry, read by the
+//! COS endpoint), and what API 3.0 media carry beyond the common media
+//! row (sub-app, storage region, expiry, session context). Same rules as
+//! `store.rs`: bytes durable before the row recording them; a commit writes
+//! its media, spends its objects, stores its answer and revokes its
+//! credential in one transaction.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::error::ServerError;
+use super::store::{MediaRow, Store, insert_media_tx};
+
+type Result<T> = std::result::Result<T, ServerError>;
+
+/// A temporary credential of one session.
+#[derive(Clone)]
+pub struct TempCred {
+    pub secret_id: String,
+    pub secret_key: String,
+    pub token: String,
+    pub session_key: String,
+    /// The SecretId of the account the session belongs to.
+    pub owner: String,
+    /// `<bucket>-<appId>`.
+    pub bucket: String,
+    /// The object keys (without the leading `/`) the credential may write.
+    pub keys: Vec<String>,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for TempCred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the key nor the token reaches a log.
+        f.debug_struct("TempCred")
+            .field("secret_id", &self.secret_id)
+            .field("bucket", &self.bucket)
+            .field("keys", &self.keys)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API 3.0 session row.
+#[derive(Debug, Clone)]
+pub struct Api3Session {
+    pub secret_id: String,
+    /// The plan (JSON, `api3/upload.rs`).
+    pub body: String,
+    pub expires_at: u64,
+    /// The CommitUpload answer (JSON) once committed.
+    pub result: Option<String>,
+}
+
+/// What an API 3.0 media carries beyond [`MediaRow`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Api3Media {
+    pub file_id: String,
+    pub sub_app_id: Option<i64>,
+    pub storage_region: String,
+    pub expire_time: String,
+    pub session_context: String,
+}
+
+impl Store {
+    /// Records a new session and its credential, in one transaction.
+    pub fn insert_api3_session(&self, key: &str, s: &Api3Session, cred: &TempCred) -> Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        tx.execute(
+            "INSERT INTO api3_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
+            params![key, s.secret_id, s.body, s.expires_at],
+        )?;
+        tx.execute(
+            "INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+            params![
+                cred.secret_id,
+                cred.secret_key,
+                cred.token,
+                cred.session_key,
+                cred.owner,
+                cred.bucket,
+                serde_json::to_string(&cred.keys).unwrap_or_else(|_| "[]".into()),
+                cred.expires_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn api3_session(&self, key: &str) -> Result<Option<Api3Session>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT secret_id, body, expires_at, result FROM api3_sessions WHERE key=?1",
+                params![key],
+                |r| {
+                    Ok(Api3Session {
+                        secret_id: r.get(0)?,
+                        body: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        result: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn temp_cred(&self, secret_id: &str) -> Result<Option<TempCred>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at FROM temp_creds WHERE secret_id=?1",
+                params![secret_id],
+                |r| {
+                    let keys: String = r.get(6)?;
+                    Ok(TempCred {
+                        secret_id: r.get(0)?,
+                        secret_key: r.get(1)?,
+                        token: r.get(2)?,
+                        session_key: r.get(3)?,
+                        owner: r.get(4)?,
+                        bucket: r.get(5)?,
+                        keys: serde_json::from_str(&keys).unwrap_or_default(),
+                        expires_at: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Moves the expiry of every live credential to `at` (tests of a
+    /// credential running out mid-file); returns how many.
+    pub fn expire_temp_creds(&self, at: u64) -> Result<usize> {
+        Ok(self.db().execute(
+            "UPDATE temp_creds SET expires_at=?1 WHERE expires_at>?1",
+            params![at],
+        )?)
+    }
+
+    /// Records the committed media, spends the objects, stores the answer
+    /// and revokes the session's credential, atomically.
+    pub fn commit_api3(
+        &self,
+        key: &str,
+        media: &[MediaRow],
+        extra: &Api3Media,
+        objects: &[i64],
+        result: &str,
+    ) -> Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        for m in media {
+            insert_media_tx(&tx, m)?;
+        }
+        tx.execute(
+            "INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)",
+            params![extra.file_id, extra.sub_app_id, extra.storage_region, extra.expire_time, extra.session_context],
+        )?;
+        for id in objects {
+            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
+        }
+        tx.execute(
+            "UPDATE api3_sessions SET result=?1 WHERE key=?2",
+            params![result, key],
+        )?;
+        tx.execute("DELETE FROM temp_creds WHERE session_key=?1", params![key])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn api3_media(&self, file_id: &str) -> Result<Option<Api3Media>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT file_id, sub_app_id, storage_region, expire_time, session_context FROM api3_media WHERE file_id=?1",
+                params![file_id],
+                |r| {
+                    Ok(Api3Media {
+                        file_id: r.get(0)?,
+                        sub_app_id: r.get(1)?,
+                        storage_region: r.get(2)?,
+                        expire_time: r.get(3)?,
+                        session_context: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Forgets a media and its cover (rows first, then files); the ids
+    /// removed.
+    pub fn delete_media(&self, file_id: &str) -> Result<Vec<String>> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let cover: Option<Option<String>> = tx
+            .query_row(
+                "SELECT cover_file_id FROM media WHERE file_id=?1",
+                params![file_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(cover) = cover else {
+            return Ok(Vec::new());
+        };
+        let mut ids = vec![file_id.to_string()];
+        ids.extend(cover);
+        for id in &ids {
+            tx.execute("DELETE FROM media WHERE file_id=?1", params![id])?;
+            tx.execute("DELETE FROM api3_media WHERE file_id=?1", params![id])?;
+        }
+        tx.execute(
+            "UPDATE media SET cover_file_id=NULL WHERE cover_file_id=?1",
+            params![file_id],
+        )?;
+        tx.commit()?;
+        drop(db);
+        for id in &ids {
+            let _ = std::fs::remove_file(self.media_path(id));
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,132 @@
+//! The official Python SDKs as independent clients of `vodfs serve`
+//! (protocol-api3.md §4): each test starts a [`Service`], runs one script
+//! of this directory with the SDK virtual environment's python, and checks
+//! that every check it printed (`ok <name>`) passed and that it ran to the
+//! end (`done`). Nothing of the SDKs is patched but their endpoint (and,
+//! for vod-python-sdk, the 8-line endpoint shim of §4.3).
+//!
+//! The environment is `scripts/install-sdks`'s: pinned versions
+//! (`requirements.txt`, `requirements-nodeps.txt`) in
+//! `${XDG_CACHE_HOME:-~/.cache}/vodfs/sdk-venv-<hash of the requirements>`,
+//! or `VODFS_SDK_VENV`. When it is absent a test says so and is skipped,
+//! unless `VODFS_REQUIRE_SDKS` is set (`.ci/run` sets it), then it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::common::*;
+
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+}
+
+/// The venv `scripts/install-sdks` makes.
+fn venv() -> PathBuf {
+    if let Some(v) = std::env::var_os("VODFS_SDK_VENV") {
+        return PathBuf::from(v);
+    }
+    let mut h = Sha256::new();
+    for f in ["requirements.txt", "requirements-nodeps.txt"] {
+        h.update(std::fs::read(sdk_dir().join(f)).expect("requirements file"));
+    }
+    let hash = hex::encode(h.finalize());
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache
+        .join("vodfs")
+        .join(format!("sdk-venv-{}", &hash[..16]))
+}
+
+/// The venv's python, or None (the test is skipped) when it is absent and
+/// not required.
+fn python() -> Option<PathBuf> {
+    let v = venv();
+    let py = v.join("bin/python");
+    if py.exists() && v.join(".complete").exists() {
+        return Some(py);
+    }
+    if std::env::var_os("VODFS_REQUIRE_SDKS").is_some() {
+        panic!(
+            "VODFS_REQUIRE_SDKS is set but the SDK environment {} is missing: run scripts/install-sdks",
+            v.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: the official SDKs are not installed ({} is missing); run scripts/install-sdks, \
+         or set VODFS_REQUIRE_SDKS=1 to make this a failure",
+        v.display()
+    );
+    None
+}
+
+/// Runs `script` against `svc`; its output.
+fn run_script(py: &Path, svc: &Service, script: &str) -> String {
+    let out = Command::new(py)
+        .arg(sdk_dir().join(script))
+        .current_dir(sdk_dir())
+        .env("VODFS_ADDR", &svc.addr)
+        .env("VODFS_SECRET_ID", SECRET_ID)
+        .env("VODFS_SECRET_KEY", SECRET_KEY)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("running the SDK script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l == "done"),
+        "{script} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(!stdout.contains("FAIL "), "{script}:\n{stdout}");
+    stdout
+}
+
+/// Asserts that each named check passed.
+fn assert_checks(out: &str, names: &[&str]) {
+    for n in names {
+        assert!(
+            out.lines().any(|l| l == format!("ok {n}")),
+            "check {n:?} did not pass:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn tencentcloud_sdk_uploads_describes_and_is_refused_where_it_should_be() {
+    let Some(py) = python() else { return };
+    let svc = Service::start();
+    let out = run_script(&py, &svc, "tencentcloud_api.py");
+    assert_checks(
+        &out,
+        &[
+            "POST commit answers a media",
+            "GET commit answers a media",
+            "POST double commit gives the same media",
+            "POST describe basic info",
+            "GET describe size",
+            "v1 HmacSHA256 POST apply and commit",
+            "v1 HmacSHA1 GET apply and commit",
+            "wrong key",
+            "unknown SecretId",
+            "clock skew",
+            "wrong version",
+            "POST body changed after signing",
+            "GET body changed after signing",
+            "missing MediaType",
+            "bad MediaType",
+            "garbled session key",
+            "POST commit before the object exists",
+        ],
+    );
+    let api3: Vec<_> = svc
+        .media()
+        .into_iter()
+        .filter(|m| m["flow"] == "api3")
+        .collect();
+    assert!(api3.len() >= 4, "the media page's records show api3 media");
+}
