@@ -356,6 +356,18 @@ fn completion(
     Ok(CompleteMultipartUpload { parts })
 }
 
+/// COS refused the session's credential because it ran out: by the
+/// service's word (`ExpiredToken`, whatever the local clock says), or any
+/// 403 once the local clock says it has.
+fn credential_ran_out(e: &VodError, c: &TempCred) -> bool {
+    match &e.kind {
+        VodErrorKind::Rest {
+            status: 403, code, ..
+        } => code == "ExpiredToken" || !c.usable(now()),
+        _ => false,
+    }
+}
+
 /// COS refused a request because the multipart upload is gone (completed).
 fn no_such_upload(e: &VodError) -> bool {
     matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
@@ -514,17 +526,13 @@ impl Api3Client {
             .request(action, method, object, params, body, &key)
             .await;
         match (r, &tok.cred) {
-            (Err(e), Some(c))
-                if matches!(e.kind, VodErrorKind::Rest { status: 403, .. }) && !c.usable(now()) =>
-            {
-                Err(VodError::new(
-                    action,
-                    VodErrorKind::SessionExpired(format!(
-                        "object storage refused the session's credential, which expires at {}: {}",
-                        c.expired_time, e.kind
-                    )),
-                ))
-            }
+            (Err(e), Some(c)) if credential_ran_out(&e, c) => Err(VodError::new(
+                action,
+                VodErrorKind::SessionExpired(format!(
+                    "object storage refused the session's credential, which expires at {}: {}",
+                    c.expired_time, e.kind
+                )),
+            )),
             (r, _) => r,
         }
     }

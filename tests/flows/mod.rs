@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::common::*;
 
+mod api3_flow;
 mod covers;
 mod names;
 mod progress;
