@@ -46,8 +46,7 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Protocol {
     /// InitUpload / UploadPart / FinishUpload, signed with the account's
-    /// SecretKey: a machine that may hold the key (the default).
-    #[default]
+    /// SecretKey (the older interface): a machine that may hold the key.
     V4,
     /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC
     /// signature from your signing service (--ugc-signer[-cmd]): a client
@@ -61,7 +60,8 @@ pub enum Protocol {
     Frontwize,
     /// API 3.0 (vod.tencentcloudapi.com, 2018-07-17): ApplyUpload, the
     /// object storage (COS) with the session's temporary credential, then
-    /// CommitUpload: the cloud's current interface.
+    /// CommitUpload: the cloud's current interface (the default).
+    #[default]
     Api3,
 }
 
@@ -280,9 +280,10 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
-    /// Upload flow: v4 (SecretKey), ugc (per-file signatures from a
+    /// Upload flow: api3 (API 3.0, the cloud's current interface); the
+    /// older interface: v4 (SecretKey), ugc (per-file signatures from a
     /// signer, no SecretKey), apply (ApplyUpload + object storage), frontwize.
-    #[arg(long, value_enum, default_value_t = Protocol::V4)]
+    #[arg(long, value_enum, default_value_t = Protocol::Api3)]
     pub protocol: Protocol,
     /// UGC signing service: GET URL?fileSha=&fileName=&fileType=&fileSize=
     /// (and the upload settings); the body is the signature.
@@ -537,7 +538,7 @@ mod tests {
         assert_eq!(m.part_size, 524_288);
         assert_eq!(m.write_back, Some(2.0));
         assert!(m.allow_other);
-        assert_eq!(m.protocol, Protocol::V4);
+        assert_eq!(m.protocol, Protocol::Api3);
         let mut m = mount_args(&["/mnt", "-o", "protocol=ugc,ugc_signer=http://s/sign"]);
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);

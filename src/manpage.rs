@@ -52,16 +52,20 @@ Other user.* attributes are stored and listed (setfattr, rsync -X,
 cp --preserve=xattr). security.* and system.* answer ENODATA.
 .SH UPLOAD FLOWS AND SETTINGS
 \fB\-\-protocol\fR picks how files reach the service; every flow keeps the
-same filesystem behaviour. api3 is the cloud's current interface (API 3.0 on
+same filesystem behaviour. api3 (default) is the cloud's current interface (API 3.0 on
 vod.tencentcloudapi.com: ApplyUpload signed with TC3-HMAC-SHA256, the object
 storage with the session's temporary credential, CommitUpload; \fB\-\-region\fR,
 \fB\-\-sub\-app\-id\fR); when its temporary credential would run out mid-file,
-the file starts over with a new session. The others are the older interface:
-v4 (default) signs with the account's SecretKey;
+the file starts over with a new session. API 3.0 takes only media types
+(a file without a video or audio extension fails with
+InvalidParameterValue.MediaType in user.vod.error), and has no instant upload.
+The others are the older interface:
+v4 signs with the account's SecretKey;
 ugc holds no SecretKey and asks your signing service for one signature per
 file (\fB\-\-ugc\-signer\fR URL or \fB\-\-ugc\-signer\-cmd\fR CMD;
 \fBvodfs sign ugc\fR makes one); apply goes through ApplyUpload and object
-storage; frontwize uses the frontwize REST API. Choose v4 where the machine
+storage; frontwize uses the frontwize REST API. Choose api3 for an account
+of the cloud today; among the older flows, v4 where the machine
 may hold the account's key, ugc where it must not (a customer's machine that
 gets per-file signatures from your app's server), apply when the account
 uses the object-storage integration, frontwize for a frontwize account.
