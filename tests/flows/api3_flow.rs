@@ -103,3 +103,113 @@ fn a_refused_apply_upload_fails_the_close_with_code_message_and_parameter() {
     );
     assert_eq!(svc.media_count(), 0);
 }
+
+/// The SDK virtual environment's python (`scripts/install-sdks`, the same
+/// path tests/sdk computes), or None when it is absent and not required.
+fn sdk_python() -> Option<std::path::PathBuf> {
+    use sha2::{Digest as _, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
+    let venv = match std::env::var_os("VODFS_SDK_VENV") {
+        Some(v) => std::path::PathBuf::from(v),
+        None => {
+            let mut h = Sha256::new();
+            for f in ["requirements.txt", "requirements-nodeps.txt"] {
+                h.update(std::fs::read(dir.join(f)).expect("requirements file"));
+            }
+            let hash = hex::encode(h.finalize());
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache")
+                });
+            cache
+                .join("vodfs")
+                .join(format!("sdk-venv-{}", &hash[..16]))
+        }
+    };
+    let py = venv.join("bin/python");
+    if py.exists() && venv.join(".complete").exists() {
+        return Some(py);
+    }
+    assert!(
+        std::env::var_os("VODFS_REQUIRE_SDKS").is_none(),
+        "VODFS_REQUIRE_SDKS is set but {} is missing",
+        venv.display()
+    );
+    eprintln!("SKIPPED: the official SDKs are not installed (scripts/install-sdks)");
+    None
+}
+
+/// What the mount uploaded, as the official SDK's DescribeMediaInfos sees
+/// it: cp of a multi-part file and of a real MP4 into a directory with a
+/// class and a source context, rsync of the same tree (nothing sent twice),
+/// ffmpeg writing into the mount, write-back and `vodfs wait`; each media's
+/// name, class, source context and size (and duration) are checked.
+#[test]
+fn the_official_sdk_describes_what_the_mount_uploaded() {
+    let Some(py) = sdk_python() else { return };
+    let svc = Service::start();
+    let m = Flow::named("api3").mount(&svc, &["--write-back=0.1", "--sub-app-id", "1500000001"]);
+    std::fs::create_dir(m.path("shows")).expect("mkdir");
+    setfattr(&m.path("shows"), "user.vod.class_id", "5").expect("class");
+    setfattr(&m.path("shows"), "user.vod.source_context", "from vodfs").expect("ctx");
+    setfattr(&m.path("shows"), "user.vod.session_context", "session ctx").expect("sess");
+    let src = tempfile::tempdir().expect("tempdir");
+    let random = random_bytes(3 * 1_048_576 + 5, 95);
+    std::fs::write(src.path().join("random.mp4"), &random).expect("write");
+    let mp4 = make_mp4(src.path(), "real.mp4", 2);
+    let mp4_bytes = std::fs::read(&mp4).expect("read mp4");
+    run(Command::new("cp")
+        .arg(src.path().join("random.mp4"))
+        .arg(src.path().join("real.mp4"))
+        .arg(m.path("shows")));
+    let from = format!("{}/", src.path().display());
+    let to = format!("{}/", m.path("shows/sync").display());
+    std::fs::create_dir(m.path("shows/sync")).expect("mkdir");
+    run(Command::new("rsync").args(["-a", &from, &to]));
+    run(Command::new("rsync").args(["-a", &from, &to]));
+    let ff = m.path("shows/ff.mp4");
+    run(Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(&mp4)
+        .args(["-c", "copy"])
+        .arg(&ff));
+    let ff_bytes = std::fs::read(&ff).expect("read ff");
+    let files = [
+        ("shows/random.mp4", "random", &random, false),
+        ("shows/real.mp4", "real", &mp4_bytes, true),
+        ("shows/sync/random.mp4", "random", &random, false),
+        ("shows/sync/real.mp4", "real", &mp4_bytes, true),
+        ("shows/ff.mp4", "ff", &ff_bytes, true),
+    ];
+    let paths: Vec<_> = files.iter().map(|f| m.path(f.0)).collect();
+    let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    wait(&refs);
+    let mut expect = Vec::new();
+    for (rel, name, bytes, video) in files {
+        let c = assert_committed(&svc, &m.path(rel), bytes);
+        expect.push(serde_json::json!({
+            "FileId": c.file_id, "Name": name, "ClassId": 5,
+            "SourceContext": "from vodfs", "Size": bytes.len(), "Video": video,
+        }));
+    }
+    assert_eq!(svc.media_count(), 5, "the second rsync sent nothing");
+    let out = Command::new(py)
+        .arg("describe_mount_media.py")
+        .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk"))
+        .env("VODFS_ADDR", &svc.addr)
+        .env("VODFS_SECRET_ID", SECRET_ID)
+        .env("VODFS_SECRET_KEY", SECRET_KEY)
+        .env("VODFS_EXPECT", serde_json::Value::Array(expect).to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l == "done"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
