@@ -185,6 +185,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_cloud_config_loads() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            0o600,
+            "secret_id = \"AKID1\"\nsecret_key = \"k\"\nendpoint = \"https://vod.tencentcloudapi.com\"\nregion = \"ap-guangzhou\"\nsub_app_id = 1500000001\n",
+        );
+        let f = load_file(&p).unwrap();
+        assert_eq!(
+            f.endpoint.as_deref(),
+            Some("https://vod.tencentcloudapi.com")
+        );
+        assert_eq!(f.region.as_deref(), Some("ap-guangzhou"));
+        assert_eq!(f.sub_app_id, Some(1_500_000_001));
+    }
+
+    #[test]
     fn readable_file_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), 0o644, "secret_key = \"k3y\"\n");
