@@ -209,6 +209,11 @@ pub struct ServeArgs {
     /// in seconds (changeable at run time: PUT /admin/temp-credential-ttl).
     #[arg(long, value_name = "SECS", default_value_t = 7200)]
     pub temp_credential_ttl: u64,
+    /// Refuse API 3.0 TC3 signatures whose scope names another service than
+    /// `vod` (by default the declared one is used, as Node's SDK signs `127`
+    /// for an IP endpoint).
+    #[arg(long)]
+    pub strict_tc3_service: bool,
     /// Append the log (filtered by RUST_LOG) to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -231,6 +236,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
             .field("temp_credential_ttl", &self.temp_credential_ttl)
+            .field("strict_tc3_service", &self.strict_tc3_service)
             .field("log_file", &self.log_file)
             .finish()
     }

@@ -50,6 +50,7 @@ pub fn config_from_args(
     }
     cfg.max_body = args.max_body;
     cfg.temp_cred_ttl_secs = args.temp_credential_ttl;
+    cfg.api3_strict_service = args.strict_tc3_service;
     Ok(cfg)
 }
 

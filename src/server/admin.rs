@@ -96,6 +96,7 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
                 "enabled": l.enabled,
                 "controlPerMin": l.control_per_min,
                 "partPerMin": l.part_per_min,
+                "api3PerSec": l.api3_per_sec,
                 "perAction": l.per_action,
             }))
         }

@@ -135,6 +135,9 @@ pub struct ServerConfig {
     /// TempCertificate), seconds; changeable at run time
     /// (`PUT /admin/temp-credential-ttl`).
     pub temp_cred_ttl_secs: u64,
+    /// Refuse a TC3 scope naming another service than `vod` (by default the
+    /// declared one is used: Node's SDK names `127` for an IP endpoint).
+    pub api3_strict_service: bool,
 }
 
 impl ServerConfig {
@@ -152,6 +155,7 @@ impl ServerConfig {
             presign_ttl_secs: 180,
             cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
             temp_cred_ttl_secs: 7200,
+            api3_strict_service: false,
         }
     }
 

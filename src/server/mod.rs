@@ -1,5 +1,6 @@
 //! `vodfs serve`: a persistent single-node implementation of the VOD upload
-//! service (issue 2), speaking the protocol of `shared/protocol.md`.
+//! service (issue 2), speaking the older interfaces of `shared/protocol.md`
+//! and API 3.0 of `shared/protocol-api3.md` (issue 12), the cloud's today.
 //!
 //! The plain API: [`ServerConfig`] in, [`serve`] on a bound listener until a
 //! shutdown future resolves ([`app()`] is the router, for tests that drive it
@@ -18,7 +19,7 @@
 //! | · InitUploadEx/UGC, UploadPartEx/UGC, FinishUploadEx/UGC (B) | `ugc.rs` | `vod/ugc.rs` |
 //! | · ApplyUpload, CommitUpload (C) | `apply.rs` | `vod/apply.rs` |
 //! | `/v1/media`, `/api/v1/media/<id>/uploaded`, `/fw-upload/…` (F) | `frontwize.rs` | `vod/frontwize.rs` |
-//! | `POST /`, `GET /?Action=…&Version=2018-07-17`, or `/` with `X-TC-Action` or a TC3 `Authorization` (API 3.0) | `api3/`: ApplyUpload, CommitUpload, DescribeMediaInfos, DeleteMedia | the api3 client (`vod/`) |
+//! | `POST /`, `GET /?Action=…` with `Version=2018-07-17` or a v1 `Signature`, or `/` with `X-TC-Action` or a TC3 `Authorization` (API 3.0) | `api3/`: ApplyUpload, CommitUpload, DescribeMediaInfos, DeleteMedia (COS with the session's temporary credential: `cos/`) | the api3 client (`vod/`) |
 //! | `/admin/…` (loopback peers only) | `admin.rs` | tests, `vodfs` tooling |
 //! | `/` | `page.rs` (the media page) | a browser |
 //! | anything else | `playback.rs` (playback URLs) | `vod/playback.rs` |

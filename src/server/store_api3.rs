@@ -15,6 +15,10 @@ use super::store::{MediaRow, Store, insert_media_tx};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
+/// How long an expired credential is still known (answered `ExpiredToken`
+/// rather than unknown), seconds.
+pub const CRED_MEMORY_SECS: u64 = 86_400;
+
 /// A temporary credential of one session.
 #[derive(Clone)]
 pub struct TempCred {
@@ -65,10 +69,17 @@ pub struct Api3Media {
 }
 
 impl Store {
-    /// Records a new session and its credential, in one transaction.
+    /// Records a new session and its credential, in one transaction, and
+    /// forgets credentials that expired more than [`CRED_MEMORY_SECS`] ago
+    /// (so the table does not grow without bound; such a credential is then
+    /// unknown rather than expired).
     pub fn insert_api3_session(&self, key: &str, s: &Api3Session, cred: &TempCred) -> Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
+        tx.execute(
+            "DELETE FROM temp_creds WHERE expires_at < ?1",
+            params![super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)],
+        )?;
         tx.execute(
             "INSERT INTO api3_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
             params![key, s.secret_id, s.body, s.expires_at],

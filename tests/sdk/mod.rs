@@ -66,7 +66,16 @@ fn python() -> Option<PathBuf> {
 
 /// Runs `script` against `svc`; its output.
 fn run_script(py: &Path, svc: &Service, script: &str) -> String {
-    let out = Command::new(py)
+    run_script_with(py, svc, script, &[])
+}
+
+/// Runs `script` against `svc` with more environment.
+fn run_script_with(py: &Path, svc: &Service, script: &str, env: &[(&str, &Path)]) -> String {
+    let mut cmd = Command::new(py);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
         .arg(sdk_dir().join(script))
         .current_dir(sdk_dir())
         .env("VODFS_ADDR", &svc.addr)
@@ -129,4 +138,57 @@ fn tencentcloud_sdk_uploads_describes_and_is_refused_where_it_should_be() {
         .filter(|m| m["flow"] == "api3")
         .collect();
     assert!(api3.len() >= 4, "the media page's records show api3 media");
+}
+
+#[test]
+fn cos_sdk_writes_with_the_temporary_credential_and_is_refused_without_it() {
+    let Some(py) = python() else { return };
+    let svc = Service::start();
+    let out = run_script(&py, &svc, "cos_temp_credential.py");
+    assert_checks(
+        &out,
+        &[
+            "put_object with the temporary credential",
+            "multipart media serves the bytes",
+            "upload_file media serves the bytes",
+            "missing token refused",
+            "wrong token refused",
+            "another session's object refused",
+            "expired credential refused",
+            "the account's own key works",
+            "a committed session's credential is revoked",
+        ],
+    );
+}
+
+#[test]
+fn vod_sdk_uploads_a_video_with_a_cover_through_the_endpoint_shim() {
+    let Some(py) = python() else { return };
+    let svc = Service::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mp4 = make_mp4(dir.path(), "real.mp4", 2);
+    let out = run_script_with(&py, &svc, "vod_upload.py", &[("VODFS_MP4", &mp4)]);
+    assert_checks(
+        &out,
+        &[
+            "mp4 MediaUrl serves the exact bytes",
+            "mp4 CoverUrl serves the exact bytes",
+            "mp4 name, class, source context",
+            "mp4 duration, width, height",
+            "multipart MediaUrl serves the exact bytes",
+            "multipart size",
+        ],
+    );
+    let stats = svc.admin("/admin/stats");
+    assert!(
+        stats["partsReceived"].as_u64().unwrap_or(0) >= 4,
+        "the 3.3 MB file went multipart: {stats}"
+    );
+    let media = svc.media();
+    let video = media
+        .iter()
+        .find(|m| m["name"] == "real video")
+        .expect("the media page's records hold the upload");
+    assert_eq!(video["flow"], "api3");
+    assert!(video["coverUrl"].is_string(), "{video}");
 }

@@ -4,6 +4,7 @@
 //! binary itself. Files are named as the server's (`src/server/v4.rs` ↔
 //! `v4.rs`, `apply.rs`, `ugc.rs` …).
 
+mod api3;
 mod apply;
 mod cli;
 mod client;

@@ -10,7 +10,9 @@
 //!   the headers of `SignedHeaders` *in the order sent* with their values
 //!   as received, and the raw body (or `UNSIGNED-PAYLOAD`), with the
 //!   service the scope names, trying the Host as received and then without
-//!   its `:port` (`SignatureFailure`). TC3 has no nonce, and an SDK that
+//!   its `:port` (`SignatureFailure`); with `api3_strict_service`
+//!   (`--strict-tc3-service`) a scope naming another service than `vod` is
+//!   `InvalidAuthorization`. TC3 has no nonce, and an SDK that
 //!   retries within the same second sends the same signature, so there is
 //!   no replay memory beyond the window.
 //! - **v1** (`Signature` among the form or query parameters): the same
@@ -81,7 +83,10 @@ impl Scheme for Api3Scheme<'_> {
     fn rate_limited(&self) -> Api3Error {
         fail(
             codes::REQUEST_LIMIT_EXCEEDED,
-            "Your current request times equals to `100` in a second, which exceeds the frequency limit `100` for a second. Please reduce the frequency of calls.",
+            format!(
+                "Your requests of `{}` exceed the frequency limit for a second. Please reduce the frequency of calls.",
+                self.quota.trim_start_matches(API3_QUOTA_PREFIX)
+            ),
         )
     }
 
@@ -165,6 +170,15 @@ fn host_candidates(host: &str) -> Vec<&str> {
 async fn authenticate_tc3(app: &App, req: &Api3Request) -> Result<Account, Api3Error> {
     let auth = Tc3Auth::parse(req.header("authorization").unwrap_or(""))
         .map_err(|e| fail(codes::INVALID_AUTHORIZATION, e.to_string()))?;
+    if app.cfg.api3_strict_service && auth.service != crate::vod::rules::api3::SERVICE {
+        return Err(fail(
+            codes::INVALID_AUTHORIZATION,
+            format!(
+                "The credential scope names the service `{}`, not `vod`.",
+                auth.service.chars().take(32).collect::<String>()
+            ),
+        ));
+    }
     let acct = account_of(app, &auth.secret_id, req.header("x-tc-token")).await?;
     let ts = check_window(app, req.header("x-tc-timestamp"))?;
     if tc3::date_of(ts) != auth.date {
@@ -266,6 +280,171 @@ async fn authenticate_v1(app: &App, req: &Api3Request) -> Result<Account, Api3Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::config::ServerConfig;
+    use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+    const VID: &str = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE";
+    const VKEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
+
+    fn vector_app(dir: &std::path::Path) -> App {
+        let acct = Account {
+            secret_id: VID.into(),
+            secret_key: VKEY.into(),
+            app_id: 1,
+        };
+        let mut c = ServerConfig::new(dir.to_path_buf(), "http://x".into(), acct);
+        c.replay_window_secs = 4_000_000_000;
+        App::open(c).expect("open")
+    }
+
+    fn request(method: Method, query: &str, headers: &[(&str, &str)], body: &[u8]) -> Api3Request {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let q = (!query.is_empty()).then(|| query.to_string());
+        Api3Request::new(
+            method,
+            h,
+            "/".into(),
+            q,
+            bytes::Bytes::copy_from_slice(body),
+        )
+    }
+
+    fn tc3(ts: &str, host: &str, ct: &str, date: &str, sig: &str) -> Vec<(String, String)> {
+        vec![
+            ("host".into(), host.into()),
+            ("content-type".into(), ct.into()),
+            ("x-tc-timestamp".into(), ts.into()),
+            (
+                "authorization".into(),
+                format!(
+                    "TC3-HMAC-SHA256 Credential={VID}/{date}/vod/tc3_request, SignedHeaders=content-type;host, Signature={sig}"
+                ),
+            ),
+        ]
+    }
+
+    async fn accepts(
+        app: &App,
+        method: Method,
+        query: &str,
+        h: &[(String, String)],
+        body: &[u8],
+    ) -> bool {
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let req = request(method, query, &h, body);
+        match req.sig {
+            SigKind::Tc3 => authenticate_tc3(app, &req).await.is_ok(),
+            SigKind::V1 => authenticate_v1(app, &req).await.is_ok(),
+            SigKind::None => false,
+        }
+    }
+
+    /// The verifier side of every §1.6 vector (the signer side is in
+    /// `vod::sign::tc3` and `vod::sign::v1`).
+    #[tokio::test]
+    async fn the_vectors_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = vector_app(dir.path());
+        let v1 = br#"{"MediaType": "mp4", "MediaName": "\u6d4b\u8bd5 video", "SubAppId": 1500000001, "Procedure": "LongVideoPreset"}"#;
+        let h = tc3(
+            "1700000000",
+            "vod.tencentcloudapi.com",
+            "application/json",
+            "2023-11-14",
+            "bb99f039cdbb5b337a5ed80bd49995c2371e7c60394bfceb954d951cfbbb262c",
+        );
+        assert!(accepts(&app, Method::POST, "", &h, v1).await, "V1");
+        assert!(
+            !accepts(&app, Method::POST, "", &h, b"{}").await,
+            "V1 with another body"
+        );
+        let q = "VodSessionKey=3KEGq9DWHl1xF819mM4jVFkGn5WON80N%2FrTrx56U%2BoEF%3D%3D&SubAppId=1500000001";
+        let h = tc3(
+            "1700000000",
+            "vod.tencentcloudapi.com",
+            "application/x-www-form-urlencoded",
+            "2023-11-14",
+            "830d7cd7e4eb11e28f1048a6253f00f1b21d47147dbabbe7918cbf94f15a75be",
+        );
+        assert!(accepts(&app, Method::GET, q, &h, b"").await, "V2");
+        let v3 = br#"{"FileIds": ["5285890784000000001", "5285890784000000002"], "Filters": ["basicInfo", "metaData"]}"#;
+        let mut h = tc3(
+            "1717171717",
+            "127.0.0.1:18931",
+            "application/json",
+            "2024-05-31",
+            "4b48ea49aa87103fcace28f6776fd29fcfa02a8e8a93f8986e45f0a11d93df7e",
+        );
+        h.push(("x-tc-token".into(), "tmp-token+/=".into()));
+        assert!(accepts(&app, Method::POST, "", &h, v3).await, "V3");
+        let v4 =
+            r#"{"MediaType":"mp4","MediaName":"测试 video","SubAppId":1500000001,"ClassId":0}"#;
+        let h = tc3(
+            "1700000000",
+            "vod.tencentcloudapi.com:443",
+            "application/json",
+            "2023-11-14",
+            "a0568bdddfb695527f6a88ae7a76c9e05c86ac419e4c4dda23a6e64ba3d5a442",
+        );
+        assert!(
+            accepts(&app, Method::POST, "", &h, v4.as_bytes()).await,
+            "V4, port stripped"
+        );
+        let v5 = "VodSessionKey=sess%2Bkey%2F1%3D&SubAppId=1500000001&Action=CommitUpload&RequestClient=SDK_PYTHON_3.1.195&Nonce=11886&Timestamp=1700000000&Version=2018-07-17&Region=ap-guangzhou&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE&SignatureMethod=HmacSHA256&Language=zh-CN&Signature=xyjukdegUT4fojozFATG0pesq8VgQsQqcMEDySKD4QQ%3D";
+        let h = vec![
+            ("host".to_string(), "vod.tencentcloudapi.com".to_string()),
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+        ];
+        assert!(
+            accepts(&app, Method::POST, "", &h, v5.as_bytes()).await,
+            "V5"
+        );
+        assert!(
+            !accepts(&app, Method::POST, "", &h, v5.as_bytes()).await,
+            "V5 replayed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_strict_service_refuses_another_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = vector_app(dir.path());
+        let auth = |service: &str| {
+            format!(
+                "TC3-HMAC-SHA256 Credential={VID}/2023-11-14/{service}/tc3_request, SignedHeaders=content-type;host, Signature={}",
+                "0".repeat(64)
+            )
+        };
+        for (strict, service, code) in [
+            (true, "127", codes::INVALID_AUTHORIZATION),
+            (false, "127", codes::SIGNATURE_FAILURE),
+            (true, "vod", codes::SIGNATURE_FAILURE),
+        ] {
+            app.cfg.api3_strict_service = strict;
+            let a = auth(service);
+            let h = [
+                ("host", "h"),
+                ("content-type", "application/json"),
+                ("x-tc-timestamp", "1700000000"),
+                ("authorization", a.as_str()),
+            ];
+            let req = request(Method::POST, "", &h, b"{}");
+            assert_eq!(
+                authenticate_tc3(&app, &req).await.unwrap_err().code,
+                code,
+                "{strict} {service}"
+            );
+        }
+    }
 
     #[test]
     fn hosts_tried() {

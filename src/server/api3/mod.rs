@@ -2,7 +2,8 @@
 //! today, version 2018-07-17, on the same listen address as everything
 //! else. The router sends `/` here when the request is not the media page:
 //! any POST, an `X-TC-Action` header, a TC3 `Authorization`, or a query
-//! with `Action` and `Version=2018-07-17` ([`is_api3`]).
+//! with `Action` and `Version=2018-07-17` or a v1 `Signature`
+//! ([`is_api3`]).
 //!
 //! | action | file |
 //! |---|---|

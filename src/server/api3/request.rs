@@ -75,10 +75,12 @@ pub fn is_api3(method: &Method, headers: &HeaderMap, query: Option<&str>) -> boo
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    // A GET with an Action is API 3.0's when it names the version or is
+    // signed the v1 way (then a wrong version is answered NoSuchVersion).
     pairs.iter().any(|(k, _)| k == "Action")
-        && pairs
-            .iter()
-            .any(|(k, v)| k == "Version" && v == crate::vod::rules::api3::VERSION)
+        && pairs.iter().any(|(k, v)| {
+            (k == "Version" && v == crate::vod::rules::api3::VERSION) || k == "Signature"
+        })
 }
 
 impl Api3Request {
