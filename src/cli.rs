@@ -336,6 +336,16 @@ pub struct MountArgs {
     /// Default sourceContext of uploads (apply; user.vod.source_context wins).
     #[arg(long, value_name = "TEXT")]
     pub source_context: Option<String>,
+    /// Default SessionContext of uploads (api3; user.vod.session_context wins).
+    #[arg(long, value_name = "TEXT")]
+    pub session_context: Option<String>,
+    /// Default StorageRegion of uploads, e.g. ap-chongqing (api3;
+    /// user.vod.storage_region wins).
+    #[arg(long, value_name = "REGION")]
+    pub storage_region: Option<String>,
+    /// Default ExpireTime of uploads, ISO 8601 (api3; user.vod.expire_time wins).
+    #[arg(long, value_name = "TIME")]
+    pub expire_time: Option<String>,
     /// Client-side pacing, STEP=N calls per minute (repeatable or
     /// comma-separated; 0 = unlimited). STEP is start, part, finish or the
     /// flow's Action name (e.g. InitUpload=200). Unnamed steps keep the
@@ -353,7 +363,8 @@ pub struct MountArgs {
     /// region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
-    /// procedure=, transcode=, screenshot=, watermark=, source_context=;
+    /// procedure=, transcode=, screenshot=, watermark=, source_context=,
+    /// session_context=, storage_region=, expire_time=;
     /// rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored. Options are
     /// separated by commas; `\,` is a comma inside a value (e.g. in
@@ -479,6 +490,9 @@ impl MountArgs {
                 "screenshot" => self.screenshot = Some(need(key, value)?.to_string()),
                 "watermark" => self.watermark = Some(need(key, value)?.to_string()),
                 "source_context" => self.source_context = Some(need(key, value)?.to_string()),
+                "session_context" => self.session_context = Some(need(key, value)?.to_string()),
+                "storage_region" => self.storage_region = Some(need(key, value)?.to_string()),
+                "expire_time" => self.expire_time = Some(need(key, value)?.to_string()),
                 "secret_key" | "secret_id" => {
                     return Err(format!(
                         "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
@@ -508,6 +522,9 @@ impl MountArgs {
             ("screenshot", &self.screenshot),
             ("watermark", &self.watermark),
             ("source_context", &self.source_context),
+            ("session_context", &self.session_context),
+            ("storage_region", &self.storage_region),
+            ("expire_time", &self.expire_time),
         ] {
             if let Some(v) = value {
                 crate::settings::apply(&mut settings, name, v.as_bytes())
@@ -560,6 +577,21 @@ mod tests {
         assert_eq!(m.sub_app_id, Some(1_500_000_001));
         let m = mount_args(&["/mnt", "--protocol", "api3", "--sub-app-id", "7"]);
         assert_eq!((m.protocol, m.sub_app_id), (Protocol::Api3, Some(7)));
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            "storage_region=ap-chongqing,expire_time=2030-01-01T00:00:00Z",
+            "--session-context",
+            "s",
+        ]);
+        m.apply_options().unwrap();
+        let d = m.upload_defaults().unwrap();
+        assert_eq!(d.storage_region.as_deref(), Some("ap-chongqing"));
+        assert_eq!(d.expire_time.as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert_eq!(d.session_context.as_deref(), Some("s"));
+        let mut m = mount_args(&["/mnt", "-o", "expire_time=soon"]);
+        m.apply_options().unwrap();
+        assert!(m.upload_defaults().unwrap_err().contains("--expire-time"));
         let mut m = mount_args(&["/mnt", "-o", "class_id=7,tags=a+b", "--transcode", "1"]);
         m.apply_options().unwrap();
         let d = m.upload_defaults().unwrap();
