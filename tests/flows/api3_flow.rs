@@ -143,9 +143,10 @@ fn sdk_python() -> Option<std::path::PathBuf> {
 
 /// What the mount uploaded, as the official SDK's DescribeMediaInfos sees
 /// it: cp of a multi-part file and of a real MP4 into a directory with a
-/// class and a source context, rsync of the same tree (nothing sent twice),
+/// class, a source context, an expiry and a storage region, rsync of the same tree (nothing sent twice),
 /// ffmpeg writing into the mount, write-back and `vodfs wait`; each media's
-/// name, class, source context and size (and duration) are checked.
+/// name, class, source context, expiry, storage region and size (and
+/// duration) are checked.
 #[test]
 fn the_official_sdk_describes_what_the_mount_uploaded() {
     let Some(py) = sdk_python() else { return };
@@ -155,6 +156,13 @@ fn the_official_sdk_describes_what_the_mount_uploaded() {
     setfattr(&m.path("shows"), "user.vod.class_id", "5").expect("class");
     setfattr(&m.path("shows"), "user.vod.source_context", "from vodfs").expect("ctx");
     setfattr(&m.path("shows"), "user.vod.session_context", "session ctx").expect("sess");
+    setfattr(
+        &m.path("shows"),
+        "user.vod.expire_time",
+        "2031-02-03T04:05:06Z",
+    )
+    .expect("exp");
+    setfattr(&m.path("shows"), "user.vod.storage_region", "ap-chongqing").expect("region");
     let src = tempfile::tempdir().expect("tempdir");
     let random = random_bytes(3 * 1_048_576 + 5, 95);
     std::fs::write(src.path().join("random.mp4"), &random).expect("write");
@@ -192,6 +200,7 @@ fn the_official_sdk_describes_what_the_mount_uploaded() {
         expect.push(serde_json::json!({
             "FileId": c.file_id, "Name": name, "ClassId": 5,
             "SourceContext": "from vodfs", "Size": bytes.len(), "Video": video,
+            "ExpireTime": "2031-02-03T04:05:06Z", "StorageRegion": "ap-chongqing",
         }));
     }
     assert_eq!(svc.media_count(), 5, "the second rsync sent nothing");

@@ -2,7 +2,8 @@
 with --protocol api3: DescribeMediaInfos answers each FileId with the
 expected name, class, source context and size (and a duration for a real
 video). The expectations come as JSON in VODFS_EXPECT:
-[{"FileId", "Name", "ClassId", "SourceContext", "Size", "Video"}]."""
+[{"FileId", "Name", "ClassId", "SourceContext", "Size", "Video", and
+optionally "ExpireTime", "StorageRegion"}]."""
 
 import json
 import os
@@ -24,6 +25,10 @@ for e in expected:
     check(f"{e['Name']} source context", b.SourceInfo.SourceContext == e["SourceContext"],
           b.SourceInfo.SourceContext)
     check(f"{e['Name']} size", m.MetaData.Size == e["Size"], m.MetaData.Size)
+    if e.get("ExpireTime"):
+        check(f"{e['Name']} expire time", b.ExpireTime == e["ExpireTime"], b.ExpireTime)
+    if e.get("StorageRegion"):
+        check(f"{e['Name']} storage region", b.StorageRegion == e["StorageRegion"], b.StorageRegion)
     if e.get("Video"):
         check(f"{e['Name']} duration", (m.MetaData.Duration or 0) > 0.5, m.MetaData.Duration)
 print("done", flush=True)
