@@ -1,7 +1,8 @@
 //! What only the api3 flow has: a temporary credential that runs out
-//! mid-file (the file starts over with a new session and commits), and the
-//! service's refusals (EIO at close, `user.vod.error` with the code, the
-//! message and the parameter).
+//! mid-file (the file starts over with a new session and commits; one no
+//! credential outlives fails clearly), the service's refusals (EIO at
+//! close, `user.vod.error` with the code, the message and the parameter),
+//! and the media as the official SDK's DescribeMediaInfos sees them.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -221,4 +222,36 @@ fn the_official_sdk_describes_what_the_mount_uploaded() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A credential too short-lived for the file (2 s, parts slowed to 600 ms
+/// each): every new session runs out too, so after the restarts the close
+/// fails with EIO and `user.vod.error` says why.
+#[test]
+fn a_file_that_no_credential_outlives_fails_with_a_clear_error() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=slow,slow_ms=600,actions=CosPut",
+    ]);
+    svc.admin_put("/admin/temp-credential-ttl", "2");
+    let m = Flow::named("api3").mount(&svc, &["--part-size=1048576", "--parallel-parts=1"]);
+    let (_d, src) = local_file("long.mp4", &random_bytes(6 * 1_048_576, 96));
+    let out = Command::new("cp")
+        .arg(&src)
+        .arg(m.path("long.mp4"))
+        .output()
+        .expect("cp");
+    assert!(!out.status.success(), "cp succeeded");
+    let error = getfattr(&m.path("long.mp4"), "user.vod.error").expect("user.vod.error");
+    assert!(
+        error.contains("session expired") && error.contains("temporary credential"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("tmp") && !error.contains("Token"),
+        "{error}"
+    );
+    assert_eq!(svc.media_count(), 0);
+    let restarts = m.log().matches("with a new session").count();
+    assert_eq!(restarts, 3, "{}", m.log());
 }
