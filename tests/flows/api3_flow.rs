@@ -248,7 +248,7 @@ fn a_file_that_no_credential_outlives_fails_with_a_clear_error() {
         "{error}"
     );
     assert!(
-        !error.contains("tmp") && !error.contains("Token"),
+        !error.contains("AKID") && !error.contains("Token"),
         "{error}"
     );
     assert_eq!(svc.media_count(), 0);
