@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use super::session::TempCred;
 use super::*;
 use crate::vod::flow::{CoverRequest, UploadSettings};
+use crate::vod::rules::parts::part_range;
 
 const TOKEN: &str = "tmp-token-EXAMPLE";
 

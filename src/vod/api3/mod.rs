@@ -34,14 +34,16 @@
 //! - A cover goes with ApplyUpload (CoverType) and is PUT to
 //!   CoverStoragePath; CommitUpload's CoverUrl is the cover's URL. A cover
 //!   PUT that fails is dropped (the video is applied for again without it).
+//!
+//! Files: this one (the client and the flow), [`actions`] (the call names), [`session`]
+//! (the session token and its credential), [`answer`] (parameters and
+//! answers), tests.
 
-use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -53,19 +55,13 @@ use super::flow::{
 };
 use super::http;
 use super::rules::api3::{self, VERSION};
-use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
-use super::rules::parts::{part_count, part_range};
+use super::rules::cos_xml::{self, ListPartsResult};
+use super::rules::parts::part_count;
 use super::sign::tc3;
 use crate::report::chain as error_chain;
-
-const APPLY: &str = "ApplyUpload";
-const COMMIT: &str = "CommitUpload";
-const PART: &str = "CosUploadPart";
-const INITIATE: &str = "CosInitiateMultipart";
-const LIST: &str = "CosListParts";
-const COMPLETE: &str = "CosCompleteMultipart";
-const PUT: &str = "CosPutObject";
-const ABORT: &str = "CosAbortMultipart";
+use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
+use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
+use session::{Token, completion, credential_ran_out, no_such_upload, now};
 
 /// The largest API answer read.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -101,55 +97,6 @@ impl Api3Config {
     }
 }
 
-/// A session's temporary credential (ApplyUpload's TempCertificate).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct TempCred {
-    secret_id: String,
-    secret_key: String,
-    token: String,
-    /// Unix seconds.
-    expired_time: u64,
-    /// When it was received (Unix seconds): its lifetime sets the margin.
-    issued: u64,
-}
-
-impl TempCred {
-    /// How long before expiry the credential is no longer used: a tenth
-    /// of its lifetime, between 1 s and 60 s.
-    fn margin(&self) -> u64 {
-        (self.expired_time.saturating_sub(self.issued) / 10).clamp(1, 60)
-    }
-
-    /// Whether a request may still start with it at `now`.
-    fn usable(&self, now: u64) -> bool {
-        now + self.margin() < self.expired_time
-    }
-}
-
-/// What the flow keeps between calls (the session token).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Token {
-    session_key: String,
-    /// `<StorageBucket>.cos.<StorageRegion>.myqcloud.com`
-    cos_host: String,
-    /// MediaStoragePath, with its leading `/`.
-    key: String,
-    /// `None`: the file is one PUT Object (one part or none).
-    upload_id: Option<String>,
-    /// `None`: the service gave no credential; the account's key is used.
-    cred: Option<TempCred>,
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token")
-            .field("cos_host", &self.cos_host)
-            .field("key", &self.key)
-            .field("upload_id", &self.upload_id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The API 3.0 client.
 #[derive(Debug, Clone)]
 pub struct Api3Client {
@@ -161,216 +108,6 @@ pub struct Api3Client {
     sub_app_id: Option<u64>,
     creds: Credentials,
     cos: CosClient,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn ok_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn ok_path(s: &str) -> bool {
-    s.starts_with('/') && s.len() > 1 && !s.split('/').any(|c| c == "..")
-}
-
-/// The parameters of ApplyUpload for `req` (null ones left out).
-fn apply_params(req: &StartRequest, sub_app_id: Option<u64>) -> Map<String, Value> {
-    let s = &req.settings;
-    let mut p = Map::new();
-    p.insert("MediaType".into(), json!(req.file_type));
-    p.insert("MediaName".into(), json!(req.file_name));
-    if let Some(id) = sub_app_id {
-        p.insert("SubAppId".into(), json!(id));
-    }
-    if let Some(c) = s.class_id {
-        p.insert("ClassId".into(), json!(c));
-    }
-    let texts = [
-        ("Procedure", &s.procedure),
-        ("SourceContext", &s.source_context),
-        ("SessionContext", &s.session_context),
-        ("StorageRegion", &s.storage_region),
-        ("ExpireTime", &s.expire_time),
-    ];
-    for (name, v) in texts {
-        if let Some(v) = v {
-            p.insert(name.into(), json!(v));
-        }
-    }
-    if let Some(c) = &s.cover {
-        p.insert("CoverType".into(), json!(c.file_type));
-    }
-    p
-}
-
-/// A required string of an answer.
-fn text(action: &'static str, r: &Map<String, Value>, name: &str) -> Result<String, VodError> {
-    match r.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(VodError::bad_response(action, format!("no {name}"))),
-    }
-}
-
-/// The session's temporary credential, if the answer has one.
-fn temp_cred(r: &Map<String, Value>) -> Result<Option<TempCred>, VodError> {
-    let c = match r.get("TempCertificate") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(c)) => c,
-        Some(_) => {
-            return Err(VodError::bad_response(
-                APPLY,
-                "TempCertificate is not an object",
-            ));
-        }
-    };
-    let expired_time = c
-        .get("ExpiredTime")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| VodError::bad_response(APPLY, "no TempCertificate.ExpiredTime"))?;
-    Ok(Some(TempCred {
-        secret_id: text(APPLY, c, "SecretId")?,
-        secret_key: text(APPLY, c, "SecretKey")?,
-        token: text(APPLY, c, "Token")?,
-        expired_time,
-        issued: now(),
-    }))
-}
-
-/// The error of an answer's `Response.Error`, naming the parameter a
-/// parameter code points at and the value sent for it.
-fn api_error(
-    action: &'static str,
-    error: &Map<String, Value>,
-    request_id: String,
-    sent: &Map<String, Value>,
-) -> VodError {
-    let code = error
-        .get("Code")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut message = error
-        .get("Message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if let Some(p) = api3::parameter_of(&code)
-        && p != "VodSessionKey"
-    {
-        match sent.get(p) {
-            Some(v) => {
-                let mut v = v.to_string();
-                if v.len() > 120 {
-                    let cut = (0..=117)
-                        .rev()
-                        .find(|&i| v.is_char_boundary(i))
-                        .unwrap_or(0);
-                    v.truncate(cut);
-                    v.push('…');
-                }
-                message.push_str(&format!(" (parameter {p} = {v})"));
-            }
-            None => message.push_str(&format!(" (parameter {p})")),
-        }
-    }
-    VodError::new(
-        action,
-        VodErrorKind::Api {
-            code,
-            message,
-            request_id,
-        },
-    )
-}
-
-/// Reads an answer: the `Response` object, or its error.
-fn read_reply(
-    action: &'static str,
-    status: u16,
-    body: &[u8],
-    sent: &Map<String, Value>,
-) -> Result<Map<String, Value>, VodError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let response = parsed
-        .as_ref()
-        .and_then(|v| v.get("Response"))
-        .and_then(Value::as_object);
-    let Some(response) = response else {
-        if status != 200 {
-            return Err(VodError::new(action, VodErrorKind::Status { status }));
-        }
-        return Err(VodError::new(
-            action,
-            VodErrorKind::BadResponse {
-                reason: "the answer is not a JSON Response object".into(),
-                retryable: true,
-            },
-        ));
-    };
-    let request_id = response
-        .get("RequestId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if let Some(e) = response.get("Error").and_then(Value::as_object) {
-        return Err(api_error(action, e, request_id, sent));
-    }
-    if status != 200 {
-        return Err(VodError::new(action, VodErrorKind::Status { status }));
-    }
-    Ok(response.clone())
-}
-
-/// The CompleteMultipartUpload body for a session, from the parts COS
-/// lists: every part of the file, each of its expected size.
-fn completion(
-    listed: &[cos_xml::ListedPart],
-    session: &Session,
-) -> Result<CompleteMultipartUpload, VodError> {
-    let count = part_count(session.file_size, session.part_size);
-    let mut parts = Vec::new();
-    for n in 1..=count {
-        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
-        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} missing"),
-            ));
-        };
-        if p.size != expected {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} has {} bytes, expected {expected}", p.size),
-            ));
-        }
-        parts.push(CompletePart {
-            number: p.number,
-            etag: p.etag.clone(),
-        });
-    }
-    Ok(CompleteMultipartUpload { parts })
-}
-
-/// COS refused the session's credential because it ran out: by the
-/// service's word (`ExpiredToken`, whatever the local clock says), or any
-/// 403 once the local clock says it has.
-fn credential_ran_out(e: &VodError, c: &TempCred) -> bool {
-    match &e.kind {
-        VodErrorKind::Rest {
-            status: 403, code, ..
-        } => code == "ExpiredToken" || !c.usable(now()),
-        _ => false,
-    }
-}
-
-/// COS refused a request because the multipart upload is gone (completed).
-fn no_such_upload(e: &VodError) -> bool {
-    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
 impl Api3Client {
@@ -874,6 +611,9 @@ impl UploadFlow for Api3Client {
     }
 }
 
+mod actions;
+mod answer;
+mod session;
+
 #[cfg(test)]
-#[path = "api3_tests.rs"]
 mod tests;
