@@ -134,8 +134,17 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("mount point {}", args.mountpoint.display()))?;
     let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
-    std::fs::create_dir_all(&cache_dir)
-        .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    // Created private: the cache holds the upload sessions (api3's
+    // temporary credentials, apply's session keys). An existing directory
+    // is left as its owner made it.
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cache_dir)
+            .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    }
     let config_path = config::default_config_path();
     let file_config = config::load_file(&config_path)?;
     let endpoint = args.endpoint.clone().or(file_config.endpoint.clone());

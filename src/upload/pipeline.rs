@@ -53,6 +53,9 @@ pub const MAX_PARALLEL_PARTS: usize = 64;
 /// temporary credential runs out and the service has no refresh call).
 pub const MAX_SESSION_RESTARTS: u32 = 3;
 
+/// How long a commit waits for the resume token to be saved.
+const TOKEN_SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long reporting a failed upload to the service may take.
 const ABORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -322,6 +325,13 @@ impl Uploader {
             }
         };
         observer.phase(Phase::Committing);
+        // The session must survive a crash before the service commits it.
+        if tokio::time::timeout(TOKEN_SAVE_TIMEOUT, observer.token_saved())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the resume token was not saved in time; committing anyway");
+        }
         let media = self
             .retry
             .run(cancel, || async {

@@ -308,16 +308,17 @@ impl Api3Client {
     async fn resume(&self, req: &StartRequest, saved: &Session) -> Option<Started> {
         let tok: Token = serde_json::from_str(saved.token.as_deref()?).ok()?;
         if tok.cred.as_ref().is_some_and(|c| !c.usable(now())) {
-            tracing::info!(file = %req.file_name, "the saved session's credential has expired: applying afresh");
-            return None;
+            return self
+                .committed_before(req, saved, &tok, "its credential has expired")
+                .await;
         }
         let held = match &tok.upload_id {
             Some(id) => {
                 let parts = match self.list(&tok, id).await {
                     Ok(p) => p,
                     Err(e) => {
-                        tracing::info!(file = %req.file_name, "saved session not resumable, applying afresh: {e}");
-                        return None;
+                        let why = format!("its parts cannot be listed ({e})");
+                        return self.committed_before(req, saved, &tok, &why).await;
                     }
                 };
                 let ps = u64::from(saved.part_size);
@@ -332,6 +333,14 @@ impl Api3Client {
                     .filter(|h| h.offset < req.file_size)
                     .collect()
             }
+            // One PUT: the object may be there, and even committed (the
+            // commit revokes the credential), so ask the commit first.
+            None if saved.file_size > 0 => {
+                if let Some(done) = self.committed_before(req, saved, &tok, "").await {
+                    return Some(done);
+                }
+                Vec::new()
+            }
             None => Vec::new(),
         };
         Some(Started::Upload {
@@ -339,6 +348,35 @@ impl Api3Client {
             held,
             resumed: true,
         })
+    }
+
+    /// A saved session that cannot be continued may have been committed
+    /// already (the mount was killed before it recorded the answer):
+    /// CommitUpload with its key, idempotent, answers that media, so the file
+    /// never becomes a second media. `None` (with a log line naming `why`,
+    /// when given) when it was not.
+    async fn committed_before(
+        &self,
+        req: &StartRequest,
+        saved: &Session,
+        tok: &Token,
+        why: &str,
+    ) -> Option<Started> {
+        match self.commit(tok).await {
+            Ok(media) => {
+                tracing::info!(file = %req.file_name, file_id = %media.file_id, "the saved session was already committed");
+                Some(Started::Complete {
+                    session: saved.clone(),
+                    media,
+                })
+            }
+            Err(e) => {
+                if !why.is_empty() {
+                    tracing::info!(file = %req.file_name, "saved session not resumable ({why}; commit: {e}): applying afresh");
+                }
+                None
+            }
+        }
     }
 
     async fn apply(&self, req: &StartRequest) -> Result<Started, VodError> {
@@ -463,6 +501,12 @@ impl Api3Client {
             None => {}
             Some(id) => self.complete_multipart(&tok, id, session).await?,
         }
+        self.commit(&tok).await
+    }
+
+    /// CommitUpload of the session (idempotent: the same key answers the
+    /// same media).
+    async fn commit(&self, tok: &Token) -> Result<Media, VodError> {
         let mut params = Map::new();
         params.insert("VodSessionKey".into(), json!(tok.session_key));
         if let Some(id) = self.sub_app_id {

@@ -494,15 +494,24 @@ async fn an_expiring_credential_asks_for_a_new_session_and_is_never_resumed() {
         .unwrap_err();
     assert!(e.is_session_expired(), "{e}");
     assert!(!e.is_retryable());
-    // The saved session is not resumed: a new one is applied for.
-    let before = fake.lock().unwrap().calls.len();
+    // The saved session is not resumed (nor committed: its object is not
+    // there): a new one is applied for.
+    let applies = |f: &Shared| {
+        f.lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.0 == "ApplyUpload")
+            .count()
+    };
+    let before = applies(&fake);
     let req = StartRequest {
         resume: Some(session.clone()),
         ..request(&small)
     };
     let (fresh, _) = session_of(client.start(&req).await.unwrap());
     assert_ne!(fresh.token, session.token);
-    assert_eq!(fake.lock().unwrap().calls.len(), before + 1);
+    assert_eq!(applies(&fake), before + 1);
     assert!(fake.lock().unwrap().cos.is_empty());
 }
 
@@ -528,4 +537,27 @@ fn margin_is_a_tenth_of_the_lifetime_within_bounds() {
         cred: Some(c(10)),
     };
     assert!(!format!("{tok:?}").contains("secret-session"));
+}
+
+#[tokio::test]
+async fn a_saved_session_that_was_committed_answers_its_media_on_resume() {
+    let (fake, client) = fake(3600).await;
+    let small = b"committed before the kill".to_vec();
+    let (session, _) = session_of(client.start(&request(&small)).await.unwrap());
+    client
+        .send_part(&session, part(&session, &small, 0))
+        .await
+        .unwrap();
+    let media = client.finish(&session).await.unwrap();
+    // The answer was never recorded: the restarted mount resumes the session.
+    let req = StartRequest {
+        resume: Some(session.clone()),
+        ..request(&small)
+    };
+    match client.start(&req).await.unwrap() {
+        Started::Complete { media: again, .. } => assert_eq!(again, media),
+        other => panic!("resumed as {other:?}"),
+    }
+    let f = fake.lock().unwrap();
+    assert_eq!(f.calls.iter().filter(|c| c.0 == "ApplyUpload").count(), 1);
 }
