@@ -46,8 +46,7 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Protocol {
     /// InitUpload / UploadPart / FinishUpload, signed with the account's
-    /// SecretKey: a machine that may hold the key (the default).
-    #[default]
+    /// SecretKey (the older interface): a machine that may hold the key.
     V4,
     /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC
     /// signature from your signing service (--ugc-signer[-cmd]): a client
@@ -59,6 +58,11 @@ pub enum Protocol {
     /// The frontwize REST API: POST /v1/media, one PUT, then /uploaded
     /// (no resume within a file): accounts on frontwize.
     Frontwize,
+    /// API 3.0 (vod.tencentcloudapi.com, 2018-07-17): ApplyUpload, the
+    /// object storage (COS) with the session's temporary credential, then
+    /// CommitUpload: the cloud's current interface (the default).
+    #[default]
+    Api3,
 }
 
 impl Protocol {
@@ -69,6 +73,7 @@ impl Protocol {
             Protocol::Ugc => "ugc",
             Protocol::Apply => "apply",
             Protocol::Frontwize => "frontwize",
+            Protocol::Api3 => "api3",
         }
     }
 
@@ -78,6 +83,7 @@ impl Protocol {
             Protocol::Ugc,
             Protocol::Apply,
             Protocol::Frontwize,
+            Protocol::Api3,
         ]
         .into_iter()
         .find(|p| p.name() == s)
@@ -300,9 +306,10 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
-    /// Upload flow: v4 (SecretKey), ugc (per-file signatures from a
+    /// Upload flow: api3 (API 3.0, the cloud's current interface); the
+    /// older interface: v4 (SecretKey), ugc (per-file signatures from a
     /// signer, no SecretKey), apply (ApplyUpload + object storage), frontwize.
-    #[arg(long, value_enum, default_value_t = Protocol::V4)]
+    #[arg(long, value_enum, default_value_t = Protocol::Api3)]
     pub protocol: Protocol,
     /// UGC signing service: GET URL?fileSha=&fileName=&fileType=&fileSize=
     /// (and the upload settings); the body is the signature.
@@ -318,11 +325,21 @@ pub struct MountArgs {
     /// and SSL_CERT_DIR replace the system's roots instead.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// Where object storage (COS) requests of the apply flow connect,
-    /// keeping the bucket's Host header (default: the bucket's host over
-    /// https; the embedded service when there is no --endpoint).
+    /// Where object storage (COS) requests of the apply and api3 flows
+    /// connect, keeping the bucket's Host header (default: the bucket's
+    /// host over https when the endpoint is the cloud's, else the
+    /// endpoint's own address).
     #[arg(long, value_name = "URL")]
     pub cos_endpoint: Option<String>,
+    /// The region API 3.0 calls name (X-TC-Region; api3; default
+    /// ap-guangzhou, or `region` of the config file).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The VOD sub-application id sent with ApplyUpload and CommitUpload
+    /// (api3; or `sub_app_id` of the config file). Accounts opened after
+    /// 2023-12-25 need it.
+    #[arg(long, value_name = "ID")]
+    pub sub_app_id: Option<u64>,
     /// Default classId of uploads (a directory's user.vod.class_id wins).
     #[arg(long, value_name = "N")]
     pub class_id: Option<String>,
@@ -344,6 +361,16 @@ pub struct MountArgs {
     /// Default sourceContext of uploads (apply; user.vod.source_context wins).
     #[arg(long, value_name = "TEXT")]
     pub source_context: Option<String>,
+    /// Default SessionContext of uploads (api3; user.vod.session_context wins).
+    #[arg(long, value_name = "TEXT")]
+    pub session_context: Option<String>,
+    /// Default StorageRegion of uploads, e.g. ap-chongqing (api3;
+    /// user.vod.storage_region wins).
+    #[arg(long, value_name = "REGION")]
+    pub storage_region: Option<String>,
+    /// Default ExpireTime of uploads, ISO 8601 (api3; user.vod.expire_time wins).
+    #[arg(long, value_name = "TIME")]
+    pub expire_time: Option<String>,
     /// Client-side pacing, STEP=N calls per minute (repeatable or
     /// comma-separated; 0 = unlimited). STEP is start, part, finish or the
     /// flow's Action name (e.g. InitUpload=200). Unnamed steps keep the
@@ -357,10 +384,12 @@ pub struct MountArgs {
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
-    /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL, ca_file=PEM,
+    /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
+    /// ca_file=PEM, region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
-    /// procedure=, transcode=, screenshot=, watermark=, source_context=;
+    /// procedure=, transcode=, screenshot=, watermark=, source_context=,
+    /// session_context=, storage_region=, expire_time=;
     /// rw, defaults, nofail, noauto,
     /// _netdev, user, users and x-* are accepted and ignored. Options are
     /// separated by commas; `\,` is a comma inside a value (e.g. in
@@ -469,13 +498,17 @@ impl MountArgs {
                 "protocol" => {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
-                        format!("mount option protocol: {v:?} is not v4, ugc, apply or frontwize")
+                        format!(
+                            "mount option protocol: {v:?} is not api3, v4, ugc, apply or frontwize"
+                        )
                     })?
                 }
                 "ugc_signer" => self.ugc_signer = Some(need(key, value)?.to_string()),
                 "ugc_signer_cmd" => self.ugc_signer_cmd = Some(need(key, value)?.to_string()),
                 "cos_endpoint" => self.cos_endpoint = Some(need(key, value)?.to_string()),
                 "ca_file" => self.ca_file = Some(PathBuf::from(need(key, value)?)),
+                "region" => self.region = Some(need(key, value)?.to_string()),
+                "sub_app_id" => self.sub_app_id = Some(num(value)?),
                 "class_id" => self.class_id = Some(need(key, value)?.to_string()),
                 "tags" => self.tags = Some(need(key, value)?.replace('+', ",")),
                 "procedure" => self.procedure = Some(need(key, value)?.to_string()),
@@ -483,6 +516,9 @@ impl MountArgs {
                 "screenshot" => self.screenshot = Some(need(key, value)?.to_string()),
                 "watermark" => self.watermark = Some(need(key, value)?.to_string()),
                 "source_context" => self.source_context = Some(need(key, value)?.to_string()),
+                "session_context" => self.session_context = Some(need(key, value)?.to_string()),
+                "storage_region" => self.storage_region = Some(need(key, value)?.to_string()),
+                "expire_time" => self.expire_time = Some(need(key, value)?.to_string()),
                 "secret_key" | "secret_id" => {
                     return Err(format!(
                         "mount option {key}: credentials do not belong in mount options (fstab and ps show them); use VODFS_SECRET_ID/VODFS_SECRET_KEY or ~/.config/vodfs/config.toml"
@@ -512,6 +548,9 @@ impl MountArgs {
             ("screenshot", &self.screenshot),
             ("watermark", &self.watermark),
             ("source_context", &self.source_context),
+            ("session_context", &self.session_context),
+            ("storage_region", &self.storage_region),
+            ("expire_time", &self.expire_time),
         ] {
             if let Some(v) = value {
                 crate::settings::apply(&mut settings, name, v.as_bytes())
@@ -548,11 +587,37 @@ mod tests {
         assert_eq!(m.part_size, 524_288);
         assert_eq!(m.write_back, Some(2.0));
         assert!(m.allow_other);
-        assert_eq!(m.protocol, Protocol::V4);
+        assert_eq!(m.protocol, Protocol::Api3);
         let mut m = mount_args(&["/mnt", "-o", "protocol=ugc,ugc_signer=http://s/sign"]);
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);
         assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            "protocol=api3,region=ap-chongqing,sub_app_id=1500000001",
+        ]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::Api3);
+        assert_eq!(m.region.as_deref(), Some("ap-chongqing"));
+        assert_eq!(m.sub_app_id, Some(1_500_000_001));
+        let m = mount_args(&["/mnt", "--protocol", "api3", "--sub-app-id", "7"]);
+        assert_eq!((m.protocol, m.sub_app_id), (Protocol::Api3, Some(7)));
+        let mut m = mount_args(&[
+            "/mnt",
+            "-o",
+            "storage_region=ap-chongqing,expire_time=2030-01-01T00:00:00Z",
+            "--session-context",
+            "s",
+        ]);
+        m.apply_options().unwrap();
+        let d = m.upload_defaults().unwrap();
+        assert_eq!(d.storage_region.as_deref(), Some("ap-chongqing"));
+        assert_eq!(d.expire_time.as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert_eq!(d.session_context.as_deref(), Some("s"));
+        let mut m = mount_args(&["/mnt", "-o", "expire_time=soon"]);
+        m.apply_options().unwrap();
+        assert!(m.upload_defaults().unwrap_err().contains("--expire-time"));
         let mut m = mount_args(&["/mnt", "-o", "class_id=7,tags=a+b", "--transcode", "1"]);
         m.apply_options().unwrap();
         let d = m.upload_defaults().unwrap();

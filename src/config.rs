@@ -74,6 +74,8 @@ pub struct FileConfig {
     pub secret_key: Option<Secret>,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// The VOD sub-application id (api3's SubAppId).
+    pub sub_app_id: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -180,6 +182,23 @@ mod tests {
         assert_eq!(c.secret_id, "AKID1");
         assert_eq!(c.secret_key(), "k3y");
         assert!(!format!("{c:?}").contains("k3y"));
+    }
+
+    #[test]
+    fn the_readme_cloud_config_loads() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            0o600,
+            "secret_id = \"AKID1\"\nsecret_key = \"k\"\nendpoint = \"https://vod.tencentcloudapi.com\"\nregion = \"ap-guangzhou\"\nsub_app_id = 1500000001\n",
+        );
+        let f = load_file(&p).unwrap();
+        assert_eq!(
+            f.endpoint.as_deref(),
+            Some("https://vod.tencentcloudapi.com")
+        );
+        assert_eq!(f.region.as_deref(), Some("ap-guangzhou"));
+        assert_eq!(f.sub_app_id, Some(1_500_000_001));
     }
 
     #[test]

@@ -52,16 +52,26 @@ Other user.* attributes are stored and listed (setfattr, rsync -X,
 cp --preserve=xattr). security.* and system.* answer ENODATA.
 .SH UPLOAD FLOWS AND SETTINGS
 \fB\-\-protocol\fR picks how files reach the service; every flow keeps the
-same filesystem behaviour. v4 (default) signs with the account's SecretKey;
+same filesystem behaviour. api3 (default) is the cloud's current interface (API 3.0 on
+vod.tencentcloudapi.com: ApplyUpload signed with TC3-HMAC-SHA256, the object
+storage with the session's temporary credential, CommitUpload; \fB\-\-region\fR,
+\fB\-\-sub\-app\-id\fR); when its temporary credential would run out mid-file,
+the file starts over with a new session. API 3.0 takes only media types
+(a file without a video or audio extension fails with
+InvalidParameterValue.MediaType in user.vod.error), and has no instant upload.
+The others are the older interface:
+v4 signs with the account's SecretKey;
 ugc holds no SecretKey and asks your signing service for one signature per
 file (\fB\-\-ugc\-signer\fR URL or \fB\-\-ugc\-signer\-cmd\fR CMD;
 \fBvodfs sign ugc\fR makes one); apply goes through ApplyUpload and object
-storage; frontwize uses the frontwize REST API. Choose v4 where the machine
+storage; frontwize uses the frontwize REST API. Choose api3 for an account
+of the cloud today; among the older flows, v4 where the machine
 may hold the account's key, ugc where it must not (a customer's machine that
 gets per-file signatures from your app's server), apply when the account
 uses the object-storage integration, frontwize for a frontwize account.
-Resume after a crash: v4 and ugc by the parts the service lists, apply by
-the multipart upload's parts, frontwize sends the file again.
+Resume after a crash: v4 and ugc by the parts the service lists, apply and
+api3 (while the session's credential lives) by the multipart upload's parts,
+frontwize sends the file again.
 .PP
 In -o, options are separated by commas; \e, is a comma inside a value
 (e.g. in ugc_signer_cmd) and \e\e a backslash.
@@ -71,7 +81,10 @@ below (the nearest directory wins; the mount options
 \fB\-\-class\-id\fR, \fB\-\-tags\fR, ... are the defaults):
 user.vod.class_id, user.vod.tags (comma-separated, at most 10),
 user.vod.procedure, user.vod.transcode, user.vod.screenshot,
-user.vod.watermark (1 or 0), user.vod.source_context. An invalid value is
+user.vod.watermark (1 or 0), user.vod.source_context, and for api3
+user.vod.session_context (at most 1000 characters), user.vod.storage_region
+(ap-chongqing) and user.vod.expire_time (ISO 8601, 2030-01-01T00:00:00Z).
+An invalid value is
 refused by setfattr with EINVAL.
 .SH COVERS
 An image (.jpg, .jpeg, .png) is never uploaded as a media of its own: it
@@ -80,7 +93,8 @@ video's cover. A video's cover is the file its user.vod.cover names, else
 the image beside it with the same stem (movie.mp4: movie.jpg, movie.jpeg,
 movie.png). It is sent when the video commits (so the image may be copied
 first): v4 with SmallFileUpload, which also sends an image closed after its
-video committed; apply with ApplyUpload, the storage PUT and CommitUpload.
+video committed; apply and api3 with ApplyUpload, the storage PUT and
+CommitUpload.
 ugc and frontwize have no way to send a cover. A cover never fails its
 video: over 1 MiB, or refused by the service, the video stays committed and
 shows user.vod.cover_error; the image shows failed and user.vod.error, and

@@ -21,6 +21,7 @@ use crate::upload::commit_job::CacheCommitJob;
 use crate::upload::committer::Committer;
 use crate::upload::{Uploader, UploaderConfig};
 use crate::vod::UploadFlow;
+use crate::vod::api3::{Api3Client, Api3Config};
 use crate::vod::apply::{ApplyClient, ApplyConfig};
 use crate::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
 use crate::vod::ugc::{CommandSigner, LocalSigner, SignRequest, SignatureProvider, UrlSigner};
@@ -137,8 +138,17 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("mount point {}", args.mountpoint.display()))?;
     let cache_dir = args.cache.clone().unwrap_or_else(config::default_cache_dir);
-    std::fs::create_dir_all(&cache_dir)
-        .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    // Created private: the cache holds the upload sessions (api3's
+    // temporary credentials, apply's session keys). An existing directory
+    // is left as its owner made it.
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cache_dir)
+            .with_context(|| format!("creating cache directory {}", cache_dir.display()))?;
+    }
     // One mount per cache, held until this process ends (however it ends).
     let _cache_lock = crate::dirlock::DirLock::acquire(
         &cache_dir,
@@ -147,6 +157,13 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let config_path = config::default_config_path();
     let file_config = config::load_file(&config_path)?;
     let endpoint = args.endpoint.clone().or(file_config.endpoint.clone());
+    let mut args = args;
+    if args.region.is_none() {
+        args.region = file_config.region.clone();
+    }
+    if args.sub_app_id.is_none() {
+        args.sub_app_id = file_config.sub_app_id;
+    }
     let given = config::resolve_credentials(
         args.secret_id.as_deref(),
         args.secret_key.as_ref().map(|k| k.expose()),
@@ -178,7 +195,6 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let gid = unsafe { libc::getegid() };
     let cache = Cache::open(&cache_dir, args.part_size, uid, gid)
         .with_context(|| format!("opening cache {}", cache_dir.display()))?;
-    let mut args = args;
     if args.cos_endpoint.is_none() && embedded.is_some() {
         args.cos_endpoint = Some(endpoint.clone());
     }
@@ -273,6 +289,15 @@ fn build_flow(
             config.cos_endpoint = args.cos_endpoint.clone();
             Arc::new(ApplyClient::new(config, creds.clone())?)
         }
+        Protocol::Api3 => {
+            let mut config = Api3Config::new(endpoint);
+            config.cos_endpoint = args.cos_endpoint.clone();
+            if let Some(r) = &args.region {
+                config.region = r.clone();
+            }
+            config.sub_app_id = args.sub_app_id;
+            Arc::new(Api3Client::new(config, creds.clone())?)
+        }
         Protocol::Frontwize => Arc::new(FrontwizeClient::new(
             FrontwizeConfig::new(endpoint),
             creds.clone(),
@@ -283,8 +308,12 @@ fn build_flow(
     {
         anyhow::bail!("--ugc-signer and --ugc-signer-cmd go with --protocol ugc");
     }
-    if args.protocol != Protocol::Apply && args.cos_endpoint.is_some() && args.endpoint.is_some() {
-        tracing::warn!("--cos-endpoint is only used by --protocol apply");
+    let object_storage = matches!(args.protocol, Protocol::Apply | Protocol::Api3);
+    if !object_storage && args.cos_endpoint.is_some() && args.endpoint.is_some() {
+        tracing::warn!("--cos-endpoint is only used by --protocol api3 and apply");
+    }
+    if args.protocol != Protocol::Api3 && (args.region.is_some() || args.sub_app_id.is_some()) {
+        tracing::debug!("--region and --sub-app-id are only used by --protocol api3");
     }
     tracing::info!(protocol = args.protocol.name(), "upload flow");
     Ok(flow)

@@ -1,5 +1,6 @@
 //! Per-directory upload settings: `user.vod.class_id`, `tags`, `procedure`,
-//! `transcode`, `screenshot`, `watermark`, `source_context` set on a
+//! `transcode`, `screenshot`, `watermark`, `source_context`, and API 3.0's
+//! `session_context`, `storage_region`, `expire_time` set on a
 //! directory apply to every file committed below it (the nearest directory
 //! that has one wins; the mount's options are the defaults).
 //!
@@ -16,6 +17,7 @@
 //!   nothing of the store.
 
 use crate::vod::UploadSettings;
+use crate::vod::rules::api3;
 
 /// The setting names, without the `user.vod.` prefix.
 pub const NAMES: &[&str] = &[
@@ -26,6 +28,9 @@ pub const NAMES: &[&str] = &[
     "screenshot",
     "watermark",
     "source_context",
+    "session_context",
+    "storage_region",
+    "expire_time",
 ];
 
 /// At most this many tags are sent (the protocol's limit).
@@ -97,6 +102,26 @@ pub fn apply(settings: &mut UploadSettings, name: &str, value: &[u8]) -> Result<
         "tags" => settings.tags = parse_tags(text(value, MAX_TEXT_LEN)?)?,
         "procedure" => settings.procedure = Some(text(value, 256)?.to_string()),
         "source_context" => settings.source_context = Some(text(value, MAX_TEXT_LEN)?.to_string()),
+        "session_context" => {
+            let v = text(value, MAX_TEXT_LEN * 4)?;
+            if v.chars().count() > api3::MAX_SESSION_CONTEXT_CHARS {
+                return Err(format!(
+                    "longer than {} characters",
+                    api3::MAX_SESSION_CONTEXT_CHARS
+                ));
+            }
+            settings.session_context = Some(v.to_string());
+        }
+        "storage_region" => {
+            let v = text(value, 32)?;
+            api3::check_storage_region(v)?;
+            settings.storage_region = Some(v.to_string());
+        }
+        "expire_time" => {
+            let v = text(value, 32)?;
+            api3::check_expire_time(v)?;
+            settings.expire_time = Some(v.to_string());
+        }
         "transcode" => settings.transcode = Some(flag(text(value, 8)?)?),
         "screenshot" => settings.screenshot = Some(flag(text(value, 8)?)?),
         "watermark" => settings.watermark = Some(flag(text(value, 8)?)?),
@@ -147,6 +172,12 @@ mod tests {
         assert!(check("procedure", b"QCVB_SimpleProcessFile(1, 1)").is_ok());
         assert!(check("procedure", b"a\nb").is_err());
         assert!(check("source_context", &[0xff]).is_err());
+        assert!(check("session_context", "ü".repeat(1000).as_bytes()).is_ok());
+        assert!(check("session_context", "ü".repeat(1001).as_bytes()).is_err());
+        assert!(check("storage_region", b"ap-chongqing").is_ok());
+        assert!(check("storage_region", b"Chongqing").is_err());
+        assert!(check("expire_time", b"2030-01-01T00:00:00Z").is_ok());
+        assert!(check("expire_time", b"2030-01-01").is_err());
         let mut s = UploadSettings::default();
         apply(&mut s, "tags", b"a, b ,,c").unwrap();
         assert_eq!(s.tags, ["a", "b", "c"]);

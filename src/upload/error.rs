@@ -41,6 +41,11 @@ impl UploadError {
         }
     }
 
+    /// The session must be started over (its credential ran out).
+    pub fn is_session_expired(&self) -> bool {
+        matches!(self.vod_kind(), Some(VodErrorKind::SessionExpired(_)))
+    }
+
     /// The service's code, if the service answered with one.
     pub fn code(&self) -> Option<i64> {
         match self.vod_kind() {

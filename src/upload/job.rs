@@ -62,6 +62,13 @@ pub trait Observer: Send + Sync {
     /// An opaque token to save and pass back as [`UploadJob::resume_token`]
     /// if this upload is interrupted.
     fn resume_token(&self, _token: &str) {}
+    /// Resolves once the last resume token given is saved where a restart
+    /// finds it; the pipeline waits for it before it commits, so a commit
+    /// the service made is never lost with its session (flows without
+    /// instant upload would upload the file again as a second media).
+    fn token_saved(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// An observer that ignores everything.

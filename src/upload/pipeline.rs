@@ -12,6 +12,10 @@
 //!   alone under the [`RetryPolicy`]; a part that fails for good fails the
 //!   upload with its index, offset, the Action, the service code and message.
 //! - **Pacing** happens before every attempt, retries included.
+//! - **Expired sessions.** A start, part or finish that fails because the
+//!   session can no longer be used (api3's credential runs out) starts the
+//!   file over with a new session, at most [`MAX_SESSION_RESTARTS`] times:
+//!   a file fails only when it cannot be sent within one session.
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
 //!   parts are sent, with the service's part size.
@@ -43,6 +47,14 @@ use crate::vod::{
 /// The most parts one upload keeps in flight (and in memory) whatever the
 /// job asks: 64 × 1 MiB.
 pub const MAX_PARALLEL_PARTS: usize = 64;
+
+/// How many times one upload starts over with a new session when its
+/// session expires mid-file ([`VodError::is_session_expired`]: api3's
+/// temporary credential runs out and the service has no refresh call).
+pub const MAX_SESSION_RESTARTS: u32 = 3;
+
+/// How long a commit waits for the resume token to be saved.
+const TOKEN_SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long reporting a failed upload to the service may take.
 const ABORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -140,39 +152,62 @@ impl Uploader {
         let len = src.len();
         let (sha1_hex, hashes) = Self::content_hashes(&src, job, observer, cancel).await?;
         observer.phase(Phase::Uploading);
-        let started = self.start(job, len, &sha1_hex, observer, cancel).await?;
-        let session = started.session().clone();
-        let held = match started {
-            Started::Complete { media, .. } => {
-                let total = part_count(len, session.part_size);
-                observer.progress(Progress {
-                    parts_done: total,
-                    parts_total: total,
-                    bytes_done: len,
-                    bytes_total: len,
-                });
-                return Ok(committed(media, sha1_hex, true, 0, 0));
+        let mut restarts = 0;
+        loop {
+            let resume = restarts == 0;
+            let started = match self
+                .start(job, len, &sha1_hex, resume, observer, cancel)
+                .await
+            {
+                Err(e) if e.is_session_expired() && restarts < MAX_SESSION_RESTARTS => {
+                    restarts += 1;
+                    tracing::warn!(file = %job.file_name, "{e}; applying for a new session ({restarts} of {MAX_SESSION_RESTARTS})");
+                    continue;
+                }
+                r => r?,
+            };
+            let session = started.session().clone();
+            let held = match started {
+                Started::Complete { media, .. } => {
+                    let total = part_count(len, session.part_size);
+                    observer.progress(Progress {
+                        parts_done: total,
+                        parts_total: total,
+                        bytes_done: len,
+                        bytes_total: len,
+                    });
+                    return Ok(committed(media, sha1_hex, true, 0, 0));
+                }
+                Started::Upload { held, .. } => held,
+            };
+            let result = self
+                .transfer(
+                    src.clone(),
+                    hashes.as_ref(),
+                    session.clone(),
+                    &held,
+                    job,
+                    observer,
+                    cancel,
+                )
+                .await;
+            match &result {
+                Err(e) if e.is_session_expired() && restarts < MAX_SESSION_RESTARTS => {
+                    // The service has no refresh call: the file starts over
+                    // with a new session; the old one is freed while it may be.
+                    restarts += 1;
+                    tracing::warn!(file = %job.file_name, "{e}; starting the file over with a new session ({restarts} of {MAX_SESSION_RESTARTS})");
+                    let abort = self.flow.abort(&session, AbortReason::Cancelled);
+                    let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
+                    continue;
+                }
+                Err(UploadError::Cancelled) => {}
+                Err(_) => self.report_failure(&session).await,
+                Ok(_) => {}
             }
-            Started::Upload { held, .. } => held,
-        };
-        let result = self
-            .transfer(
-                src,
-                hashes.as_ref(),
-                session.clone(),
-                &held,
-                job,
-                observer,
-                cancel,
-            )
-            .await;
-        if let Err(e) = &result
-            && !matches!(e, UploadError::Cancelled)
-        {
-            self.report_failure(&session).await;
+            let (media, parts_sent, bytes_sent) = result?;
+            return Ok(committed(media, sha1_hex, false, parts_sent, bytes_sent));
         }
-        let (media, parts_sent, bytes_sent) = result?;
-        Ok(committed(media, sha1_hex, false, parts_sent, bytes_sent))
     }
 
     /// The content's SHA-1 (lower-case hex), and the part hashes when they
@@ -196,19 +231,21 @@ impl Uploader {
     }
 
     /// Starts the upload at the service (resuming the job's session when
-    /// it still describes this content), checks the session it answers,
-    /// and hands it to the observer as the resume token.
+    /// `resume` and it still describes this content), checks the session it
+    /// answers, and hands it to the observer as the resume token.
     async fn start(
         &self,
         job: &UploadJob,
         len: u64,
         sha1_hex: &str,
+        resume: bool,
         observer: &dyn Observer,
         cancel: &CancellationToken,
     ) -> Result<Started, UploadError> {
         let resume = job
             .resume_token
             .as_deref()
+            .filter(|_| resume)
             .and_then(|t| serde_json::from_str::<Session>(t).ok())
             .filter(|s| s.sha1_hex == sha1_hex && s.file_size == len && s.flow == self.flow.name());
         let req = StartRequest {
@@ -288,6 +325,13 @@ impl Uploader {
             }
         };
         observer.phase(Phase::Committing);
+        // The session must survive a crash before the service commits it.
+        if tokio::time::timeout(TOKEN_SAVE_TIMEOUT, observer.token_saved())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the resume token was not saved in time; committing anyway");
+        }
         let media = self
             .retry
             .run(cancel, || async {

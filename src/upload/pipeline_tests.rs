@@ -487,3 +487,58 @@ async fn a_failure_for_good_is_reported_to_the_flow_but_a_cancel_is_not() {
         vec![AbortReason::Failed, AbortReason::Cancelled]
     );
 }
+
+fn expired() -> crate::vod::VodError {
+    crate::vod::VodError::new(
+        "CosUploadPart",
+        crate::vod::VodErrorKind::SessionExpired("the credential expires in 0 s".into()),
+    )
+}
+
+#[tokio::test]
+async fn an_expired_session_starts_the_file_over_with_a_new_one() {
+    use crate::vod::failure::{FailureFlow, When};
+    let fake = Arc::new(FakeFlow::new());
+    let flow = Arc::new(FailureFlow::new(fake.clone()));
+    flow.fail(Step::Part, 2, When::Before, expired());
+    flow.fail(Step::Finish, 1, When::Before, expired());
+    let up = Uploader::new(flow.clone(), fast_retry());
+    let content = data(PS as usize * 3, 21);
+    let rec = Recorder::default();
+    let c = up
+        .upload(
+            Arc::new(MemorySource(content.clone())),
+            &job(1),
+            &rec,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fake.content(&c.file_id).unwrap(), content.to_vec());
+    // Two restarts, each a new start that ignores the saved session.
+    assert_eq!(flow.calls(Step::Start), 3);
+    assert_eq!(rec.tokens.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_session_that_always_expires_fails_after_the_restarts() {
+    use crate::vod::failure::{FailureFlow, When};
+    let fake = Arc::new(FakeFlow::new());
+    let flow = Arc::new(FailureFlow::new(fake.clone()));
+    for n in 1..=(MAX_SESSION_RESTARTS as u64 + 1) {
+        flow.fail(Step::Part, n, When::Before, expired());
+    }
+    let up = Uploader::new(flow.clone(), fast_retry());
+    let e = up
+        .upload(
+            Arc::new(MemorySource(data(PS as usize * 2, 22))),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_session_expired(), "{e}");
+    assert!(e.to_string().contains("session expired"), "{e}");
+    assert_eq!(flow.calls(Step::Start), u64::from(MAX_SESSION_RESTARTS) + 1);
+}

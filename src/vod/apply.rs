@@ -15,7 +15,9 @@
 //!   (virtual-hosted style, signed with the COS request signature over the
 //!   Host header). With a `cos_endpoint`, the connection goes there instead
 //!   while the Host header keeps the bucket's name (how the SDKs reach a
-//!   local service).
+//!   local service); without one, an endpoint that is not the cloud's is
+//!   where COS requests go too ([`super::cos::route`]). The request itself
+//!   is [`super::cos`]'s, shared with the api3 flow.
 //! - Resume: the session token carries the vodSessionKey, the object key and
 //!   the uploadId; a start with a saved token lists the parts COS holds
 //!   and continues, or applies afresh if the upload is gone.
@@ -26,7 +28,7 @@
 //!   fails is dropped (the video is applied for again without it). There is
 //!   no call to add a cover to a committed video in this family.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -34,6 +36,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::cos::{self, CosClient, CosKey, Object};
 use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::flow::{
@@ -44,8 +47,6 @@ use super::reply::Reply;
 use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
 pub use super::rules::parts::COS_MIN_PART;
 use super::rules::parts::{part_count, part_range};
-use super::sign;
-use crate::report::chain as error_chain;
 
 const APPLY: &str = "ApplyUpload";
 const COMMIT: &str = "CommitUpload";
@@ -62,7 +63,8 @@ pub struct ApplyConfig {
     /// The vod.api endpoint (`http://host:port` or a full URL).
     pub endpoint: String,
     /// Where COS requests connect (`http://host:port`), keeping the
-    /// bucket's Host header; `None` connects to the bucket's host over https.
+    /// bucket's Host header; `None`: see [`cos::route`] (the bucket's host
+    /// over https from the cloud, else the endpoint's own address).
     pub cos_endpoint: Option<String>,
     pub region: String,
     pub timeout: Duration,
@@ -95,17 +97,9 @@ struct Token {
 #[derive(Debug, Clone)]
 pub struct ApplyClient {
     api: Endpoint,
-    cos_base: Option<Url>,
-    http: reqwest::Client,
+    cos: CosClient,
     region: String,
     creds: Credentials,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl ApplyClient {
@@ -120,20 +114,11 @@ impl ApplyClient {
             api_cfg.endpoint = u.to_string();
         }
         let api = Endpoint::new(&api_cfg).map_err(bad)?;
-        let cos_base = match &config.cos_endpoint {
-            Some(e) => Some(Url::parse(e).map_err(|e| bad(format!("cos endpoint: {e}")))?),
-            None => None,
-        };
-        let http = super::tls::client_builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| bad(format!("http client: {e}")))?;
+        let base = cos::route(&config.endpoint, config.cos_endpoint.as_deref()).map_err(bad)?;
+        let cos = CosClient::new(base, config.timeout).map_err(bad)?;
         Ok(ApplyClient {
             api,
-            cos_base,
-            http,
+            cos,
             region: config.region,
             creds,
         })
@@ -160,7 +145,8 @@ impl ApplyClient {
         Ok(reply)
     }
 
-    /// One signed COS request; returns the response headers' ETag and body.
+    /// One COS request signed with the account's key; returns the
+    /// response's ETag and body.
     async fn cos(
         &self,
         action: &'static str,
@@ -169,71 +155,20 @@ impl ApplyClient {
         params: &[(String, String)],
         body: Bytes,
     ) -> Result<(Option<String>, String), VodError> {
-        let (start, end) = (now().saturating_sub(60), now() + 3600);
-        let auth = sign::cos_authorization(
-            &self.creds.secret_id,
-            self.creds.secret_key(),
-            (start, end),
-            method.as_str(),
-            &tok.key,
-            params,
-            &[("host".to_string(), tok.cos_host.clone())],
-        );
-        let mut url = match &self.cos_base {
-            Some(b) => b.clone(),
-            None => Url::parse(&format!("https://{}", tok.cos_host))
-                .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?,
+        let key = CosKey {
+            secret_id: &self.creds.secret_id,
+            secret_key: self.creds.secret_key(),
+            token: None,
         };
-        url.set_path(&tok.key);
-        let q = params
-            .iter()
-            .map(|(k, v)| {
-                if v.is_empty() {
-                    sign::cos_encode(k)
-                } else {
-                    format!("{}={}", sign::cos_encode(k), sign::cos_encode(v))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        url.set_query((!q.is_empty()).then_some(q.as_str()));
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
+        let object = Object {
+            host: &tok.cos_host,
+            key: &tok.key,
         };
-        let resp = self
-            .http
-            .request(method, url)
-            .header(reqwest::header::HOST, &tok.cos_host)
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let etag = resp
-            .headers()
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
-        let text = resp.text().await.map_err(transport)?;
-        if !(200..300).contains(&status) {
-            let body = cos_xml::Error::parse(&text);
-            return Err(VodError::new(
-                action,
-                VodErrorKind::Rest {
-                    status,
-                    code: body.code,
-                    message: body.message,
-                },
-            ));
-        }
-        Ok((etag, text))
+        let r = self
+            .cos
+            .request(action, method, object, params, body, &key)
+            .await?;
+        Ok((r.etag, r.body))
     }
 
     fn token(session: &Session, action: &'static str) -> Result<Token, VodError> {

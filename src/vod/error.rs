@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::rules::codes;
+use super::rules::{api3, codes};
 
 /// What went wrong in one call to the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,20 @@ pub enum VodErrorKind {
         code: String,
         message: String,
     },
+    /// API 3.0 answered `Response.Error` (protocol-api3.md §1.5): a textual
+    /// code (`AuthFailure.SignatureFailure`), its message, and the request
+    /// id the service gave.
+    #[error("service code {code}: {message}{}", request_suffix(request_id))]
+    Api {
+        code: String,
+        message: String,
+        request_id: String,
+    },
+    /// The session can no longer be used (its temporary credential runs
+    /// out): the file must be started over with a new session. Never
+    /// retried as is; the pipeline starts afresh.
+    #[error("session expired: {0}")]
+    SessionExpired(String),
     /// The answer is not what the protocol promises. `retryable` is set when
     /// the body could not even be read as JSON (a truncated or mangled
     /// response), which a second attempt may cure.
@@ -50,6 +64,14 @@ fn desc_suffix(desc: &str) -> String {
         String::new()
     } else {
         format!(" ({d})")
+    }
+}
+
+fn request_suffix(id: &str) -> String {
+    if id.is_empty() {
+        String::new()
+    } else {
+        format!(" (RequestId {id})")
     }
 }
 
@@ -87,9 +109,17 @@ impl VodError {
         }
     }
 
-    /// The service asked us to slow down (4400).
+    /// The service asked us to slow down (4400, `RequestLimitExceeded*`).
     pub fn is_throttled(&self) -> bool {
-        self.code() == Some(CODE_THROTTLED)
+        match &self.kind {
+            VodErrorKind::Api { code, .. } => api3::is_throttled(code),
+            _ => self.code() == Some(CODE_THROTTLED),
+        }
+    }
+
+    /// The session must be started over ([`VodErrorKind::SessionExpired`]).
+    pub fn is_session_expired(&self) -> bool {
+        matches!(self.kind, VodErrorKind::SessionExpired(_))
     }
 
     /// Whether the same call may succeed if made again: transport errors,
@@ -106,8 +136,9 @@ impl VodError {
                     || *status == 429
                     || matches!(code.as_str(), "RequestTimeout" | "SlowDown")
             }
+            VodErrorKind::Api { code, .. } => api3::is_retryable(code),
             VodErrorKind::BadResponse { retryable, .. } => *retryable,
-            VodErrorKind::Request(_) => false,
+            VodErrorKind::Request(_) | VodErrorKind::SessionExpired(_) => false,
         }
     }
 

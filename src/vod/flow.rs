@@ -37,6 +37,16 @@ pub struct UploadSettings {
     /// A pass-through string echoed in the upload-complete event (apply).
     #[serde(default)]
     pub source_context: Option<String>,
+    /// Echoed in task-flow callbacks when a procedure is set (api3
+    /// SessionContext).
+    #[serde(default)]
+    pub session_context: Option<String>,
+    /// The storage region to force (api3 StorageRegion, `ap-chongqing`).
+    #[serde(default)]
+    pub storage_region: Option<String>,
+    /// When the media expires, ISO 8601 (api3 ExpireTime).
+    #[serde(default)]
+    pub expire_time: Option<String>,
     /// The cover to send with the upload, for flows that take it at the
     /// start ([`UploadFlow::cover_at_start`]: apply). Never persisted.
     #[serde(skip)]

@@ -178,6 +178,18 @@ pub fn v2_query(
     sign::encode_query(&params)
 }
 
+/// A pooled keep-alive client for the API 3.0 and COS requests (one per
+/// flow), with a whole-request `timeout`.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    super::tls::client_builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_keepalive(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("http client: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,15 +21,19 @@
 //!   also what the pipeline persists for resuming after a restart.
 //! - The flow validates every response strictly (see [`VodError`]); the
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
-//! - Flows: [`v4`] (family A, and family B/UGC via `V4Client::ugc` with the
+//! - Flows: [`api3`] (API 3.0, today's interface: ApplyUpload → COS with
+//!   a temporary credential → CommitUpload), [`v4`] (family A, and family B/UGC via `V4Client::ugc` with the
 //!   signature providers of [`ugc`]), [`apply`] (family C, COS multipart),
 //!   [`frontwize`] (family F, one streamed PUT: [`Transfer::Object`]);
 //!   [`failure`] wraps any flow to inject failures in tests. Shared pieces:
-//!   [`credentials`], [`http`] (endpoint, v2 query signing), [`reply`]
+//!   [`credentials`], [`http`] (endpoint, v2 query signing), [`cos`] (the
+//!   COS object client of apply and api3, and where it connects), [`reply`]
 //!   (strict JSON reading), [`rules`] (names, part sizes, COS XML, codes),
 //!   [`playback`] (Range reads).
 
+pub mod api3;
 pub mod apply;
+pub mod cos;
 pub mod credentials;
 pub mod error;
 pub mod failure;

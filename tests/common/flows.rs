@@ -16,11 +16,12 @@ pub struct Flow {
 
 impl Flow {
     /// Every flow, in the order the tests run them.
-    pub const ALL: [Flow; 4] = [
+    pub const ALL: [Flow; 5] = [
         Flow::new("v4", "A"),
         Flow::new("ugc", "B"),
         Flow::new("apply", "C"),
         Flow::new("frontwize", "F"),
+        Flow::new("api3", "api3"),
     ];
 
     const fn new(protocol: &'static str, family: &'static str) -> Flow {
@@ -63,13 +64,13 @@ impl Flow {
 /// (`Flow::named` panics on a name that is not a flow).
 macro_rules! for_each_flow {
     (async $($body:ident),+ $(,)?) => {
-        $crate::common::for_each_flow!(@emit_async [v4, ugc, apply, frontwize] $($body),+);
+        $crate::common::for_each_flow!(@emit_async [v4, ugc, apply, frontwize, api3] $($body),+);
     };
     ([$($flow:ident),+ $(,)?] $($body:ident),+ $(,)?) => {
         $crate::common::for_each_flow!(@emit [$($flow),+] $($body),+);
     };
     ($($body:ident),+ $(,)?) => {
-        $crate::common::for_each_flow!(@emit [v4, ugc, apply, frontwize] $($body),+);
+        $crate::common::for_each_flow!(@emit [v4, ugc, apply, frontwize, api3] $($body),+);
     };
     (@emit_async [$flow:ident $(, $rest:ident)*] $($body:ident),+) => {
         mod $flow {

@@ -157,8 +157,19 @@ for_each_flow!([ugc, frontwize] has_no_cover_call);
 
 #[test]
 fn apply_covers_go_with_apply_upload() {
+    covers_go_with_apply_upload(Flow::named("apply"));
+}
+
+/// API 3.0: CoverType with ApplyUpload, the PUT to CoverStoragePath,
+/// CommitUpload's CoverUrl as `user.vod.cover_url`.
+#[test]
+fn api3_covers_go_with_apply_upload() {
+    covers_go_with_apply_upload(Flow::named("api3"));
+}
+
+fn covers_go_with_apply_upload(flow: Flow) {
     let svc = Service::start();
-    let m = Flow::named("apply").mount(&svc, &[]);
+    let m = flow.mount(&svc, &[]);
 
     // Cover first: it goes with the video's ApplyUpload and CommitUpload.
     let b = random_bytes(1_300_000, 83);
@@ -166,7 +177,7 @@ fn apply_covers_go_with_apply_upload() {
     std::fs::write(m.path("b.jpg"), &b_jpg).expect("write");
     std::fs::write(m.path("b.mp4"), &b).expect("write");
     let c = assert_committed(&svc, &m.path("b.mp4"), &b);
-    assert_eq!(c.record["flow"], "C", "{}", c.record);
+    assert_eq!(c.record["flow"], flow.family, "{}", c.record);
     assert_cover(&svc, &m, "b.mp4", "b.jpg", &b_jpg);
 
     // user.vod.cover into a subdirectory.
@@ -189,13 +200,13 @@ fn apply_covers_go_with_apply_upload() {
     let why = getfattr(&m.path("d.mp4"), "user.vod.cover_error").expect("cover_error");
     assert!(why.contains("bytes"), "{why}");
 
-    // A cover added after its video committed: apply has no call for it.
+    // A cover added after its video committed: the flow has no call for it.
     let a = random_bytes(2000, 89);
     std::fs::write(m.path("a.mp4"), &a).expect("write");
     assert_committed(&svc, &m.path("a.mp4"), &a);
     std::fs::write(m.path("a.jpg"), random_bytes(500, 90)).expect("write");
     let why = getfattr(&m.path("a.mp4"), "user.vod.cover_error").expect("cover_error");
-    assert!(why.contains("apply"), "{why}");
+    assert!(why.contains(flow.protocol), "{why}");
 
     assert_eq!(videos(&svc).len(), 4, "images are not videos");
     assert_eq!(svc.media_count(), 6, "4 videos, 2 covers");

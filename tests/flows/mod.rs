@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::common::*;
 
+mod api3_flow;
 mod covers;
 mod names;
 mod progress;
@@ -207,3 +208,19 @@ for_each_flow!(
     directory_settings_reach_the_media_record,
     killed_mid_upload_resumes_after_remount,
 );
+
+/// `--protocol apply` with only `--endpoint`, as a new user would mount
+/// against a `vodfs serve`: object-storage requests go to the endpoint's
+/// address with the bucket's Host header, never to a DNS lookup of the
+/// bucket's name.
+#[test]
+fn apply_with_only_an_endpoint_reaches_object_storage_at_the_endpoint() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--protocol", "apply"]);
+    let data = random_bytes(2 * 1_048_576 + 7, 45);
+    let (_d, src) = local_file("solo.mp4", &data);
+    run(Command::new("cp").arg(&src).arg(m.path("solo.mp4")));
+    let c = assert_committed(&svc, &m.path("solo.mp4"), &data);
+    assert_eq!(c.record["flow"].as_str(), Some("C"), "{}", c.record);
+    assert!(!m.log().contains("dns error"), "{}", m.log());
+}

@@ -49,4 +49,6 @@ fn awkward_names_commit(flow: Flow) {
     );
 }
 
-for_each_flow!(awkward_names_commit);
+// api3 is left out: API 3.0 takes only its listed MediaTypes, so the
+// generic `bin` is refused (tests/flows/api3_flow.rs checks how).
+for_each_flow!([v4, ugc, apply, frontwize] awkward_names_commit);

@@ -241,7 +241,8 @@ fn bad_input_sparse_20_gib_file_needs_no_20_gib_of_disk() {
 #[test]
 fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
     let svc = Service::start();
-    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    // v4: the faults are injected on its InitUpload.
+    let m = Mount::with_args(&svc, &["--write-back=0.1", "--protocol", "v4"]);
     // Every InitUpload fails: the retries run out and the files fail.
     let put = |spec: &str| {
         let r = reqwest::blocking::Client::new()

@@ -132,7 +132,10 @@ fn rate_limit_configured_300_per_minute_commits_without_4400_or_pacing() {
     .into_iter()
     .enumerate()
     {
-        let m = Mount::with_args(&svc, args);
+        // v4: the service's limits named here are InitUpload's and FinishUpload's.
+        let mut args = args.to_vec();
+        args.extend(["--protocol", "v4"]);
+        let m = Mount::with_args(&svc, &args);
         let n = if round == 0 { 150 } else { 10 };
         let srcs: Vec<Source> = sources(n, 0, 34 + round as u64)
             .into_iter()

@@ -113,6 +113,11 @@ fn flow_uploader(srv: &TestServer, flow: Flow) -> Uploader {
             ))
         }
         "apply" => apply_uploader(srv),
+        "api3" => {
+            use vodfs::vod::api3::{Api3Client, Api3Config};
+            let cfg = Api3Config::new(srv.base_url());
+            uploader(Arc::new(Api3Client::new(cfg, credentials()).unwrap()))
+        }
         "frontwize" => frontwize_uploader(srv, SECRET_KEY),
         other => panic!("no uploader for {other}"),
     }

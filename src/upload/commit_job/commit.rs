@@ -197,7 +197,7 @@ impl CacheCommitJob {
     ) -> Result<(), CommitError> {
         tracing::info!(file = %path, "upload cancelled");
         let token = match latest.take_token() {
-            Some(t) => Some(t),
+            Some((t, _)) => Some(t),
             None => {
                 let (cache, ino, version) = (self.cache.clone(), info.ino, info.version);
                 blocking(move || cache.load_resume_token(ino, version))

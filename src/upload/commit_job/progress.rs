@@ -2,12 +2,15 @@
 //! keeps only the latest figures in memory ([`Latest`]); one flusher task
 //! per job writes them, and the resume token, at most every
 //! [`PROGRESS_EVERY`], in order, so a late write never overwrites the final
-//! state and the pipeline never blocks on SQLite.
+//! state and the pipeline never blocks on SQLite. A new resume token is
+//! written at once, and [`Observer::token_saved`] lets the pipeline wait for
+//! it before it commits.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +28,15 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 pub(super) struct Latest {
     status: Mutex<Option<UploadStatus>>,
     dirty: AtomicBool,
-    token: Mutex<Option<String>>,
+    /// The latest token not yet written, with its sequence number.
+    token: Mutex<Option<(String, u64)>>,
+    /// Tokens given so far, and the sequence number of the last written.
+    token_seq: AtomicU64,
+    token_written: AtomicU64,
+    /// Wakes [`Observer::token_saved`] waiters after a write.
+    written: Notify,
+    /// Wakes the flusher when a token arrives (it is written at once).
+    wake: Notify,
 }
 
 impl Latest {
@@ -43,9 +54,17 @@ impl Latest {
         self.dirty.store(true, Ordering::SeqCst);
     }
 
-    /// The resume token heard since the last call, if any.
-    pub(super) fn take_token(&self) -> Option<String> {
+    /// The resume token heard since the last call, if any, and its
+    /// sequence number (for [`Latest::token_written`]).
+    pub(super) fn take_token(&self) -> Option<(String, u64)> {
         self.token.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The token of sequence number `seq` was written (or its write was
+    /// attempted: a failed write never leaves a waiter hanging).
+    fn token_written(&self, seq: u64) {
+        self.token_written.fetch_max(seq, Ordering::SeqCst);
+        self.written.notify_waiters();
     }
 
     /// The latest status if it changed since the last call.
@@ -81,7 +100,23 @@ impl Observer for Latest {
     }
 
     fn resume_token(&self, token: &str) {
-        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.to_string());
+        let seq = self.token_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some((token.to_string(), seq));
+        self.wake.notify_one();
+    }
+
+    fn token_saved(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            loop {
+                let written = self.written.notified();
+                if self.token_written.load(Ordering::SeqCst)
+                    >= self.token_seq.load(Ordering::SeqCst)
+                {
+                    return;
+                }
+                written.await;
+            }
+        })
     }
 }
 
@@ -121,24 +156,29 @@ async fn flush_loop(
     loop {
         let snapshot = latest.take_changed();
         let token = latest.take_token();
+        let seq = token.as_ref().map(|(_, seq)| *seq);
         if snapshot.is_some() || token.is_some() {
             let cache = cache.clone();
             let _ = blocking(move || {
                 if let Some(s) = snapshot {
                     cache.set_upload_status(ino, version, &s)?;
                 }
-                if let Some(t) = token {
+                if let Some((t, _)) = token {
                     cache.save_resume_token(ino, version, t.as_bytes())?;
                 }
                 Ok(())
             })
             .await;
         }
+        if let Some(seq) = seq {
+            latest.token_written(seq);
+        }
         if stop.is_cancelled() {
             break;
         }
         tokio::select! {
             _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+            _ = latest.wake.notified() => {}
             _ = stop.cancelled() => {}
         }
     }
@@ -147,6 +187,19 @@ async fn flush_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn token_saved_waits_until_the_token_is_written() {
+        let l = Latest::default();
+        l.token_saved().await; // nothing given: nothing to wait for
+        l.resume_token("t1");
+        let mut wait = l.token_saved();
+        assert!(futures::poll!(&mut wait).is_pending());
+        let (t, seq) = l.take_token().expect("token");
+        assert_eq!(t, "t1");
+        l.token_written(seq);
+        wait.await;
+    }
 
     #[test]
     fn progress_and_phase_accumulate_and_flush_once() {

@@ -244,3 +244,121 @@ mod tests {
         }
     }
 }
+
+/// The cloud's API host.
+pub const CLOUD_HOST: &str = "vod.tencentcloudapi.com";
+
+/// The region a client names unless told otherwise.
+pub const DEFAULT_REGION: &str = "ap-guangzhou";
+
+/// `code` or a sub-code of it (`RequestLimitExceeded.UinLimitExceeded`).
+fn is_family(c: &str, family: &str) -> bool {
+    c == family || c.strip_prefix(family).is_some_and(|r| r.starts_with('.'))
+}
+
+/// The service asks the client to slow down: `RequestLimitExceeded*`.
+pub fn is_throttled(c: &str) -> bool {
+    is_family(c, codes::REQUEST_LIMIT_EXCEEDED)
+}
+
+/// The parameter a code names (`InvalidParameterValue.ClassId` → `ClassId`),
+/// for the parameter-error families.
+pub fn parameter_of(c: &str) -> Option<&str> {
+    [
+        codes::INVALID_PARAMETER_VALUE,
+        codes::INVALID_PARAMETER,
+        codes::MISSING_PARAMETER,
+        codes::UNKNOWN_PARAMETER,
+    ]
+    .iter()
+    .find_map(|f| c.strip_prefix(f)?.strip_prefix('.'))
+    .filter(|p| !p.is_empty())
+}
+
+/// The part size for a file of `size` bytes: at least `preferred` and COS's
+/// smallest part, large enough that the file fits in [`MAX_PARTS`] parts,
+/// in whole MiB (a part is at most 4 GiB, so files up to 39 TiB fit).
+pub fn part_size_for(size: u64, preferred: u32) -> u32 {
+    const MIB: u64 = 1 << 20;
+    let floor = u64::from(preferred.max(super::parts::COS_MIN_PART));
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    u32::try_from(floor.max(needed)).unwrap_or(u32::MAX - (u32::MAX % (1 << 20)))
+}
+
+/// Checks a StorageRegion: a COS region name such as `ap-chongqing`
+/// (lower-case letters, digits and `-`, at most 32 bytes).
+pub fn check_storage_region(v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 32
+        && v.starts_with(|c: char| c.is_ascii_lowercase())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v:?} is not a storage region (such as ap-chongqing)"
+        ))
+    }
+}
+
+/// Checks an ExpireTime as the service reads it ([`parse_iso8601`]).
+pub fn check_expire_time(v: &str) -> Result<(), String> {
+    parse_iso8601(v)
+        .map(|_| ())
+        .ok_or_else(|| format!("{v:?} is not an ISO 8601 time such as 2030-01-01T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_read_by_family() {
+        assert!(is_throttled("RequestLimitExceeded"));
+        assert!(is_throttled("RequestLimitExceeded.UinLimitExceeded"));
+        assert!(!is_throttled("RequestLimitExceededX"));
+        assert!(!is_retryable("FailedOperation"));
+        assert_eq!(
+            parameter_of("InvalidParameterValue.ClassId"),
+            Some("ClassId")
+        );
+        assert_eq!(
+            parameter_of("InvalidParameter.ExpireTime"),
+            Some("ExpireTime")
+        );
+        assert_eq!(parameter_of("MissingParameter"), None);
+        assert_eq!(parameter_of("AuthFailure.TokenFailure"), None);
+    }
+
+    #[test]
+    fn any_file_fits_in_ten_thousand_parts() {
+        assert_eq!(part_size_for(0, 524_288), 1 << 20);
+        assert_eq!(part_size_for(5 << 20, 1 << 20), 1 << 20);
+        assert_eq!(part_size_for(10_000 << 20, 1 << 20), 1 << 20);
+        assert_eq!(part_size_for((10_000 << 20) + 1, 1 << 20), 2 << 20);
+        for size in [1u64 << 40, 39 << 40, (1 << 36) + 12_345] {
+            let ps = part_size_for(size, 1 << 20);
+            assert!(
+                super::super::parts::part_count(size, ps) <= MAX_PARTS,
+                "{size}"
+            );
+            assert_eq!(ps % (1 << 20), 0);
+        }
+    }
+
+    #[test]
+    fn settings_values_are_checked() {
+        assert!(check_storage_region("ap-chongqing").is_ok());
+        assert!(check_storage_region("ap-guangzhou-2").is_ok());
+        assert!(check_storage_region("").is_err());
+        assert!(check_storage_region("AP-x").is_err());
+        assert!(check_storage_region("ap chongqing").is_err());
+        assert!(check_expire_time("2030-01-01T00:00:00Z").is_ok());
+        assert!(check_expire_time("2030-01-01T08:00:00+08:00").is_ok());
+        assert!(check_expire_time("2030-13-01T00:00:00Z").is_err());
+        assert!(check_expire_time("2030-01-01 00:00:00Z").is_err());
+        assert!(check_expire_time("2030-01-01T00:00:00").is_err());
+        assert!(check_expire_time("tomorrow").is_err());
+    }
+}

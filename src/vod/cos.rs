@@ -1,0 +1,252 @@
+//! The COS object client both object-storage flows share (apply with the
+//! account's key, api3 with a session's temporary credential): one signed
+//! XML-API request, and where it connects.
+//!
+//! Design decisions:
+//! - Requests are virtual-hosted: the Host header is always the bucket's
+//!   host (`<bucket>.cos.<region>.myqcloud.com`) and is signed; the path is
+//!   the object key.
+//! - A temporary credential's token goes in `x-cos-security-token`, signed
+//!   (as cos-python-sdk-v5 does; protocol-api3.md §3).
+//! - Where requests connect ([`route`]): an explicit `--cos-endpoint`;
+//!   else, when the API endpoint is the cloud's, the bucket's host over
+//!   https; else (a `vodfs serve`, a test double) the API endpoint's own
+//!   address, so bucket names are never looked up in DNS.
+//! - Errors carry the HTTP status and the XML body's Code and Message,
+//!   never the URL (a presigned query would carry keys) nor the token.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use reqwest::Method;
+use url::Url;
+
+use super::error::{VodError, VodErrorKind};
+use super::http;
+use super::rules::cos_xml;
+use super::sign;
+use crate::report::chain as error_chain;
+
+/// The largest COS answer read (part lists of 10,000 parts fit).
+const MAX_RESPONSE: usize = 4 << 20;
+
+/// The key a COS request is signed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CosKey<'a> {
+    pub secret_id: &'a str,
+    pub secret_key: &'a str,
+    /// The temporary credential's token (`x-cos-security-token`).
+    pub token: Option<&'a str>,
+}
+
+impl fmt::Debug for CosKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CosKey")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One object: the bucket's host and the key path (with its leading `/`).
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'a> {
+    pub host: &'a str,
+    pub key: &'a str,
+}
+
+/// What a successful COS request answered.
+#[derive(Debug, Clone)]
+pub struct CosReply {
+    /// The ETag header, unquoted and lower-cased.
+    pub etag: Option<String>,
+    pub body: String,
+}
+
+/// Hosts of the cloud: an endpoint on one of them reaches COS by the
+/// bucket's own host name.
+pub fn is_cloud_host(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    [
+        "tencentcloudapi.com",
+        "qcloud.com",
+        "myqcloud.com",
+        "tencentcos.cn",
+    ]
+    .iter()
+    .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+}
+
+/// Where COS requests connect: `cos_endpoint` when given; `None` (the
+/// bucket's host over https) when `api_endpoint` is the cloud's; else the
+/// API endpoint's scheme, host and port.
+pub fn route(api_endpoint: &str, cos_endpoint: Option<&str>) -> Result<Option<Url>, String> {
+    let base = |e: &str, what: &str| -> Result<Url, String> {
+        let mut u = Url::parse(e).map_err(|err| format!("{what} {e:?}: {err}"))?;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+            return Err(format!("{what} {e:?}: not an http(s) URL with a host"));
+        }
+        u.set_path("/");
+        u.set_query(None);
+        u.set_fragment(None);
+        Ok(u)
+    };
+    if let Some(c) = cos_endpoint {
+        return base(c, "cos endpoint").map(Some);
+    }
+    let api = base(api_endpoint, "endpoint")?;
+    if is_cloud_host(api.host_str().unwrap_or_default()) {
+        Ok(None)
+    } else {
+        Ok(Some(api))
+    }
+}
+
+/// The COS client of one flow.
+#[derive(Debug, Clone)]
+pub struct CosClient {
+    http: reqwest::Client,
+    /// Where requests connect; `None`: the bucket's host over https.
+    base: Option<Url>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl CosClient {
+    pub fn new(base: Option<Url>, timeout: Duration) -> Result<Self, String> {
+        Ok(CosClient {
+            http: http::client(timeout)?,
+            base,
+        })
+    }
+
+    /// Where requests connect (`None`: the bucket's host over https).
+    pub fn base(&self) -> Option<&Url> {
+        self.base.as_ref()
+    }
+
+    /// One signed request on `object`; 2xx answers its ETag and body, any
+    /// other status a [`VodErrorKind::Rest`] error with the XML Code.
+    pub async fn request(
+        &self,
+        action: &'static str,
+        method: Method,
+        object: Object<'_>,
+        params: &[(String, String)],
+        body: Bytes,
+        key: &CosKey<'_>,
+    ) -> Result<CosReply, VodError> {
+        let (start, end) = (now().saturating_sub(60), now() + 3600);
+        let mut headers = vec![("host".to_string(), object.host.to_string())];
+        if let Some(t) = key.token {
+            headers.push(("x-cos-security-token".to_string(), t.to_string()));
+        }
+        let auth = sign::cos_authorization(
+            key.secret_id,
+            key.secret_key,
+            (start, end),
+            method.as_str(),
+            object.key,
+            params,
+            &headers,
+        );
+        let mut url = match &self.base {
+            Some(b) => b.clone(),
+            None => Url::parse(&format!("https://{}", object.host))
+                .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?,
+        };
+        url.set_path(object.key);
+        let q = params
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    sign::cos_encode(k)
+                } else {
+                    format!("{}={}", sign::cos_encode(k), sign::cos_encode(v))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query((!q.is_empty()).then_some(q.as_str()));
+        let transport = |e: reqwest::Error| {
+            VodError::new(
+                action,
+                VodErrorKind::Transport {
+                    timeout: e.is_timeout(),
+                    message: error_chain(&e.without_url()),
+                },
+            )
+        };
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::HOST, object.host)
+            .header(reqwest::header::AUTHORIZATION, auth);
+        if let Some(t) = key.token {
+            request = request.header("x-cos-security-token", t);
+        }
+        let mut resp = request.body(body).send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if buf.len() + chunk.len() > MAX_RESPONSE {
+                return Err(VodError::bad_response(action, "response body over 4 MiB"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if !(200..300).contains(&status) {
+            let body = cos_xml::Error::parse(&text);
+            return Err(VodError::new(
+                action,
+                VodErrorKind::Rest {
+                    status,
+                    code: body.code,
+                    message: body.message,
+                },
+            ));
+        }
+        Ok(CosReply { etag, body: text })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cos_goes_to_the_bucket_only_from_the_cloud() {
+        assert_eq!(
+            route("https://vod.tencentcloudapi.com", None).unwrap(),
+            None
+        );
+        assert_eq!(
+            route("https://vod.api.qcloud.com/v2/index.php", None).unwrap(),
+            None
+        );
+        let local = route("http://127.0.0.1:8700", None).unwrap().unwrap();
+        assert_eq!(local.as_str(), "http://127.0.0.1:8700/");
+        let local = route("http://127.0.0.1:8700/v2/index.php", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(local.as_str(), "http://127.0.0.1:8700/");
+        let over = route("https://vod.tencentcloudapi.com", Some("http://[::1]:9"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(over.as_str(), "http://[::1]:9/");
+        assert!(route("ftp://x", None).is_err());
+        assert!(route("https://vod.tencentcloudapi.com", Some("nope")).is_err());
+        assert!(!is_cloud_host("evilqcloud.com"));
+        assert!(is_cloud_host("VOD.TencentCloudAPI.com"));
+    }
+}
