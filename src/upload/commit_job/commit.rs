@@ -19,6 +19,7 @@ use crate::settings;
 use crate::upload::backend::CommitError;
 use crate::upload::error::UploadError;
 use crate::upload::job::{Committed, Observer, Phase, UploadJob};
+use crate::vod::rules::sniff;
 use crate::vod::{Media, names};
 
 /// A cover sent with the upload (flows that take it at the start), or why
@@ -66,11 +67,14 @@ impl CacheCommitJob {
         let (ino, version) = (info.ino, info.version);
         let cache = self.cache.clone();
         let defaults = self.settings.clone();
-        let (path, token, mut settings) = blocking(move || {
+        let head_len = info.size.min(sniff::HEAD_LEN as u64) as usize;
+        let (path, token, mut settings, head) = blocking(move || {
             Ok((
                 cache.display_path(ino),
                 cache.load_resume_token(ino, version)?,
                 settings::resolve(ino, &defaults, |name| cache.dir_setting(ino, name))?,
+                // Only for a name that does not say its type (below).
+                cache.read_at(ino, version, 0, head_len).unwrap_or_default(),
             ))
         })
         .await?;
@@ -79,9 +83,17 @@ impl CacheCommitJob {
         if let Some(Ok(c)) = &cover {
             settings.cover = c.req.clone();
         }
-        // A type the service cannot take goes inside the name (vod::rules).
-        let sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
+        // A type the service cannot take goes inside the name (vod::rules);
+        // the content's container then says the type when it can (API 3.0
+        // takes no generic type).
+        let mut sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
         sent.log_fallback(&path);
+        if sent.file_type == names::GENERIC_TYPE
+            && let Some(t) = sniff::media_type(&head)
+        {
+            tracing::info!(file = %path, file_type = t, "type told by the content");
+            sent.file_type = t.to_string();
+        }
         let job = UploadJob {
             file_name: sent.name,
             file_type: sent.file_type,

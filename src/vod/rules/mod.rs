@@ -11,6 +11,7 @@
 //! - [`codes`]: the v2 error-code table and the retry rule;
 //! - [`media_types`]: frontwize's MediaType table;
 //! - [`settings`]: limits of the upload settings (tags);
+//! - [`sniff`]: the media type of content whose name does not say it;
 //! - [`api3`]: API 3.0's version, error codes and retry rule, MediaTypes
 //!   and CoverTypes, parameter limits, COS part-count limit, ISO 8601.
 //!
@@ -25,3 +26,4 @@ pub mod media_types;
 pub mod names;
 pub mod parts;
 pub mod settings;
+pub mod sniff;
