@@ -5,8 +5,8 @@
 //! COS endpoint), and what API 3.0 media carry beyond the common media
 //! row (sub-app, storage region, expiry, session context). Same rules as
 //! `store.rs`: bytes durable before the row recording them; a commit writes
-//! its media, spends its objects, stores its answer and revokes its
-//! credential in one transaction.
+//! its media, spends its objects and stores its answer in one transaction;
+//! the credential expires on its own, as the cloud's.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -151,8 +151,10 @@ impl Store {
         )?)
     }
 
-    /// Records the committed media, spends the objects, stores the answer
-    /// and revokes the session's credential, atomically.
+    /// Records the committed media, spends the objects and stores the
+    /// answer, atomically. The session's credential lives on until it
+    /// expires, as the cloud's do (nothing revokes them), so a client whose
+    /// CommitUpload answer was lost can look at its upload again.
     pub fn commit_api3(
         &self,
         key: &str,
@@ -177,7 +179,6 @@ impl Store {
             "UPDATE api3_sessions SET result=?1 WHERE key=?2",
             params![result, key],
         )?;
-        tx.execute("DELETE FROM temp_creds WHERE session_key=?1", params![key])?;
         tx.commit()?;
         Ok(())
     }

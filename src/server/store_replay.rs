@@ -106,8 +106,9 @@ mod tests {
         // minute's count early.
         assert!(s.count_request("a", "Y", 361, 362, 1).expect("count"));
         assert!(!s.count_request("a", "Y", 361, 362, 1).expect("count"));
+        assert!(s.count_request("a", "X", 365, 420, 2).expect("count"));
         assert!(
-            !s.count_request("a", "X", 365, 420, 2).expect("count"),
+            !s.count_request("a", "X", 366, 420, 2).expect("count"),
             "the minute's count is still there"
         );
     }

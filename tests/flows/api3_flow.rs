@@ -19,6 +19,7 @@ fn part_bytes(svc: &Service) -> u64 {
 fn expire_credentials(svc: &Service) {
     let resp = reqwest::blocking::Client::new()
         .post(format!("{}/admin/expire-credentials", svc.url))
+        .header("X-Vodfs-Admin", "1")
         .send()
         .expect("admin request");
     assert!(resp.status().is_success(), "{}", resp.status());

@@ -61,7 +61,11 @@ def expect_code(name, call, code):
 
 
 def admin(path, body=None, method=None):
-    req = urllib.request.Request(f"http://{ADDR}{path}", data=body, method=method)
+    # The admin door wants this header (a web page could not send it
+    # without a preflight).
+    req = urllib.request.Request(
+        f"http://{ADDR}{path}", data=body, method=method, headers={"X-Vodfs-Admin": "1"}
+    )
     with urllib.request.urlopen(req) as r:
         return r.read()
 

@@ -156,7 +156,7 @@ fn cos_sdk_writes_with_the_temporary_credential_and_is_refused_without_it() {
             "another session's object refused",
             "expired credential refused",
             "the account's own key works",
-            "a committed session's credential is revoked",
+            "a committed session's credential still works until it expires",
         ],
     );
 }

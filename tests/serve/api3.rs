@@ -346,6 +346,7 @@ async fn temporary_credentials_are_scoped_timed_and_need_their_token() {
     let r = s
         .http
         .post(s.url("/admin/expire-credentials"))
+        .header("X-Vodfs-Admin", "1")
         .send()
         .await
         .unwrap();
@@ -368,6 +369,7 @@ async fn temporary_credentials_are_scoped_timed_and_need_their_token() {
     let r = s
         .http
         .put(s.url("/admin/temp-credential-ttl"))
+        .header("X-Vodfs-Admin", "1")
         .body("30")
         .send()
         .await

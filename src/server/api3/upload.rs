@@ -18,8 +18,9 @@
 //! foreign or expired keys are `InvalidParameterValue.VodSessionKey`; a
 //! media (or a declared cover) not yet in COS is `ResourceNotFound` and
 //! the key stays usable. Committing links the objects into `media/`,
-//! records the media (flow `api3`), spends the objects, stores the answer
-//! and revokes the credential in one transaction.
+//! records the media (flow `api3`), spends the objects and stores the
+//! answer in one transaction; the credential lives until it expires (a
+//! client whose answer was lost may list its upload again).
 
 use std::sync::Arc;
 
