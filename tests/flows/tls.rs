@@ -86,3 +86,17 @@ fn a_ca_file_that_is_not_a_certificate_stops_the_mount_naming_it() {
     assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
     assert!(!is_mounted(&mnt));
 }
+
+/// The default flow over https: API 3.0 calls and the object storage
+/// requests (to the endpoint's address with the bucket's Host) both go
+/// through the test CA's endpoint.
+#[test]
+fn api3_over_https_with_a_test_ca_commits() {
+    let svc = Service::start();
+    let proxy = TlsProxy::start(&svc.addr);
+    let ca = proxy.ca_pem.to_str().expect("utf-8 path");
+    let m = Mount::with_endpoint(&proxy.url, &["--protocol", "api3", "--ca-file", ca], &[]);
+    cp_commits(&m, &svc, "api3 over tls.mp4", 93);
+    let media = svc.admin("/admin/media");
+    assert!(media.to_string().contains("\"flow\":\"api3\""), "{media}");
+}

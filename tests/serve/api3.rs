@@ -475,6 +475,19 @@ async fn hosts_and_services_as_each_sdk_signs_them() {
     )
     .await;
     assert_eq!(err(&v), "AuthFailure.SignatureFailure", "{v}");
+    // Signed (correctly) for a Host this service does not answer to: a
+    // request captured for another service is refused here (issue 14).
+    let v = call_as(
+        &s,
+        "ApplyUpload",
+        json!({"MediaType": "mp4"}),
+        "evil.example",
+        "evil.example",
+        "vod",
+    )
+    .await;
+    assert_eq!(err(&v), "AuthFailure.SignatureFailure", "{v}");
+    assert!(v.to_string().contains("does not answer to"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -167,6 +167,26 @@ fn host_candidates(host: &str) -> Vec<&str> {
     v
 }
 
+/// A request signed for a Host this service does not answer to is refused
+/// (a signature captured for another service is no good here). tccli sends
+/// `Host: http://127.0.0.1:P` literally, so a scheme is looked past.
+fn check_host(app: &App, host: &str) -> Result<(), Api3Error> {
+    let name = host
+        .strip_prefix("http://")
+        .or_else(|| host.strip_prefix("https://"))
+        .unwrap_or(host);
+    if app.cfg.answers_to(name) {
+        return Ok(());
+    }
+    Err(fail(
+        codes::SIGNATURE_FAILURE,
+        format!(
+            "The request is signed for the Host `{}`, which this service does not answer to.",
+            name.chars().take(64).collect::<String>()
+        ),
+    ))
+}
+
 async fn authenticate_tc3(app: &App, req: &Api3Request) -> Result<Account, Api3Error> {
     let auth = Tc3Auth::parse(req.header("authorization").unwrap_or(""))
         .map_err(|e| fail(codes::INVALID_AUTHORIZATION, e.to_string()))?;
@@ -190,6 +210,7 @@ async fn authenticate_tc3(app: &App, req: &Api3Request) -> Result<Account, Api3E
             ),
         ));
     }
+    check_host(app, &req.host)?;
     let unsigned = req
         .header("x-tc-content-sha256")
         .is_some_and(|v| v == UNSIGNED_PAYLOAD);
@@ -257,6 +278,7 @@ async fn authenticate_v1(app: &App, req: &Api3Request) -> Result<Account, Api3Er
     }
     let acct = account_of(app, secret_id, param("Token")).await?;
     check_window(app, param("Timestamp"))?;
+    check_host(app, &req.host)?;
     let method = req.method.as_str();
     let ok = host_candidates(&req.host)
         .into_iter()
