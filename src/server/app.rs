@@ -11,7 +11,7 @@ use super::clock::unix_now;
 use super::config::ServerConfig;
 use super::error::ServerError;
 use super::faults::Faults;
-use super::ratelimit::{NonceCache, RateLimiter};
+use super::ratelimit::RateLimiter;
 use super::running::Running;
 use super::stats::Stats;
 use super::store::Store;
@@ -21,7 +21,6 @@ pub struct App {
     pub cfg: ServerConfig,
     pub store: Arc<Store>,
     pub limiter: RateLimiter,
-    pub nonces: NonceCache,
     pub faults: Faults,
     pub stats: Stats,
     /// Serialises the steps that turn uploads into media (finish, commit).
@@ -38,7 +37,6 @@ impl App {
         let store = Arc::new(Store::open(&cfg.data_dir)?);
         Ok(App {
             limiter: RateLimiter::new(cfg.rate_limits.clone()),
-            nonces: NonceCache::new(),
             faults: Faults::new(cfg.faults.clone()),
             stats: Stats::default(),
             commit_lock: tokio::sync::Mutex::new(()),

@@ -3,11 +3,8 @@
 //! (changeable at run time) live here; the counts of each window are kept
 //! in the database (`store_replay.rs`, counted by the request guard through
 //! `App::admit`), so a restart forgets none.
-//!
-//! [`NonceCache`] is the former in-memory replay guard; the guard now
-//! spends every scheme's nonce in the database (`App::spend_nonce`).
+//! Nonces are spent in the database too (`App::spend_nonce`).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::config::RateLimits;
@@ -43,41 +40,6 @@ impl RateLimiter {
     }
 }
 
-/// Remembers (SecretId, Nonce) pairs for the replay window.
-pub struct NonceCache {
-    seen: Mutex<HashMap<(String, String), u64>>,
-}
-
-impl NonceCache {
-    pub fn new() -> Self {
-        NonceCache {
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Records the nonce; false if it was already seen within `window`.
-    pub fn check_and_insert(&self, secret_id: &str, nonce: &str, now: u64, window: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| now.saturating_sub(*t) <= window);
-        }
-        let key = (secret_id.to_string(), nonce.to_string());
-        match seen.get(&key) {
-            Some(t) if now.saturating_sub(*t) <= window => false,
-            _ => {
-                seen.insert(key, now);
-                true
-            }
-        }
-    }
-}
-
-impl Default for NonceCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,14 +56,5 @@ mod tests {
         l.enabled = false;
         r.set_limits(l);
         assert_eq!(r.quota_of("InitUpload"), None);
-    }
-
-    #[test]
-    fn nonce_replay() {
-        let c = NonceCache::new();
-        assert!(c.check_and_insert("a", "1", 100, 300));
-        assert!(!c.check_and_insert("a", "1", 200, 300));
-        assert!(c.check_and_insert("b", "1", 200, 300));
-        assert!(c.check_and_insert("a", "1", 500, 300), "outside the window");
     }
 }

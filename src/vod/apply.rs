@@ -44,9 +44,8 @@ use super::flow::{
 };
 use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
-use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart, ListPartsResult};
+use super::rules::cos_xml::{self, ListPartsResult};
 pub use super::rules::parts::COS_MIN_PART;
-use super::rules::parts::{part_count, part_range};
 
 const APPLY: &str = "ApplyUpload";
 const COMMIT: &str = "CommitUpload";
@@ -333,7 +332,7 @@ impl ApplyClient {
             }
             Some(id) => match self.list(&tok, id).await {
                 Ok(parts) => {
-                    let xml = completion(&parts, session)?.to_xml();
+                    let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();
                     let params = [("uploadId".to_string(), id.clone())];
                     self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
                         .await?;
@@ -390,36 +389,6 @@ fn is_no_such_upload(e: &VodError) -> bool {
     matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
-/// The CompleteMultipartUpload body for a session, from the parts COS
-/// lists: every part of the file, each of its expected size.
-fn completion(
-    listed: &[cos_xml::ListedPart],
-    session: &Session,
-) -> Result<CompleteMultipartUpload, VodError> {
-    let count = part_count(session.file_size, session.part_size);
-    let mut parts = Vec::new();
-    for n in 1..=count {
-        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
-        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} missing"),
-            ));
-        };
-        if p.size != expected {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} has {} bytes, expected {expected}", p.size),
-            ));
-        }
-        parts.push(CompletePart {
-            number: p.number,
-            etag: p.etag.clone(),
-        });
-    }
-    Ok(CompleteMultipartUpload { parts })
-}
-
 impl UploadFlow for ApplyClient {
     fn name(&self) -> &'static str {
         "apply"
@@ -473,39 +442,5 @@ impl UploadFlow for ApplyClient {
                 .await
                 .map(|_| ())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn listed(number: u32, size: u64) -> cos_xml::ListedPart {
-        cos_xml::ListedPart {
-            number,
-            etag: format!("{number:032x}"),
-            size,
-        }
-    }
-
-    #[test]
-    fn completion_names_every_part_of_its_size() {
-        let session = Session {
-            flow: "apply".into(),
-            sha1_hex: String::new(),
-            file_size: (1 << 20) + 5,
-            part_size: 1 << 20,
-            token: None,
-        };
-        let c = completion(&[listed(2, 5), listed(1, 1 << 20)], &session).unwrap();
-        let numbers: Vec<u32> = c.parts.iter().map(|p| p.number).collect();
-        assert_eq!(numbers, vec![1, 2]);
-        let e = completion(&[listed(1, 1 << 20)], &session).unwrap_err();
-        assert!(e.to_string().contains("part 2 missing"), "{e}");
-        let e = completion(&[listed(1, 1 << 20), listed(2, 4)], &session).unwrap_err();
-        assert!(
-            e.to_string().contains("part 2 has 4 bytes, expected 5"),
-            "{e}"
-        );
     }
 }

@@ -23,8 +23,10 @@ use reqwest::Method;
 use url::Url;
 
 use super::error::{VodError, VodErrorKind};
+use super::flow::Session;
 use super::http;
-use super::rules::cos_xml;
+use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart};
+use super::rules::parts::{part_count, part_range};
 use super::sign;
 use crate::report::chain as error_chain;
 
@@ -220,6 +222,35 @@ impl CosClient {
     }
 }
 
+/// The CompleteMultipartUpload body for a session, from the parts COS
+/// lists: every part of the file, each of its expected size (apply and
+/// api3 alike; `action` names the step in errors).
+pub fn completion(
+    listed: &[cos_xml::ListedPart],
+    session: &Session,
+    action: &'static str,
+) -> Result<CompleteMultipartUpload, VodError> {
+    let count = part_count(session.file_size, session.part_size);
+    let mut parts = Vec::new();
+    for n in 1..=count {
+        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
+        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
+            return Err(VodError::bad_response(action, format!("part {n} missing")));
+        };
+        if p.size != expected {
+            return Err(VodError::bad_response(
+                action,
+                format!("part {n} has {} bytes, expected {expected}", p.size),
+            ));
+        }
+        parts.push(CompletePart {
+            number: p.number,
+            etag: p.etag.clone(),
+        });
+    }
+    Ok(CompleteMultipartUpload { parts })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +279,34 @@ mod tests {
         assert!(route("https://vod.tencentcloudapi.com", Some("nope")).is_err());
         assert!(!is_cloud_host("evilqcloud.com"));
         assert!(is_cloud_host("VOD.TencentCloudAPI.com"));
+    }
+
+    fn listed(number: u32, size: u64) -> cos_xml::ListedPart {
+        cos_xml::ListedPart {
+            number,
+            etag: format!("{number:032x}"),
+            size,
+        }
+    }
+
+    #[test]
+    fn completion_names_every_part_of_its_size() {
+        let session = Session {
+            flow: "apply".into(),
+            sha1_hex: String::new(),
+            file_size: (1 << 20) + 5,
+            part_size: 1 << 20,
+            token: None,
+        };
+        let c = completion(&[listed(2, 5), listed(1, 1 << 20)], &session, "X").unwrap();
+        let numbers: Vec<u32> = c.parts.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, vec![1, 2]);
+        let e = completion(&[listed(1, 1 << 20)], &session, "X").unwrap_err();
+        assert!(e.to_string().contains("part 2 missing"), "{e}");
+        let e = completion(&[listed(1, 1 << 20), listed(2, 4)], &session, "X").unwrap_err();
+        assert!(
+            e.to_string().contains("part 2 has 4 bytes, expected 5"),
+            "{e}"
+        );
     }
 }

@@ -61,7 +61,7 @@ use super::sign::tc3;
 use crate::report::chain as error_chain;
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
 use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
-use session::{Token, completion, credential_ran_out, no_such_upload, now};
+use session::{Token, credential_ran_out, no_such_upload, now};
 
 /// The largest API answer read.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -560,7 +560,7 @@ impl Api3Client {
             Err(e) if no_such_upload(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let xml = completion(&parts, session)?.to_xml();
+        let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();
         let params = [("uploadId".to_string(), id.to_string())];
         match self
             .cos(

@@ -8,10 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::super::error::{VodError, VodErrorKind};
-use super::super::flow::Session;
-use super::super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart};
-use super::super::rules::parts::{part_count, part_range};
-use super::actions::COMPLETE;
 
 /// Unix seconds now.
 pub(super) fn now() -> u64 {
@@ -68,36 +64,6 @@ impl fmt::Debug for Token {
             .field("upload_id", &self.upload_id)
             .finish_non_exhaustive()
     }
-}
-
-/// The CompleteMultipartUpload body for a session, from the parts COS
-/// lists: every part of the file, each of its expected size.
-pub(super) fn completion(
-    listed: &[cos_xml::ListedPart],
-    session: &Session,
-) -> Result<CompleteMultipartUpload, VodError> {
-    let count = part_count(session.file_size, session.part_size);
-    let mut parts = Vec::new();
-    for n in 1..=count {
-        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
-        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} missing"),
-            ));
-        };
-        if p.size != expected {
-            return Err(VodError::bad_response(
-                COMPLETE,
-                format!("part {n} has {} bytes, expected {expected}", p.size),
-            ));
-        }
-        parts.push(CompletePart {
-            number: p.number,
-            etag: p.etag.clone(),
-        });
-    }
-    Ok(CompleteMultipartUpload { parts })
 }
 
 /// COS refused the session's credential because it ran out: by the
