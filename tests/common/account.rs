@@ -24,3 +24,25 @@ pub fn credentials_with_key(key: &str) -> vodfs::vod::Credentials {
 pub fn credentials() -> vodfs::vod::Credentials {
     credentials_with_key(SECRET_KEY)
 }
+
+/// A v2 call's parameters (the common ones, then `params`) signed with the
+/// test account for `host` and `path`, `Signature` last.
+pub fn signed_v2(
+    host: &str,
+    method: &str,
+    path: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = vec![
+        ("Action".into(), action.into()),
+        ("Region".into(), "gz".into()),
+        ("Timestamp".into(), super::now().to_string()),
+        ("Nonce".into(), rand::random::<u32>().to_string()),
+        ("SecretId".into(), SECRET_ID.into()),
+    ];
+    p.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let sig = vodfs::vod::sign::sign_v2(SECRET_KEY, method, host, path, &p);
+    p.push(("Signature".into(), sig));
+    p
+}

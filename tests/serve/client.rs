@@ -19,19 +19,7 @@ impl TestServer {
         action: &str,
         params: &[(&str, &str)],
     ) -> Vec<(String, String)> {
-        let mut p: Vec<(String, String)> = vec![
-            ("Action".into(), action.into()),
-            ("Region".into(), "gz".into()),
-            ("Timestamp".into(), now().to_string()),
-            ("Nonce".into(), rand::random::<u32>().to_string()),
-            ("SecretId".into(), SECRET_ID.into()),
-        ];
-        for (k, v) in params {
-            p.push((k.to_string(), v.to_string()));
-        }
-        let sig = sign::sign_v2(SECRET_KEY, method, &self.host(), path, &p);
-        p.push(("Signature".into(), sig));
-        p
+        signed_v2(&self.host(), method, path, action, params)
     }
 
     /// Sends already-built parameters in the query.

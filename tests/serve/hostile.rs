@@ -380,17 +380,7 @@ fn signed(
     action: &str,
     params: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut p: Vec<(String, String)> = vec![
-        ("Action".into(), action.into()),
-        ("Region".into(), "gz".into()),
-        ("Timestamp".into(), now().to_string()),
-        ("Nonce".into(), rand::random::<u32>().to_string()),
-        ("SecretId".into(), SECRET_ID.into()),
-    ];
-    p.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let sig = sign::sign_v2(SECRET_KEY, method, &svc.addr, "/v2/index.php", &p);
-    p.push(("Signature".into(), sig));
-    p
+    signed_v2(&svc.addr, method, "/v2/index.php", action, params)
 }
 
 #[test]

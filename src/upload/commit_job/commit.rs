@@ -67,14 +67,24 @@ impl CacheCommitJob {
         let (ino, version) = (info.ino, info.version);
         let cache = self.cache.clone();
         let defaults = self.settings.clone();
-        let head_len = info.size.min(sniff::HEAD_LEN as u64) as usize;
+        // A type the service cannot take goes inside the name (vod::rules);
+        // the content's container then says the type when it can (API 3.0
+        // takes no generic type), so only such a file's head is read.
+        let mut sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
+        let head_len = if sent.file_type == names::GENERIC_TYPE {
+            info.size.min(sniff::HEAD_LEN as u64) as usize
+        } else {
+            0
+        };
         let (path, token, mut settings, head) = blocking(move || {
             Ok((
                 cache.display_path(ino),
                 cache.load_resume_token(ino, version)?,
                 settings::resolve(ino, &defaults, |name| cache.dir_setting(ino, name))?,
-                // Only for a name that does not say its type (below).
-                cache.read_at(ino, version, 0, head_len).unwrap_or_default(),
+                match head_len {
+                    0 => Vec::new(),
+                    n => cache.read_at(ino, version, 0, n).unwrap_or_default(),
+                },
             ))
         })
         .await?;
@@ -83,10 +93,6 @@ impl CacheCommitJob {
         if let Some(Ok(c)) = &cover {
             settings.cover = c.req.clone();
         }
-        // A type the service cannot take goes inside the name (vod::rules);
-        // the content's container then says the type when it can (API 3.0
-        // takes no generic type).
-        let mut sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
         sent.log_fallback(&path);
         if sent.file_type == names::GENERIC_TYPE
             && let Some(t) = sniff::media_type(&head)
