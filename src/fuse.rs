@@ -179,17 +179,26 @@ fn file_attr(a: &Attr, blksize: u32) -> FileAttr {
         mtime: a.mtime,
         ctime: a.ctime,
         crtime: a.crtime,
-        kind: match a.kind {
-            Kind::File => FileType::RegularFile,
-            Kind::Dir => FileType::Directory,
-        },
+        kind: file_type(a.kind),
         perm: (a.mode & 0o7777) as u16,
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize,
         flags: 0,
+    }
+}
+
+fn file_type(k: Kind) -> FileType {
+    match k {
+        Kind::File => FileType::RegularFile,
+        Kind::Dir => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice => FileType::CharDevice,
+        Kind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -306,28 +315,17 @@ impl Filesystem for FuseFs {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        if mode & libc::S_IFMT != libc::S_IFREG {
-            tracing::info!("mknod of a special file refused: vodfs stores regular files only");
-            reply.error(Errno::EPERM);
-            return;
-        }
-        let r = self
-            .fs
-            .create(
-                parent.0,
-                name.as_bytes(),
-                mode & !umask,
-                req.uid(),
-                req.gid(),
-                false,
-            )
-            .and_then(|(a, fh)| match self.fs.release(fh) {
-                Reply::Now(r) => r.map(|()| a),
-                Reply::Later(_) => Ok(a),
-            });
+        let r = self.fs.mknod(
+            parent.0,
+            name.as_bytes(),
+            mode & !umask,
+            rdev,
+            req.uid(),
+            req.gid(),
+        );
         self.entry("mknod", r, reply);
     }
 
@@ -368,17 +366,27 @@ impl Filesystem for FuseFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
-        _target: &Path,
+        target: &Path,
         reply: ReplyEntry,
     ) {
-        self.entry(
-            "symlink",
-            self.fs.symlink(parent.0, link_name.as_bytes()),
-            reply,
+        let r = self.fs.symlink(
+            parent.0,
+            link_name.as_bytes(),
+            target.as_os_str().as_bytes(),
+            req.uid(),
+            req.gid(),
         );
+        self.entry("symlink", r, reply);
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(ino.0) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(errno("readlink", &e)),
+        }
     }
 
     fn rename(
@@ -526,14 +534,10 @@ impl Filesystem for FuseFs {
             Err(e) => return reply.error(errno("readdir", &e)),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let kind = match e.kind {
-                Kind::File => FileType::RegularFile,
-                Kind::Dir => FileType::Directory,
-            };
             if reply.add(
                 INodeNo(e.ino),
                 (i + 1) as u64,
-                kind,
+                file_type(e.kind),
                 OsStr::from_bytes(&e.name),
             ) {
                 break;

@@ -23,6 +23,8 @@ pub enum CacheError {
     NotDir,
     #[error("is a directory")]
     IsDir,
+    #[error("operation not permitted: {0}")]
+    NotPermitted(&'static str),
     #[error("invalid operation: {0}")]
     Invalid(&'static str),
     #[error("no such xattr")]

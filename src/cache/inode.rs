@@ -10,22 +10,66 @@ pub const BY_ID_INO: u64 = 2;
 /// `by-id/<fileId>` entries have inode `MEDIA_INO_BASE + media id`.
 pub const MEDIA_INO_BASE: u64 = 1 << 48;
 
-/// Kind of an inode.
+/// Kind of an inode. Only regular files have content (versions, uploads);
+/// a symlink stores its target, a device node its `rdev`, a fifo or a
+/// socket nothing but its attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     File,
     Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 impl Kind {
+    /// The `inodes.kind` column (see the schema).
     pub(super) fn to_i64(self) -> i64 {
         match self {
             Kind::File => 1,
             Kind::Dir => 2,
+            Kind::Symlink => 3,
+            Kind::Fifo => 4,
+            Kind::Socket => 5,
+            Kind::CharDevice => 6,
+            Kind::BlockDevice => 7,
         }
     }
     pub(super) fn from_i64(v: i64) -> Kind {
-        if v == 2 { Kind::Dir } else { Kind::File }
+        match v {
+            2 => Kind::Dir,
+            3 => Kind::Symlink,
+            4 => Kind::Fifo,
+            5 => Kind::Socket,
+            6 => Kind::CharDevice,
+            7 => Kind::BlockDevice,
+            _ => Kind::File,
+        }
+    }
+
+    /// The kind of the file type bits of a `mode` (`S_IFMT`), if any.
+    pub fn from_mode(mode: u32) -> Option<Kind> {
+        Some(match mode & 0o170000 {
+            0o100000 => Kind::File,
+            0o040000 => Kind::Dir,
+            0o120000 => Kind::Symlink,
+            0o010000 => Kind::Fifo,
+            0o140000 => Kind::Socket,
+            0o020000 => Kind::CharDevice,
+            0o060000 => Kind::BlockDevice,
+            _ => return None,
+        })
+    }
+
+    /// Fifos, sockets and device nodes: attributes only, never opened
+    /// through vodfs (the kernel serves them itself).
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice
+        )
     }
 }
 
@@ -45,8 +89,11 @@ pub struct InodeRow {
     pub crtime: SystemTime,
     /// Content version; bumped when a sealed content is written again.
     pub version: u64,
-    /// 0 once unlinked (the row stays while the file is open).
+    /// Names of a file (hard links; 0 once unlinked, the row stays while
+    /// the file is open); 2 + subdirectories for a directory.
     pub nlink: u32,
+    /// Device number of a device node (0 for every other kind).
+    pub rdev: u32,
 }
 
 /// Time as signed nanoseconds since the epoch (times before 1970 are legal).

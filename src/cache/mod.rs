@@ -38,13 +38,14 @@
 //! `fuse`. The files: `store` (the handle),
 //! `open` (opening a cache directory), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
 //! writer thread and reader pool), `schema` (migrations), and one file of
-//! `impl Cache` per subject (`nodes`, `paths`, `xattrs`, `uploads`,
+//! `impl Cache` per subject (`nodes`, `links`, `paths`, `xattrs`, `uploads`,
 //! `space`, `unsealed`).
 
 mod db;
 mod error;
 pub mod hash;
 mod inode;
+mod links;
 mod nodes;
 mod open;
 mod paths;
@@ -58,7 +59,7 @@ mod xattrs;
 pub use error::CacheError;
 pub use hash::{ContentHasher, HashKinds, Hashes};
 pub use inode::{BY_ID_INO, InodeRow, Kind, MEDIA_INO_BASE, ROOT_INO};
-pub use nodes::{DirEntry, PartMd5s, RenameOutcome, SetAttr};
+pub use nodes::{DirEntry, NewNode, PartMd5s, RenameOutcome, SetAttr};
 pub use store::Cache;
 pub(crate) use uploads::read_file_at;
 pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus};

@@ -1,5 +1,9 @@
 //! Inodes, directory entries, xattrs and content versions: what the
 //! filesystem layer reads and changes. Names are bytes (non-UTF-8 allowed).
+//!
+//! Link counts are kept in the same transaction as the entries: a
+//! non-directory's `nlink` is its number of names (hard links, see
+//! `links`), a directory's 2 + its subdirectories.
 
 use std::time::SystemTime;
 
@@ -33,17 +37,31 @@ pub struct SetAttr {
     pub mtime: Option<SystemTime>,
 }
 
+/// A new inode: what [`Cache::create`] stores.
+#[derive(Debug, Clone)]
+pub struct NewNode {
+    pub kind: Kind,
+    /// Permission bits (type bits are ignored).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Device number of a device node.
+    pub rdev: u32,
+    /// A symlink's target.
+    pub target: Option<Vec<u8>>,
+}
+
 /// What a rename did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenameOutcome {
     /// The inode that moved.
     pub ino: u64,
-    /// A file the rename replaced: now unlinked (nlink 0).
+    /// A non-directory the rename replaced: one name fewer (nlink 0 when
+    /// it was its last).
     pub replaced: Option<u64>,
 }
 
-const INODE_COLS: &str =
-    "ino, kind, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, crtime_ns, version, nlink";
+const INODE_COLS: &str = "ino, kind, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, crtime_ns, version, nlink, rdev";
 
 fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<InodeRow> {
     Ok(InodeRow {
@@ -59,6 +77,7 @@ fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<InodeRow> {
         crtime: from_ns(r.get(9)?),
         version: r.get::<_, i64>(10)? as u64,
         nlink: r.get::<_, i64>(11)? as u32,
+        rdev: r.get::<_, i64>(12)? as u32,
     })
 }
 
@@ -74,9 +93,9 @@ pub(super) fn ensure_root(conn: &Connection, uid: u32, gid: u32) -> Result<(), C
     Ok(())
 }
 
-/// Files left unlinked (nlink 0) by an earlier mount.
+/// Non-directories left unlinked (nlink 0) by an earlier mount.
 pub(super) fn orphans(conn: &Connection) -> Result<Vec<u64>, CacheError> {
-    let mut st = conn.prepare("SELECT ino FROM inodes WHERE nlink = 0 AND kind = 1")?;
+    let mut st = conn.prepare("SELECT ino FROM inodes WHERE nlink = 0 AND kind <> 2")?;
     let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
     Ok(rows
         .collect::<Result<Vec<_>, _>>()?
@@ -90,7 +109,11 @@ pub(super) fn get_inode(conn: &Connection, ino: u64) -> Result<Option<InodeRow>,
     Ok(st.query_row([ino as i64], inode_from_row).optional()?)
 }
 
-fn lookup_ino(conn: &Connection, parent: u64, name: &[u8]) -> Result<Option<u64>, CacheError> {
+pub(super) fn lookup_ino(
+    conn: &Connection,
+    parent: u64,
+    name: &[u8],
+) -> Result<Option<u64>, CacheError> {
     let mut st = conn.prepare_cached("SELECT ino FROM dentries WHERE parent = ?1 AND name = ?2")?;
     Ok(st
         .query_row(params![parent as i64, name], |r| r.get::<_, i64>(0))
@@ -98,7 +121,7 @@ fn lookup_ino(conn: &Connection, parent: u64, name: &[u8]) -> Result<Option<u64>
         .map(|i| i as u64))
 }
 
-fn require_dir(conn: &Connection, ino: u64) -> Result<InodeRow, CacheError> {
+pub(super) fn require_dir(conn: &Connection, ino: u64) -> Result<InodeRow, CacheError> {
     let row = get_inode(conn, ino)?.ok_or(CacheError::NotFound)?;
     if row.kind != Kind::Dir {
         return Err(CacheError::NotDir);
@@ -111,13 +134,20 @@ fn is_empty_dir(conn: &Connection, ino: u64) -> Result<bool, CacheError> {
     Ok(st.query_row([ino as i64], |_| Ok(())).optional()?.is_none())
 }
 
-fn touch_dir(conn: &Connection, ino: u64, now: i64) -> Result<(), CacheError> {
+pub(super) fn touch_dir(conn: &Connection, ino: u64, now: i64) -> Result<(), CacheError> {
     conn.prepare_cached("UPDATE inodes SET mtime_ns = ?2, ctime_ns = ?2 WHERE ino = ?1")?
         .execute(params![ino as i64, now])?;
     Ok(())
 }
 
-/// Removes the entry (parent, name) of a file, marking the file unlinked.
+/// Adds `delta` to the link count of `ino`.
+pub(super) fn add_links(conn: &Connection, ino: u64, delta: i64) -> Result<(), CacheError> {
+    conn.prepare_cached("UPDATE inodes SET nlink = max(nlink + ?2, 0) WHERE ino = ?1")?
+        .execute(params![ino as i64, delta])?;
+    Ok(())
+}
+
+/// Removes the entry (parent, name) of a non-directory: one name fewer.
 fn unlink_entry(
     conn: &Connection,
     parent: u64,
@@ -127,8 +157,10 @@ fn unlink_entry(
 ) -> Result<(), CacheError> {
     conn.prepare_cached("DELETE FROM dentries WHERE parent = ?1 AND name = ?2")?
         .execute(params![parent as i64, name])?;
-    conn.prepare_cached("UPDATE inodes SET nlink = 0, ctime_ns = ?2 WHERE ino = ?1")?
-        .execute(params![ino as i64, now])?;
+    conn.prepare_cached(
+        "UPDATE inodes SET nlink = max(nlink - 1, 0), ctime_ns = ?2 WHERE ino = ?1",
+    )?
+    .execute(params![ino as i64, now])?;
     touch_dir(conn, parent, now)
 }
 
@@ -146,6 +178,7 @@ fn drop_dir(
     )?;
     conn.execute("DELETE FROM xattrs WHERE ino = ?1", [ino as i64])?;
     conn.execute("DELETE FROM inodes WHERE ino = ?1", [ino as i64])?;
+    add_links(conn, parent, -1)?;
     touch_dir(conn, parent, now)
 }
 
@@ -227,6 +260,22 @@ impl Cache {
         uid: u32,
         gid: u32,
     ) -> Result<InodeRow, CacheError> {
+        self.create(
+            parent,
+            name,
+            NewNode {
+                kind,
+                mode,
+                uid,
+                gid,
+                rdev: 0,
+                target: None,
+            },
+        )
+    }
+
+    /// Creates `name` in `parent` as `node` describes (any kind).
+    pub fn create(&self, parent: u64, name: &[u8], node: NewNode) -> Result<InodeRow, CacheError> {
         let name = name.to_vec();
         self.db().write(false, move |c| {
             require_dir(c, parent)?;
@@ -234,15 +283,30 @@ impl Cache {
                 return Err(CacheError::Exists);
             }
             let now = to_ns(SystemTime::now());
-            let nlink = if kind == Kind::Dir { 2 } else { 1 };
+            let nlink = if node.kind == Kind::Dir { 2 } else { 1 };
+            let size = node.target.as_ref().map_or(0, |t| t.len() as i64);
             c.prepare_cached(
-                "INSERT INTO inodes (kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns, nlink)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?5, ?6)",
+                "INSERT INTO inodes (kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns,
+                 nlink, size, rdev, target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![kind.to_i64(), mode & 0o7777, uid, gid, now, nlink])?;
+            .execute(params![
+                node.kind.to_i64(),
+                node.mode & 0o7777,
+                node.uid,
+                node.gid,
+                now,
+                nlink,
+                size,
+                node.rdev,
+                node.target
+            ])?;
             let ino = c.last_insert_rowid() as u64;
             c.prepare_cached("INSERT INTO dentries (parent, name, ino) VALUES (?1, ?2, ?3)")?
                 .execute(params![parent as i64, name, ino as i64])?;
+            if node.kind == Kind::Dir {
+                add_links(c, parent, 1)?;
+            }
             touch_dir(c, parent, now)?;
             get_inode(c, ino)?.ok_or(CacheError::NotFound)
         })
@@ -289,8 +353,8 @@ impl Cache {
         })
     }
 
-    /// Removes the file entry (parent, name); the file row stays with
-    /// nlink 0 until [`Cache::forget`]. Returns the file's inode.
+    /// Removes the entry (parent, name) of a non-directory: its nlink drops
+    /// by one; at 0 the row stays until [`Cache::forget`]. Returns its inode.
     pub fn unlink(&self, parent: u64, name: &[u8]) -> Result<u64, CacheError> {
         let name = name.to_vec();
         self.db().write(false, move |c| {
@@ -341,15 +405,15 @@ impl Cache {
                     });
                 }
                 let t = get_inode(c, target)?.ok_or(CacheError::NotFound)?;
-                match (src.kind, t.kind) {
-                    (Kind::Dir, Kind::File) => return Err(CacheError::NotDir),
-                    (Kind::File, Kind::Dir) => return Err(CacheError::IsDir),
-                    (Kind::Dir, Kind::Dir) => {
+                match (src.kind == Kind::Dir, t.kind == Kind::Dir) {
+                    (true, false) => return Err(CacheError::NotDir),
+                    (false, true) => return Err(CacheError::IsDir),
+                    (true, true) => {
                         if !is_empty_dir(c, target)? {
                             return Err(CacheError::NotEmpty);
                         }
                     }
-                    (Kind::File, Kind::File) => {}
+                    (false, false) => {}
                 }
                 if src.kind == Kind::Dir && is_ancestor(c, ino, new_parent)? {
                     return Err(CacheError::Invalid("cannot move a directory into itself"));
@@ -367,6 +431,11 @@ impl Cache {
                 "UPDATE dentries SET parent = ?3, name = ?4 WHERE parent = ?1 AND name = ?2",
             )?
             .execute(params![parent as i64, name, new_parent as i64, new_name])?;
+            if src.kind == Kind::Dir && parent != new_parent {
+                // Its `..` moves: one subdirectory fewer here, one more there.
+                add_links(c, parent, -1)?;
+                add_links(c, new_parent, 1)?;
+            }
             c.execute(
                 "UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1",
                 params![ino as i64, now],
@@ -377,12 +446,12 @@ impl Cache {
         })
     }
 
-    /// Deletes an unlinked file that nothing has open: its row, xattrs, and
-    /// the bytes of every version that no media record keeps.
+    /// Deletes an unlinked non-directory that nothing has open: its row,
+    /// xattrs, and the bytes of every version that no media record keeps.
     pub fn forget(&self, ino: u64) -> Result<(), CacheError> {
         let doomed = self.db().write(false, move |c| {
             let Some(row) = get_inode(c, ino)? else { return Ok(Vec::new()) };
-            if row.nlink > 0 || row.kind != Kind::File {
+            if row.nlink > 0 || row.kind == Kind::Dir {
                 return Ok(Vec::new());
             }
             c.execute("DELETE FROM xattrs WHERE ino = ?1", [ino as i64])?;

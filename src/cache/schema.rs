@@ -103,6 +103,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (ino, version) REFERENCES versions(ino, version)
     );
     ",
+    // 2: symlinks, hard links and special files. `kind` gains 3 symlink,
+    // 4 fifo, 5 socket, 6 char device, 7 block device; a symlink's target
+    // is `target` (its size is the target's length), a device node's
+    // number `rdev`. A file's nlink counts its names; a directory's is
+    // 2 + its subdirectories (recounted here: it was always 2).
+    "
+    ALTER TABLE inodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE inodes ADD COLUMN target BLOB;
+    UPDATE inodes SET nlink = 2 + (
+        SELECT count(*) FROM dentries d JOIN inodes c ON c.ino = d.ino
+        WHERE d.parent = inodes.ino AND c.kind = 2
+    ) WHERE kind = 2;
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

@@ -198,7 +198,11 @@ impl Cache {
                 return Ok(None);
             };
             let Some((parent, name)) = c
-                .prepare_cached("SELECT parent, name FROM dentries WHERE ino = ?1 LIMIT 1")?
+                // A hard-linked file goes up once, under the name that sorts
+                // first by (directory inode, name bytes): `Cache::names_of`.
+                .prepare_cached(
+                    "SELECT parent, name FROM dentries WHERE ino = ?1 ORDER BY parent, name LIMIT 1",
+                )?
                 .query_row([ino as i64], |r| {
                     Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
                 })

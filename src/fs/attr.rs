@@ -16,6 +16,8 @@ pub struct Attr {
     pub uid: u32,
     pub gid: u32,
     pub nlink: u32,
+    /// Device number of a device node (0 otherwise).
+    pub rdev: u32,
     pub atime: SystemTime,
     pub mtime: SystemTime,
     pub ctime: SystemTime,

@@ -29,6 +29,9 @@ pub enum FsError {
     BadHandle(u64),
     #[error("name too long")]
     NameTooLong,
+    /// Past the largest file the cache holds (`Fs::MAX_FILE_SIZE`).
+    #[error("file too large: {0} bytes (at most {max})", max = super::names::MAX_FILE_SIZE)]
+    TooBig(u64),
     #[error("operation not supported: {0}")]
     NotSupported(&'static str),
     #[error("commit failed: {0}")]
@@ -68,6 +71,7 @@ impl FsError {
             FsError::Invalid(_) => libc::EINVAL,
             FsError::BadHandle(_) => libc::EBADF,
             FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::TooBig(_) => libc::EFBIG,
             FsError::NotSupported(_) => libc::EOPNOTSUPP,
             FsError::Commit(_) => libc::EIO,
             FsError::Remote(_) => libc::EIO,
@@ -75,6 +79,7 @@ impl FsError {
             FsError::Io { source, .. } => match source.raw_os_error() {
                 Some(libc::ENOSPC) => libc::ENOSPC,
                 Some(libc::EDQUOT) => libc::EDQUOT,
+                Some(libc::EFBIG) => libc::EFBIG,
                 _ => libc::EIO,
             },
         }
@@ -91,6 +96,7 @@ impl From<CacheError> for FsError {
             CacheError::IsDir => FsError::IsDir,
             CacheError::NoXattr => FsError::NoData,
             CacheError::Invalid(why) => FsError::Invalid(why),
+            CacheError::NotPermitted(why) => FsError::NotPermitted(why),
             other => FsError::Cache(other),
         }
     }
@@ -108,5 +114,10 @@ mod tests {
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(FsError::io("writing", full).errno(), libc::ENOSPC);
         assert_eq!(FsError::Commit(CommitError::new("x")).errno(), libc::EIO);
+        let big = std::io::Error::from_raw_os_error(libc::EFBIG);
+        assert_eq!(FsError::io("truncating", big).errno(), libc::EFBIG);
+        assert_eq!(FsError::TooBig(1 << 50).errno(), libc::EFBIG);
+        let why = CacheError::NotPermitted("hard links to directories");
+        assert_eq!(FsError::from(why).errno(), libc::EPERM);
     }
 }

@@ -184,6 +184,7 @@ impl Fs {
             uid: self.config.uid,
             gid: self.config.gid,
             nlink: 2,
+            rdev: 0,
             atime: t,
             mtime: t,
             ctime: t,
@@ -200,6 +201,7 @@ impl Fs {
             uid: self.config.uid,
             gid: self.config.gid,
             nlink: 1,
+            rdev: 0,
             atime: m.mtime,
             mtime: m.mtime,
             ctime: m.mtime,
@@ -224,13 +226,15 @@ impl Fs {
             uid: row.uid,
             gid: row.gid,
             nlink: row.nlink,
+            rdev: row.rdev,
             atime: row.atime,
             mtime: row.mtime,
             ctime: row.ctime,
             crtime: row.crtime,
         };
         if row.ino == ROOT_INO {
-            attr.nlink = 3;
+            // `by-id` is a subdirectory too, though not a stored entry.
+            attr.nlink += 1;
         }
         let live = self.state().open.get(&row.ino).cloned();
         if let Some(live) = live {

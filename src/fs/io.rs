@@ -15,7 +15,7 @@ use futures::FutureExt;
 use super::error::FsError;
 use super::filesystem::{Fs, Handle};
 use super::hashing::Hashing;
-use super::names::is_rsync_temp;
+use super::names::{MAX_FILE_SIZE, is_rsync_temp};
 use super::open::{Inner, OpenInode};
 use super::reply::Reply;
 use crate::cache::{Cache, ContentHasher, Kind, MEDIA_INO_BASE, SetAttr, UploadState};
@@ -28,8 +28,11 @@ impl Fs {
             return Ok(l.clone());
         }
         let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
-        if row.kind == Kind::Dir {
-            return Err(FsError::IsDir);
+        match row.kind {
+            Kind::File => {}
+            Kind::Dir => return Err(FsError::IsDir),
+            // The kernel resolves symlinks and serves special files itself.
+            _ => return Err(FsError::Invalid("not a regular file")),
         }
         let sealed = self.cache.is_sealed(ino, row.version)?;
         let hasher = if row.size == 0 {
@@ -214,6 +217,16 @@ impl Fs {
             Handle::File { .. } => return Err(FsError::BadHandle(fh)),
             Handle::Media(_) => return Err(FsError::ReadOnly),
         };
+        let end = offset.saturating_add(data.len() as u64);
+        if end > MAX_FILE_SIZE {
+            tracing::warn!(
+                ino,
+                offset,
+                len = data.len(),
+                "write refused: file too large"
+            );
+            return Err(FsError::TooBig(end));
+        }
         let live = self.live(ino)?;
         let mut g = live.lock();
         let growth = (offset + data.len() as u64).saturating_sub(g.size);

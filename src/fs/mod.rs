@@ -23,8 +23,8 @@
 //! through), `settings` (the rules of `user.vod.*` values) and `vod`'s
 //! plain types; only `fuse` and the wiring import `fs`. The files:
 //! `filesystem` ([`Fs`] and its state), `attr`, `reply`, `error`, and one
-//! file of `impl Fs` per subject (`tree`, `io`, `xattr`, `cover`, `space`,
-//! `remote`, `interrupted`).
+//! file of `impl Fs` per subject (`tree`, `links`: symlinks, hard links and
+//! special files, `io`, `xattr`, `cover`, `space`, `remote`, `interrupted`).
 //!
 //! [`Backend`]: crate::upload::Backend
 //! [`RemoteRead`]: crate::upload::RemoteRead
@@ -36,6 +36,7 @@ mod filesystem;
 mod hashing;
 mod interrupted;
 mod io;
+mod links;
 mod names;
 mod open;
 mod procfd;
@@ -52,6 +53,7 @@ pub use crate::cache::Kind;
 pub use attr::{Attr, Entry, SetAttrReq, StatFs};
 pub use error::FsError;
 pub use filesystem::{Fs, FsConfig};
+pub use names::MAX_FILE_SIZE;
 pub use names::is_rsync_temp;
 pub use procfd::mount_id;
 pub use reply::Reply;

@@ -1,4 +1,5 @@
-//! Name rules: rsync temp names, the reserved `by-id`, length limits.
+//! Name rules: rsync temp names, the reserved `by-id`, length limits (of
+//! names, symlink targets and files).
 
 use super::error::FsError;
 
@@ -7,6 +8,15 @@ pub const BY_ID: &[u8] = b"by-id";
 
 /// Longest name accepted (bytes).
 pub const NAME_MAX: usize = 255;
+
+/// The largest file the mount holds: 16 TiB, the largest file ext4 (the
+/// usual filesystem of the cache) takes with 4 KiB blocks. A truncate or a
+/// write past it fails with EFBIG, as on ext4; so does one the cache's own
+/// filesystem refuses below it.
+pub const MAX_FILE_SIZE: u64 = 16 << 40;
+
+/// Longest symlink target (bytes): PATH_MAX less its NUL, as Linux.
+pub const SYMLINK_MAX: usize = 4095;
 
 /// True for rsync's temp names `.NAME.XXXXXX`: a leading dot, a non-empty
 /// name, a dot and six letters or digits (mkstemp's alphabet).

@@ -1,5 +1,6 @@
 //! Namespace operations: lookup, readdir, create, mkdir, unlink, rmdir,
 //! rename, setattr; `by-id/` is read-only and cannot be removed or shadowed.
+//! Symlinks, hard links and special files are `links`'s.
 
 use std::time::SystemTime;
 
@@ -17,7 +18,7 @@ pub struct RenameFlags {
     pub exchange: bool,
 }
 
-fn in_by_id(ino: u64) -> bool {
+pub(super) fn in_by_id(ino: u64) -> bool {
     ino == BY_ID_INO || ino >= MEDIA_INO_BASE
 }
 
@@ -84,7 +85,7 @@ impl Fs {
         Ok(out)
     }
 
-    fn check_new_name(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
+    pub(super) fn check_new_name(&self, parent: u64, name: &[u8]) -> Result<(), FsError> {
         if in_by_id(parent) {
             return Err(FsError::ReadOnly);
         }
@@ -143,9 +144,13 @@ impl Fs {
         self.after_unlink(ino)
     }
 
-    /// A file lost its last name: cancel its upload, forget it unless open.
-    fn after_unlink(&self, ino: u64) -> Result<(), FsError> {
+    /// A non-directory lost a name. When it was the last: cancel its
+    /// upload, forget it unless open. Another name keeps everything.
+    pub(super) fn after_unlink(&self, ino: u64) -> Result<(), FsError> {
         if let Some(row) = self.cache.get(ino)? {
+            if row.nlink > 0 {
+                return Ok(());
+            }
             let up = self.cache.upload(ino, row.version)?;
             if up.is_some_and(|u| u.status.state != UploadState::Committed) {
                 self.backend.cancel(ino);
@@ -241,6 +246,13 @@ impl Fs {
             if row.kind == Kind::Dir {
                 return Err(FsError::IsDir);
             }
+            if size > names::MAX_FILE_SIZE {
+                tracing::warn!(
+                    "truncate of {} to {size} bytes refused: past the largest file vodfs holds",
+                    self.cache.display_path(ino)
+                );
+                return Err(FsError::TooBig(size));
+            }
             let live = self.live(ino)?;
             let mut g = live.lock();
             if size != g.size {
@@ -280,26 +292,5 @@ impl Fs {
         }
         self.drop_if_idle(ino);
         Ok(self.row_attr(row))
-    }
-
-    /// Symbolic links are not supported.
-    pub fn symlink(&self, parent: u64, name: &[u8]) -> Result<Attr, FsError> {
-        tracing::info!(
-            parent,
-            name = %String::from_utf8_lossy(name),
-            "symlink refused: vodfs stores only regular files and directories"
-        );
-        Err(FsError::NotPermitted("symlinks are not supported"))
-    }
-
-    /// Hard links are not supported.
-    pub fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<Attr, FsError> {
-        tracing::info!(
-            ino,
-            new_parent,
-            name = %String::from_utf8_lossy(new_name),
-            "hard link refused: each file is one media with one name"
-        );
-        Err(FsError::NotPermitted("hard links are not supported"))
     }
 }

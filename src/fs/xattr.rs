@@ -9,11 +9,13 @@
 //! ignored); other `user.*` names are stored as given.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
 //! without touching the database (the kernel asks for security.capability
-//! before every write).
+//! before every write). Symlinks and special files have no `user.*`
+//! attributes (EPERM to set one, as Linux); `getfattr` through a symlink
+//! reads its target's, since the kernel follows the link.
 
 use super::error::FsError;
 use super::filesystem::Fs;
-use crate::cache::{BY_ID_INO, MEDIA_INO_BASE, UploadRow, UploadState, UploadStatus};
+use crate::cache::{BY_ID_INO, Kind, MEDIA_INO_BASE, UploadRow, UploadState, UploadStatus};
 use crate::settings;
 use crate::settings::cover::{COVER_ERROR_XATTR, COVER_XATTR};
 
@@ -107,7 +109,7 @@ impl Fs {
             }));
         }
         let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
-        if row.kind == crate::cache::Kind::Dir {
+        if row.kind != Kind::File {
             return Ok(None);
         }
         let live = self.state().open.get(&ino).cloned();
@@ -160,7 +162,7 @@ impl Fs {
             return Ok(Some(!self.cache.is_evicted(m.ino, m.version)));
         }
         let row = self.cache.get(ino)?.ok_or(FsError::NotFound)?;
-        if row.kind == crate::cache::Kind::Dir {
+        if row.kind != Kind::File {
             return Ok(None);
         }
         let live = self.state().open.get(&ino).cloned();
@@ -215,6 +217,13 @@ impl Fs {
         }
         if ino == BY_ID_INO || ino >= MEDIA_INO_BASE {
             return Err(FsError::ReadOnly);
+        }
+        let kind = self.cache.get(ino)?.ok_or(FsError::NotFound)?.kind;
+        if !matches!(kind, Kind::File | Kind::Dir) {
+            // As Linux: user.* attributes only on files and directories.
+            return Err(FsError::NotPermitted(
+                "user.* attributes on symlinks and special files",
+            ));
         }
         if (computed_key(name).is_some() || name == CACHED) && self.shown_upload(ino)?.is_some() {
             return Err(FsError::NotPermitted(

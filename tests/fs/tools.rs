@@ -202,8 +202,16 @@ fn rewrite_truncate_mv_and_by_id() {
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
     assert!(std::fs::remove_dir(m.path("by-id")).is_err());
     assert!(std::fs::create_dir(m.path("by-id")).is_err());
-    let err = std::os::unix::fs::symlink("w.mp4", m.path("link")).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    let err = std::fs::hard_link(m.path("w.mp4"), m.path("by-id/w.mp4")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "a link into by-id");
+    let err = std::fs::hard_link(&by_id_file, m.path("w2.mp4")).unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EPERM),
+        "a link of a by-id entry"
+    );
+    let err = std::os::unix::fs::symlink("w.mp4", m.path("by-id/link")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "a symlink in by-id");
 
     std::fs::remove_file(m.path("w.mp4")).unwrap();
     assert!(by_id_file.exists(), "by-id entry outlives the name");

@@ -3,5 +3,6 @@
 //! ffmpeg, getfattr/setfattr). For every way of writing, the bytes behind the
 //! playback URL must equal the source and the media must be committed once.
 
+mod posix;
 mod semantics;
 mod tools;

@@ -29,7 +29,7 @@ fn rewrite_makes_a_new_version_and_old_by_id_stays() {
 }
 
 #[test]
-fn by_id_is_read_only_and_links_are_refused() {
+fn by_id_is_read_only_and_takes_no_links() {
     let svc = Service::start();
     let m = Mount::new(&svc);
     std::fs::write(m.path("a.mp4"), b"hello").expect("write");
@@ -53,10 +53,10 @@ fn by_id_is_read_only_and_links_are_refused() {
         "{e}"
     );
 
-    let e = std::os::unix::fs::symlink("a.mp4", m.path("link")).expect_err("symlink");
-    assert_eq!(e.raw_os_error(), Some(libc::EPERM));
-    let e = std::fs::hard_link(m.path("a.mp4"), m.path("hard")).expect_err("link");
-    assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+    let e = std::os::unix::fs::symlink("../a.mp4", m.path("by-id/link")).expect_err("symlink");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::hard_link(m.path("a.mp4"), m.path("by-id/hard")).expect_err("link");
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
 
     // Unlinking a committed file removes the name only.
     std::fs::remove_file(m.path("a.mp4")).expect("unlink");
