@@ -329,3 +329,124 @@ fn part_md5s_do_not_carry_over_to_another_part_size() {
     let (_, md5s) = c.new_version(ino, true).unwrap();
     assert!(md5s.is_empty());
 }
+
+#[test]
+fn hard_links_share_the_inode_until_the_last_name_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let d = c
+        .create_node(ROOT_INO, b"d", Kind::Dir, 0o755, 0, 0)
+        .unwrap();
+    let f = c
+        .create_node(d.ino, b"b.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    assert_eq!(c.link(f.ino, ROOT_INO, b"a.mp4").unwrap().nlink, 2);
+    assert!(matches!(
+        c.link(f.ino, ROOT_INO, b"a.mp4"),
+        Err(CacheError::Exists)
+    ));
+    assert!(matches!(
+        c.link(d.ino, ROOT_INO, b"d2"),
+        Err(CacheError::NotPermitted(_))
+    ));
+    // The upload's name: the first by (directory inode, name).
+    let names = c.names_of(f.ino).unwrap();
+    assert_eq!(
+        names,
+        vec![(ROOT_INO, b"a.mp4".to_vec()), (d.ino, b"b.mp4".to_vec())]
+    );
+    // Renaming onto another name of the same inode changes nothing.
+    let out = c.rename(ROOT_INO, b"a.mp4", d.ino, b"b.mp4").unwrap();
+    assert_eq!(out.replaced, None);
+    assert_eq!(c.names_of(f.ino).unwrap().len(), 2);
+
+    c.unlink(d.ino, b"b.mp4").unwrap();
+    assert_eq!(c.get(f.ino).unwrap().unwrap().nlink, 1);
+    c.forget(f.ino).unwrap();
+    assert!(c.get(f.ino).unwrap().is_some(), "a name is left");
+    c.unlink(ROOT_INO, b"a.mp4").unwrap();
+    assert_eq!(c.get(f.ino).unwrap().unwrap().nlink, 0);
+    assert!(matches!(
+        c.link(f.ino, ROOT_INO, b"back"),
+        Err(CacheError::NotFound)
+    ));
+    c.forget(f.ino).unwrap();
+    assert!(c.get(f.ino).unwrap().is_none());
+}
+
+#[test]
+fn symlinks_and_special_files_persist_and_directory_links_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, dev, a, b) = {
+        let c = open(dir.path());
+        let a = c
+            .create_node(ROOT_INO, b"a", Kind::Dir, 0o755, 0, 0)
+            .unwrap();
+        let b = c
+            .create_node(ROOT_INO, b"b", Kind::Dir, 0o755, 0, 0)
+            .unwrap();
+        let x = c.create_node(a.ino, b"x", Kind::Dir, 0o755, 0, 0).unwrap();
+        assert_eq!(c.get(a.ino).unwrap().unwrap().nlink, 3);
+        c.rename(a.ino, b"x", b.ino, b"x").unwrap();
+        assert_eq!(c.get(a.ino).unwrap().unwrap().nlink, 2);
+        assert_eq!(c.get(b.ino).unwrap().unwrap().nlink, 3);
+        assert_eq!(c.get(x.ino).unwrap().unwrap().nlink, 2);
+        let node = |kind, rdev, target: Option<&[u8]>| NewNode {
+            kind,
+            mode: 0o640,
+            uid: 7,
+            gid: 8,
+            rdev,
+            target: target.map(<[u8]>::to_vec),
+        };
+        let s = c
+            .create(ROOT_INO, b"l", node(Kind::Symlink, 0, Some(b"../t\xff")))
+            .unwrap();
+        assert_eq!(s.size, 5);
+        let dev = c
+            .create(b.ino, b"null", node(Kind::CharDevice, 0x103, None))
+            .unwrap();
+        assert!(matches!(c.readlink(dev.ino), Err(CacheError::Invalid(_))));
+        (s.ino, dev.ino, a.ino, b.ino)
+    };
+    let c = open(dir.path());
+    assert_eq!(c.readlink(s).unwrap(), b"../t\xff");
+    let dev = c.get(dev).unwrap().unwrap();
+    assert_eq!((dev.kind, dev.rdev, dev.uid), (Kind::CharDevice, 0x103, 7));
+    assert_eq!(c.get(ROOT_INO).unwrap().unwrap().nlink, 4, "a and b");
+    assert_eq!(c.get(a).unwrap().unwrap().nlink, 2);
+    c.rmdir(b, b"x").unwrap();
+    assert_eq!(c.get(b).unwrap().unwrap().nlink, 2);
+    // A symlink's last name removes it at once (nothing can hold it open).
+    c.unlink(ROOT_INO, b"l").unwrap();
+    c.forget(s).unwrap();
+    assert!(c.get(s).unwrap().is_none());
+}
+
+#[test]
+fn a_cache_of_the_first_schema_gets_its_directory_link_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    {
+        let options = crate::sqlite::Options {
+            read_only: false,
+            synchronous: crate::sqlite::Synchronous::Normal,
+            busy_timeout: std::time::Duration::from_secs(1),
+        };
+        let conn = crate::sqlite::open(&path, &options, &super::schema::MIGRATIONS[..1]).unwrap();
+        // Root, a/ with two subdirectories and a file: all with nlink 2.
+        conn.execute_batch(
+            "INSERT INTO inodes (ino, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns, nlink)
+             VALUES (1, 2, 493, 0, 0, 0, 0, 0, 0, 2), (2, 2, 365, 0, 0, 0, 0, 0, 0, 2),
+                    (3, 2, 493, 0, 0, 0, 0, 0, 0, 2), (4, 2, 493, 0, 0, 0, 0, 0, 0, 2),
+                    (5, 2, 493, 0, 0, 0, 0, 0, 0, 2), (6, 1, 420, 0, 0, 0, 0, 0, 0, 1);
+             INSERT INTO dentries (parent, name, ino) VALUES
+                    (1, 'a', 3), (3, 'x', 4), (3, 'y', 5), (3, 'f', 6);",
+        )
+        .unwrap();
+    }
+    let c = open(dir.path());
+    let nlink = |ino| c.get(ino).unwrap().unwrap().nlink;
+    assert_eq!((nlink(1), nlink(3), nlink(4), nlink(6)), (3, 4, 2, 1));
+    assert_eq!(c.get(6).unwrap().unwrap().rdev, 0);
+}

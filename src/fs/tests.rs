@@ -397,3 +397,67 @@ fn evicted_content_reads_from_its_url_and_is_restored_before_an_append() {
     assert_eq!(h.read_all(ino), b"remote bytes!");
     assert_eq!(h.backend.commits().len(), 2);
 }
+
+#[test]
+fn a_hard_link_keeps_the_upload_when_another_name_goes() {
+    let h = harness(Some(Duration::from_millis(300)));
+    let ino = h.put(ROOT_INO, b"a.mp4", b"linked bytes");
+    let b = h.fs.link(ino, ROOT_INO, b"b.mp4").unwrap();
+    assert_eq!((b.ino, b.nlink), (ino, 2));
+    h.fs.unlink(ROOT_INO, b"a.mp4").unwrap();
+    assert!(h.backend.cancels().is_empty(), "b.mp4 still names it");
+    for _ in 0..500 {
+        if !h.backend.commits().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].name, b"b.mp4", "named after the name left");
+    assert_eq!(h.fs.getattr(ino).unwrap().nlink, 1);
+    assert_eq!(h.fs.getxattr(ino, b"user.vod.state").unwrap(), b"committed");
+}
+
+#[test]
+fn symlinks_and_special_files_have_no_vod_state_and_take_no_user_xattrs() {
+    let h = harness(None);
+    let s = h.fs.symlink(ROOT_INO, b"l", b"f.mp4", 0, 0).unwrap();
+    assert_eq!((s.kind, s.size, s.mode), (Kind::Symlink, 5, 0o777));
+    assert_eq!(h.fs.readlink(s.ino).unwrap(), b"f.mp4");
+    let long = vec![b'a'; 4096];
+    assert_eq!(
+        h.fs.symlink(ROOT_INO, b"m", &long, 0, 0)
+            .unwrap_err()
+            .errno(),
+        libc::ENAMETOOLONG
+    );
+    let fifo =
+        h.fs.mknod(ROOT_INO, b"p", libc::S_IFIFO | 0o600, 9, 0, 0)
+            .unwrap();
+    assert_eq!(
+        (fifo.kind, fifo.rdev),
+        (Kind::Fifo, 0),
+        "rdev only for devices"
+    );
+    let dev = (libc::S_IFBLK | 0o600, 0x700);
+    let blk = h.fs.mknod(ROOT_INO, b"b", dev.0, dev.1, 0, 0).unwrap();
+    assert_eq!((blk.kind, blk.rdev), (Kind::BlockDevice, 0x700));
+    for ino in [s.ino, fifo.ino, blk.ino] {
+        assert_eq!(
+            h.fs.getxattr(ino, b"user.vod.state").unwrap_err().errno(),
+            libc::ENODATA
+        );
+        assert_eq!(
+            h.fs.setxattr(ino, b"user.x", b"1", 0).unwrap_err().errno(),
+            libc::EPERM
+        );
+        assert!(h.fs.listxattr(ino).unwrap().is_empty());
+        assert!(h.fs.open(ino, false).is_err());
+    }
+    assert_eq!(
+        h.fs.link(BY_ID_INO, ROOT_INO, b"x").unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert!(h.backend.commits().is_empty());
+}

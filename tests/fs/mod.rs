@@ -8,6 +8,7 @@
 //! `common::Mount` instead.
 
 mod diff;
+mod posix;
 mod tools;
 
 use std::path::{Path, PathBuf};
