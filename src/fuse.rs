@@ -401,7 +401,11 @@ impl Filesystem for FuseFs {
     ) {
         let flags = RenameFlags {
             noreplace: flags.contains(FuseRenameFlags::RENAME_NOREPLACE),
-            exchange: !(flags - FuseRenameFlags::RENAME_NOREPLACE).is_empty(),
+            exchange: flags.contains(FuseRenameFlags::RENAME_EXCHANGE),
+            whiteout: !(flags
+                - FuseRenameFlags::RENAME_NOREPLACE
+                - FuseRenameFlags::RENAME_EXCHANGE)
+                .is_empty(),
         };
         let r = self.fs.rename(
             parent.0,

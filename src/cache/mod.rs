@@ -38,7 +38,7 @@
 //! `fuse`. The files: `store` (the handle),
 //! `open` (opening a cache directory), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
 //! writer thread and reader pool), `schema` (migrations), and one file of
-//! `impl Cache` per subject (`nodes`, `links`, `paths`, `xattrs`, `uploads`,
+//! `impl Cache` per subject (`nodes`, `links`, `rename`, `paths`, `xattrs`, `uploads`,
 //! `space`, `unsealed`).
 
 mod db;
@@ -49,6 +49,7 @@ mod links;
 mod nodes;
 mod open;
 mod paths;
+mod rename;
 mod schema;
 mod space;
 mod store;
@@ -59,7 +60,8 @@ mod xattrs;
 pub use error::CacheError;
 pub use hash::{ContentHasher, HashKinds, Hashes};
 pub use inode::{BY_ID_INO, InodeRow, Kind, MEDIA_INO_BASE, ROOT_INO};
-pub use nodes::{DirEntry, NewNode, PartMd5s, RenameOutcome, SetAttr};
+pub use nodes::{DirEntry, NewNode, PartMd5s, SetAttr};
+pub use rename::RenameOutcome;
 pub use store::Cache;
 pub(crate) use uploads::read_file_at;
 pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus};

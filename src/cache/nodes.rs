@@ -51,16 +51,6 @@ pub struct NewNode {
     pub target: Option<Vec<u8>>,
 }
 
-/// What a rename did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenameOutcome {
-    /// The inode that moved.
-    pub ino: u64,
-    /// A non-directory the rename replaced: one name fewer (nlink 0 when
-    /// it was its last).
-    pub replaced: Option<u64>,
-}
-
 const INODE_COLS: &str = "ino, kind, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, crtime_ns, version, nlink, rdev";
 
 fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<InodeRow> {
@@ -129,7 +119,7 @@ pub(super) fn require_dir(conn: &Connection, ino: u64) -> Result<InodeRow, Cache
     Ok(row)
 }
 
-fn is_empty_dir(conn: &Connection, ino: u64) -> Result<bool, CacheError> {
+pub(super) fn is_empty_dir(conn: &Connection, ino: u64) -> Result<bool, CacheError> {
     let mut st = conn.prepare_cached("SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1")?;
     Ok(st.query_row([ino as i64], |_| Ok(())).optional()?.is_none())
 }
@@ -148,7 +138,7 @@ pub(super) fn add_links(conn: &Connection, ino: u64, delta: i64) -> Result<(), C
 }
 
 /// Removes the entry (parent, name) of a non-directory: one name fewer.
-fn unlink_entry(
+pub(super) fn unlink_entry(
     conn: &Connection,
     parent: u64,
     name: &[u8],
@@ -165,7 +155,7 @@ fn unlink_entry(
 }
 
 /// Deletes a removed directory's row.
-fn drop_dir(
+pub(super) fn drop_dir(
     conn: &Connection,
     parent: u64,
     name: &[u8],
@@ -183,7 +173,11 @@ fn drop_dir(
 }
 
 /// True when `ancestor` is `ino` or one of its ancestors.
-fn is_ancestor(conn: &Connection, ancestor: u64, mut ino: u64) -> Result<bool, CacheError> {
+pub(super) fn is_ancestor(
+    conn: &Connection,
+    ancestor: u64,
+    mut ino: u64,
+) -> Result<bool, CacheError> {
     for _ in 0..10_000 {
         if ino == ancestor {
             return Ok(true);
@@ -378,71 +372,6 @@ impl Cache {
                 return Err(CacheError::NotEmpty);
             }
             drop_dir(c, parent, &name, ino, to_ns(SystemTime::now()))
-        })
-    }
-
-    /// Renames (parent, name) to (new_parent, new_name), replacing a file or
-    /// an empty directory there (POSIX rename rules).
-    pub fn rename(
-        &self,
-        parent: u64,
-        name: &[u8],
-        new_parent: u64,
-        new_name: &[u8],
-    ) -> Result<RenameOutcome, CacheError> {
-        let (name, new_name) = (name.to_vec(), new_name.to_vec());
-        self.db().write(false, move |c| {
-            let ino = lookup_ino(c, parent, &name)?.ok_or(CacheError::NotFound)?;
-            let src = get_inode(c, ino)?.ok_or(CacheError::NotFound)?;
-            require_dir(c, new_parent)?;
-            let now = to_ns(SystemTime::now());
-            let mut replaced = None;
-            if let Some(target) = lookup_ino(c, new_parent, &new_name)? {
-                if target == ino {
-                    return Ok(RenameOutcome {
-                        ino,
-                        replaced: None,
-                    });
-                }
-                let t = get_inode(c, target)?.ok_or(CacheError::NotFound)?;
-                match (src.kind == Kind::Dir, t.kind == Kind::Dir) {
-                    (true, false) => return Err(CacheError::NotDir),
-                    (false, true) => return Err(CacheError::IsDir),
-                    (true, true) => {
-                        if !is_empty_dir(c, target)? {
-                            return Err(CacheError::NotEmpty);
-                        }
-                    }
-                    (false, false) => {}
-                }
-                if src.kind == Kind::Dir && is_ancestor(c, ino, new_parent)? {
-                    return Err(CacheError::Invalid("cannot move a directory into itself"));
-                }
-                if t.kind == Kind::Dir {
-                    drop_dir(c, new_parent, &new_name, target, now)?;
-                } else {
-                    unlink_entry(c, new_parent, &new_name, target, now)?;
-                    replaced = Some(target);
-                }
-            } else if src.kind == Kind::Dir && is_ancestor(c, ino, new_parent)? {
-                return Err(CacheError::Invalid("cannot move a directory into itself"));
-            }
-            c.prepare_cached(
-                "UPDATE dentries SET parent = ?3, name = ?4 WHERE parent = ?1 AND name = ?2",
-            )?
-            .execute(params![parent as i64, name, new_parent as i64, new_name])?;
-            if src.kind == Kind::Dir && parent != new_parent {
-                // Its `..` moves: one subdirectory fewer here, one more there.
-                add_links(c, parent, -1)?;
-                add_links(c, new_parent, 1)?;
-            }
-            c.execute(
-                "UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1",
-                params![ino as i64, now],
-            )?;
-            touch_dir(c, parent, now)?;
-            touch_dir(c, new_parent, now)?;
-            Ok(RenameOutcome { ino, replaced })
         })
     }
 

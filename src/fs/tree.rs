@@ -16,6 +16,8 @@ use crate::cache::{BY_ID_INO, Kind, MEDIA_INO_BASE, ROOT_INO, SetAttr, UploadSta
 pub struct RenameFlags {
     pub noreplace: bool,
     pub exchange: bool,
+    /// RENAME_WHITEOUT (overlayfs's): refused with EINVAL.
+    pub whiteout: bool,
 }
 
 pub(super) fn in_by_id(ino: u64) -> bool {
@@ -195,8 +197,11 @@ impl Fs {
         flags: RenameFlags,
     ) -> Reply<()> {
         let out = (|| {
-            if flags.exchange {
-                return Err(FsError::Invalid("RENAME_EXCHANGE is not supported"));
+            if flags.whiteout {
+                return Err(FsError::Invalid("RENAME_WHITEOUT is not supported"));
+            }
+            if flags.exchange && flags.noreplace {
+                return Err(FsError::Invalid("RENAME_EXCHANGE with RENAME_NOREPLACE"));
             }
             if in_by_id(parent) || in_by_id(new_parent) {
                 return Err(FsError::ReadOnly);
@@ -208,6 +213,11 @@ impl Fs {
                 return Err(FsError::NotPermitted("by-id cannot be shadowed"));
             }
             names::check(new_name)?;
+            if flags.exchange {
+                // Both names stay: nothing is unlinked, nothing to commit.
+                let (a, _) = self.cache.exchange(parent, name, new_parent, new_name)?;
+                return Ok(a);
+            }
             if flags.noreplace && self.cache.lookup(new_parent, new_name)?.is_some() {
                 return Err(FsError::Exists);
             }
@@ -221,7 +231,7 @@ impl Fs {
             Ok(ino) => ino,
             Err(e) => return Reply::Now(Err(e)),
         };
-        if is_rsync_temp(name) && !is_rsync_temp(new_name) {
+        if !flags.exchange && is_rsync_temp(name) && !is_rsync_temp(new_name) {
             return self.commit_if_closed(ino);
         }
         Reply::Now(Ok(()))

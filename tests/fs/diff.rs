@@ -1,6 +1,7 @@
 //! Differential test: seeded random sequences of create, write at random
 //! offsets, truncate, rename, unlink, mkdir, rmdir, chmod, utimens,
-//! symlink, hard link, mkfifo and mknod (sockets, character devices) are
+//! symlink, hard link, mkfifo and mknod (sockets, character and block
+//! devices) are
 //! applied to the mount and to a plain temp directory; after every step the
 //! outcomes (errno) and the trees (listing, kinds, sizes, modes, link
 //! counts, device numbers, symlink targets, which names share an inode,
@@ -95,6 +96,7 @@ const SPECIALS: &[(u32, u64)] = &[
     (libc::S_IFIFO, 0),
     (libc::S_IFSOCK, 0),
     (libc::S_IFCHR, (1 << 8) | 3),
+    (libc::S_IFBLK, 7 << 8),
 ];
 
 fn pick_path(rng: &mut StdRng) -> String {

@@ -391,3 +391,75 @@ fn truncate_and_write_past_the_largest_file_are_efbig() {
         "nothing changed"
     );
 }
+
+fn exchange(root: &Path, a: &str, b: &str) -> Result<(), i32> {
+    let (a, b) = (c(&root.join(a)), c(&root.join(b)));
+    // SAFETY: valid paths; renameat2 by syscall number (any libc).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    last_errno(r as libc::c_int)
+}
+
+/// Type, link count and symlink target of each path, the link counts of
+/// the directories included.
+fn shapes(root: &Path, paths: &[&str]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| match std::fs::symlink_metadata(root.join(p)) {
+            Ok(md) => format!(
+                "{p}: {:o} nlink {} -> {:?}",
+                md.mode() & libc::S_IFMT,
+                md.nlink(),
+                std::fs::read_link(root.join(p)).ok()
+            ),
+            Err(e) => format!("{p}: {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn rename_exchange_swaps_any_two_names_as_ext4_does() {
+    let m = TestMount::new();
+    let plain = tempfile::tempdir().unwrap();
+    let paths = [
+        "dir",
+        "f.mp4",
+        "link",
+        "fifo",
+        "sub",
+        "sub/inner",
+        "dir/inner",
+    ];
+    for root in [plain.path(), m.root()] {
+        prepare(root);
+        std::fs::create_dir_all(root.join("sub/inner")).unwrap();
+    }
+    for (a, b) in [
+        ("f.mp4", "link"),
+        ("dir", "fifo"),
+        ("sub/inner", "f.mp4"),
+        ("sub", "sub/inner"),
+        ("missing", "f.mp4"),
+        ("fifo", "sub/inner"),
+    ] {
+        let (want, got) = (exchange(plain.path(), a, b), exchange(m.root(), a, b));
+        assert_eq!(got, want, "exchange {a} {b}");
+        assert_eq!(
+            shapes(m.root(), &paths),
+            shapes(plain.path(), &paths),
+            "after exchange {a} {b}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(m.path("link")).unwrap_or_default(),
+        std::fs::read(plain.path().join("link")).unwrap_or_default()
+    );
+}
