@@ -1,8 +1,8 @@
 //! Differential test: seeded random sequences of create, write at random
-//! offsets, truncate, rename, unlink, mkdir, rmdir, chmod, utimens,
-//! symlink, hard link, mkfifo and mknod (sockets, character and block
-//! devices) are
-//! applied to the mount and to a plain temp directory; after every step the
+//! offsets, truncate, rename, rename with RENAME_EXCHANGE, unlink, mkdir,
+//! rmdir, chmod, utimens, symlink, hard link, mkfifo and mknod (sockets,
+//! character and block devices) are applied to the mount and to a plain
+//! temp directory; after every step the
 //! outcomes (errno) and the trees (listing, kinds, sizes, modes, link
 //! counts, device numbers, symlink targets, which names share an inode,
 //! mtimes, contents) must be equal. Writes that would open a fifo or a
@@ -45,6 +45,11 @@ enum Op {
     Rename {
         from: String,
         to: String,
+    },
+    /// renameat2(RENAME_EXCHANGE).
+    Exchange {
+        a: String,
+        b: String,
     },
     Unlink {
         path: String,
@@ -136,10 +141,11 @@ fn random_op(rng: &mut StdRng) -> Op {
             path,
             size: rng.random_range(0..2_500_000),
         },
-        40..=53 => Op::Rename {
+        40..=49 => Op::Rename {
             from: path,
             to: pick_path(rng),
         },
+        50..=53 => Op::Exchange { a: path, b: top },
         54..=61 => Op::Unlink { path },
         62..=69 => Op::Mkdir { path },
         70..=74 => Op::Rmdir { path },
@@ -212,6 +218,26 @@ fn mknod(p: &Path, mode: u32, rdev: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let a = CString::new(a.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let b = CString::new(b.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: valid paths; renameat2 by syscall number (any libc).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// True when opening `p` (following symlinks) would reach a fifo or a
 /// device node: both sides skip such a write alike.
 fn opens_special(p: &Path) -> bool {
@@ -265,6 +291,7 @@ fn apply(root: &Path, op: &Op, step: u64) -> Option<i32> {
             set_mtime(&p(path), 1_000_000 + step as i64)
         }
         Op::Rename { from, to } => std::fs::rename(p(from), p(to)),
+        Op::Exchange { a, b } => exchange(&p(a), &p(b)),
         Op::Unlink { path } => std::fs::remove_file(p(path)),
         Op::Mkdir { path } => std::fs::create_dir(p(path)),
         Op::Rmdir { path } => std::fs::remove_dir(p(path)),
