@@ -303,9 +303,12 @@ pub fn vodfs_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every file below `root` (not under `by-id`) with its status.
+/// Every file below `root` (not under `by-id`) with its status; a
+/// hard-linked file (one content, one media) once, under its first path.
+/// Symlinks and special files are not files with a state.
 pub fn scan(root: &Path) -> std::io::Result<Vec<FileStatus>> {
     let mut out = Vec::new();
+    let mut inodes = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
@@ -320,12 +323,17 @@ pub fn scan(root: &Path) -> std::io::Result<Vec<FileStatus>> {
             } else if ft.is_file()
                 && let Some(s) = FileStatus::read(&path)?
             {
+                let ino = std::os::unix::fs::DirEntryExt::ino(&entry);
                 out.push(s);
+                inodes.push(ino);
             }
         }
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    let mut both: Vec<_> = out.into_iter().zip(inodes).collect();
+    both.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let mut seen = std::collections::HashSet::new();
+    both.retain(|(_, ino)| seen.insert(*ino));
+    Ok(both.into_iter().map(|(s, _)| s).collect())
 }
 
 /// Counts by state.

@@ -282,6 +282,18 @@ fn hard_links_symlinks_and_special_files_survive_a_remount() {
             "{p}"
         );
     }
+    // `vodfs status` counts the hard-linked file once, under its first path.
+    let status = m.ctl(&["status", "--json"], &[m.path("")]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let files: Vec<&str> = doc[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("/b.mp4"), "{files:?}");
+    assert_eq!(doc[0]["summary"]["committed"], 1);
     // Unlinking one name keeps the other and its media.
     std::fs::remove_file(m.path("d/a.mp4")).unwrap();
     assert_eq!(std::fs::metadata(m.path("b.mp4")).unwrap().nlink(), 1);
