@@ -463,3 +463,81 @@ fn rename_exchange_swaps_any_two_names_as_ext4_does() {
         std::fs::read(plain.path().join("link")).unwrap_or_default()
     );
 }
+
+#[test]
+fn cp_a_and_tar_carry_every_type_in_and_out_with_one_commit_per_content() {
+    use std::process::Command;
+    let m = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    prepare(src.path());
+    std::fs::hard_link(src.path().join("f.mp4"), src.path().join("dir/same.mp4")).unwrap();
+    std::fs::write(src.path().join("dir/g.mp4"), b"another video").unwrap();
+    let sh = |script: String| {
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(format!(
+        "cp -a {}/. {}/cp",
+        src.path().display(),
+        m.root().display()
+    ));
+    std::fs::create_dir(m.path("tar")).unwrap();
+    // tar skips sockets ("socket ignored"): the rest goes.
+    sh(format!(
+        "tar -C {} -cf - --exclude ./sock . | tar -C {}/tar -xf -",
+        src.path().display(),
+        m.root().display()
+    ));
+    let paths = [
+        "dir",
+        "f.mp4",
+        "link",
+        "loop1",
+        "dirlink",
+        "fifo",
+        "dir/same.mp4",
+        "dir/g.mp4",
+        "sock",
+    ];
+    for copy in ["cp", "tar"] {
+        let paths = &paths[..paths.len() - usize::from(copy == "tar")];
+        assert_eq!(
+            shapes(&m.path(copy), paths),
+            shapes(src.path(), paths),
+            "{copy}"
+        );
+        let (a, b) = (
+            std::fs::metadata(m.path(copy).join("f.mp4")).unwrap(),
+            std::fs::metadata(m.path(copy).join("dir/same.mp4")).unwrap(),
+        );
+        assert_eq!(a.ino(), b.ino(), "{copy}: the hard link is kept");
+    }
+    // Two contents per copy, each committed once.
+    assert_eq!(
+        m.backend.commits().len(),
+        4,
+        "{:?}",
+        m.backend
+            .commits()
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.name).into_owned())
+            .collect::<Vec<_>>()
+    );
+    // And out again with tar.
+    let out = tempfile::tempdir().unwrap();
+    sh(format!(
+        "tar -C {}/tar -cf - . | tar -C {} -xf -",
+        m.root().display(),
+        out.path().display()
+    ));
+    let paths = &paths[..paths.len() - 1];
+    assert_eq!(shapes(out.path(), paths), shapes(src.path(), paths));
+    assert_eq!(
+        std::fs::read(out.path().join("dir/same.mp4")).unwrap(),
+        b"video bytes"
+    );
+}
