@@ -251,11 +251,11 @@ impl Fs {
         persist(&self.cache, ino, g)
     }
 
-    fn has_temp_name(&self, ino: u64) -> Result<bool, FsError> {
-        Ok(self
-            .cache
-            .parent_of(ino)?
-            .is_some_and(|(_, name)| is_rsync_temp(&name)))
+    /// True when every name of `ino` is an rsync temp name (a hard link
+    /// under a final name commits at close as any file).
+    pub(super) fn has_temp_name(&self, ino: u64) -> Result<bool, FsError> {
+        let names = self.cache.names_of(ino)?;
+        Ok(!names.is_empty() && names.iter().all(|(_, name)| is_rsync_temp(name)))
     }
 
     /// Seals the changed content of `ino` and commits it: waiting for the

@@ -14,7 +14,7 @@
 use super::attr::Attr;
 use super::error::FsError;
 use super::filesystem::Fs;
-use super::names::SYMLINK_MAX;
+use super::names::{SYMLINK_MAX, is_rsync_temp};
 use super::reply::Reply;
 use super::tree::in_by_id;
 use crate::cache::{Kind, NewNode};
@@ -112,7 +112,23 @@ impl Fs {
             );
             return Err(FsError::NotPermitted("by-id entries cannot be linked"));
         }
+        let was_temp = self.has_temp_name(ino)?;
         let row = self.cache.link(ino, new_parent, new_name)?;
+        if was_temp && !is_rsync_temp(new_name) {
+            // A temp file got a final name, as by a rename: it commits now
+            // if closed (the link does not wait for it; `fsync` or
+            // `vodfs wait` do).
+            match self.commit_if_closed(ino) {
+                Reply::Now(r) => r?,
+                Reply::Later(fut) => {
+                    self.runtime.spawn(async move {
+                        if let Err(e) = fut.await {
+                            tracing::warn!(ino, "commit after a link to a final name failed: {e}");
+                        }
+                    });
+                }
+            }
+        }
         Ok(self.row_attr(row))
     }
 }

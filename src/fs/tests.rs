@@ -461,3 +461,32 @@ fn symlinks_and_special_files_have_no_vod_state_and_take_no_user_xattrs() {
     );
     assert!(h.backend.commits().is_empty());
 }
+
+#[test]
+fn an_rsync_temp_file_commits_when_linked_to_a_final_name() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b".v.mp4.Ab12Cd", b"temp bytes");
+    assert!(h.backend.commits().is_empty(), "a temp name waits");
+    h.fs.link(ino, ROOT_INO, b"v.mp4").unwrap();
+    h.fs.unlink(ROOT_INO, b".v.mp4.Ab12Cd").unwrap();
+    for _ in 0..500 {
+        if !h.backend.commits().is_empty() {
+            break;
+        }
+        // The commit runs on the (current-thread) runtime: drive it.
+        h.rt.block_on(async { tokio::time::sleep(Duration::from_millis(10)).await });
+    }
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].content, b"temp bytes");
+    // A file with a final name and a temp-looking link commits at close.
+    let ino = h.put(ROOT_INO, b"w.mp4", b"first");
+    h.fs.link(ino, ROOT_INO, b".w.mp4.Zz99Yy").unwrap();
+    let fh = h.fs.open(ino, true).unwrap();
+    h.fs.write(fh, 5, b" and more").unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    let commits = h.backend.commits();
+    assert_eq!(commits.len(), 3, "first, then first and more");
+    assert_eq!(commits[2].content, b"first and more");
+}
