@@ -2,8 +2,9 @@
 //! real `vodfs serve`: `rsync -aHAX` of a media tree with every file type
 //! round-trips, each video content is one media; hard links survive a
 //! remount; a hard-linked file rewritten through one name commits once.
-//! The default flow (api3) has no instant upload, so a content sent twice
-//! would be two media: the media count tells how many uploads there were.
+//! The rsync round trip runs for every flow; api3 (the default) has no
+//! instant upload, so there a content sent twice would be two media: the
+//! media count tells how many uploads there were.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -160,10 +161,11 @@ fn rsync(args: &[&str], from: &Path, to: &Path) -> String {
         .arg(format!("{}/", to.display())))
 }
 
-#[test]
-fn rsync_ahax_of_every_file_type_round_trips_with_one_media_per_video() {
+for_each_flow!(rsync_ahax_of_every_file_type_round_trips_with_one_media_per_video);
+
+fn rsync_ahax_of_every_file_type_round_trips_with_one_media_per_video(flow: Flow) {
     let svc = Service::start();
-    let m = Mount::new(&svc);
+    let m = flow.mount(&svc, &[]);
     let src = tempfile::tempdir().unwrap();
     let (ep1, ep2) = media_tree(src.path());
     let dst = m.path("tree");
