@@ -305,16 +305,28 @@ fn hard_links_symlinks_and_special_files_survive_a_remount() {
 
 #[test]
 fn hard_linked_file_rewritten_through_one_name_commits_once() {
+    rewritten_through_one_name(&[]);
+}
+
+#[test]
+fn hard_linked_file_rewritten_through_one_name_commits_once_in_write_back_mode() {
+    rewritten_through_one_name(&["--write-back=0.1"]);
+}
+
+fn rewritten_through_one_name(args: &[&str]) {
     let svc = Service::start();
-    let m = Mount::new(&svc);
+    let m = Mount::with_args(&svc, args);
     let v1 = random_bytes(350_000, 74);
     let v2 = random_bytes(450_000, 75);
     std::fs::write(m.path("a.mp4"), &v1).unwrap();
     std::fs::hard_link(m.path("a.mp4"), m.path("b.mp4")).unwrap();
+    wait(&[&m.path("b.mp4")]);
     let c1 = assert_committed(&svc, &m.path("a.mp4"), &v1);
     assert_eq!(svc.media_count(), 1);
 
     std::fs::write(m.path("b.mp4"), &v2).unwrap();
+    // Both names wait for the same version.
+    wait(&[&m.path("a.mp4"), &m.path("b.mp4")]);
     let c2 = assert_committed(&svc, &m.path("b.mp4"), &v2);
     let via_a = assert_committed(&svc, &m.path("a.mp4"), &v2);
     assert_eq!(via_a.file_id, c2.file_id, "both names show the new version");
