@@ -453,6 +453,12 @@ fn symlinks_and_special_files_have_no_vod_state_and_take_no_user_xattrs() {
             libc::EPERM
         );
         assert!(h.fs.listxattr(ino).unwrap().is_empty());
+        assert_eq!(
+            h.fs.setxattr(ino, b"user.vod.retry", b"1", 0)
+                .unwrap_err()
+                .errno(),
+            libc::EPERM
+        );
         assert!(h.fs.open(ino, false).is_err());
     }
     assert_eq!(

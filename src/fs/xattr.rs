@@ -298,7 +298,13 @@ impl Fs {
     /// value is ignored). Nothing is stored. A file that is not failed
     /// answers EINVAL (committed, empty or under way: nothing to retry).
     pub fn retry(&self, ino: u64) -> Result<(), FsError> {
-        let up = self.shown_upload(ino)?.ok_or(FsError::IsDir)?;
+        let Some(up) = self.shown_upload(ino)? else {
+            let kind = self.getattr(ino)?.kind;
+            return Err(match kind {
+                Kind::Dir => FsError::IsDir,
+                _ => FsError::NotPermitted("user.* attributes on symlinks and special files"),
+            });
+        };
         if up.status.state == UploadState::Interrupted {
             return self.commit_interrupted(ino);
         }
