@@ -14,4 +14,5 @@ mod fuzz;
 mod hostile;
 mod playback;
 mod ugc;
+mod ugc_d;
 mod v4;

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -141,14 +140,6 @@ fn expire_time(args: &Args) -> Result<String> {
     }
 }
 
-fn random_text(n: usize) -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
 const APPLY_PARAMS: &[&str] = &[
     "MediaType",
     "SubAppId",
@@ -258,17 +249,13 @@ pub async fn apply_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Result
     if let Some((p, _)) = &plan.cover {
         keys.push(p.trim_start_matches('/').to_string());
     }
-    let cred = TempCred {
-        secret_id: format!("AKID{}", random_text(32)),
-        secret_key: random_text(32),
-        token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-            + &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
-        session_key: key.clone(),
-        owner: acct.secret_id.clone(),
-        bucket: bucket_full.clone(),
+    let cred = TempCred::mint(
+        &key,
+        &acct.secret_id,
+        &bucket_full,
         keys,
-        expires_at: now + app.temp_cred_ttl(),
-    };
+        now + app.temp_cred_ttl(),
+    );
     let session = Api3Session {
         secret_id: acct.secret_id.clone(),
         body: serde_json::to_string(&plan).map_err(|e| ServerError::Internal(e.to_string()))?,
