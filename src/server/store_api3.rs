@@ -267,6 +267,7 @@ impl Store {
         for id in &ids {
             tx.execute("DELETE FROM media WHERE file_id=?1", params![id])?;
             tx.execute("DELETE FROM api3_media WHERE file_id=?1", params![id])?;
+            tx.execute("DELETE FROM ugc_d_media WHERE file_id=?1", params![id])?;
         }
         tx.execute(
             "UPDATE media SET cover_file_id=NULL WHERE cover_file_id=?1",

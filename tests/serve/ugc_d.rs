@@ -264,7 +264,7 @@ fn ugc_d_prepare_lists_the_region_and_strangers_store_nothing() {
 /// `sig` with its signed text changed but its HMAC kept.
 fn tampered(sig: &str) -> String {
     let env = UgcEnvelope::decode(sig).unwrap();
-    let text = env.original.replace("random=", "random=1");
+    let text = format!("{}&classId=7", env.original);
     let mut raw = env.mac.to_vec();
     raw.extend_from_slice(text.as_bytes());
     use base64::Engine as _;

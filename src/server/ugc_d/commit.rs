@@ -57,17 +57,17 @@ async fn object_of(app: &Arc<App>, bucket: &str, what: &str, o: &Obj) -> Result<
     Ok(obj)
 }
 
-fn row(caller: &Caller, plan: &Plan, id: u64, o: &Obj, obj: &ObjectRow, now: u64) -> MediaRow {
+fn row(caller: &Caller, plan: &Plan, o: &Obj, obj: &ObjectRow, now: u64) -> MediaRow {
     MediaRow {
-        file_id: id.to_string(),
+        file_id: plan.file_id.to_string(),
         secret_id: caller.acct.secret_id.clone(),
         kind: "video".into(),
         parent: None,
         name: o.name.clone(),
         file_type: o.file_type.clone(),
-        size: obj.size,
-        sha1: obj.sha1.clone(),
-        md5: obj.md5.clone(),
+        size: 0,
+        sha1: String::new(),
+        md5: String::new(),
         class_id: plan.class_id,
         tags: Vec::new(),
         procedure: plan.procedure.clone(),
@@ -75,8 +75,9 @@ fn row(caller: &Caller, plan: &Plan, id: u64, o: &Obj, obj: &ObjectRow, now: u64
         flow: "D".into(),
         created_at: now,
         url_path: format!("/{}{}", plan.bucket, o.path),
-        cover_file_id: None,
+        cover_file_id: plan.cover_id.map(|c| c.to_string()),
     }
+    .sized_by(obj)
 }
 
 pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value> {
@@ -89,41 +90,50 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
     let now = unix_now();
     let mut media = Vec::new();
     let mut objects = Vec::new();
-    if let Some(v) = &plan.video {
-        let obj = object_of(app, &bucket, "video", v).await?;
-        media.push(row(caller, &plan, plan.file_id, v, &obj, now));
-        objects.push(obj);
-    }
-    // A replacement's video must still be there, and its cover goes.
-    let mut replaced = None;
-    let mut video_url = None;
-    if plan.video.is_none() {
-        let id = plan.file_id.to_string();
-        let found = app.db(move |s| s.media_by_id(&id)).await?;
-        let Some(video) = found.filter(|m| m.secret_id == caller.acct.secret_id) else {
-            return Err(fail(
-                rules::NOT_FOUND,
-                format!("the video {} no longer exists", plan.file_id),
-            ));
-        };
-        replaced = video.cover_file_id.clone();
-        video_url = Some(format!("{}{}", app.cfg.public_url, video.url_path));
-    }
+    // The video: a new one, or (a cover replacement) the one that must
+    // still be there, whose cover goes.
+    let (video, replaced) = match &plan.video {
+        Some(v) => {
+            let obj = object_of(app, &bucket, "video", v).await?;
+            media.push(row(caller, &plan, v, &obj, now));
+            objects.push(obj);
+            (media[0].clone(), None)
+        }
+        None => {
+            let id = plan.file_id.to_string();
+            let found = app.db(move |s| s.media_by_id(&id)).await?;
+            let Some(video) = found.filter(|m| m.secret_id == caller.acct.secret_id) else {
+                return Err(fail(
+                    rules::NOT_FOUND,
+                    format!("the video {} no longer exists", plan.file_id),
+                ));
+            };
+            let old = video.cover_file_id.clone();
+            (video, old)
+        }
+    };
     if let (Some(c), Some(cid)) = (&plan.cover, plan.cover_id) {
         let obj = object_of(app, &bucket, "cover", c).await?;
-        let mut m = row(caller, &plan, cid, c, &obj, now);
-        m.kind = "cover".into();
-        m.parent = Some(plan.file_id.to_string());
-        m.class_id = 0;
-        media.push(m);
+        let url_path = format!("/{}{}", plan.bucket, c.path);
+        let cover = video.cover_row(
+            cid.to_string(),
+            c.name.clone(),
+            c.file_type.clone(),
+            url_path,
+        );
+        // A replacement's cover is made now, whatever the video's time.
+        media.push(MediaRow {
+            created_at: now,
+            ..cover.sized_by(&obj)
+        });
         objects.push(obj);
     }
-    if let Some(first) = media.first_mut()
-        && first.kind == "video"
-    {
-        first.cover_file_id = plan.cover_id.map(|c| c.to_string());
-    }
-    let result = answer(app, caller, &plan, &media, video_url);
+    let result = answer(
+        app,
+        caller,
+        &video,
+        media.iter().find(|m| m.kind == "cover"),
+    );
     let extra = plan.video.as_ref().map(|_| UgcDMedia {
         file_id: plan.file_id.to_string(),
         task_priority: plan.task_priority,
@@ -131,12 +141,7 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
     });
     let (k, text) = (key.to_string(), result.to_string());
     app.db(move |s| {
-        for (m, o) in media.iter().zip(&objects) {
-            let dest = s.media_path(&m.file_id);
-            let _ = std::fs::remove_file(&dest);
-            std::fs::hard_link(s.object_path(o.id), &dest)?;
-            std::fs::File::open(dest.parent().unwrap_or(s.root()))?.sync_all()?;
-        }
+        s.link_objects(&media, &objects)?;
         let ids: Vec<i64> = objects.iter().map(|o| o.id).collect();
         s.commit_ugc_d(&UgcDCommit {
             key: &k,
@@ -146,9 +151,7 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
             objects: &ids,
             result: &text,
         })?;
-        for o in &objects {
-            let _ = std::fs::remove_file(s.object_path(o.id));
-        }
+        s.remove_object_files(&objects);
         Ok(())
     })
     .await?;
@@ -157,31 +160,18 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
 
 /// The commit's `data`: the video's fileId, and url + verify_content of
 /// the video and the cover.
-fn answer(
-    app: &App,
-    caller: &Caller,
-    plan: &Plan,
-    media: &[MediaRow],
-    video_url: Option<String>,
-) -> Value {
+fn answer(app: &App, caller: &Caller, video: &MediaRow, cover: Option<&MediaRow>) -> Value {
     let vk = caller.acct.verify_key();
     let exp = unix_now() + VERIFY_SECS;
-    let entry = |url: String, id: &str| json!({"url": url, "verify_content": sign::verify_content(&vk, exp, id)});
-    let video_id = plan.file_id.to_string();
-    let mut data = json!({"fileId": video_id});
-    let url = |m: &MediaRow| format!("{}{}", app.cfg.public_url, m.url_path);
-    if let Some(o) = data.as_object_mut() {
-        let video = media
-            .iter()
-            .find(|m| m.kind == "video")
-            .map(url)
-            .or(video_url);
-        if let Some(v) = video {
-            o.insert("video".into(), entry(v, &video_id));
-        }
-        if let Some(c) = media.iter().find(|m| m.kind == "cover") {
-            o.insert("cover".into(), entry(url(c), &c.file_id));
-        }
+    let entry = |m: &MediaRow| {
+        json!({
+            "url": format!("{}{}", app.cfg.public_url, m.url_path),
+            "verify_content": sign::verify_content(&vk, exp, &m.file_id),
+        })
+    };
+    let mut data = json!({"fileId": video.file_id, "video": entry(video)});
+    if let Some(c) = cover {
+        data["cover"] = entry(c);
     }
     data
 }
