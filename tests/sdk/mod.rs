@@ -172,6 +172,7 @@ fn ugc_d_cos_sdk_uploads_resumes_by_session_key_and_replaces_a_cover() {
             "upload_file video serves its bytes",
             "its cover serves its bytes",
             "the signature's settings are on the media",
+            "DescribeMediaInfos shows the signature's settings",
             "resume answers the same storagePath",
             "resume answers a fresh credential",
             "the fresh credential finds the upload",

@@ -22,7 +22,7 @@ import urllib.request
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
-from common import check, admin, fetch, HOST, PORT, ADDR, SECRET_ID, SECRET_KEY
+from common import check, admin, fetch, models, request, vod, HOST, PORT, ADDR, SECRET_ID, SECRET_KEY
 
 
 def signature(**extra):
@@ -84,6 +84,11 @@ check("its cover serves its bytes", fetch(c["cover"]["url"]) == cover)
 m = json.loads(admin(f"/admin/media/{c['fileId']}"))
 check("the signature's settings are on the media", m["classId"] == 2 and m["sourceContext"] == "py"
       and m["flow"] == "D", m)
+info = vod().DescribeMediaInfos(request(models.DescribeMediaInfosRequest, FileIds=[c["fileId"]]))
+basic = info.MediaInfoSet[0].BasicInfo
+check("DescribeMediaInfos shows the signature's settings", basic.ClassId == 2
+      and basic.SourceInfo.SourceContext == "py" and basic.CoverUrl == c["cover"]["url"]
+      and info.MediaInfoSet[0].MetaData.Size == len(video), basic)
 
 # Resume: two parts, then the session again by its key.
 parts = [os.urandom(MiB), os.urandom(MiB), os.urandom(4321)]

@@ -338,6 +338,22 @@ fn ugc_d_a_one_time_signature_serves_one_call_even_across_a_restart() {
     }
     .sign(SECRET_KEY);
     let body = json!({"signature": once, "videoType": "mp4"});
+    // A stranger who knows the signed text but not the key cannot spend
+    // it: the forgery is refused and leaves nothing behind.
+    let env = UgcEnvelope::decode(&once).unwrap();
+    let mut forged = vec![0u8; 20];
+    forged.extend_from_slice(env.original.as_bytes());
+    use base64::Engine as _;
+    let forged = base64::engine::general_purpose::STANDARD.encode(forged);
+    refused(
+        &call(
+            &svc,
+            "ApplyUploadUGC",
+            &json!({"signature": forged, "videoType": "mp4"}),
+        ),
+        10004,
+        "HMAC",
+    );
     let a = ok(&call(&svc, "ApplyUploadUGC", &body));
     refused(
         &call(&svc, "ApplyUploadUGC", &body),

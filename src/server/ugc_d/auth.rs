@@ -174,3 +174,82 @@ fn check_settings(sig: &ClientSignature) -> Result<(), UgcDError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: u64, exp: u64) -> ClientSignature {
+        ClientSignature {
+            secret_id: "AK".into(),
+            current_time_stamp: ts,
+            expire_time: exp,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_time_rules_at_their_edges() {
+        let now = 1_800_000_000;
+        let skew = rules::MAX_CLOCK_SKEW;
+        assert!(check_times(&at(now, now + 1), now).is_ok());
+        assert!(check_times(&at(now - 10, now), now).is_err(), "expires now");
+        assert!(check_times(&at(now + skew, now + skew + 1), now).is_ok());
+        assert!(check_times(&at(now + skew + 1, now + skew + 2), now).is_err());
+        let max = rules::MAX_VALIDITY;
+        assert!(check_times(&at(now, now + max), now).is_ok());
+        assert!(check_times(&at(now, now + max + 1), now).is_err());
+        assert!(
+            check_times(&at(now + 5, now + 5), now).is_err(),
+            "expires at its start"
+        );
+        for e in [
+            check_times(&at(now - 10, now - 1), now),
+            check_times(&at(now + 999, now + 1999), now),
+        ] {
+            assert_eq!(e.unwrap_err().code, rules::INVALID_SIGNATURE);
+        }
+    }
+
+    #[test]
+    fn settings_out_of_range_are_invalid_requests() {
+        let base = at(1, 2);
+        let cases = [
+            ClientSignature {
+                class_id: Some(-1),
+                ..base.clone()
+            },
+            ClientSignature {
+                task_priority: Some(11),
+                ..base.clone()
+            },
+            ClientSignature {
+                task_notify_mode: Some("finish".into()),
+                ..base.clone()
+            },
+            ClientSignature {
+                source_context: Some("x".repeat(rules::MAX_SOURCE_CONTEXT_CHARS + 1)),
+                ..base.clone()
+            },
+            ClientSignature {
+                procedure: Some("a\u{7}b".into()),
+                ..base.clone()
+            },
+        ];
+        for c in cases {
+            assert_eq!(
+                check_settings(&c).unwrap_err().code,
+                rules::INVALID_REQUEST,
+                "{c:?}"
+            );
+        }
+        let fine = ClientSignature {
+            class_id: Some(0),
+            task_priority: Some(-10),
+            task_notify_mode: Some("None".into()),
+            source_context: Some("x".repeat(rules::MAX_SOURCE_CONTEXT_CHARS)),
+            ..base
+        };
+        assert!(check_settings(&fine).is_ok());
+    }
+}
