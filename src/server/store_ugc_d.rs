@@ -19,6 +19,10 @@ use super::store_api3::{TempCred, insert_temp_cred_tx};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
+/// How long an expired session is still known (answered "expired" rather
+/// than unknown), seconds.
+pub const SESSION_MEMORY_SECS: u64 = 86_400;
+
 /// A family D session row.
 #[derive(Debug, Clone)]
 pub struct UgcDSession {
@@ -51,10 +55,17 @@ pub struct UgcDCommit<'a> {
 }
 
 impl Store {
-    /// Records a new session and its first credential, in one transaction.
+    /// Records a new session and its first credential, in one transaction,
+    /// and forgets sessions that expired more than [`SESSION_MEMORY_SECS`]
+    /// ago (so the table holds about a day of sessions; such a key is then
+    /// unknown rather than expired, 31001 either way).
     pub fn insert_ugc_d_session(&self, key: &str, s: &UgcDSession, cred: &TempCred) -> Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
+        tx.execute(
+            "DELETE FROM ugc_d_sessions WHERE expires_at < ?1",
+            params![super::clock::unix_now().saturating_sub(SESSION_MEMORY_SECS)],
+        )?;
         tx.execute(
             "INSERT INTO ugc_d_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
             params![key, s.secret_id, s.body, s.expires_at],
@@ -172,6 +183,40 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cred(key: &str) -> TempCred {
+        TempCred::mint(key, "owner", "b-1", vec!["k".into()], 10)
+    }
+
+    fn session(expires_at: u64) -> UgcDSession {
+        UgcDSession {
+            secret_id: "owner".into(),
+            body: "{}".into(),
+            expires_at,
+            result: None,
+        }
+    }
+
+    #[test]
+    fn sessions_long_expired_are_forgotten_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(dir.path()).expect("open");
+        let now = crate::server::clock::unix_now();
+        s.insert_ugc_d_session("old", &session(now - SESSION_MEMORY_SECS - 5), &cred("old"))
+            .expect("insert");
+        s.insert_ugc_d_session("recent", &session(now - 5), &cred("recent"))
+            .expect("insert");
+        s.insert_ugc_d_session("live", &session(now + 100), &cred("live"))
+            .expect("insert");
+        assert!(s.ugc_d_session("old").expect("read").is_none());
+        assert!(s.ugc_d_session("recent").expect("read").is_some());
+        assert!(s.ugc_d_session("live").expect("read").is_some());
+        assert_eq!(s.expire_ugc_d_sessions(now).expect("expire"), 1);
+        assert_eq!(
+            s.ugc_d_session("live").expect("read").map(|x| x.expires_at),
+            Some(now)
+        );
+    }
 
     #[test]
     fn spent_signatures_survive_a_reopen_until_they_expire() {
