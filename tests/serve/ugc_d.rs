@@ -622,3 +622,68 @@ fn ugc_d_rate_limits_and_faults_answer_the_family_d_way() {
         "{f}"
     );
 }
+
+#[test]
+fn ugc_d_a_commit_whose_answer_was_lost_answers_the_same_media_again() {
+    let svc = Service::start();
+    let a = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4"}),
+    ));
+    let key = a["vodSessionKey"].as_str().unwrap();
+    assert_eq!(
+        cos_put(&svc, &a, &path_of(&a, "video"), b"lost answer").0,
+        200
+    );
+    svc.admin_put(
+        "/admin/faults",
+        "rate=1,kinds=drop,actions=CommitUploadUGC,max=1",
+    );
+    let commit = json!({"signature": good(), "vodSessionKey": key});
+    let lost = reqwest::blocking::Client::new()
+        .post(format!("{}/v3/index.php?Action=CommitUploadUGC", svc.url))
+        .body(commit.to_string())
+        .send()
+        .and_then(|r| r.text());
+    assert!(lost.is_err(), "the answer was cut: {lost:?}");
+    let c = ok(&call(&svc, "CommitUploadUGC", &commit));
+    assert_eq!(svc.media_count(), 1, "one media, committed once");
+    assert_eq!(svc.media()[0]["fileId"], c["fileId"]);
+}
+
+#[test]
+fn ugc_d_answers_a_browsers_preflight() {
+    let svc = Service::start();
+    let client = reqwest::blocking::Client::new();
+    let pre = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v3/index.php?Action=ApplyUploadUGC", svc.url),
+        )
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    let h = |r: &reqwest::blocking::Response, n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(h(&pre, "access-control-allow-origin"), "*");
+    assert!(h(&pre, "access-control-allow-methods").contains("POST"));
+    assert!(h(&pre, "access-control-allow-headers").contains("content-type"));
+    let r = client
+        .post(format!("{}/v3/index.php?Action=PrepareUploadUGC", svc.url))
+        .header("Origin", "https://app.example")
+        .header("content-type", "application/json")
+        .body(json!({"signature": good()}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(h(&r, "access-control-allow-origin"), "*");
+    ok(&r.json().unwrap());
+}
