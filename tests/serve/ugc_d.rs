@@ -290,7 +290,8 @@ fn ugc_d_every_bad_signature_is_10004_and_says_why() {
         }
         .sign(SECRET_KEY)
     };
-    refused(&apply(with(t - 7200, t - 10)), 10004, "expired");
+    let stale = with(t - 7200, t - 10);
+    refused(&apply(stale.clone()), 10004, "expired");
     refused(&apply(with(t, t + 7_776_001)), 10004, "90 days");
     ok(&apply(with(t, t + 7_776_000)));
     refused(&apply(with(t + 3600, t + 7200)), 10004, "in the future");
@@ -327,6 +328,17 @@ fn ugc_d_every_bad_signature_is_10004_and_says_why() {
         "expired",
     );
     assert_eq!(svc.media_count(), 0);
+    // Each refusal is logged with its action, code and reason, never with
+    // the signature or a key.
+    let log = svc.log();
+    assert!(
+        log.lines().any(|l| l.contains("family D request refused")
+            && l.contains("ApplyUploadUGC")
+            && l.contains("10004")
+            && l.contains("expired")),
+        "{log}"
+    );
+    assert!(!log.contains(&stale) && !log.contains(SECRET_KEY), "{log}");
 }
 
 #[test]

@@ -71,6 +71,13 @@ impl Scheme for UgcDScheme<'_> {
     }
 
     fn reject(&self, e: UgcDError) -> Response {
+        // The message names the reason, never a secret or the signature.
+        tracing::info!(
+            action = self.action,
+            code = e.code.code,
+            message = %e.message,
+            "family D request refused"
+        );
         error_response(&e)
     }
 }
