@@ -699,3 +699,113 @@ fn ugc_d_answers_a_browsers_preflight() {
     assert_eq!(h(&r, "access-control-allow-origin"), "*");
     ok(&r.json().unwrap());
 }
+
+/// A second account of the service (in-process: accounts beyond the main
+/// one are a configuration of tests).
+const OTHER_ID: &str = "AKIDvodfsOtherAccount00000000000000000";
+const OTHER_KEY: &str = "other+Account/Key=000000000000000";
+
+async fn call_in(s: &TestServer, action: &str, body: &Value) -> Value {
+    s.http
+        .post(s.url(&format!("/v3/index.php?Action={action}")))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("family D call")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ugc_d_another_accounts_signature_reaches_none_of_its_sessions_or_media() {
+    let s = TestServer::start_temp(|c| {
+        c.extra_accounts.push(vodfs::server::Account {
+            secret_id: OTHER_ID.into(),
+            secret_key: OTHER_KEY.into(),
+            app_id: 1_250_000_009,
+        });
+    })
+    .await;
+    let other = ClientSignature {
+        secret_id: OTHER_ID.into(),
+        ..sig_fields()
+    };
+    let theirs = || other.clone().sign(OTHER_KEY);
+    let a = ok(&call_in(
+        &s,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4"}),
+    )
+    .await);
+    let key = a["vodSessionKey"].as_str().unwrap();
+    for action in ["ApplyUploadUGC", "CommitUploadUGC"] {
+        let v = call_in(
+            &s,
+            action,
+            &json!({"signature": theirs(), "vodSessionKey": key}),
+        )
+        .await;
+        refused(&v, 31001, "no such upload session");
+    }
+    // The other account's own upload goes to its own bucket.
+    let b = ok(&call_in(
+        &s,
+        "ApplyUploadUGC",
+        &json!({"signature": theirs(), "videoType": "mp4"}),
+    )
+    .await);
+    assert_ne!(b["storageBucket"], a["storageBucket"]);
+    assert_eq!(b["storageAppId"], 1_250_000_009u64);
+    // Nor can it replace a cover of the first account's media.
+    let list = s.admin("/admin/media").await;
+    assert!(list.as_array().unwrap().is_empty());
+    let c = ok(&call_in(
+        &s,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4"}),
+    )
+    .await);
+    let c_key = c["vodSessionKey"].as_str().unwrap().to_string();
+    let host = format!(
+        "{}-{}.cos.ap-guangzhou.myqcloud.com",
+        c["storageBucket"].as_str().unwrap(),
+        c["storageAppId"]
+    );
+    let path = path_of(&c, "video");
+    let cred = &c["tempCertificate"];
+    let headers = vec![("host".to_string(), host.clone())];
+    let auth = cos_authorization(
+        cred["secretId"].as_str().unwrap(),
+        cred["secretKey"].as_str().unwrap(),
+        (now() - 60, now() + 600),
+        "PUT",
+        &path,
+        &[],
+        &headers,
+    );
+    let put = s
+        .http
+        .put(s.url(&path))
+        .header("Host", &host)
+        .header("Authorization", auth)
+        .header("x-cos-security-token", cred["token"].as_str().unwrap())
+        .body(b"mine".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let done = ok(&call_in(
+        &s,
+        "CommitUploadUGC",
+        &json!({"signature": good(), "vodSessionKey": c_key}),
+    )
+    .await);
+    let v = call_in(
+        &s,
+        "ApplyUploadUGC",
+        &json!({"signature": theirs(), "fileId": done["fileId"], "coverType": "png"}),
+    )
+    .await;
+    refused(&v, 5000, "no video");
+}
