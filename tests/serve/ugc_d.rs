@@ -303,6 +303,13 @@ fn ugc_d_every_bad_signature_is_10004_and_says_why() {
     refused(&apply(sig_fields().sign("not the key")), 10004, "HMAC");
     refused(&apply(tampered(&good())), 10004, "HMAC");
     refused(&apply("%%%".into()), 10004, "base64");
+    // A signature URL-encoded on its way means the same (protocol.md §9.10).
+    let plain = std::iter::repeat_with(good)
+        .find(|s| s.contains(['+', '/', '=']))
+        .unwrap();
+    let encoded: String = url::form_urlencoded::byte_serialize(plain.as_bytes()).collect();
+    assert!(encoded.contains('%'));
+    ok(&apply(encoded));
     let float = format!(
         "secretId={SECRET_ID}&currentTimeStamp={t}.5&expireTime={}&random=7",
         t + 60

@@ -2,7 +2,8 @@
 //! of protocol.md §4, carried in the JSON body's `signature`.
 //!
 //! Checks, in order (every refusal 10004 `invalid signature: <why>`, so a
-//! client knows to ask its signer again): the envelope decodes and its
+//! client knows to ask its signer again): the envelope (URL-decoded if it
+//! was URL-encoded; `+` turned into a space tolerated) decodes and its
 //! fields parse (`vod::sign::ClientSignature`: integers are integers) →
 //! `secretId` is an account of this service → the HMAC over the exact
 //! embedded text matches that account's key → `currentTimeStamp` is not
@@ -95,7 +96,10 @@ pub async fn authenticate(app: &App, body: &Map<String, Value>) -> Result<Caller
             rules::MAX_SIGNATURE_BYTES
         )));
     }
-    let (sig, env) = ClientSignature::parse(text).map_err(bad_signature)?;
+    // Base64 has no `%`: a signature with one was URL-encoded on its way
+    // (protocol.md §9.10), and means the same once decoded.
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    let (sig, env) = ClientSignature::parse(&decoded).map_err(bad_signature)?;
     let acct = app
         .cfg
         .account_by_id(&sig.secret_id)
