@@ -15,4 +15,5 @@ mod hostile;
 mod playback;
 mod ugc;
 mod ugc_d;
+mod ugc_d_sig;
 mod v4;

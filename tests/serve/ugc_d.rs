@@ -4,16 +4,18 @@
 //! replaced by fileId), COS with the tempCertificate, CommitUploadUGC
 //! (twice), PrepareUploadUGC; every refusal of a signature (10004, and the
 //! reason in the message), one-time signatures across a restart, sessions
-//! past their day, declared sizes. cos-python-sdk-v5 as the COS client is
-//! in `tests/sdk` (`ugc_d_cos.py`).
+//! past their day, declared sizes. The signature's refusals, one-time
+//! signatures and accounts are in `ugc_d_sig.rs` (it uses the helpers
+//! here); cos-python-sdk-v5 as the COS client is in `tests/sdk`
+//! (`ugc_d_cos.py`).
 
 use serde_json::{Value, json};
-use vodfs::vod::sign::{ClientSignature, UgcEnvelope, cos_authorization, ugc_sign};
+use vodfs::vod::sign::{ClientSignature, UgcEnvelope, cos_authorization};
 
 use crate::common::*;
 
 /// A signature of the test account valid for an hour from now.
-fn sig_fields() -> ClientSignature {
+pub(super) fn sig_fields() -> ClientSignature {
     let t = now();
     ClientSignature {
         secret_id: SECRET_ID.into(),
@@ -24,16 +26,16 @@ fn sig_fields() -> ClientSignature {
     }
 }
 
-fn good() -> String {
+pub(super) fn good() -> String {
     sig_fields().sign(SECRET_KEY)
 }
 
 /// POSTs a family D call; the JSON answer (always HTTP 200 JSON).
-fn call(svc: &Service, action: &str, body: &Value) -> Value {
+pub(super) fn call(svc: &Service, action: &str, body: &Value) -> Value {
     call_raw(svc, action, body.to_string().into_bytes())
 }
 
-fn call_raw(svc: &Service, action: &str, body: Vec<u8>) -> Value {
+pub(super) fn call_raw(svc: &Service, action: &str, body: Vec<u8>) -> Value {
     let resp = reqwest::blocking::Client::new()
         .post(format!("{}/v3/index.php?Action={action}", svc.url))
         .header("content-type", "application/json")
@@ -45,7 +47,7 @@ fn call_raw(svc: &Service, action: &str, body: Vec<u8>) -> Value {
 }
 
 /// The `data` of a successful answer.
-fn ok(v: &Value) -> Value {
+pub(super) fn ok(v: &Value) -> Value {
     assert_eq!(
         (v["code"].as_i64(), v["message"].as_str()),
         (Some(0), Some("成功")),
@@ -55,7 +57,7 @@ fn ok(v: &Value) -> Value {
 }
 
 /// Asserts an error answer's code and that its message says `why`.
-fn refused(v: &Value, code: i64, why: &str) {
+pub(super) fn refused(v: &Value, code: i64, why: &str) {
     assert_eq!(v["code"].as_i64(), Some(code), "{v}");
     let m = v["message"].as_str().unwrap_or("");
     assert!(m.contains(why), "message {m:?} should say {why:?}");
@@ -64,7 +66,7 @@ fn refused(v: &Value, code: i64, why: &str) {
 
 /// A COS PUT of `body` to `path` with the answer's tempCertificate;
 /// `(status, body)`.
-fn cos_put(svc: &Service, data: &Value, path: &str, body: &[u8]) -> (u16, String) {
+pub(super) fn cos_put(svc: &Service, data: &Value, path: &str, body: &[u8]) -> (u16, String) {
     let c = &data["tempCertificate"];
     let host = format!(
         "{}-{}.cos.{}.myqcloud.com",
@@ -97,18 +99,17 @@ fn cos_put(svc: &Service, data: &Value, path: &str, body: &[u8]) -> (u16, String
     (resp.status().as_u16(), resp.text().unwrap_or_default())
 }
 
-fn path_of(data: &Value, what: &str) -> String {
+pub(super) fn path_of(data: &Value, what: &str) -> String {
     data[what]["storagePath"].as_str().expect(what).to_string()
 }
 
-fn fetch(url: &str) -> Vec<u8> {
+pub(super) fn fetch(url: &str) -> Vec<u8> {
     reqwest::blocking::get(url)
         .expect("fetch")
         .bytes()
         .expect("body")
         .to_vec()
 }
-
 #[test]
 fn ugc_d_new_upload_with_cover_applies_the_signatures_settings_and_commits_idempotently() {
     let svc = Service::start();
@@ -198,7 +199,6 @@ fn ugc_d_new_upload_with_cover_applies_the_signatures_settings_and_commits_idemp
     assert_eq!(m["coverUrl"], c["cover"]["url"]);
     assert_eq!(svc.media_count(), 2, "the video and its cover");
 }
-
 #[test]
 fn ugc_d_prepare_lists_the_region_and_strangers_store_nothing() {
     let svc = Service::start();
@@ -260,159 +260,6 @@ fn ugc_d_prepare_lists_the_region_and_strangers_store_nothing() {
         "{stats}"
     );
 }
-
-/// `sig` with its signed text changed but its HMAC kept.
-fn tampered(sig: &str) -> String {
-    let env = UgcEnvelope::decode(sig).unwrap();
-    let text = format!("{}&classId=7", env.original);
-    let mut raw = env.mac.to_vec();
-    raw.extend_from_slice(text.as_bytes());
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(raw)
-}
-
-#[test]
-fn ugc_d_every_bad_signature_is_10004_and_says_why() {
-    let svc = Service::start();
-    let t = now();
-    let apply = |sig: String| {
-        call(
-            &svc,
-            "ApplyUploadUGC",
-            &json!({"signature": sig, "videoType": "mp4", "videoName": "x"}),
-        )
-    };
-    let with = |ts: u64, exp: u64| {
-        ClientSignature {
-            current_time_stamp: ts,
-            expire_time: exp,
-            ..sig_fields()
-        }
-        .sign(SECRET_KEY)
-    };
-    let stale = with(t - 7200, t - 10);
-    refused(&apply(stale.clone()), 10004, "expired");
-    refused(&apply(with(t, t + 7_776_001)), 10004, "90 days");
-    ok(&apply(with(t, t + 7_776_000)));
-    refused(&apply(with(t + 3600, t + 7200)), 10004, "in the future");
-    let foreign = ClientSignature {
-        secret_id: "AKIDnotAnAccountOfThisService000000".into(),
-        ..sig_fields()
-    };
-    refused(&apply(foreign.sign(SECRET_KEY)), 10004, "secretId");
-    refused(&apply(sig_fields().sign("not the key")), 10004, "HMAC");
-    refused(&apply(tampered(&good())), 10004, "HMAC");
-    refused(&apply("%%%".into()), 10004, "base64");
-    // A signature URL-encoded on its way means the same (protocol.md §9.10).
-    let plain = std::iter::repeat_with(good)
-        .find(|s| s.contains(['+', '/', '=']))
-        .unwrap();
-    let encoded: String = url::form_urlencoded::byte_serialize(plain.as_bytes()).collect();
-    assert!(encoded.contains('%'));
-    ok(&apply(encoded));
-    let float = format!(
-        "secretId={SECRET_ID}&currentTimeStamp={t}.5&expireTime={}&random=7",
-        t + 60
-    );
-    refused(&apply(ugc_sign(SECRET_KEY, &float)), 10004, "integer");
-    let bad_setting = ClientSignature {
-        task_notify_mode: Some("Sometimes".into()),
-        ..sig_fields()
-    };
-    refused(
-        &apply(bad_setting.sign(SECRET_KEY)),
-        10001,
-        "taskNotifyMode",
-    );
-    // A refused signature on a commit too.
-    refused(
-        &call(
-            &svc,
-            "CommitUploadUGC",
-            &json!({"signature": with(t - 7200, t - 10), "vodSessionKey": "x"}),
-        ),
-        10004,
-        "expired",
-    );
-    assert_eq!(svc.media_count(), 0);
-    // Each refusal is logged with its action, code and reason, never with
-    // the signature or a key.
-    let log = svc.log();
-    assert!(
-        log.lines().any(|l| l.contains("family D request refused")
-            && l.contains("ApplyUploadUGC")
-            && l.contains("10004")
-            && l.contains("expired")),
-        "{log}"
-    );
-    assert!(!log.contains(&stale) && !log.contains(SECRET_KEY), "{log}");
-}
-
-#[test]
-fn ugc_d_a_one_time_signature_serves_one_call_even_across_a_restart() {
-    let mut svc = Service::start();
-    let once = ClientSignature {
-        one_time_valid: Some(true),
-        ..sig_fields()
-    }
-    .sign(SECRET_KEY);
-    let body = json!({"signature": once, "videoType": "mp4"});
-    // A stranger who knows the signed text but not the key cannot spend
-    // it: the forgery is refused and leaves nothing behind.
-    let env = UgcEnvelope::decode(&once).unwrap();
-    let mut forged = vec![0u8; 20];
-    forged.extend_from_slice(env.original.as_bytes());
-    use base64::Engine as _;
-    let forged = base64::engine::general_purpose::STANDARD.encode(forged);
-    refused(
-        &call(
-            &svc,
-            "ApplyUploadUGC",
-            &json!({"signature": forged, "videoType": "mp4"}),
-        ),
-        10004,
-        "HMAC",
-    );
-    let a = ok(&call(&svc, "ApplyUploadUGC", &body));
-    refused(
-        &call(&svc, "ApplyUploadUGC", &body),
-        10004,
-        "duplicate vod signature",
-    );
-    svc.restart();
-    refused(
-        &call(&svc, "ApplyUploadUGC", &body),
-        10004,
-        "duplicate vod signature",
-    );
-    let key = a["vodSessionKey"].as_str().unwrap();
-    refused(
-        &call(
-            &svc,
-            "CommitUploadUGC",
-            &json!({"signature": once, "vodSessionKey": key}),
-        ),
-        10004,
-        "duplicate",
-    );
-    // A fresh one-time signature per call works.
-    assert_eq!(
-        cos_put(&svc, &a, &path_of(&a, "video"), b"0123456789").0,
-        200
-    );
-    let fresh = ClientSignature {
-        one_time_valid: Some(true),
-        ..sig_fields()
-    }
-    .sign(SECRET_KEY);
-    let c = ok(&call(
-        &svc,
-        "CommitUploadUGC",
-        &json!({"signature": fresh, "vodSessionKey": key}),
-    ));
-    assert!(c["fileId"].is_string());
-}
-
 #[test]
 fn ugc_d_resume_answers_the_same_paths_with_a_fresh_credential_until_the_day_is_over() {
     let mut svc = Service::start();
@@ -570,7 +417,6 @@ fn ugc_d_a_cover_is_replaced_by_file_id() {
         "coverType",
     );
 }
-
 #[test]
 fn ugc_d_declared_sizes_and_names_are_checked_before_anything_is_allocated() {
     let mut svc = Service::start_limited(&[], Some(2 << 30));
@@ -641,7 +487,6 @@ fn ugc_d_rate_limits_and_faults_answer_the_family_d_way() {
         "{f}"
     );
 }
-
 #[test]
 fn ugc_d_a_commit_whose_answer_was_lost_answers_the_same_media_again() {
     let svc = Service::start();
@@ -705,114 +550,4 @@ fn ugc_d_answers_a_browsers_preflight() {
         .unwrap();
     assert_eq!(h(&r, "access-control-allow-origin"), "*");
     ok(&r.json().unwrap());
-}
-
-/// A second account of the service (in-process: accounts beyond the main
-/// one are a configuration of tests).
-const OTHER_ID: &str = "AKIDvodfsOtherAccount00000000000000000";
-const OTHER_KEY: &str = "other+Account/Key=000000000000000";
-
-async fn call_in(s: &TestServer, action: &str, body: &Value) -> Value {
-    s.http
-        .post(s.url(&format!("/v3/index.php?Action={action}")))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("family D call")
-        .json()
-        .await
-        .expect("a JSON answer")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ugc_d_another_accounts_signature_reaches_none_of_its_sessions_or_media() {
-    let s = TestServer::start_temp(|c| {
-        c.extra_accounts.push(vodfs::server::Account {
-            secret_id: OTHER_ID.into(),
-            secret_key: OTHER_KEY.into(),
-            app_id: 1_250_000_009,
-        });
-    })
-    .await;
-    let other = ClientSignature {
-        secret_id: OTHER_ID.into(),
-        ..sig_fields()
-    };
-    let theirs = || other.clone().sign(OTHER_KEY);
-    let a = ok(&call_in(
-        &s,
-        "ApplyUploadUGC",
-        &json!({"signature": good(), "videoType": "mp4"}),
-    )
-    .await);
-    let key = a["vodSessionKey"].as_str().unwrap();
-    for action in ["ApplyUploadUGC", "CommitUploadUGC"] {
-        let v = call_in(
-            &s,
-            action,
-            &json!({"signature": theirs(), "vodSessionKey": key}),
-        )
-        .await;
-        refused(&v, 31001, "no such upload session");
-    }
-    // The other account's own upload goes to its own bucket.
-    let b = ok(&call_in(
-        &s,
-        "ApplyUploadUGC",
-        &json!({"signature": theirs(), "videoType": "mp4"}),
-    )
-    .await);
-    assert_ne!(b["storageBucket"], a["storageBucket"]);
-    assert_eq!(b["storageAppId"], 1_250_000_009u64);
-    // Nor can it replace a cover of the first account's media.
-    let list = s.admin("/admin/media").await;
-    assert!(list.as_array().unwrap().is_empty());
-    let c = ok(&call_in(
-        &s,
-        "ApplyUploadUGC",
-        &json!({"signature": good(), "videoType": "mp4"}),
-    )
-    .await);
-    let c_key = c["vodSessionKey"].as_str().unwrap().to_string();
-    let host = format!(
-        "{}-{}.cos.ap-guangzhou.myqcloud.com",
-        c["storageBucket"].as_str().unwrap(),
-        c["storageAppId"]
-    );
-    let path = path_of(&c, "video");
-    let cred = &c["tempCertificate"];
-    let headers = vec![("host".to_string(), host.clone())];
-    let auth = cos_authorization(
-        cred["secretId"].as_str().unwrap(),
-        cred["secretKey"].as_str().unwrap(),
-        (now() - 60, now() + 600),
-        "PUT",
-        &path,
-        &[],
-        &headers,
-    );
-    let put = s
-        .http
-        .put(s.url(&path))
-        .header("Host", &host)
-        .header("Authorization", auth)
-        .header("x-cos-security-token", cred["token"].as_str().unwrap())
-        .body(b"mine".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 200);
-    let done = ok(&call_in(
-        &s,
-        "CommitUploadUGC",
-        &json!({"signature": good(), "vodSessionKey": c_key}),
-    )
-    .await);
-    let v = call_in(
-        &s,
-        "ApplyUploadUGC",
-        &json!({"signature": theirs(), "fileId": done["fileId"], "coverType": "png"}),
-    )
-    .await;
-    refused(&v, 5000, "no video");
 }
