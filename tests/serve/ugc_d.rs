@@ -239,11 +239,33 @@ fn ugc_d_prepare_lists_the_region_and_strangers_store_nothing() {
         &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-guangzhou"}),
     ));
     assert!(a["cover"].is_null(), "no cover declared, none answered");
+    // Another region is answered as asked (one service stands for all),
+    // and kept through a resume; a name that is no region is refused.
+    let cq = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-chongqing"}),
+    ));
+    assert_eq!(
+        (
+            &cq["storageRegionV5"],
+            &cq["StorageRegionV5"],
+            &cq["storageRegion"]
+        ),
+        (&json!("ap-chongqing"), &json!("ap-chongqing"), &json!("cq"))
+    );
+    assert_eq!(cos_put(&svc, &cq, &path_of(&cq, "video"), b"cq").0, 200);
+    let resumed = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "vodSessionKey": cq["vodSessionKey"]}),
+    ));
+    assert_eq!(resumed["storageRegionV5"], "ap-chongqing");
     refused(
         &call(
             &svc,
             "ApplyUploadUGC",
-            &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-mars"}),
+            &json!({"signature": good(), "videoType": "mp4", "storageRegion": "Ap Mars!"}),
         ),
         10001,
         "storageRegion",
