@@ -205,18 +205,16 @@ async fn replace_cover(
     let region = region(body)?;
     let t = text.clone();
     let found = app.db(move |s| s.media_by_id(&t)).await?;
-    let Some(media) = found.filter(|m| m.secret_id == caller.acct.secret_id && m.kind == "video")
-    else {
+    if !found.is_some_and(|m| m.secret_id == caller.acct.secret_id && m.kind == "video") {
         return Err(fail(
             rules::NOT_FOUND,
             format!("no video with fileId {text} in this account"),
         ));
-    };
+    }
     let cover_id = app.db(|s| s.alloc_ids(1)).await?;
     let dir = format!("{:08x}{cover_id}", rand::random::<u32>());
     let mut plan = settings(caller, id, caller.acct.bucket(), region);
     let (cty, cname, csize) = cover;
-    plan.class_id = media.class_id;
     plan.cover_id = Some(cover_id);
     plan.cover = Some(Obj {
         path: format!("/{dir}/{cover_id}.{cty}"),
@@ -251,7 +249,8 @@ async fn open_session(app: &Arc<App>, caller: &Caller, plan: Plan) -> Result<Val
     Ok(apply_data(app, acct, &key, &plan, &cred, now))
 }
 
-/// The live, uncommitted session of `key` owned by the caller, and its plan.
+/// The live session of `key` owned by the caller (committed or not), and
+/// its plan.
 pub async fn live_session(
     app: &Arc<App>,
     caller: &Caller,
