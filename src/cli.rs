@@ -291,6 +291,12 @@ pub struct MountArgs {
     /// Files uploaded at the same time.
     #[arg(long, default_value_t = 4)]
     pub parallel_files: usize,
+    /// List the computed user.vod.* attributes in listxattr (`getfattr -d`
+    /// shows them). Off by default: they are read by name (`getfattr -n
+    /// user.vod.url FILE`), and unlisted `rsync -X`, `cp -a` and `tar
+    /// --xattrs` leave them alone.
+    #[arg(long)]
+    pub list_vod_xattrs: bool,
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf for non-root).
     #[arg(long)]
     pub allow_other: bool,
@@ -385,6 +391,7 @@ pub struct MountArgs {
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
+    /// list_vod_xattrs,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
     /// ca_file=PEM, region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
@@ -492,6 +499,7 @@ impl MountArgs {
                     })
                 }
                 "allow_other" => self.allow_other = true,
+                "list_vod_xattrs" => self.list_vod_xattrs = true,
                 "rate_limit" => self
                     .rate_limit
                     .extend(need(key, value)?.split('+').map(str::to_string)),

@@ -204,6 +204,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         uid,
         gid,
         cache_size: args.cache_size,
+        list_vod_xattrs: args.list_vod_xattrs,
     };
     // Reads of content evicted from the cache: Range requests over the
     // playback URL.

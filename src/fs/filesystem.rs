@@ -28,6 +28,13 @@ pub struct FsConfig {
     /// Most bytes of file data the cache may hold (`--cache-size`); the
     /// disk's free space limits it in any case.
     pub cache_size: Option<u64>,
+    /// List the computed `user.vod.*` attributes in listxattr
+    /// (`--list-vod-xattrs`). Off by default: they are readable by name
+    /// (`getfattr -n user.vod.url`) but not listed, as CephFS and
+    /// GlusterFS treat their virtual attributes, so `rsync -X`, `cp -a`
+    /// and `tar --xattrs` neither copy the mount's own state out nor see it
+    /// as a difference from the source.
+    pub list_vod_xattrs: bool,
 }
 
 /// An open file handle.

@@ -29,6 +29,7 @@ fn harness(write_back: Option<Duration>) -> Harness {
         uid: 0,
         gid: 0,
         cache_size: None,
+        list_vod_xattrs: true,
     };
     let fs = Fs::new(
         cache,

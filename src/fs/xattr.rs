@@ -197,7 +197,9 @@ impl Fs {
     /// The names of the xattrs of `ino`.
     pub fn listxattr(&self, ino: u64) -> Result<Vec<Vec<u8>>, FsError> {
         let mut out = Vec::new();
-        if let Some(up) = self.shown_upload(ino)? {
+        if !self.config().list_vod_xattrs {
+            // Computed attributes are read by name only (FsConfig).
+        } else if let Some(up) = self.shown_upload(ino)? {
             for key in COMPUTED {
                 if computed_value(&up, key).is_some() {
                     out.push([VOD_PREFIX, key.as_bytes()].concat());

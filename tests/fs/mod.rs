@@ -67,6 +67,7 @@ impl TestMount {
             uid: 0,
             gid: 0,
             cache_size: None,
+            list_vod_xattrs: true,
         };
         let fs = Arc::new(Fs::new(
             cache,

@@ -64,8 +64,16 @@ fn by_id_is_read_only_and_takes_no_links() {
     assert_eq!(fetch(&c.url), b"hello");
 }
 
+const COMPUTED: [&str; 5] = [
+    "user.vod.state",
+    "user.vod.url",
+    "user.vod.file_id",
+    "user.vod.sha1",
+    "user.vod.name",
+];
+
 #[test]
-fn xattrs_listed_and_user_xattrs_kept() {
+fn computed_xattrs_are_read_by_name_and_listed_only_when_asked() {
     let svc = Service::start();
     let m = Mount::new(&svc);
     std::fs::write(m.path("x.mp4"), b"data").expect("write");
@@ -75,14 +83,25 @@ fn xattrs_listed_and_user_xattrs_kept() {
     let dump = run(Command::new("getfattr")
         .args(["-d", "-m", "-", "--absolute-names"])
         .arg(m.path("x.mp4")));
-    for name in [
-        "user.vod.state",
-        "user.vod.url",
-        "user.vod.file_id",
-        "user.vod.sha1",
-        "user.vod.name",
-        "user.comment",
-    ] {
+    assert!(dump.contains("user.comment"), "{dump}");
+    assert!(
+        !dump.contains("user.vod."),
+        "computed names listed:\n{dump}"
+    );
+    for name in COMPUTED {
+        assert!(getfattr(&m.path("x.mp4"), name).is_some(), "{name} by name");
+    }
+    drop(m);
+
+    let m = Mount::with_args(&svc, &["--list-vod-xattrs"]);
+    std::fs::write(m.path("x.mp4"), b"data").expect("write");
+    run(Command::new("setfattr")
+        .args(["-n", "user.comment", "-v", "holiday 2026"])
+        .arg(m.path("x.mp4")));
+    let dump = run(Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names"])
+        .arg(m.path("x.mp4")));
+    for name in COMPUTED.into_iter().chain(["user.comment"]) {
         assert!(dump.contains(name), "{name} missing from:\n{dump}");
     }
     assert_eq!(

@@ -176,7 +176,7 @@ fn bad_input_unreachable_endpoint_fails_mount_clearly() {
 #[test]
 fn bad_input_secrets_absent_from_logs_xattrs_and_ps() {
     let svc = Service::start();
-    let m = Mount::with_args(&svc, &["--write-back=0.1"]);
+    let m = Mount::with_args(&svc, &["--write-back=0.1", "--list-vod-xattrs"]);
     std::fs::write(m.path("s.mp4"), b"secret test").expect("write");
     wait_all(&m, &[m.path("s.mp4")]);
     let dump = run(Command::new("getfattr")
