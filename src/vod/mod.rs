@@ -33,6 +33,7 @@
 
 pub mod api3;
 pub mod apply;
+pub mod client_upload;
 pub mod cos;
 pub mod credentials;
 pub mod error;

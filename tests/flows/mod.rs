@@ -188,7 +188,7 @@ fn directory_settings_reach_the_media_record(flow: Flow) {
             })
             .unwrap_or_default()
     };
-    if matches!(flow.protocol, "v4" | "ugc") {
+    if matches!(flow.protocol, "v4" | "ugc-ex") {
         assert_eq!(tags(&a), ["drama", "hd"], "{a}");
         assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
         assert!(tags(&top).is_empty(), "{top}");

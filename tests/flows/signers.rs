@@ -36,7 +36,11 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             let get = |k: &str| q.get(k).cloned().unwrap_or_default();
             let mut sign = Command::new(vodfs_bin());
             sign.args(["sign", "ugc"]);
-            for (param, flag) in [("classId", "--class-id"), ("tags", "--tags")] {
+            for (param, flag) in [
+                ("signature", "--format"),
+                ("classId", "--class-id"),
+                ("tags", "--tags"),
+            ] {
                 if let Some(v) = q.get(param) {
                     sign.args([flag, v]);
                 }
@@ -71,7 +75,7 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 fn url_signer_signs_each_file() {
     let svc = Service::start();
     let (url, count) = url_signer();
-    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer", &url]);
+    let m = Flow::named("ugc-ex").mount(&svc, &["--ugc-signer", &url]);
     std::fs::create_dir(m.path("d")).expect("mkdir");
     super::setfattr(&m.path("d"), "user.vod.class_id", "21").expect("setfattr");
     super::setfattr(&m.path("d"), "user.vod.tags", "x,y").expect("setfattr");
@@ -100,7 +104,7 @@ fn command_signer_signs_from_the_environment() {
     // The mount's environment has the test account; `vodfs sign ugc` reads
     // VODFS_FILE_* the signer command is given.
     let cmd = format!("'{}' sign ugc", vodfs_bin());
-    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc-ex").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(2_100_000, 53);
     std::fs::write(m.path("a.mp4"), &a).expect("write");
     let c = assert_committed(&svc, &m.path("a.mp4"), &a);
@@ -111,7 +115,7 @@ fn command_signer_signs_from_the_environment() {
 fn an_expired_signature_fails_with_a_clear_error() {
     let svc = Service::start();
     let cmd = format!("'{}' sign ugc --time 1000000000 --validity 60", vodfs_bin());
-    let m = Flow::named("ugc").mount(&svc, &["--ugc-signer-cmd", &cmd]);
+    let m = Flow::named("ugc-ex").mount(&svc, &["--ugc-signer-cmd", &cmd]);
     let a = random_bytes(1000, 54);
     let why = write_expecting_failed_close(&m.path("a.mp4"), &a);
     assert!(
@@ -128,7 +132,7 @@ fn a_signer_command_given_with_dash_o_may_hold_escaped_commas() {
     // `\,` keeps the comma inside the -o value: the command signs with two
     // tags, and the service records them from the signature.
     let opts = format!(
-        r"protocol=ugc,ugc_signer_cmd='{}' sign ugc --tags p\,q",
+        r"protocol=ugc-ex,ugc_signer_cmd='{}' sign ugc --tags p\,q",
         vodfs_bin()
     );
     let m = Mount::with_args(&svc, &["-o", &opts]);
