@@ -234,8 +234,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
-    /// Lifetime of the temporary credentials API 3.0's ApplyUpload mints,
-    /// in seconds (changeable at run time: PUT /admin/temp-credential-ttl).
+    /// Lifetime of the temporary credentials API 3.0's ApplyUpload and
+    /// ApplyUploadUGC (family D) mint, in seconds (changeable at run time:
+    /// PUT /admin/temp-credential-ttl).
     #[arg(long, value_name = "SECS", default_value_t = 7200)]
     pub temp_credential_ttl: u64,
     /// Refuse API 3.0 TC3 signatures whose scope names another service than

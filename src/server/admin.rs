@@ -105,11 +105,20 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
                         Some(c) => s.media_by_id(&c)?,
                         None => None,
                     };
-                    Ok(m.map(|m| (m, cover)))
+                    let d = s.ugc_d_media(&id)?;
+                    Ok(m.map(|m| (m, cover, d)))
                 })
                 .await;
             match found {
-                Ok(Some((m, c))) => json_ok(media_json(&app, &m, c.as_ref())),
+                Ok(Some((m, c, d))) => {
+                    let mut v = media_json(&app, &m, c.as_ref());
+                    // Family D's settings beyond the media row.
+                    if let (Some(o), Some(d)) = (v.as_object_mut(), d) {
+                        o.insert("taskPriority".into(), json!(d.task_priority));
+                        o.insert("taskNotifyMode".into(), json!(d.task_notify_mode));
+                    }
+                    json_ok(v)
+                }
                 Ok(None) => plain(StatusCode::NOT_FOUND, "no such media"),
                 Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
@@ -180,6 +189,13 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
         (Method::POST, "/admin/expire-credentials") => {
             let now = super::clock::unix_now();
             match app.db(move |s| s.expire_temp_creds(now)).await {
+                Ok(n) => json_ok(json!({"expired": n})),
+                Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        (Method::POST, "/admin/expire-sessions") => {
+            let now = super::clock::unix_now();
+            match app.db(move |s| s.expire_ugc_d_sessions(now)).await {
                 Ok(n) => json_ok(json!({"expired": n})),
                 Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }

@@ -147,54 +147,39 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, p: &Params) -> Result
     let now = unix_now();
     let video_id = plan.file_id.to_string();
     let cover_id = plan.cover.as_ref().map(|_| (plan.file_id + 1).to_string());
-    let mut media = vec![MediaRow {
-        file_id: video_id.clone(),
-        secret_id: acct.secret_id.clone(),
-        kind: "video".into(),
-        parent: None,
-        name: plan.video_name.clone(),
-        file_type: plan.video_type.clone(),
-        size: objects[0].size,
-        sha1: objects[0].sha1.clone(),
-        md5: objects[0].md5.clone(),
-        class_id: plan.class_id,
-        tags: Vec::new(),
-        procedure: plan.procedure.clone(),
-        source_context: plan.source_context.clone(),
-        flow: "C".into(),
-        created_at: now,
-        url_path: format!("/{}{}", plan.bucket, plan.video_path),
-        cover_file_id: cover_id.clone(),
-    }];
+    let mut media = vec![
+        MediaRow {
+            file_id: video_id.clone(),
+            secret_id: acct.secret_id.clone(),
+            kind: "video".into(),
+            parent: None,
+            name: plan.video_name.clone(),
+            file_type: plan.video_type.clone(),
+            size: 0,
+            sha1: String::new(),
+            md5: String::new(),
+            class_id: plan.class_id,
+            tags: Vec::new(),
+            procedure: plan.procedure.clone(),
+            source_context: plan.source_context.clone(),
+            flow: "C".into(),
+            created_at: now,
+            url_path: format!("/{}{}", plan.bucket, plan.video_path),
+            cover_file_id: cover_id.clone(),
+        }
+        .sized_by(&objects[0]),
+    ];
     if let (Some((path, ty, name)), Some(cid), Some(o)) = (&plan.cover, &cover_id, objects.get(1)) {
-        media.push(MediaRow {
-            file_id: cid.clone(),
-            kind: "cover".into(),
-            parent: Some(video_id.clone()),
-            name: name.clone(),
-            file_type: ty.clone(),
-            size: o.size,
-            sha1: o.sha1.clone(),
-            md5: o.md5.clone(),
-            class_id: 0,
-            url_path: format!("/{}{}", plan.bucket, path),
-            cover_file_id: None,
-            ..media[0].clone()
-        });
+        let url_path = format!("/{}{}", plan.bucket, path);
+        let cover = media[0].cover_row(cid.clone(), name.clone(), ty.clone(), url_path);
+        media.push(cover.sized_by(o));
     }
     let (m2, objs) = (media.clone(), objects.clone());
     app.db(move |s| {
-        for (m, o) in m2.iter().zip(&objs) {
-            let dest = s.media_path(&m.file_id);
-            let _ = std::fs::remove_file(&dest);
-            std::fs::hard_link(s.object_path(o.id), &dest)?;
-            std::fs::File::open(dest.parent().unwrap_or(s.root()))?.sync_all()?;
-        }
+        s.link_objects(&m2, &objs)?;
         let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
         s.commit_session(&key, &m2, &ids)?;
-        for o in &objs {
-            let _ = std::fs::remove_file(s.object_path(o.id));
-        }
+        s.remove_object_files(&objs);
         Ok(())
     })
     .await?;

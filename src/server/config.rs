@@ -178,7 +178,7 @@ impl ServerConfig {
             faults: FaultSpec::default(),
             max_body: 64 << 20,
             replay_window_secs: 300,
-            session_ttl_secs: 86_400,
+            session_ttl_secs: crate::vod::rules::ugc_d::SESSION_SECS,
             presign_ttl_secs: 180,
             cos_min_part_size: u64::from(crate::vod::rules::parts::COS_MIN_PART),
             temp_cred_ttl_secs: 7200,

@@ -18,6 +18,7 @@
 //! | · InitUpload, UploadPart, FinishUpload, SmallFileUpload (A) | `v4.rs` | `vod/v4.rs` |
 //! | · InitUploadEx/UGC, UploadPartEx/UGC, FinishUploadEx/UGC (B) | `ugc.rs` | `vod/ugc.rs` |
 //! | · ApplyUpload, CommitUpload (C) | `apply.rs` | `vod/apply.rs` |
+//! | · ApplyUploadUGC, CommitUploadUGC, PrepareUploadUGC (D: JSON body, client signature; COS with a temporary credential: `cos/`) | `ugc_d/` (routed by the query's Action) | the ugc client (`vod/`) |
 //! | `/v1/media`, `/api/v1/media/<id>/uploaded`, `/fw-upload/…` (F) | `frontwize.rs` | `vod/frontwize.rs` |
 //! | `POST /`, `GET /?Action=…` with `Version=2018-07-17` or a v1 `Signature`, or `/` with `X-TC-Action` or a TC3 `Authorization` (API 3.0) | `api3/`: ApplyUpload, CommitUpload, DescribeMediaInfos, DeleteMedia (COS with the session's temporary credential: `cos/`) | the api3 client (`vod/`) |
 //! | `/admin/…` (loopback peers only) | `admin.rs` | tests, `vodfs` tooling |
@@ -41,7 +42,8 @@
 //! `faults.rs`, `ratelimit.rs`, `stats.rs`, `clock.rs`, `config.rs`,
 //! `account.rs`, `mp4.rs` (duration and size from a moov, for
 //! DescribeMediaInfos), `store_api3.rs` (API 3.0 sessions, temporary
-//! credentials, media extras).
+//! credentials, media extras), `store_ugc_d.rs` (family D sessions, spent
+//! one-time signatures, media extras).
 //!
 //! Layering: of the crate, `server` imports only `vod::sign` and
 //! `vod::rules` (what both sides of the protocol obey), never the mount side
@@ -58,7 +60,7 @@
 //! - `GET /admin/media` → `[media…]`; `GET /admin/media/<fileId>` →
 //!   `{fileId, name, type, size, sha1, md5, url, coverUrl, coverFileId,
 //!   classId, tags, procedure, sourceContext, flow, kind, parent, createdAt,
-//!   urlPath}` or 404.
+//!   urlPath}` (family D's also `taskPriority`, `taskNotifyMode`) or 404.
 //! - `GET /admin/stats` → `{actions: {<Action>: {requests, errors}},
 //!   partsReceived, partBytesReceived}`: part bytes count every UploadPart
 //!   (and COS multipart part) body accepted, so a test can prove a resume
@@ -74,6 +76,9 @@
 //!   from then on (`--temp-credential-ttl`, default 7200).
 //! - `POST /admin/expire-credentials` → `{expired: n}`: every live
 //!   temporary credential expires now (a credential running out mid-file,
+//!   without waiting for it).
+//! - `POST /admin/expire-sessions` → `{expired: n}`: every live family D
+//!   upload session (vodSessionKey) expires now (a session past its day,
 //!   without waiting for it).
 //!
 //! Decisions: instant upload (same account, same SHA-1 of a complete video)
@@ -107,7 +112,9 @@ pub mod store;
 pub mod store_api3;
 pub mod store_objects;
 pub mod store_replay;
+pub mod store_ugc_d;
 pub mod ugc;
+pub mod ugc_d;
 pub mod upload_data;
 pub mod v2;
 pub mod v4;

@@ -1,7 +1,7 @@
 //! The router ([`app`]: one fallback that routes by Host and path, see the
 //! table in `server/mod.rs`) and [`serve`]: a bound listener and a shutdown
 //! future in, the service running until the future resolves. Imports the
-//! flow files (`v2`, `api3`, `cos`, `frontwize`) and the shared pieces (`admin`,
+//! flow files (`v2`, `ugc_d`, `api3`, `cos`, `frontwize`) and the shared pieces (`admin`,
 //! `page`, `playback`, `app`, `respond`); nothing imports this file but
 //! `mod.rs`'s re-exports.
 
@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use super::app::App;
 use super::config::ServerConfig;
 use super::respond::plain;
-use super::{admin, api3, body, cos, frontwize, page, playback, v2};
+use super::{admin, api3, body, cos, frontwize, page, playback, ugc_d, v2};
 
 /// The router: one fallback that routes by Host and path.
 pub fn app(state: Arc<App>) -> Router {
@@ -64,6 +64,10 @@ async fn route(
             api3::handle(app, parts, body).await
         }
         "/" => page::handle(app, &parts.method).await,
+        "/v2/index.php" | "/v3/index.php" if ugc_d::action_of(query.as_deref()).is_some() => {
+            let action = ugc_d::action_of(query.as_deref()).unwrap_or_default();
+            ugc_d::handle(app, action, parts, body).await
+        }
         "/v2/index.php" | "/v3/index.php" => {
             v2::handle(app, parts.method, parts.headers, path, query, body).await
         }

@@ -92,6 +92,18 @@ CREATE TABLE rate_windows(
   secret_id TEXT NOT NULL, action TEXT NOT NULL, window_end INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(secret_id, action, window_end)) WITHOUT ROWID;
 "#,
+    // Family D (store_ugc_d.rs): upload sessions, spent one-time client
+    // signatures, what its media carry beyond the media row.
+    r#"
+CREATE TABLE ugc_d_sessions(
+  key TEXT PRIMARY KEY, secret_id TEXT NOT NULL, body TEXT NOT NULL,
+  expires_at INTEGER NOT NULL, result TEXT);
+CREATE TABLE spent_signatures(
+  digest TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX spent_signatures_by_expiry ON spent_signatures(expires_at);
+CREATE TABLE ugc_d_media(
+  file_id TEXT PRIMARY KEY, task_priority INTEGER, task_notify_mode TEXT);
+"#,
 ];
 
 /// An upload in progress (families A and B).

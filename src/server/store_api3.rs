@@ -47,6 +47,40 @@ impl std::fmt::Debug for TempCred {
     }
 }
 
+impl TempCred {
+    /// A new credential for `session_key` of `owner`: random SecretId
+    /// `AKID…`, SecretKey and Token, writing `keys` of `bucket` until
+    /// `expires_at`.
+    pub fn mint(
+        session_key: &str,
+        owner: &str,
+        bucket: &str,
+        keys: Vec<String>,
+        expires_at: u64,
+    ) -> TempCred {
+        use base64::Engine as _;
+        use rand::Rng as _;
+        let text = |n: usize| -> String {
+            rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(n)
+                .map(char::from)
+                .collect()
+        };
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        TempCred {
+            secret_id: format!("AKID{}", text(32)),
+            secret_key: text(32),
+            token: b64.encode(rand::random::<[u8; 32]>()) + &b64.encode(rand::random::<[u8; 32]>()),
+            session_key: session_key.to_string(),
+            owner: owner.to_string(),
+            bucket: bucket.to_string(),
+            keys,
+            expires_at,
+        }
+    }
+}
+
 /// An API 3.0 session row.
 #[derive(Debug, Clone)]
 pub struct Api3Session {
@@ -68,6 +102,33 @@ pub struct Api3Media {
     pub session_context: String,
 }
 
+/// Records a temporary credential inside a transaction (API 3.0's and
+/// family D's sessions mint them alike; the COS endpoint reads them),
+/// forgetting those that expired more than [`CRED_MEMORY_SECS`] ago.
+pub(super) fn insert_temp_cred_tx(
+    tx: &rusqlite::Transaction<'_>,
+    cred: &TempCred,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM temp_creds WHERE expires_at < ?1",
+        params![super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)],
+    )?;
+    tx.execute(
+        "INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+        params![
+            cred.secret_id,
+            cred.secret_key,
+            cred.token,
+            cred.session_key,
+            cred.owner,
+            cred.bucket,
+            serde_json::to_string(&cred.keys).unwrap_or_else(|_| "[]".into()),
+            cred.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Records a new session and its credential, in one transaction, and
     /// forgets credentials that expired more than [`CRED_MEMORY_SECS`] ago
@@ -77,26 +138,10 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         tx.execute(
-            "DELETE FROM temp_creds WHERE expires_at < ?1",
-            params![super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)],
-        )?;
-        tx.execute(
             "INSERT INTO api3_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
             params![key, s.secret_id, s.body, s.expires_at],
         )?;
-        tx.execute(
-            "INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-            params![
-                cred.secret_id,
-                cred.secret_key,
-                cred.token,
-                cred.session_key,
-                cred.owner,
-                cred.bucket,
-                serde_json::to_string(&cred.keys).unwrap_or_else(|_| "[]".into()),
-                cred.expires_at
-            ],
-        )?;
+        insert_temp_cred_tx(&tx, cred)?;
         tx.commit()?;
         Ok(())
     }
@@ -222,6 +267,7 @@ impl Store {
         for id in &ids {
             tx.execute("DELETE FROM media WHERE file_id=?1", params![id])?;
             tx.execute("DELETE FROM api3_media WHERE file_id=?1", params![id])?;
+            tx.execute("DELETE FROM ugc_d_media WHERE file_id=?1", params![id])?;
         }
         tx.execute(
             "UPDATE media SET cover_file_id=NULL WHERE cover_file_id=?1",

@@ -13,7 +13,61 @@ fn now() -> u64 {
     super::clock::unix_now()
 }
 
+impl MediaRow {
+    /// This row with the size and digests of the COS object it is made of.
+    pub fn sized_by(self, o: &ObjectRow) -> MediaRow {
+        MediaRow {
+            size: o.size,
+            sha1: o.sha1.clone(),
+            md5: o.md5.clone(),
+            ..self
+        }
+    }
+
+    /// The row of a cover of this video: owner, settings, flow and time
+    /// the video's; class 0; sized by its object with [`MediaRow::sized_by`].
+    pub fn cover_row(
+        &self,
+        file_id: String,
+        name: String,
+        file_type: String,
+        url_path: String,
+    ) -> MediaRow {
+        MediaRow {
+            file_id,
+            kind: "cover".into(),
+            parent: Some(self.file_id.clone()),
+            name,
+            file_type,
+            class_id: 0,
+            url_path,
+            cover_file_id: None,
+            ..self.clone()
+        }
+    }
+}
+
 impl Store {
+    /// Hard-links each object's file to its media's, durably (the
+    /// directory synced), before the transaction that records the media.
+    pub fn link_objects(&self, media: &[MediaRow], objects: &[ObjectRow]) -> Result<()> {
+        for (m, o) in media.iter().zip(objects) {
+            let dest = self.media_path(&m.file_id);
+            let _ = std::fs::remove_file(&dest);
+            std::fs::hard_link(self.object_path(o.id), &dest)?;
+            std::fs::File::open(dest.parent().unwrap_or(self.root()))?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the files of objects a committed transaction spent (their
+    /// media links keep the bytes).
+    pub fn remove_object_files(&self, objects: &[ObjectRow]) {
+        for o in objects {
+            let _ = std::fs::remove_file(self.object_path(o.id));
+        }
+    }
+
     pub fn insert_session(
         &self,
         key: &str,

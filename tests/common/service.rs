@@ -147,6 +147,21 @@ impl Service {
         );
     }
 
+    /// POSTs an empty body to an admin endpoint; its JSON answer.
+    pub fn admin_post(&self, path: &str) -> serde_json::Value {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("X-Vodfs-Admin", "1")
+            .send()
+            .expect("admin request");
+        assert!(
+            resp.status().is_success(),
+            "admin POST {path}: {}",
+            resp.status()
+        );
+        resp.json().expect("admin json")
+    }
+
     /// The service's media records.
     pub fn media(&self) -> Vec<serde_json::Value> {
         let v = self.admin("/admin/media");

@@ -162,6 +162,34 @@ fn cos_sdk_writes_with_the_temporary_credential_and_is_refused_without_it() {
 }
 
 #[test]
+fn ugc_d_cos_sdk_uploads_resumes_by_session_key_and_replaces_a_cover() {
+    let Some(py) = python() else { return };
+    let svc = Service::start();
+    let out = run_script(&py, &svc, "ugc_d_cos.py");
+    assert_checks(
+        &out,
+        &[
+            "upload_file video serves its bytes",
+            "its cover serves its bytes",
+            "the signature's settings are on the media",
+            "DescribeMediaInfos shows the signature's settings",
+            "resume answers the same storagePath",
+            "resume answers a fresh credential",
+            "the fresh credential finds the upload",
+            "list_parts shows the parts sent before",
+            "only the missing part was sent again",
+            "the resumed upload commits whole",
+            "the new cover replaces the old",
+            "the media shows the new cover",
+            "missing token refused",
+            "another session's object refused",
+            "expired credential refused",
+            "a resume after expiry writes again",
+        ],
+    );
+}
+
+#[test]
 fn vod_sdk_uploads_a_video_with_a_cover_through_the_endpoint_shim() {
     let Some(py) = python() else { return };
     let svc = Service::start();

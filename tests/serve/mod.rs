@@ -14,4 +14,6 @@ mod fuzz;
 mod hostile;
 mod playback;
 mod ugc;
+mod ugc_d;
+mod ugc_d_sig;
 mod v4;

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -141,14 +140,6 @@ fn expire_time(args: &Args) -> Result<String> {
     }
 }
 
-fn random_text(n: usize) -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
 const APPLY_PARAMS: &[&str] = &[
     "MediaType",
     "SubAppId",
@@ -258,17 +249,13 @@ pub async fn apply_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Result
     if let Some((p, _)) = &plan.cover {
         keys.push(p.trim_start_matches('/').to_string());
     }
-    let cred = TempCred {
-        secret_id: format!("AKID{}", random_text(32)),
-        secret_key: random_text(32),
-        token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-            + &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
-        session_key: key.clone(),
-        owner: acct.secret_id.clone(),
-        bucket: bucket_full.clone(),
+    let cred = TempCred::mint(
+        &key,
+        &acct.secret_id,
+        &bucket_full,
         keys,
-        expires_at: now + app.temp_cred_ttl(),
-    };
+        now + app.temp_cred_ttl(),
+    );
     let session = Api3Session {
         secret_id: acct.secret_id.clone(),
         body: serde_json::to_string(&plan).map_err(|e| ServerError::Internal(e.to_string()))?,
@@ -350,40 +337,33 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
     let now = unix_now();
     let video_id = plan.file_id.to_string();
     let cover_id = plan.cover.as_ref().map(|_| (plan.file_id + 1).to_string());
-    let mut media = vec![MediaRow {
-        file_id: video_id.clone(),
-        secret_id: acct.secret_id.clone(),
-        kind: "video".into(),
-        parent: None,
-        name: plan.media_name.clone(),
-        file_type: plan.media_type.clone(),
-        size: objects[0].size,
-        sha1: objects[0].sha1.clone(),
-        md5: objects[0].md5.clone(),
-        class_id: plan.class_id,
-        tags: Vec::new(),
-        procedure: plan.procedure.clone(),
-        source_context: plan.source_context.clone(),
-        flow: "api3".into(),
-        created_at: now,
-        url_path: format!("/{}{}", plan.bucket, plan.media_path),
-        cover_file_id: cover_id.clone(),
-    }];
-    if let (Some((path, ty)), Some(cid), Some(o)) = (&plan.cover, &cover_id, objects.get(1)) {
-        media.push(MediaRow {
-            file_id: cid.clone(),
-            kind: "cover".into(),
-            parent: Some(video_id.clone()),
+    let mut media = vec![
+        MediaRow {
+            file_id: video_id.clone(),
+            secret_id: acct.secret_id.clone(),
+            kind: "video".into(),
+            parent: None,
             name: plan.media_name.clone(),
-            file_type: ty.clone(),
-            size: o.size,
-            sha1: o.sha1.clone(),
-            md5: o.md5.clone(),
-            class_id: 0,
-            url_path: format!("/{}{}", plan.bucket, path),
-            cover_file_id: None,
-            ..media[0].clone()
-        });
+            file_type: plan.media_type.clone(),
+            size: 0,
+            sha1: String::new(),
+            md5: String::new(),
+            class_id: plan.class_id,
+            tags: Vec::new(),
+            procedure: plan.procedure.clone(),
+            source_context: plan.source_context.clone(),
+            flow: "api3".into(),
+            created_at: now,
+            url_path: format!("/{}{}", plan.bucket, plan.media_path),
+            cover_file_id: cover_id.clone(),
+        }
+        .sized_by(&objects[0]),
+    ];
+    if let (Some((path, ty)), Some(cid), Some(o)) = (&plan.cover, &cover_id, objects.get(1)) {
+        let url_path = format!("/{}{}", plan.bucket, path);
+        let name = plan.media_name.clone();
+        let cover = media[0].cover_row(cid.clone(), name, ty.clone(), url_path);
+        media.push(cover.sized_by(o));
     }
     let url = |m: &MediaRow| format!("{}{}", app.cfg.public_url, m.url_path);
     let result = json!({
@@ -400,17 +380,10 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
     };
     let (m2, objs, text) = (media, objects, result.to_string());
     app.db(move |s| {
-        for (m, o) in m2.iter().zip(&objs) {
-            let dest = s.media_path(&m.file_id);
-            let _ = std::fs::remove_file(&dest);
-            std::fs::hard_link(s.object_path(o.id), &dest)?;
-            std::fs::File::open(dest.parent().unwrap_or(s.root()))?.sync_all()?;
-        }
+        s.link_objects(&m2, &objs)?;
         let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
         s.commit_api3(&key, &m2, &extra, &ids, &text)?;
-        for o in &objs {
-            let _ = std::fs::remove_file(s.object_path(o.id));
-        }
+        s.remove_object_files(&objs);
         Ok(())
     })
     .await?;

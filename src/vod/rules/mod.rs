@@ -13,7 +13,9 @@
 //! - [`settings`]: limits of the upload settings (tags);
 //! - [`sniff`]: the media type of content whose name does not say it;
 //! - [`api3`]: API 3.0's version, error codes and retry rule, MediaTypes
-//!   and CoverTypes, parameter limits, COS part-count limit, ISO 8601.
+//!   and CoverTypes, parameter limits, COS part-count limit, ISO 8601;
+//! - [`ugc_d`]: family D's (ApplyUploadUGC / CommitUploadUGC) actions,
+//!   client-signature limits, declared sizes and answer codes.
 //!
 //! Layering: this module imports nothing of the crate but its own files.
 //! Beside [`super::sign`], it is the only part of `vod` that `server` may
@@ -27,3 +29,4 @@ pub mod names;
 pub mod parts;
 pub mod settings;
 pub mod sniff;
+pub mod ugc_d;

@@ -9,6 +9,8 @@
 //! - UGC v4 signature (§3.1): `base64(HMAC-SHA1(key, original) || original)`;
 //!   the verifier checks the HMAC over the exact embedded bytes.
 //! - `verify_content` of FinishUploadEx (§3.2).
+//! - The family D client-upload signature (§4): [`ClientSignature`]
+//!   (made and taken apart; same envelope as the UGC v4 one).
 //! - COS XML request signature (§5.3, doc 436/7778): [`cos_http_string`],
 //!   [`cos_signature`], [`cos_authorization`] for signing and
 //!   [`CosAuth::parse`] for taking a received `Authorization` apart.
@@ -22,6 +24,7 @@
 //! re-exported here, so callers write `vod::sign::sign_v2`. Shared by the
 //! protocol clients and `vodfs serve`; imports nothing of the crate.
 
+mod client_sig;
 mod cos;
 mod frontwize;
 pub mod primitives;
@@ -30,6 +33,7 @@ mod ugc;
 pub mod v1;
 mod v2;
 
+pub use client_sig::*;
 pub use cos::*;
 pub use frontwize::*;
 pub use primitives::*;
