@@ -184,7 +184,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         // A signer-only mount needs no key: the error waits for a flow
         // that signs with one.
         Some(url) if keyless(&args) => (url, given, None),
-        Some(url) => (url, Ok(given?), None),
+        Some(url) => (url, Ok(need(&given)?), None),
         None => {
             let emb = runtime.block_on(crate::embedded::start(&cache_dir, given.ok().as_ref()))?;
             tracing::info!(

@@ -34,244 +34,34 @@
 //!   ApplyUploadUGC with its fileId, the PUT, then CommitUploadUGC, which
 //!   replaces the video's cover.
 //!
-//! Files: this one (the client, the calls, the flow), [`resume`],
-//! [`token`] (the session token), [`answer`] (reading answers).
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Files: this one (the steps and the flow), [`client`] (the client and its
+//! three kinds of request), [`resume`], [`token`] (the session token),
+//! [`answer`] (reading answers), [`actions`] (the call names).
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use reqwest::Method;
-use serde_json::{Map, Value, json};
-use url::Url;
+use serde_json::{Map, json};
 
-use super::cos::{self, CosClient, CosKey, Object};
+use super::cos::{self, CosKey, Object};
 use super::error::{VodError, VodErrorKind};
 use super::flow::{
     AbortReason, CoverRequest, Media, Part, Session, StartRequest, Started, Step, UploadFlow,
     UploadSettings,
 };
-use super::http;
-use super::reply::Reply;
-use super::rules::api3::{MAX_PARTS, part_size_for};
+use super::rules::api3::part_size_for;
 use super::rules::cos_xml;
 use super::rules::parts::part_count;
-use super::ugc::{SignRequest, SignatureFormat, SignatureProvider, V5Terms};
-use crate::report::chain as error_chain;
-use answer::{Applied, envelope};
-use token::{FileFacts, Token, credential_ran_out, no_such_upload, now};
+use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, PART, PUT};
+use answer::Applied;
+use token::{FileFacts, Token, no_such_upload, now};
+
+pub use client::{UgcClient, UgcConfig};
 
 /// The flow's name in sessions and `--protocol`.
 pub const NAME: &str = "ugc";
 
-pub(crate) const APPLY: &str = "ApplyUploadUGC";
-pub(crate) const COMMIT: &str = "CommitUploadUGC";
-const PART: &str = "CosUploadPart";
-const INITIATE: &str = "CosInitiateMultipart";
-const LIST: &str = "CosListParts";
-const COMPLETE: &str = "CosCompleteMultipart";
-const PUT: &str = "CosPutObject";
-const ABORT: &str = "CosAbortMultipart";
-
-/// The largest answer read.
-const MAX_RESPONSE: usize = 1 << 20;
-
-/// Settings of the `ugc` flow.
-#[derive(Debug, Clone)]
-pub struct UgcConfig {
-    /// `http(s)://host[:port]` (the path `/v3/index.php` is added) or a
-    /// full URL naming the path (`https://vod2.qcloud.com/v3/index.php`).
-    pub endpoint: String,
-    /// Where COS requests connect; `None`: see [`cos::route`].
-    pub cos_endpoint: Option<String>,
-    pub timeout: Duration,
-}
-
-impl UgcConfig {
-    pub fn new(endpoint: impl Into<String>) -> Self {
-        UgcConfig {
-            endpoint: endpoint.into(),
-            cos_endpoint: None,
-            timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-/// The family D client.
-#[derive(Clone)]
-pub struct UgcClient {
-    http: reqwest::Client,
-    url: Url,
-    signer: Arc<dyn SignatureProvider>,
-    cos: CosClient,
-}
-
-impl std::fmt::Debug for UgcClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UgcClient")
-            .field("url", &self.url.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
 impl UgcClient {
-    pub fn new(config: UgcConfig, signer: Arc<dyn SignatureProvider>) -> Result<Self, VodError> {
-        let bad = |why: String| VodError::new(APPLY, VodErrorKind::Request(why));
-        let ep = &config.endpoint;
-        let mut url = Url::parse(ep).map_err(|e| bad(format!("endpoint {ep:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(bad(format!(
-                "endpoint {ep:?}: not an http(s) URL with a host"
-            )));
-        }
-        if url.path().is_empty() || url.path() == "/" {
-            url.set_path("/v3/index.php");
-        }
-        url.set_query(None);
-        url.set_fragment(None);
-        let base = cos::route(ep, config.cos_endpoint.as_deref()).map_err(bad)?;
-        Ok(UgcClient {
-            http: http::client(config.timeout).map_err(bad)?,
-            url,
-            signer,
-            cos: CosClient::new(base, config.timeout).map_err(bad)?,
-        })
-    }
-
-    /// A signature for `action` of the file: `reuse` when it may be, else
-    /// the signer's; with whether it may be kept for the next call.
-    async fn signature(
-        &self,
-        facts: &FileFacts,
-        action: &'static str,
-        reuse: Option<&str>,
-    ) -> Result<(String, bool), VodError> {
-        if let Some(s) = reuse
-            && V5Terms::read(s).is_ok_and(|t| t.reusable())
-        {
-            return Ok((s.to_string(), true));
-        }
-        let sig = self
-            .signer
-            .signature(&SignRequest {
-                file_sha: facts.file_sha.clone(),
-                file_name: facts.file_name.clone(),
-                file_type: facts.file_type.clone(),
-                file_size: facts.file_size,
-                settings: facts.settings.clone(),
-                format: SignatureFormat::V5,
-                action,
-            })
-            .await?;
-        let terms = V5Terms::read(&sig).map_err(|why| {
-            VodError::new(
-                "UGC signer",
-                VodErrorKind::Request(format!(
-                    "the signer's answer is not usable for {action}: {why}"
-                )),
-            )
-        })?;
-        Ok((sig, terms.reusable()))
-    }
-
-    /// One signed call: `body` gets the signature; the checked answer.
-    async fn call(
-        &self,
-        action: &'static str,
-        signature: &str,
-        mut body: Map<String, Value>,
-    ) -> Result<Reply, VodError> {
-        body.insert("signature".into(), json!(signature));
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?;
-        let mut url = self.url.clone();
-        url.query_pairs_mut().append_pair("Action", action);
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
-        };
-        let mut resp = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 1 MiB"));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        envelope(action, status, &buf)
-    }
-
-    /// One COS request with the session's credential, checked first; a 403
-    /// once it has run out is [`VodErrorKind::SessionExpired`].
-    async fn cos(
-        &self,
-        action: &'static str,
-        method: Method,
-        tok: &Token,
-        key_path: &str,
-        params: &[(String, String)],
-        body: Bytes,
-    ) -> Result<cos::CosReply, VodError> {
-        let c = &tok.cred;
-        let t = now();
-        if !c.usable(t) {
-            return Err(VodError::new(
-                action,
-                VodErrorKind::SessionExpired(format!(
-                    "the session's temporary credential expires in {} s (at {}); a new session is needed",
-                    c.expired_time.saturating_sub(t),
-                    c.expired_time
-                )),
-            ));
-        }
-        let key = CosKey {
-            secret_id: &c.secret_id,
-            secret_key: &c.secret_key,
-            token: Some(&c.token),
-        };
-        let object = Object {
-            host: &tok.cos_host,
-            key: key_path,
-        };
-        match self
-            .cos
-            .request(action, method, object, params, body, &key)
-            .await
-        {
-            Err(e) if credential_ran_out(&e, c) => Err(VodError::new(
-                action,
-                VodErrorKind::SessionExpired(format!(
-                    "object storage refused the session's credential, which expires at {}: {}",
-                    c.expired_time, e.kind
-                )),
-            )),
-            r => r,
-        }
-    }
-
-    /// Every part COS holds for the session's multipart upload.
-    async fn list(&self, tok: &Token, id: &str) -> Result<Vec<cos_xml::ListedPart>, VodError> {
-        cos::list_all_parts(LIST, id, MAX_PARTS, |params| async move {
-            self.cos(LIST, Method::GET, tok, &tok.key, &params, Bytes::new())
-                .await
-        })
-        .await
-    }
-
     /// A new session for `req`: ApplyUploadUGC, the cover's PUT, and the
     /// multipart initiation of a file of more than one part.
     async fn apply_new(&self, req: &StartRequest) -> Result<Started, VodError> {
@@ -583,6 +373,8 @@ impl UploadFlow for UgcClient {
     }
 }
 
+pub mod actions;
 mod answer;
+mod client;
 mod resume;
 mod token;

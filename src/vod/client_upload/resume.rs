@@ -9,9 +9,10 @@ use serde_json::{Map, json};
 
 use super::super::error::VodError;
 use super::super::flow::{HeldPart, Session, StartRequest, Started};
+use super::actions::APPLY;
 use super::answer::Applied;
+use super::client::UgcClient;
 use super::token::{Token, no_such_upload, now};
-use super::{APPLY, UgcClient};
 
 impl UgcClient {
     /// The saved session continued (`Some`), or `None` to start afresh. A
