@@ -382,3 +382,36 @@ fn ugc_without_a_key_or_a_signer_says_what_is_needed() {
         "{err}"
     );
 }
+
+/// A file that outlasts its temporary credential (2 s, parts slowed to
+/// 600 ms each, one at a time): the credential is renewed with the
+/// session's vodSessionKey, the file is never started over, and every part
+/// is sent once.
+#[test]
+fn ugc_a_credential_running_out_mid_file_is_renewed_without_starting_over() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=slow,slow_ms=600,actions=CosPut",
+    ]);
+    svc.admin_put("/admin/temp-credential-ttl", "2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cmd, log) = signer(tmp.path(), "");
+    let m = keyless_mount(&svc, &cmd, &["--part-size=1048576", "--parallel-parts=1"]);
+    let data = random_bytes(6 * 1_048_576 + 3, 152);
+    let (_d, src) = local_file("long.mp4", &data);
+    run(Command::new("cp").arg(&src).arg(m.path("long.mp4")));
+    assert_committed(&svc, &m.path("long.mp4"), &data);
+    assert!(
+        m.log()
+            .contains("renewed the session's temporary credential"),
+        "{}",
+        m.log()
+    );
+    assert!(!m.log().contains("with a new session"), "{}", m.log());
+    assert_eq!(part_bytes(&svc), data.len() as u64, "a part was sent twice");
+    let applies = asked(&log)
+        .iter()
+        .filter(|c| *c == "ApplyUploadUGC")
+        .count();
+    assert!(applies >= 2, "no renewal asked the signer: {applies}");
+}

@@ -2,6 +2,7 @@
 //! three kinds of request every step makes (a signature from the signer, a
 //! signed family D call, a COS request with the session's credential).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::super::rules::cos_xml;
 use super::super::ugc::{SignRequest, SignatureFormat, SignatureProvider, V5Terms};
 use super::actions::{APPLY, LIST};
 use super::answer::envelope;
-use super::token::{FileFacts, Token, credential_ran_out, now};
+use super::token::{FileFacts, TempCred, Token, credential_ran_out};
 use crate::report::chain as error_chain;
 
 /// The largest answer read.
@@ -53,6 +54,11 @@ pub struct UgcClient {
     url: Url,
     signer: Arc<dyn SignatureProvider>,
     pub(super) cos: CosClient,
+    /// Credentials renewed mid-file (ApplyUploadUGC with the session's
+    /// vodSessionKey), by session key: the session token the pipeline holds
+    /// keeps its first one. Locked across a renewal, so parallel parts
+    /// renew once.
+    pub(super) renewed: Arc<tokio::sync::Mutex<HashMap<String, TempCred>>>,
 }
 
 impl std::fmt::Debug for UgcClient {
@@ -84,6 +90,7 @@ impl UgcClient {
             url,
             signer,
             cos: CosClient::new(base, config.timeout).map_err(bad)?,
+            renewed: Arc::default(),
         })
     }
 
@@ -163,8 +170,9 @@ impl UgcClient {
         envelope(action, status, &buf)
     }
 
-    /// One COS request with the session's credential, checked first; a 403
-    /// once it has run out is [`VodErrorKind::SessionExpired`].
+    /// One COS request with the session's credential, renewed first when it
+    /// is about to run out ([`UgcClient::live_cred`]); a 403 once it has run
+    /// out is [`VodErrorKind::SessionExpired`].
     pub(super) async fn cos(
         &self,
         action: &'static str,
@@ -174,18 +182,7 @@ impl UgcClient {
         params: &[(String, String)],
         body: Bytes,
     ) -> Result<cos::CosReply, VodError> {
-        let c = &tok.cred;
-        let t = now();
-        if !c.usable(t) {
-            return Err(VodError::new(
-                action,
-                VodErrorKind::SessionExpired(format!(
-                    "the session's temporary credential expires in {} s (at {}); a new session is needed",
-                    c.expired_time.saturating_sub(t),
-                    c.expired_time
-                )),
-            ));
-        }
+        let c = &self.live_cred(tok, action).await?;
         let key = CosKey {
             secret_id: &c.secret_id,
             secret_key: &c.secret_key,

@@ -19,8 +19,10 @@
 //!   `storageBucket-storageAppId`, region `storageRegionV5`, key the
 //!   storagePath. One PUT for a file of one part (or none), else multipart
 //!   within 10,000 parts; every ETag must be the part's MD5. A credential
-//!   that runs out mid-file fails the part with
-//!   [`VodErrorKind::SessionExpired`] and the pipeline starts over.
+//!   about to run out mid-file is renewed by ApplyUploadUGC with the
+//!   vodSessionKey (same storagePath, so the parts sent stay); only when
+//!   that fails does the part fail with [`VodErrorKind::SessionExpired`]
+//!   and the pipeline start over.
 //! - Resume ([`resume`]): the token (in the cache) holds the vodSessionKey,
 //!   the key, the uploadId and when the session was made. While the
 //!   session lives (a day), ApplyUploadUGC with the vodSessionKey gives a

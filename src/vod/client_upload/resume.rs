@@ -4,15 +4,16 @@
 //! and ListParts says which parts COS holds; a session that cannot be
 //! continued is asked CommitUploadUGC first (it may have been committed
 //! before the mount recorded it), and otherwise the file starts afresh.
+//! The same renewal keeps a credential alive mid-file ([`UgcClient::live_cred`]).
 
 use serde_json::{Map, json};
 
-use super::super::error::VodError;
+use super::super::error::{VodError, VodErrorKind};
 use super::super::flow::{HeldPart, Session, StartRequest, Started};
 use super::actions::APPLY;
 use super::answer::Applied;
 use super::client::UgcClient;
-use super::token::{Token, no_such_upload, now};
+use super::token::{TempCred, Token, no_such_upload, now};
 
 impl UgcClient {
     /// The saved session continued (`Some`), or `None` to start afresh. A
@@ -88,6 +89,51 @@ impl UgcClient {
             held,
             resumed: true,
         }))
+    }
+
+    /// The credential COS requests of `tok` use: the newest one known for
+    /// the session while it lives long enough, else a renewed one
+    /// (ApplyUploadUGC with the vodSessionKey, as vod-js-sdk-v6 does before
+    /// its credential runs out), so a file outlasting one credential is
+    /// not started over. A renewal that fails is
+    /// [`VodErrorKind::SessionExpired`] (the file starts over), unless the
+    /// failure may pass (then it is retried as it is).
+    pub(super) async fn live_cred(
+        &self,
+        tok: &Token,
+        action: &'static str,
+    ) -> Result<TempCred, VodError> {
+        let t = now();
+        if tok.cred.usable(t) {
+            return Ok(tok.cred.clone());
+        }
+        let mut renewed = self.renewed.lock().await;
+        if let Some(c) = renewed.get(&tok.session_key).filter(|c| c.usable(t)) {
+            return Ok(c.clone());
+        }
+        let expired = |why: String| VodError::new(action, VodErrorKind::SessionExpired(why));
+        if !tok.alive(t) {
+            return Err(expired("the upload session has lived its day".into()));
+        }
+        let fresh = match self.renew(tok).await {
+            Ok(Some(fresh)) => fresh.cred,
+            Ok(None) => {
+                return Err(expired(
+                    "renewing the credential gave another storagePath".into(),
+                ));
+            }
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                return Err(expired(format!(
+                    "the session's temporary credential expires at {} and was not renewed: {e}",
+                    tok.cred.expired_time
+                )));
+            }
+        };
+        tracing::info!(key = %tok.key, expires = fresh.expired_time, "renewed the session's temporary credential");
+        renewed.retain(|_, c| c.expired_time > t);
+        renewed.insert(tok.session_key.clone(), fresh.clone());
+        Ok(fresh)
     }
 
     /// ApplyUploadUGC with the session's vodSessionKey: the token with a
