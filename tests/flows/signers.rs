@@ -9,13 +9,24 @@ use std::process::Command;
 
 use crate::common::*;
 
+/// The query strings a [`url_signer`] was sent.
+pub(super) type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A one-thread HTTP signer on loopback: `GET /sign?fileSha=…` answers with
 /// the output of `vodfs sign ugc`. Returns its URL and a request counter.
 fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let (url, count, _) = url_signer_seen();
+    (url, count)
+}
+
+/// [`url_signer`], also keeping every query string it was sent.
+pub(super) fn url_signer_seen() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/sign", listener.local_addr().expect("addr"));
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
+    let queries = Seen::default();
+    let kept = queries.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -31,6 +42,9 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             }
             let target = line.split(' ').nth(1).unwrap_or("/");
             let u = url::Url::parse(&format!("http://x{target}")).expect("request url");
+            kept.lock()
+                .expect("lock")
+                .push(u.query().unwrap_or_default().to_string());
             let q: std::collections::HashMap<String, String> =
                 u.query_pairs().into_owned().collect();
             let get = |k: &str| q.get(k).cloned().unwrap_or_default();
@@ -40,15 +54,20 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                 ("signature", "--format"),
                 ("classId", "--class-id"),
                 ("tags", "--tags"),
+                ("procedure", "--procedure"),
+                ("sourceContext", "--source-context"),
             ] {
                 if let Some(v) = q.get(param) {
                     sign.args([flag, v]);
                 }
             }
+            let v4 = get("signature") == "v4";
+            if v4 {
+                sign.args(["--file-sha", &get("fileSha")])
+                    .args(["--file-name", &get("fileName")])
+                    .args(["--file-type", &get("fileType")]);
+            }
             let out = sign
-                .args(["--file-sha", &get("fileSha")])
-                .args(["--file-name", &get("fileName")])
-                .args(["--file-type", &get("fileType")])
                 .args(["--file-size", &get("fileSize")])
                 .env("VODFS_SECRET_ID", SECRET_ID)
                 .env("VODFS_SECRET_KEY", SECRET_KEY)
@@ -68,7 +87,7 @@ fn url_signer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             let _ = stream.write_all(&body);
         }
     });
-    (url, count)
+    (url, count, queries)
 }
 
 #[test]

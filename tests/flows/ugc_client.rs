@@ -415,3 +415,55 @@ fn ugc_a_credential_running_out_mid_file_is_renewed_without_starting_over() {
         .count();
     assert!(applies >= 2, "no renewal asked the signer: {applies}");
 }
+
+/// One-time signatures and a CommitUploadUGC whose answer is lost (the
+/// connection drops after the service committed, spending the signature):
+/// the retry asks the signer for a fresh signature, the commit (idempotent)
+/// answers the same media, and the file commits once.
+#[test]
+fn ugc_a_retried_call_gets_a_fresh_one_time_signature() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=drop,actions=CommitUploadUGC,max=1",
+    ]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cmd, log) = signer(tmp.path(), "--one-time");
+    let m = keyless_mount(&svc, &cmd, &[]);
+    let a = random_bytes(1_500_000, 153);
+    std::fs::write(m.path("a.mp4"), &a).expect("write");
+    assert_committed(&svc, &m.path("a.mp4"), &a);
+    let calls = asked(&log);
+    let commits = calls.iter().filter(|c| *c == "CommitUploadUGC").count();
+    assert_eq!(commits, 2, "the retry did not ask again: {calls:?}");
+    assert_eq!(svc.media_count(), 1);
+}
+
+/// `--ugc-signer URL` on a machine without the key: the signing service is
+/// told which signature (`signature=v5`), for which call (`action=`), and
+/// the settings to sign in; the media carries them.
+#[test]
+fn ugc_url_signer_is_told_the_call_and_the_settings() {
+    let svc = Service::start();
+    let (url, count, seen) = super::signers::url_signer_seen();
+    let m = Mount::keyless(&svc, &["--protocol", "ugc", "--ugc-signer", &url]);
+    std::fs::create_dir(m.path("d")).expect("mkdir");
+    setfattr(&m.path("d"), "user.vod.class_id", "21").expect("setfattr");
+    setfattr(&m.path("d"), "user.vod.source_context", "ctx 9").expect("setfattr");
+    let a = random_bytes(1_500_000, 154);
+    std::fs::write(m.path("d/a.mp4"), &a).expect("write");
+    let c = assert_committed(&svc, &m.path("d/a.mp4"), &a);
+    assert_eq!(c.record["flow"], "D", "{}", c.record);
+    assert_eq!(c.record["classId"], 21, "{}", c.record);
+    assert_eq!(c.record["sourceContext"], "ctx 9", "{}", c.record);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let first = seen.first().expect("the signer was asked");
+    for part in [
+        "signature=v5",
+        "action=ApplyUploadUGC",
+        "classId=21",
+        "sourceContext=ctx+9",
+    ] {
+        assert!(first.contains(part), "{part} not in {first}");
+    }
+}

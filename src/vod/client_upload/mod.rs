@@ -52,8 +52,8 @@ use super::flow::{
     UploadSettings,
 };
 use super::rules::api3::part_size_for;
-use super::rules::cos_xml;
 use super::rules::parts::part_count;
+use super::rules::{cos_xml, ugc_d};
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, PART, PUT};
 use answer::Applied;
 use token::{FileFacts, Token, no_such_upload, now};
@@ -215,13 +215,22 @@ impl UgcClient {
 
     /// CommitUploadUGC of the session (idempotent: the same key answers the
     /// same media).
+    /// A kept signature the service refuses (it expired meanwhile, or the
+    /// signer's key changed) is replaced by a fresh one from the signer,
+    /// once, as the service's code 10004 asks.
     async fn commit(&self, tok: &Token) -> Result<Media, VodError> {
-        let (sig, _) = self
-            .signature(&tok.facts, COMMIT, tok.signature.as_deref())
-            .await?;
+        let kept = tok.signature.as_deref();
+        let (sig, _) = self.signature(&tok.facts, COMMIT, kept).await?;
         let mut body = Map::new();
         body.insert("vodSessionKey".into(), json!(tok.session_key));
-        let r = self.call(COMMIT, &sig, body).await?;
+        let r = match self.call(COMMIT, &sig, body.clone()).await {
+            Err(e) if kept == Some(sig.as_str()) && signature_refused(&e) => {
+                tracing::info!(key = %tok.key, "the kept signature was refused ({e}); asking the signer again");
+                let (fresh, _) = self.signature(&tok.facts, COMMIT, None).await?;
+                self.call(COMMIT, &fresh, body).await?
+            }
+            r => r?,
+        };
         answer::media(&r, COMMIT)
     }
 
@@ -295,6 +304,12 @@ impl UgcClient {
             .cover_url
             .ok_or_else(|| VodError::bad_response(COMMIT, "no cover.url for the new cover"))
     }
+}
+
+/// The service refused the call's signature (code 10004: ask the signer
+/// for a new one).
+fn signature_refused(e: &VodError) -> bool {
+    matches!(e.kind, VodErrorKind::Service { code, .. } if ugc_d::is_signature_refusal(code))
 }
 
 impl UploadFlow for UgcClient {
