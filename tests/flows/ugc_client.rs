@@ -467,3 +467,59 @@ fn ugc_url_signer_is_told_the_call_and_the_settings() {
         assert!(first.contains(part), "{part} not in {first}");
     }
 }
+
+/// A clean unmount in the middle of an upload (the unmount waits its
+/// bounded time, then leaves the upload recorded): the remount resumes the
+/// session from the parts COS holds.
+#[test]
+fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=slow,slow_ms=1500,actions=CosPut",
+    ]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cmd, _log) = signer(tmp.path(), "");
+    let part = 1_048_576u64;
+    let mut m = keyless_mount(
+        &svc,
+        &cmd,
+        &[
+            "--write-back=0.1",
+            "--part-size=1048576",
+            "--parallel-parts=1",
+        ],
+    );
+    let data = random_bytes((30 * part + 11) as usize, 155);
+    let len = data.len() as u64;
+    std::fs::write(m.path("long.mp4"), &data).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while part_bytes(&svc) < 2 * part {
+        assert!(std::time::Instant::now() < deadline, "no parts arrived");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    m.unmount();
+    let held = part_bytes(&svc);
+    assert!(
+        held < len,
+        "the whole file arrived before the unmount ended"
+    );
+    assert_eq!(svc.media_count(), 0);
+    svc.admin_put("/admin/faults", "off");
+    m.start();
+    let path = m.path("long.mp4");
+    wait(&[&path]);
+    assert_committed(&svc, &path, &data);
+    assert_eq!(svc.media_count(), 1);
+    let after = part_bytes(&svc) - held;
+    println!("ugc unmount: {len} bytes; {held} held at the unmount; {after} sent after");
+    assert!(
+        after <= len - held + part,
+        "{after} sent, {} were missing",
+        len - held
+    );
+    assert!(
+        m.log().contains("resuming the saved upload session"),
+        "{}",
+        m.log()
+    );
+}
