@@ -52,7 +52,8 @@
 //! file imports this `mod.rs` and no two files import each other. A flow
 //! file that needs another's code imports it downwards only (`v2` → `v4`,
 //! `ugc`, `apply`; `ugc` and `v4` share the upload state machine in
-//! `v4.rs`; `apply` uses `v4`'s name checks).
+//! `v4.rs`; `apply` uses `v4`'s name checks; `ugc_d` uses API 3.0's
+//! temporary credentials, media extras and their "never expires").
 //!
 //! Admin endpoints (JSON, loopback only, no auth; the door in `admin.rs`:
 //! a loopback Host, an `X-Vodfs-Admin` header or JSON Content-Type, no

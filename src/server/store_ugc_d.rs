@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::error::ServerError;
 use super::store::{MediaRow, Store, insert_media_tx};
-use super::store_api3::{TempCred, insert_temp_cred_tx};
+use super::store_api3::{Api3Media, TempCred, insert_temp_cred_tx};
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -47,6 +47,9 @@ pub struct UgcDCommit<'a> {
     pub key: &'a str,
     pub media: &'a [MediaRow],
     pub extra: Option<&'a UgcDMedia>,
+    /// The video's storage region and expiry, where DescribeMediaInfos
+    /// reads them for every flow (`api3_media`).
+    pub api3: Option<&'a Api3Media>,
     /// The cover a replacement takes the place of (row forgotten here, file
     /// removed once the transaction committed).
     pub replaced: Option<&'a str>,
@@ -145,6 +148,12 @@ impl Store {
             tx.execute(
                 "INSERT INTO ugc_d_media(file_id, task_priority, task_notify_mode) VALUES(?1,?2,?3)",
                 params![x.file_id, x.task_priority, x.task_notify_mode],
+            )?;
+        }
+        if let Some(x) = c.api3 {
+            tx.execute(
+                "INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)",
+                params![x.file_id, x.sub_app_id, x.storage_region, x.expire_time, x.session_context],
             )?;
         }
         for id in c.objects {

@@ -86,7 +86,7 @@ check("the signature's settings are on the media", m["classId"] == 2 and m["sour
       and m["flow"] == "D", m)
 info = vod().DescribeMediaInfos(request(models.DescribeMediaInfosRequest, FileIds=[c["fileId"]]))
 basic = info.MediaInfoSet[0].BasicInfo
-check("DescribeMediaInfos shows the signature's settings", basic.ClassId == 2
+check("DescribeMediaInfos shows the signature's settings", basic.ClassId == 2 and basic.StorageRegion == "ap-guangzhou"
       and basic.SourceInfo.SourceContext == "py" and basic.CoverUrl == c["cover"]["url"]
       and info.MediaInfoSet[0].MetaData.Size == len(video), basic)
 

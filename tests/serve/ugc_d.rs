@@ -10,6 +10,9 @@
 //! (`ugc_d_cos.py`).
 
 use serde_json::{Value, json};
+use vodfs::vod::rules::cos_xml::{
+    CompleteMultipartUpload, CompletePart, InitiateMultipartUploadResult, ListPartsResult,
+};
 use vodfs::vod::sign::{ClientSignature, UgcEnvelope, cos_authorization};
 
 use crate::common::*;
@@ -67,6 +70,19 @@ pub(super) fn refused(v: &Value, code: i64, why: &str) {
 /// A COS PUT of `body` to `path` with the answer's tempCertificate;
 /// `(status, body)`.
 pub(super) fn cos_put(svc: &Service, data: &Value, path: &str, body: &[u8]) -> (u16, String) {
+    cos(svc, data, "PUT", path, "", body)
+}
+
+/// A COS request with the answer's tempCertificate (the query unsigned,
+/// the host signed, the token sent); `(status, body)`.
+fn cos(
+    svc: &Service,
+    data: &Value,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> (u16, String) {
     let c = &data["tempCertificate"];
     let host = format!(
         "{}-{}.cos.{}.myqcloud.com",
@@ -75,27 +91,29 @@ pub(super) fn cos_put(svc: &Service, data: &Value, path: &str, body: &[u8]) -> (
         data["storageRegionV5"].as_str().unwrap()
     );
     let token = c["token"].as_str().unwrap();
-    let headers = vec![
-        ("host".to_string(), host.clone()),
-        ("x-cos-security-token".to_string(), token.to_string()),
-    ];
+    let headers = vec![("host".to_string(), host.clone())];
     let auth = cos_authorization(
         c["secretId"].as_str().unwrap(),
         c["secretKey"].as_str().unwrap(),
         (now() - 60, now() + 600),
-        "PUT",
+        &method.to_ascii_lowercase(),
         path,
         &[],
         &headers,
     );
+    let url = match query {
+        "" => format!("{}{path}", svc.url),
+        q => format!("{}{path}?{q}", svc.url),
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let resp = reqwest::blocking::Client::new()
-        .put(format!("{}{path}", svc.url))
+        .request(method, url)
         .header("Host", &host)
         .header("Authorization", auth)
         .header("x-cos-security-token", token)
         .body(body.to_vec())
         .send()
-        .expect("cos put");
+        .expect("cos request");
     (resp.status().as_u16(), resp.text().unwrap_or_default())
 }
 
@@ -221,11 +239,33 @@ fn ugc_d_prepare_lists_the_region_and_strangers_store_nothing() {
         &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-guangzhou"}),
     ));
     assert!(a["cover"].is_null(), "no cover declared, none answered");
+    // Another region is answered as asked (one service stands for all),
+    // and kept through a resume; a name that is no region is refused.
+    let cq = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-chongqing"}),
+    ));
+    assert_eq!(
+        (
+            &cq["storageRegionV5"],
+            &cq["StorageRegionV5"],
+            &cq["storageRegion"]
+        ),
+        (&json!("ap-chongqing"), &json!("ap-chongqing"), &json!("cq"))
+    );
+    assert_eq!(cos_put(&svc, &cq, &path_of(&cq, "video"), b"cq").0, 200);
+    let resumed = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "vodSessionKey": cq["vodSessionKey"]}),
+    ));
+    assert_eq!(resumed["storageRegionV5"], "ap-chongqing");
     refused(
         &call(
             &svc,
             "ApplyUploadUGC",
-            &json!({"signature": good(), "videoType": "mp4", "storageRegion": "ap-mars"}),
+            &json!({"signature": good(), "videoType": "mp4", "storageRegion": "Ap Mars!"}),
         ),
         10001,
         "storageRegion",
@@ -550,4 +590,74 @@ fn ugc_d_answers_a_browsers_preflight() {
         .unwrap();
     assert_eq!(h(&r, "access-control-allow-origin"), "*");
     ok(&r.json().unwrap());
+}
+
+#[test]
+fn ugc_d_a_multipart_upload_resumes_after_the_service_is_killed() {
+    let mut svc = Service::start();
+    let part = 1usize << 20;
+    let video = random_bytes(part + 1000, 5);
+    let a = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "videoType": "mp4", "videoSize": video.len()}),
+    ));
+    let path = path_of(&a, "video");
+    let (st, xml) = cos(&svc, &a, "POST", &path, "uploads", b"");
+    assert_eq!(st, 200, "{xml}");
+    let id = InitiateMultipartUploadResult::parse(&xml)
+        .expect("initiate")
+        .upload_id;
+    let q1 = format!("partNumber=1&uploadId={id}");
+    assert_eq!(cos(&svc, &a, "PUT", &path, &q1, &video[..part]).0, 200);
+    svc.restart(); // SIGKILL: nothing flushed on the way out
+    let key = a["vodSessionKey"].as_str().unwrap();
+    let r = ok(&call(
+        &svc,
+        "ApplyUploadUGC",
+        &json!({"signature": good(), "vodSessionKey": key}),
+    ));
+    let (st, xml) = cos(&svc, &r, "GET", &path, &format!("uploadId={id}"), b"");
+    assert_eq!(st, 200, "{xml}");
+    let listed = ListPartsResult::parse(&xml).expect("list parts").parts;
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| (p.number, p.size))
+            .collect::<Vec<_>>(),
+        vec![(1, part as u64)],
+        "the part sent before the kill is there"
+    );
+    let q2 = format!("partNumber=2&uploadId={id}");
+    let (st, _) = cos(&svc, &r, "PUT", &path, &q2, &video[part..]);
+    assert_eq!(st, 200);
+    let stats = svc.admin("/admin/stats");
+    assert_eq!(
+        stats["partBytesReceived"], 1000,
+        "only the missing part was sent again"
+    );
+    let done = CompleteMultipartUpload {
+        parts: (1..=2)
+            .zip([&video[..part], &video[part..]])
+            .map(|(number, bytes)| CompletePart {
+                number,
+                etag: hex::encode(<md5::Md5 as md5::Digest>::digest(bytes)),
+            })
+            .collect(),
+    };
+    let (st, xml) = cos(
+        &svc,
+        &r,
+        "POST",
+        &path,
+        &format!("uploadId={id}"),
+        done.to_xml().as_bytes(),
+    );
+    assert_eq!(st, 200, "{xml}");
+    let c = ok(&call(
+        &svc,
+        "CommitUploadUGC",
+        &json!({"signature": good(), "vodSessionKey": key}),
+    ));
+    assert_eq!(fetch(c["video"]["url"].as_str().unwrap()), video);
 }

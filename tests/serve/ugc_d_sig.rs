@@ -2,7 +2,9 @@
 //! against `vodfs serve`: every refusal is 10004 with its reason (and a log
 //! line without secrets), a one-time signature serves one call across a
 //! restart and cannot be spent by a forger, another account's signature
-//! reaches none of an account's sessions or media. Helpers: `ugc_d.rs`.
+//! reaches none of an account's sessions or media, random bodies get
+//! documented codes from a service under an address-space limit. Helpers:
+//! `ugc_d.rs`.
 
 use serde_json::{Value, json};
 use vodfs::vod::sign::{ClientSignature, UgcEnvelope, cos_authorization, ugc_sign};
@@ -268,4 +270,64 @@ async fn ugc_d_another_accounts_signature_reaches_none_of_its_sessions_or_media(
     )
     .await;
     refused(&v, 5000, "no video");
+}
+
+#[test]
+fn ugc_d_random_bodies_get_documented_codes_and_the_service_stays_up() {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut svc = Service::start_limited(&["--no-rate-limit"], Some(2 << 30));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(0),
+        json!(1.5),
+        json!(1e300),
+        json!(u64::MAX),
+        json!(""),
+        json!("mp4"),
+        json!("jpg"),
+        json!("ap-guangzhou"),
+        json!("1796130480425000000"),
+        json!("../../etc/passwd"),
+        json!("ünïcødé\u{0}\u{202e}"),
+        json!("x".repeat(5000)),
+        json!([1, 2, 3]),
+        json!({"nested": {"deeper": [null]}}),
+    ];
+    let keys = [
+        "videoName",
+        "videoType",
+        "videoSize",
+        "coverName",
+        "coverType",
+        "coverSize",
+        "vodSessionKey",
+        "fileId",
+        "storageRegion",
+        "uploadFromWeb",
+    ];
+    let documented = [0, 10001, 10004, 31001, 5000];
+    for round in 0..150 {
+        let mut body = serde_json::Map::new();
+        let signature = match rng.random_range(0..4) {
+            0 => json!(good()),
+            1 => values[rng.random_range(0..values.len())].clone(),
+            2 => json!(ugc_sign(SECRET_KEY, "secretId=x&currentTimeStamp=1")),
+            _ => json!(format!("{}=", good())),
+        };
+        body.insert("signature".into(), signature);
+        for _ in 0..rng.random_range(0..6) {
+            let k = keys[rng.random_range(0..keys.len())];
+            body.insert(k.into(), values[rng.random_range(0..values.len())].clone());
+        }
+        let action = ["ApplyUploadUGC", "CommitUploadUGC", "PrepareUploadUGC"][round % 3];
+        let v = call(&svc, action, &Value::Object(body.clone()));
+        let code = v["code"].as_i64().unwrap_or(-1);
+        assert!(documented.contains(&code), "{action} {body:?} → {v}");
+        assert!(v["message"].is_string(), "{v}");
+    }
+    assert!(svc.is_running());
+    assert_eq!(svc.media_count(), 0);
 }

@@ -5,7 +5,8 @@
 //!   coverType, coverSize]}`: every declared size and name checked before
 //!   anything is allocated; then the fileId(s), the keys
 //!   `/<8 hex><fileId>/f0.<videoType>` and `/<8 hex><fileId>/<coverId>.<coverType>`
-//!   in the account's bucket, the signature's settings (classId,
+//!   in the account's bucket and the region asked for (`storageRegion`,
+//!   default the service's), the signature's settings (classId,
 //!   procedure, taskPriority, taskNotifyMode, sourceContext) in the plan,
 //!   a session of a day and its first temporary credential, in one
 //!   transaction.
@@ -34,7 +35,7 @@ use crate::server::clock::unix_now;
 use crate::server::error::ServerError;
 use crate::server::store_api3::TempCred;
 use crate::server::store_ugc_d::UgcDSession;
-use crate::vod::rules::api3::{is_cover_type, is_media_type};
+use crate::vod::rules::api3::{check_storage_region, is_cover_type, is_media_type};
 use crate::vod::rules::ugc_d as rules;
 
 type Result<T> = std::result::Result<T, UgcDError>;
@@ -110,19 +111,21 @@ fn cover(body: &Map<String, Value>) -> Result<Option<(String, String, Option<u64
     Ok(Some((ty.to_ascii_lowercase(), name, size)))
 }
 
-fn check_region(body: &Map<String, Value>) -> Result<()> {
+/// The COS region of a new upload: `storageRegion` when given (any region
+/// name, as API 3.0's StorageRegion: one service stands for every region),
+/// else the service's.
+fn region(body: &Map<String, Value>) -> Result<String> {
     match string(body, "storageRegion")? {
-        Some(r) if !r.is_empty() && r != REGION_V5 => Err(invalid(format!(
-            "storageRegion {:?} is not a region of this service (PrepareUploadUGC lists {REGION_V5})",
-            r.chars().take(32).collect::<String>()
-        ))),
-        _ => Ok(()),
+        Some(r) if !r.is_empty() => {
+            check_storage_region(&r).map_err(|why| invalid(format!("storageRegion {why}")))?;
+            Ok(r)
+        }
+        _ => Ok(REGION_V5.to_string()),
     }
 }
 
 /// Handles ApplyUploadUGC: a resume, a cover replacement or a new upload.
 pub async fn apply(app: &Arc<App>, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
-    check_region(body)?;
     if let Some(key) = string(body, "vodSessionKey")? {
         return resume(app, caller, key).await;
     }
@@ -132,10 +135,11 @@ pub async fn apply(app: &Arc<App>, caller: &Caller, body: &Map<String, Value>) -
     new_upload(app, caller, body).await
 }
 
-fn settings(caller: &Caller, file_id: u64, bucket: String) -> Plan {
+fn settings(caller: &Caller, file_id: u64, bucket: String, storage_region: String) -> Plan {
     let sig = &caller.sig;
     Plan {
         file_id,
+        storage_region,
         video: None,
         cover: None,
         cover_id: None,
@@ -160,10 +164,11 @@ async fn new_upload(app: &Arc<App>, caller: &Caller, body: &Map<String, Value>) 
     let video_name = name(body, "videoName", "video")?;
     let video_size = size(body, "videoSize", rules::MAX_VIDEO_SIZE)?;
     let cover = cover(body)?;
+    let region = region(body)?;
     let n = if cover.is_some() { 2 } else { 1 };
     let file_id = app.db(move |s| s.alloc_ids(n)).await?;
     let dir = format!("{:08x}{file_id}", rand::random::<u32>());
-    let mut plan = settings(caller, file_id, caller.acct.bucket());
+    let mut plan = settings(caller, file_id, caller.acct.bucket(), region);
     plan.video = Some(Obj {
         path: format!("/{dir}/f0.{ty}"),
         file_type: ty,
@@ -197,20 +202,19 @@ async fn replace_cover(
         .parse()
         .map_err(|_| invalid("fileId must be a string of digits"))?;
     let cover = cover(body)?.ok_or_else(|| invalid("a cover replacement needs coverType"))?;
+    let region = region(body)?;
     let t = text.clone();
     let found = app.db(move |s| s.media_by_id(&t)).await?;
-    let Some(media) = found.filter(|m| m.secret_id == caller.acct.secret_id && m.kind == "video")
-    else {
+    if !found.is_some_and(|m| m.secret_id == caller.acct.secret_id && m.kind == "video") {
         return Err(fail(
             rules::NOT_FOUND,
             format!("no video with fileId {text} in this account"),
         ));
-    };
+    }
     let cover_id = app.db(|s| s.alloc_ids(1)).await?;
     let dir = format!("{:08x}{cover_id}", rand::random::<u32>());
-    let mut plan = settings(caller, id, caller.acct.bucket());
+    let mut plan = settings(caller, id, caller.acct.bucket(), region);
     let (cty, cname, csize) = cover;
-    plan.class_id = media.class_id;
     plan.cover_id = Some(cover_id);
     plan.cover = Some(Obj {
         path: format!("/{dir}/{cover_id}.{cty}"),
@@ -245,7 +249,8 @@ async fn open_session(app: &Arc<App>, caller: &Caller, plan: Plan) -> Result<Val
     Ok(apply_data(app, acct, &key, &plan, &cred, now))
 }
 
-/// The live, uncommitted session of `key` owned by the caller, and its plan.
+/// The live session of `key` owned by the caller (committed or not), and
+/// its plan.
 pub async fn live_session(
     app: &Arc<App>,
     caller: &Caller,

@@ -18,10 +18,12 @@ use super::apply::live_session;
 use super::auth::Caller;
 use super::plan::{Obj, Plan};
 use super::reply::{UgcDError, fail, invalid};
+use crate::server::api3::upload::NEVER_EXPIRES;
 use crate::server::app::App;
 use crate::server::clock::unix_now;
 use crate::server::error::ServerError;
 use crate::server::store::{MediaRow, ObjectRow};
+use crate::server::store_api3::Api3Media;
 use crate::server::store_ugc_d::{UgcDCommit, UgcDMedia};
 use crate::vod::rules::ugc_d as rules;
 use crate::vod::sign;
@@ -139,6 +141,12 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
         task_priority: plan.task_priority,
         task_notify_mode: plan.task_notify_mode.clone(),
     });
+    let api3 = plan.video.as_ref().map(|_| Api3Media {
+        file_id: plan.file_id.to_string(),
+        storage_region: plan.storage_region.clone(),
+        expire_time: NEVER_EXPIRES.to_string(),
+        ..Api3Media::default()
+    });
     let (k, text) = (key.to_string(), result.to_string());
     app.db(move |s| {
         s.link_objects(&media, &objects)?;
@@ -147,6 +155,7 @@ pub async fn commit(app: &Arc<App>, caller: &Caller, key: &str) -> Result<Value>
             key: &k,
             media: &media,
             extra: extra.as_ref(),
+            api3: api3.as_ref(),
             replaced: replaced.as_deref(),
             objects: &ids,
             result: &text,

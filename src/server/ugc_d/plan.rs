@@ -41,11 +41,32 @@ pub struct Plan {
     pub cover_id: Option<u64>,
     /// The account's bucket without `-<appId>`.
     pub bucket: String,
+    /// The COS region (v5 form) the client was told to write to.
+    #[serde(default = "default_region")]
+    pub storage_region: String,
     pub class_id: i64,
     pub procedure: String,
     pub source_context: String,
     pub task_priority: Option<i64>,
     pub task_notify_mode: Option<String>,
+}
+
+fn default_region() -> String {
+    REGION_V5.to_string()
+}
+
+/// The short (v4-era) name of a COS region, as `storageRegion` carries it
+/// (`gzp` for ap-guangzhou, `cq` for ap-chongqing, protocol.md §5.4); the
+/// v5 name for the others [INF].
+pub fn short_region(v5: &str) -> &str {
+    match v5 {
+        REGION_V5 => REGION,
+        "ap-chongqing" => "cq",
+        "ap-shanghai" => "sh",
+        "ap-beijing" => "bj",
+        "ap-chengdu" => "cd",
+        other => other,
+    }
 }
 
 impl Plan {
@@ -105,9 +126,9 @@ pub fn apply_data(
     let mut data = json!({
         "storageAppId": acct.app_id,
         "storageBucket": plan.bucket,
-        "storageRegion": REGION,
-        "storageRegionV5": REGION_V5,
-        "StorageRegionV5": REGION_V5,
+        "storageRegion": short_region(&plan.storage_region),
+        "storageRegionV5": plan.storage_region,
+        "StorageRegionV5": plan.storage_region,
         "domain": domain(app),
         "vodSessionKey": key,
         "tempCertificate": {
