@@ -1,8 +1,9 @@
 //! Every upload flow through a real mount: the same test bodies run with
-//! `--protocol v4`, `ugc`, `apply` and `frontwize` against `vodfs serve`
-//! (the service records which family created each media: A, B, C, F).
-//! `ugc` mounts sign locally unless a test gives `--ugc-signer[-cmd]`;
-//! the signers themselves are tested in [`signers`].
+//! `--protocol v4`, `ugc`, `ugc-ex`, `apply`, `frontwize` and `api3` against
+//! `vodfs serve` (the service records which family created each media: A,
+//! D, B, C, F, api3). `ugc` and `ugc-ex` mounts sign locally unless a test
+//! gives `--ugc-signer[-cmd]`; the signers themselves are tested in
+//! [`signers`], and `ugc` on a machine without the key in [`ugc_client`].
 
 use std::process::Command;
 
