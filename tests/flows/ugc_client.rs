@@ -523,3 +523,84 @@ fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
         m.log()
     );
 }
+
+/// `vodfs sign ugc` makes the §4 "v5" signature by default, every field
+/// in it (oneTimeValid and the settings included) and verifiable with the
+/// key; `--format v4` the older per-file one; v4 without the file refuses.
+#[test]
+fn vodfs_sign_ugc_makes_v5_signatures_and_v4_on_request() {
+    use vodfs::vod::sign::UgcEnvelope;
+    let sign = |args: &[&str]| {
+        Command::new(vodfs_bin())
+            .args(["sign", "ugc"])
+            .args(args)
+            .env("VODFS_SECRET_ID", SECRET_ID)
+            .env("VODFS_SECRET_KEY", SECRET_KEY)
+            .env_remove("VODFS_SIGNATURE")
+            .output()
+            .expect("vodfs sign ugc")
+    };
+    let out = sign(&[
+        "--time",
+        "1500000000",
+        "--validity",
+        "600",
+        "--one-time",
+        "--class-id",
+        "3",
+        "--procedure",
+        "p(1, 1)",
+        "--source-context",
+        "s&c",
+        "--task-priority",
+        "-3",
+        "--task-notify-mode",
+        "Finish",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = UgcEnvelope::decode(String::from_utf8_lossy(&out.stdout).trim()).expect("base64");
+    env.verify(SECRET_KEY).expect("verifies with the key");
+    let f = |k: &str| {
+        env.field(k)
+            .unwrap_or_else(|| panic!("no {k} in {}", env.original))
+    };
+    assert_eq!(f("secretId"), SECRET_ID);
+    assert_eq!(f("currentTimeStamp"), "1500000000");
+    assert_eq!(f("expireTime"), "1500000600");
+    assert!(f("random").parse::<u32>().is_ok());
+    assert_eq!(f("oneTimeValid"), "1");
+    assert_eq!(f("classId"), "3");
+    assert_eq!(f("procedure"), "p(1, 1)");
+    assert_eq!(f("sourceContext"), "s&c");
+    assert_eq!(f("taskPriority"), "-3");
+    assert_eq!(f("taskNotifyMode"), "Finish");
+
+    let sha = "a9993e364706816aba3e25717850c26c9cd0d89d";
+    let args = [
+        "--format",
+        "v4",
+        "--file-sha",
+        sha,
+        "--file-name",
+        "n",
+        "--file-type",
+        "mp4",
+    ];
+    let out = sign(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = UgcEnvelope::decode(String::from_utf8_lossy(&out.stdout).trim()).expect("base64");
+    env.verify(SECRET_KEY).expect("verifies");
+    assert_eq!(env.field("fs").as_deref(), Some(sha));
+    assert_eq!(env.field("expireTime"), None);
+    let out = sign(&["--format", "v4"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--file-sha"));
+}
