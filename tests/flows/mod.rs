@@ -17,6 +17,7 @@ mod resume;
 mod signers;
 mod tls;
 mod ugc_client;
+mod ugc_resume;
 
 /// cp of a random multi-part file and of a real MP4 (which plays from its
 /// URL), rsync of a tree twice (committed under the final names, nothing

@@ -2,6 +2,7 @@
 //! machine with only a signer: every mount here holds no SecretId and no
 //! SecretKey ([`Mount::keyless`]); the signer command holds the key and
 //! runs `vodfs sign ugc`, logging which call each signature was for.
+//! Resume and credential renewal are in [`super::ugc_resume`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,7 @@ use crate::common::*;
 /// `$VODFS_SIGNATURE $VODFS_UGC_ACTION` to `log`, then runs `vodfs sign ugc`
 /// with `extra` arguments; when the file `expired` exists beside the log it
 /// signs for a time long past (an expired signature).
-fn signer(dir: &Path, extra: &str) -> (String, PathBuf) {
+pub(super) fn signer(dir: &Path, extra: &str) -> (String, PathBuf) {
     let log = dir.join("signer.log");
     let cmd = format!(
         "echo \"$VODFS_SIGNATURE $VODFS_UGC_ACTION\" >> '{log}'; \
@@ -26,7 +27,7 @@ fn signer(dir: &Path, extra: &str) -> (String, PathBuf) {
 }
 
 /// The calls the signer was asked to sign for, in order.
-fn asked(log: &Path) -> Vec<String> {
+pub(super) fn asked(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
@@ -37,7 +38,7 @@ fn asked(log: &Path) -> Vec<String> {
         .collect()
 }
 
-fn keyless_mount(svc: &Service, signer_cmd: &str, extra: &[&str]) -> Mount {
+pub(super) fn keyless_mount(svc: &Service, signer_cmd: &str, extra: &[&str]) -> Mount {
     let mut args = vec!["--protocol", "ugc", "--ugc-signer-cmd", signer_cmd];
     args.extend_from_slice(extra);
     Mount::keyless(svc, &args)
@@ -204,101 +205,6 @@ fn ugc_covers_go_with_their_video_and_replace_it_after_commit() {
     assert_eq!(videos(&svc), 2, "covers are not videos");
 }
 
-fn part_bytes(svc: &Service) -> u64 {
-    svc.admin("/admin/stats")["partBytesReceived"]
-        .as_u64()
-        .expect("partBytesReceived")
-}
-
-/// Starts a 6-part file one part at a time against slowed COS parts and
-/// kills the mount (SIGKILL) once three parts are held; returns the mount,
-/// the file's bytes and the part bytes held at the kill.
-fn kill_mid_upload(svc: &Service, cmd: &str) -> (Mount, Vec<u8>, u64) {
-    let part = 1_048_576u64;
-    let mut m = keyless_mount(
-        svc,
-        cmd,
-        &[
-            "--write-back=0.1",
-            "--part-size=1048576",
-            "--parallel-parts=1",
-        ],
-    );
-    let data = random_bytes((6 * part + 7) as usize, 148);
-    std::fs::write(m.path("big.mp4"), &data).expect("write");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while part_bytes(svc) < 3 * part {
-        assert!(std::time::Instant::now() < deadline, "no parts arrived");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    m.kill9();
-    let held = part_bytes(svc);
-    assert!(
-        held < data.len() as u64,
-        "the whole file arrived before the kill"
-    );
-    svc.admin_put("/admin/faults", "off");
-    (m, data, held)
-}
-
-/// kill -9 mid-upload, remount: ApplyUploadUGC with the saved
-/// vodSessionKey, ListParts, and only the missing parts are sent (at most
-/// the one in flight at the kill again); one media.
-#[test]
-fn ugc_killed_mid_upload_resumes_from_the_parts_cos_holds() {
-    let svc = Service::start_with(&[
-        "--faults",
-        "rate=1,seed=1,kinds=slow,slow_ms=150,actions=CosPut",
-    ]);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (cmd, _log) = signer(tmp.path(), "");
-    let (mut m, data, held) = kill_mid_upload(&svc, &cmd);
-    m.start();
-    let path = m.path("big.mp4");
-    wait(&[&path]);
-    assert_committed(&svc, &path, &data);
-    assert_eq!(svc.media_count(), 1, "committed once");
-    let len = data.len() as u64;
-    let after = part_bytes(&svc) - held;
-    println!("ugc: {len} bytes; {held} held at the kill; {after} re-sent after the remount");
-    assert!(
-        after <= len - held + 1_048_576,
-        "{after} bytes sent after the remount, only {} were missing (+ one part in flight)",
-        len - held
-    );
-    assert!(
-        m.log().contains("resuming the saved upload session"),
-        "{}",
-        m.log()
-    );
-}
-
-/// A session the service has expired (a day old): the remount's resume
-/// is refused, the file starts over cleanly with a new session and commits
-/// once.
-#[test]
-fn ugc_an_expired_session_starts_over_cleanly() {
-    let svc = Service::start_with(&[
-        "--faults",
-        "rate=1,seed=1,kinds=slow,slow_ms=150,actions=CosPut",
-    ]);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (cmd, _log) = signer(tmp.path(), "");
-    let (mut m, data, _held) = kill_mid_upload(&svc, &cmd);
-    let expired = svc.admin_post("/admin/expire-sessions");
-    assert!(expired["expired"].as_u64() >= Some(1), "{expired}");
-    m.start();
-    let path = m.path("big.mp4");
-    wait(&[&path]);
-    assert_committed(&svc, &path, &data);
-    assert_eq!(svc.media_count(), 1, "committed once");
-    assert!(
-        m.log().contains("starting afresh with a new session"),
-        "{}",
-        m.log()
-    );
-}
-
 /// An expired signature fails the file with a clear `user.vod.error` (the
 /// call, the service's code and message, no secret); once the signer signs
 /// properly again, `vodfs retry` asks it anew and the file commits.
@@ -383,39 +289,6 @@ fn ugc_without_a_key_or_a_signer_says_what_is_needed() {
     );
 }
 
-/// A file that outlasts its temporary credential (2 s, parts slowed to
-/// 600 ms each, one at a time): the credential is renewed with the
-/// session's vodSessionKey, the file is never started over, and every part
-/// is sent once.
-#[test]
-fn ugc_a_credential_running_out_mid_file_is_renewed_without_starting_over() {
-    let svc = Service::start_with(&[
-        "--faults",
-        "rate=1,seed=1,kinds=slow,slow_ms=600,actions=CosPut",
-    ]);
-    svc.admin_put("/admin/temp-credential-ttl", "2");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (cmd, log) = signer(tmp.path(), "");
-    let m = keyless_mount(&svc, &cmd, &["--part-size=1048576", "--parallel-parts=1"]);
-    let data = random_bytes(6 * 1_048_576 + 3, 152);
-    let (_d, src) = local_file("long.mp4", &data);
-    run(Command::new("cp").arg(&src).arg(m.path("long.mp4")));
-    assert_committed(&svc, &m.path("long.mp4"), &data);
-    assert!(
-        m.log()
-            .contains("renewed the session's temporary credential"),
-        "{}",
-        m.log()
-    );
-    assert!(!m.log().contains("with a new session"), "{}", m.log());
-    assert_eq!(part_bytes(&svc), data.len() as u64, "a part was sent twice");
-    let applies = asked(&log)
-        .iter()
-        .filter(|c| *c == "ApplyUploadUGC")
-        .count();
-    assert!(applies >= 2, "no renewal asked the signer: {applies}");
-}
-
 /// One-time signatures and a CommitUploadUGC whose answer is lost (the
 /// connection drops after the service committed, spending the signature):
 /// the retry asks the signer for a fresh signature, the commit (idempotent)
@@ -466,62 +339,6 @@ fn ugc_url_signer_is_told_the_call_and_the_settings() {
     ] {
         assert!(first.contains(part), "{part} not in {first}");
     }
-}
-
-/// A clean unmount in the middle of an upload (the unmount waits its
-/// bounded time, then leaves the upload recorded): the remount resumes the
-/// session from the parts COS holds.
-#[test]
-fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
-    let svc = Service::start_with(&[
-        "--faults",
-        "rate=1,seed=1,kinds=slow,slow_ms=1500,actions=CosPut",
-    ]);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (cmd, _log) = signer(tmp.path(), "");
-    let part = 1_048_576u64;
-    let mut m = keyless_mount(
-        &svc,
-        &cmd,
-        &[
-            "--write-back=0.1",
-            "--part-size=1048576",
-            "--parallel-parts=1",
-        ],
-    );
-    let data = random_bytes((30 * part + 11) as usize, 155);
-    let len = data.len() as u64;
-    std::fs::write(m.path("long.mp4"), &data).expect("write");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while part_bytes(&svc) < 2 * part {
-        assert!(std::time::Instant::now() < deadline, "no parts arrived");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    m.unmount();
-    let held = part_bytes(&svc);
-    assert!(
-        held < len,
-        "the whole file arrived before the unmount ended"
-    );
-    assert_eq!(svc.media_count(), 0);
-    svc.admin_put("/admin/faults", "off");
-    m.start();
-    let path = m.path("long.mp4");
-    wait(&[&path]);
-    assert_committed(&svc, &path, &data);
-    assert_eq!(svc.media_count(), 1);
-    let after = part_bytes(&svc) - held;
-    println!("ugc unmount: {len} bytes; {held} held at the unmount; {after} sent after");
-    assert!(
-        after <= len - held + part,
-        "{after} sent, {} were missing",
-        len - held
-    );
-    assert!(
-        m.log().contains("resuming the saved upload session"),
-        "{}",
-        m.log()
-    );
 }
 
 /// `vodfs sign ugc` makes the §4 "v5" signature by default, every field
