@@ -192,3 +192,35 @@ fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
         m.log()
     );
 }
+
+/// One call in five fails the way the service fails (a retryable negative
+/// code, a 503, a connection dropped after the service acted) on every
+/// family D call and every COS request, with one-time signatures: every
+/// file commits exactly once with its bytes.
+#[test]
+fn ugc_under_faults_every_file_commits_once() {
+    let svc = Service::start_with(&[
+        "--faults",
+        "rate=0.2,seed=11,kinds=negative+5xx+drop,\
+         actions=ApplyUploadUGC+CommitUploadUGC+CosPut+CosPost+CosGet",
+    ]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cmd, _log) = signer(tmp.path(), "--one-time");
+    let m = keyless_mount(&svc, &cmd, &["--part-size=1048576"]);
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| {
+            let len = [10, 900_000, 1_048_576, 2_500_000, 3_145_728 + 1, 4_000_000][i];
+            (format!("f{i}.mp4"), random_bytes(len, 160 + i as u64))
+        })
+        .collect();
+    for (name, bytes) in &files {
+        std::fs::write(m.path(name), bytes).expect("close succeeds under faults");
+    }
+    for (name, bytes) in &files {
+        assert_committed(&svc, &m.path(name), bytes);
+    }
+    assert_eq!(svc.media_count(), files.len(), "each file is one media");
+    let retried = m.log().matches("retrying").count();
+    assert!(retried >= 1, "no fault was met:\n{}", m.log());
+    println!("ugc under faults: {retried} calls retried");
+}
