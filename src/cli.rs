@@ -626,6 +626,11 @@ mod tests {
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);
         assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ugc-ex"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::UgcEx);
+        let m = mount_args(&["/mnt", "--protocol", "ugc-ex"]);
+        assert_eq!((m.protocol, m.protocol.name()), (Protocol::UgcEx, "ugc-ex"));
         let mut m = mount_args(&[
             "/mnt",
             "-o",
