@@ -196,11 +196,11 @@ fn directory_settings_reach_the_media_record(flow: Flow) {
         assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
         assert!(tags(&top).is_empty(), "{top}");
     }
-    if matches!(flow.protocol, "v4" | "apply") {
+    if matches!(flow.protocol, "v4" | "apply" | "ugc") {
         assert_eq!(top["procedure"], "mountproc", "{top}");
         assert_eq!(a["procedure"], "QCVB_SimpleProcessFile(1, 1)", "{a}");
     }
-    if flow.protocol == "apply" {
+    if matches!(flow.protocol, "apply" | "ugc") {
         assert_eq!(a["sourceContext"], "ctx-42", "{a}");
         assert_eq!(b["sourceContext"], "ctx-42", "{b}");
     }
