@@ -48,10 +48,15 @@ pub enum Protocol {
     /// InitUpload / UploadPart / FinishUpload, signed with the account's
     /// SecretKey (the older interface): a machine that may hold the key.
     V4,
-    /// InitUploadEx / UploadPartEx / FinishUploadEx with a per-file UGC
-    /// signature from your signing service (--ugc-signer[-cmd]): a client
-    /// that must not hold the SecretKey.
+    /// ApplyUploadUGC, the object storage (COS) with the session's
+    /// temporary credential, then CommitUploadUGC, each call signed by your
+    /// signing service (--ugc-signer[-cmd]): a machine that must not hold
+    /// the SecretKey (it needs neither SecretKey nor SecretId).
     Ugc,
+    /// The older client interface: InitUploadEx / UploadPartEx /
+    /// FinishUploadEx with one UGC v4 signature per file from your signing
+    /// service (--ugc-signer[-cmd]); no covers.
+    UgcEx,
     /// ApplyUpload, then the object storage (COS) multipart upload, then
     /// CommitUpload: accounts on the object-storage integration.
     Apply,
@@ -71,6 +76,7 @@ impl Protocol {
         match self {
             Protocol::V4 => "v4",
             Protocol::Ugc => "ugc",
+            Protocol::UgcEx => "ugc-ex",
             Protocol::Apply => "apply",
             Protocol::Frontwize => "frontwize",
             Protocol::Api3 => "api3",
@@ -81,6 +87,7 @@ impl Protocol {
         [
             Protocol::V4,
             Protocol::Ugc,
+            Protocol::UgcEx,
             Protocol::Apply,
             Protocol::Frontwize,
             Protocol::Api3,
@@ -93,7 +100,8 @@ impl Protocol {
 /// `vodfs sign …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum SignCommand {
-    /// Print a UGC upload signature for one file.
+    /// Print a client-upload signature: v5 (ApplyUploadUGC, --protocol ugc)
+    /// or, with --format v4, the older per-file one (--protocol ugc-ex).
     Ugc(SignUgcArgs),
 }
 
@@ -106,15 +114,24 @@ pub struct SignUgcArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: crate::config::Secret,
-    /// The file's service name (fileName; a signer command gets it as $VODFS_FILE_NAME).
+    /// Which signature: v5, the client-upload signature of ApplyUploadUGC /
+    /// CommitUploadUGC (--protocol ugc), or v4, the older UGC signature of
+    /// InitUploadEx (--protocol ugc-ex). A signer command gets it as
+    /// $VODFS_SIGNATURE.
+    #[arg(long, env = "VODFS_SIGNATURE", default_value = "v5", value_parser = ["v5", "v4"])]
+    pub format: String,
+    /// v5: a one-time signature (oneTimeValid=1): the service takes it once.
+    #[arg(long)]
+    pub one_time: bool,
+    /// The file's service name (v4 only: fileName; a signer command gets it as $VODFS_FILE_NAME).
     #[arg(long, env = "VODFS_FILE_NAME")]
-    pub file_name: String,
-    /// Lower-case hex SHA-1 of the file ($VODFS_FILE_SHA).
+    pub file_name: Option<String>,
+    /// Lower-case hex SHA-1 of the file (v4 only; $VODFS_FILE_SHA).
     #[arg(long, env = "VODFS_FILE_SHA")]
-    pub file_sha: String,
-    /// File type without the dot, e.g. mp4 ($VODFS_FILE_TYPE).
+    pub file_sha: Option<String>,
+    /// File type without the dot, e.g. mp4 (v4 only; $VODFS_FILE_TYPE).
     #[arg(long, env = "VODFS_FILE_TYPE")]
-    pub file_type: String,
+    pub file_type: Option<String>,
     /// File size in bytes ($VODFS_FILE_SIZE; not part of the signature).
     #[arg(long, env = "VODFS_FILE_SIZE")]
     pub file_size: Option<u64>,
@@ -125,22 +142,34 @@ pub struct SignUgcArgs {
     /// an old time makes an expired signature (for tests).
     #[arg(long, value_name = "UNIX")]
     pub time: Option<u64>,
-    /// The `uid` field: your app's user id.
+    /// The `uid` field: your app's user id (v4).
     #[arg(long, default_value = "vodfs")]
     pub uid: String,
+    /// v5: the task-flow template to sign in ($VODFS_PROCEDURE).
+    #[arg(long, env = "VODFS_PROCEDURE")]
+    pub procedure: Option<String>,
+    /// v5: the pass-through sourceContext to sign in ($VODFS_SOURCE_CONTEXT).
+    #[arg(long, env = "VODFS_SOURCE_CONTEXT")]
+    pub source_context: Option<String>,
+    /// v5: taskPriority, -10 to 10.
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i8).range(-10..=10))]
+    pub task_priority: Option<i8>,
+    /// v5: taskNotifyMode.
+    #[arg(long, value_parser = ["Finish", "Change", "None"])]
+    pub task_notify_mode: Option<String>,
     /// classId to sign in ($VODFS_CLASS_ID).
     #[arg(long, env = "VODFS_CLASS_ID")]
     pub class_id: Option<u64>,
-    /// Comma-separated tags to sign in, at most 10 ($VODFS_TAGS).
+    /// v4: comma-separated tags to sign in, at most 10 ($VODFS_TAGS).
     #[arg(long, env = "VODFS_TAGS")]
     pub tags: Option<String>,
-    /// Transcode after upload: 1 or 0 ($VODFS_TRANSCODE).
+    /// v4: transcode after upload: 1 or 0 ($VODFS_TRANSCODE).
     #[arg(long, env = "VODFS_TRANSCODE")]
     pub transcode: Option<u8>,
-    /// Screenshot when transcoding: 1 or 0 ($VODFS_SCREENSHOT).
+    /// v4: screenshot when transcoding: 1 or 0 ($VODFS_SCREENSHOT).
     #[arg(long, env = "VODFS_SCREENSHOT")]
     pub screenshot: Option<u8>,
-    /// Watermark when transcoding: 1 or 0 ($VODFS_WATERMARK).
+    /// v4: watermark when transcoding: 1 or 0 ($VODFS_WATERMARK).
     #[arg(long, env = "VODFS_WATERMARK")]
     pub watermark: Option<u8>,
 }
@@ -313,17 +342,21 @@ pub struct MountArgs {
     /// SecretKey of the account.
     #[arg(long, env = "VODFS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
-    /// Upload flow: api3 (API 3.0, the cloud's current interface); the
-    /// older interface: v4 (SecretKey), ugc (per-file signatures from a
-    /// signer, no SecretKey), apply (ApplyUpload + object storage), frontwize.
+    /// Upload flow: api3 (API 3.0, the cloud's current interface); ugc
+    /// (client upload signed by your signer: no SecretKey); the older
+    /// interface: v4 (SecretKey), ugc-ex (per-file signatures from a
+    /// signer), apply (ApplyUpload + object storage), frontwize.
     #[arg(long, value_enum, default_value_t = Protocol::Api3)]
     pub protocol: Protocol,
-    /// UGC signing service: GET URL?fileSha=&fileName=&fileType=&fileSize=
-    /// (and the upload settings); the body is the signature.
+    /// UGC signing service: GET URL?signature=v5|v4&action=&fileSha=&fileName=&fileType=&fileSize=
+    /// (and the settings the signature must carry: classId, procedure,
+    /// sourceContext, tags, …); the body is the signature.
     #[arg(long, value_name = "URL", conflicts_with = "ugc_signer_cmd")]
     pub ugc_signer: Option<String>,
-    /// UGC signing command (sh -c), given VODFS_FILE_SHA, VODFS_FILE_NAME,
-    /// VODFS_FILE_TYPE, VODFS_FILE_SIZE (and the settings) in its
+    /// UGC signing command (sh -c), given VODFS_SIGNATURE (v5 for ugc, v4
+    /// for ugc-ex), VODFS_UGC_ACTION, VODFS_FILE_SHA, VODFS_FILE_NAME,
+    /// VODFS_FILE_TYPE, VODFS_FILE_SIZE (and the settings: VODFS_CLASS_ID,
+    /// VODFS_PROCEDURE, VODFS_SOURCE_CONTEXT, VODFS_TAGS, …) in its
     /// environment; its stdout is the signature.
     #[arg(long, value_name = "CMD")]
     pub ugc_signer_cmd: Option<String>,
@@ -508,7 +541,7 @@ impl MountArgs {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
                         format!(
-                            "mount option protocol: {v:?} is not api3, v4, ugc, apply or frontwize"
+                            "mount option protocol: {v:?} is not api3, ugc, v4, ugc-ex, apply or frontwize"
                         )
                     })?
                 }
@@ -601,6 +634,11 @@ mod tests {
         m.apply_options().unwrap();
         assert_eq!(m.protocol, Protocol::Ugc);
         assert_eq!(m.ugc_signer.as_deref(), Some("http://s/sign"));
+        let mut m = mount_args(&["/mnt", "-o", "protocol=ugc-ex"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.protocol, Protocol::UgcEx);
+        let m = mount_args(&["/mnt", "--protocol", "ugc-ex"]);
+        assert_eq!((m.protocol, m.protocol.name()), (Protocol::UgcEx, "ugc-ex"));
         let mut m = mount_args(&[
             "/mnt",
             "-o",

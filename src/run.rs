@@ -23,8 +23,11 @@ use crate::upload::{Uploader, UploaderConfig};
 use crate::vod::UploadFlow;
 use crate::vod::api3::{Api3Client, Api3Config};
 use crate::vod::apply::{ApplyClient, ApplyConfig};
+use crate::vod::client_upload::{UgcClient, UgcConfig};
 use crate::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
-use crate::vod::ugc::{CommandSigner, LocalSigner, SignRequest, SignatureProvider, UrlSigner};
+use crate::vod::ugc::{
+    CommandSigner, LocalSigner, SignRequest, SignatureFormat, SignatureProvider, UrlSigner,
+};
 use crate::vod::v4::{V4Client, V4Config};
 
 /// How long an unmount waits for commits in flight before leaving them to
@@ -178,7 +181,10 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         .context("starting the upload runtime")?;
 
     let (endpoint, creds, embedded) = match endpoint {
-        Some(url) => (url, given?, None),
+        // A signer-only mount needs no key: the error waits for a flow
+        // that signs with one.
+        Some(url) if keyless(&args) => (url, given, None),
+        Some(url) => (url, Ok(need(&given)?), None),
         None => {
             let emb = runtime.block_on(crate::embedded::start(&cache_dir, given.ok().as_ref()))?;
             tracing::info!(
@@ -186,7 +192,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
                 emb.url,
                 emb.data_dir.display()
             );
-            (emb.url.clone(), emb.credentials.clone(), Some(emb))
+            (emb.url.clone(), Ok(emb.credentials.clone()), Some(emb))
         }
     };
     check_reachable(&runtime, &endpoint)?;
@@ -266,29 +272,62 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the mount's flow signs with a signer instead of the account's
+/// key: `ugc` and `ugc-ex` given `--ugc-signer[-cmd]` need no credentials.
+fn keyless(args: &MountArgs) -> bool {
+    matches!(args.protocol, Protocol::Ugc | Protocol::UgcEx)
+        && (args.ugc_signer.is_some() || args.ugc_signer_cmd.is_some())
+}
+
+/// The signer of the `ugc` and `ugc-ex` flows: the signing service or
+/// command given, else (a machine that has the key) local signing.
+fn build_signer(
+    creds: &CredentialsAtHand,
+    args: &MountArgs,
+) -> anyhow::Result<Arc<dyn SignatureProvider>> {
+    Ok(match (&args.ugc_signer, &args.ugc_signer_cmd) {
+        (Some(url), _) => Arc::new(UrlSigner::new(url)?),
+        (None, Some(cmd)) => Arc::new(CommandSigner {
+            command: cmd.clone(),
+        }),
+        (None, None) => Arc::new(LocalSigner::new(need(creds)?)),
+    })
+}
+
+/// The account's credentials, or why there are none (raised only by the
+/// flows that sign with them).
+type CredentialsAtHand = std::result::Result<Credentials, config::ConfigError>;
+
+/// The account's credentials for a flow that signs with them.
+fn need(creds: &CredentialsAtHand) -> anyhow::Result<Credentials> {
+    creds.as_ref().cloned().map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (a machine without the key: --protocol ugc with --ugc-signer or --ugc-signer-cmd)"
+        )
+    })
+}
+
 /// The client of the mount's `--protocol`.
 fn build_flow(
     endpoint: &str,
-    creds: &Credentials,
+    creds: &CredentialsAtHand,
     args: &MountArgs,
 ) -> anyhow::Result<Arc<dyn UploadFlow>> {
     let flow: Arc<dyn UploadFlow> = match args.protocol {
-        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), creds.clone())?),
+        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), need(creds)?)?),
         Protocol::Ugc => {
-            let signer: Arc<dyn SignatureProvider> = match (&args.ugc_signer, &args.ugc_signer_cmd)
-            {
-                (Some(url), _) => Arc::new(UrlSigner::new(url)?),
-                (None, Some(cmd)) => Arc::new(CommandSigner {
-                    command: cmd.clone(),
-                }),
-                (None, None) => Arc::new(LocalSigner::new(creds.clone())),
-            };
-            Arc::new(V4Client::ugc(V4Config::new(endpoint), signer)?)
+            let mut config = UgcConfig::new(endpoint);
+            config.cos_endpoint = args.cos_endpoint.clone();
+            Arc::new(UgcClient::new(config, build_signer(creds, args)?)?)
         }
+        Protocol::UgcEx => Arc::new(V4Client::ugc(
+            V4Config::new(endpoint),
+            build_signer(creds, args)?,
+        )?),
         Protocol::Apply => {
             let mut config = ApplyConfig::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
-            Arc::new(ApplyClient::new(config, creds.clone())?)
+            Arc::new(ApplyClient::new(config, need(creds)?)?)
         }
         Protocol::Api3 => {
             let mut config = Api3Config::new(endpoint);
@@ -297,21 +336,24 @@ fn build_flow(
                 config.region = r.clone();
             }
             config.sub_app_id = args.sub_app_id;
-            Arc::new(Api3Client::new(config, creds.clone())?)
+            Arc::new(Api3Client::new(config, need(creds)?)?)
         }
         Protocol::Frontwize => Arc::new(FrontwizeClient::new(
             FrontwizeConfig::new(endpoint),
-            creds.clone(),
+            need(creds)?,
         )?),
     };
-    if args.protocol != Protocol::Ugc
+    if !matches!(args.protocol, Protocol::Ugc | Protocol::UgcEx)
         && (args.ugc_signer.is_some() || args.ugc_signer_cmd.is_some())
     {
-        anyhow::bail!("--ugc-signer and --ugc-signer-cmd go with --protocol ugc");
+        anyhow::bail!("--ugc-signer and --ugc-signer-cmd go with --protocol ugc or ugc-ex");
     }
-    let object_storage = matches!(args.protocol, Protocol::Apply | Protocol::Api3);
+    let object_storage = matches!(
+        args.protocol,
+        Protocol::Apply | Protocol::Api3 | Protocol::Ugc
+    );
     if !object_storage && args.cos_endpoint.is_some() && args.endpoint.is_some() {
-        tracing::warn!("--cos-endpoint is only used by --protocol api3 and apply");
+        tracing::warn!("--cos-endpoint is only used by --protocol api3, ugc and apply");
     }
     if args.protocol != Protocol::Api3 && (args.region.is_some() || args.sub_app_id.is_some()) {
         tracing::debug!("--region and --sub-app-id are only used by --protocol api3");
@@ -324,7 +366,7 @@ fn build_committer(
     runtime: &tokio::runtime::Runtime,
     cache: &Cache,
     endpoint: &str,
-    creds: &Credentials,
+    creds: &CredentialsAtHand,
     args: &MountArgs,
 ) -> anyhow::Result<Committer> {
     let client = build_flow(endpoint, creds, args)?;
@@ -356,7 +398,7 @@ fn build_committer(
     ))
 }
 
-/// `vodfs sign ugc`: prints one signature.
+/// `vodfs sign ugc`: prints one signature (v5 by default, v4 on request).
 fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
     let flag = |name: &str, v: Option<u8>| -> anyhow::Result<Option<bool>> {
         match v {
@@ -366,12 +408,26 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
             Some(n) => anyhow::bail!("--{name} {n}: 0 or 1"),
         }
     };
+    let format = SignatureFormat::parse(&args.format)
+        .ok_or_else(|| anyhow::anyhow!("--format {}: v5 or v4", args.format))?;
     let tags = crate::settings::parse_tags(args.tags.as_deref().unwrap_or(""))
         .map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+    let needed = |v: &Option<String>, flag: &str| -> anyhow::Result<String> {
+        match (v, format) {
+            (Some(v), _) => Ok(v.clone()),
+            (None, SignatureFormat::V5) => Ok(String::new()),
+            (None, SignatureFormat::V4) => {
+                anyhow::bail!(
+                    "--format v4 needs --{flag} (or $VODFS_{})",
+                    flag.to_uppercase().replace('-', "_")
+                )
+            }
+        }
+    };
     let req = SignRequest {
-        file_sha: args.file_sha.to_ascii_lowercase(),
-        file_name: args.file_name.clone(),
-        file_type: args.file_type.clone(),
+        file_sha: needed(&args.file_sha, "file-sha")?.to_ascii_lowercase(),
+        file_name: needed(&args.file_name, "file-name")?,
+        file_type: needed(&args.file_type, "file-type")?,
         file_size: args.file_size.unwrap_or(0),
         settings: crate::vod::UploadSettings {
             class_id: args.class_id,
@@ -379,8 +435,12 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
             transcode: flag("transcode", args.transcode)?,
             screenshot: flag("screenshot", args.screenshot)?,
             watermark: flag("watermark", args.watermark)?,
+            procedure: args.procedure.clone().filter(|p| !p.is_empty()),
+            source_context: args.source_context.clone().filter(|c| !c.is_empty()),
             ..Default::default()
         },
+        format,
+        action: "",
     };
     let mut signer = LocalSigner::new(crate::vod::Credentials::new(
         &args.secret_id,
@@ -388,13 +448,16 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
     ));
     signer.validity = Duration::from_secs(args.validity);
     signer.uid = args.uid.clone();
+    signer.one_time = args.one_time;
+    signer.task_priority = args.task_priority;
+    signer.task_notify_mode = args.task_notify_mode.clone();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     println!(
         "{}",
-        signer.sign_at(
+        signer.sign_for_at(
             &req,
             args.time.unwrap_or(now),
             rand::random_range(1..=u32::MAX)

@@ -222,6 +222,43 @@ impl CosClient {
     }
 }
 
+/// Parts a ListParts page holds at most (COS's limit).
+const LIST_PAGE: usize = 1000;
+
+/// Every part COS lists for a multipart upload, paged by
+/// `part-number-marker`; `request` makes one ListParts request (the
+/// caller's, so it signs and maps errors its own way) for the params given.
+pub async fn list_all_parts<F, Fut>(
+    action: &'static str,
+    upload_id: &str,
+    max_parts: u64,
+    mut request: F,
+) -> Result<Vec<cos_xml::ListedPart>, VodError>
+where
+    F: FnMut(Vec<(String, String)>) -> Fut,
+    Fut: std::future::Future<Output = Result<CosReply, VodError>>,
+{
+    let mut all: Vec<cos_xml::ListedPart> = Vec::new();
+    loop {
+        let marker = all.last().map_or(0, |p| p.number);
+        let params = vec![
+            ("uploadId".to_string(), upload_id.to_string()),
+            ("max-parts".to_string(), LIST_PAGE.to_string()),
+            ("part-number-marker".to_string(), marker.to_string()),
+        ];
+        let r = request(params).await?;
+        let page = cos_xml::ListPartsResult::parse(&r.body)
+            .map(|l| l.parts)
+            .ok_or_else(|| VodError::bad_response(action, "unreadable part list"))?;
+        let full = page.len() >= LIST_PAGE;
+        let before = all.len();
+        all.extend(page.into_iter().filter(|p| p.number > marker));
+        if !full || all.len() == before || all.len() as u64 >= max_parts {
+            return Ok(all);
+        }
+    }
+}
+
 /// The CompleteMultipartUpload body for a session, from the parts COS
 /// lists: every part of the file, each of its expected size (apply and
 /// api3 alike; `action` names the step in errors).

@@ -22,8 +22,11 @@
 //! - The flow validates every response strictly (see [`VodError`]); the
 //!   pipeline above it owns retries, pacing, parallelism and integrity.
 //! - Flows: [`api3`] (API 3.0, today's interface: ApplyUpload → COS with
-//!   a temporary credential → CommitUpload), [`v4`] (family A, and family B/UGC via `V4Client::ugc` with the
-//!   signature providers of [`ugc`]), [`apply`] (family C, COS multipart),
+//!   a temporary credential → CommitUpload), [`client_upload`] (family D,
+//!   `--protocol ugc`: ApplyUploadUGC → COS → CommitUploadUGC for a
+//!   machine without the key), [`v4`] (family A, and family B,
+//!   `--protocol ugc-ex`, via `V4Client::ugc`; both client-upload flows
+//!   take their signatures from the providers of [`ugc`]), [`apply`] (family C, COS multipart),
 //!   [`frontwize`] (family F, one streamed PUT: [`Transfer::Object`]);
 //!   [`failure`] wraps any flow to inject failures in tests. Shared pieces:
 //!   [`credentials`], [`http`] (endpoint, v2 query signing), [`cos`] (the
@@ -33,6 +36,7 @@
 
 pub mod api3;
 pub mod apply;
+pub mod client_upload;
 pub mod cos;
 pub mod credentials;
 pub mod error;

@@ -49,6 +49,9 @@ const PART_EX: &str = "UploadPartEx";
 const FINISH_EX: &str = "FinishUploadEx";
 const SMALL_FILE: &str = "SmallFileUpload";
 
+/// The family B flow's name in sessions and `--protocol` (`ugc` is family D).
+pub const UGC_EX: &str = "ugc-ex";
+
 /// How requests are authenticated: the family.
 #[derive(Clone)]
 enum Auth {
@@ -205,6 +208,8 @@ impl V4Client {
                 file_type: req.file_type.clone(),
                 file_size: req.file_size,
                 settings: req.settings.clone(),
+                format: ugc::SignatureFormat::V4,
+                action: INIT_EX,
             })
             .await
     }
@@ -373,7 +378,7 @@ impl UploadFlow for V4Client {
     }
 
     fn name(&self) -> &'static str {
-        if self.is_ugc() { "ugc" } else { "v4" }
+        if self.is_ugc() { UGC_EX } else { "v4" }
     }
 
     fn action(&self, step: Step) -> &'static str {

@@ -1,7 +1,8 @@
 //! The upload flows a mount can use (`--protocol`), and
 //! [`for_each_flow!`], which runs one test body once per flow, each flow
-//! its own `#[test]` (`…::v4::name`, `…::ugc::name`, …), so nextest runs,
-//! reports and retries them one by one.
+//! its own `#[test]` (`…::v4::name`, `…::ugc::name`, `…::ugc_ex::name`, …),
+//! so nextest runs, reports and retries them one by one. `ugc` is family D
+//! (ApplyUploadUGC), `ugc-ex` (module `ugc_ex`) family B (InitUploadEx).
 
 use super::mount::Mount;
 use super::service::Service;
@@ -16,9 +17,10 @@ pub struct Flow {
 
 impl Flow {
     /// Every flow, in the order the tests run them.
-    pub const ALL: [Flow; 5] = [
+    pub const ALL: [Flow; 6] = [
         Flow::new("v4", "A"),
-        Flow::new("ugc", "B"),
+        Flow::new("ugc", "D"),
+        Flow::new("ugc-ex", "B"),
         Flow::new("apply", "C"),
         Flow::new("frontwize", "F"),
         Flow::new("api3", "api3"),
@@ -28,8 +30,9 @@ impl Flow {
         Flow { protocol, family }
     }
 
-    /// The flow of `--protocol PROTOCOL`.
+    /// The flow of `--protocol PROTOCOL` (or of its module name: `ugc_ex`).
     pub fn named(protocol: &str) -> Flow {
+        let protocol = protocol.replace('_', "-");
         *Flow::ALL
             .iter()
             .find(|f| f.protocol == protocol)
@@ -64,13 +67,13 @@ impl Flow {
 /// (`Flow::named` panics on a name that is not a flow).
 macro_rules! for_each_flow {
     (async $($body:ident),+ $(,)?) => {
-        $crate::common::for_each_flow!(@emit_async [v4, ugc, apply, frontwize, api3] $($body),+);
+        $crate::common::for_each_flow!(@emit_async [v4, ugc, ugc_ex, apply, frontwize, api3] $($body),+);
     };
     ([$($flow:ident),+ $(,)?] $($body:ident),+ $(,)?) => {
         $crate::common::for_each_flow!(@emit [$($flow),+] $($body),+);
     };
     ($($body:ident),+ $(,)?) => {
-        $crate::common::for_each_flow!(@emit [v4, ugc, apply, frontwize, api3] $($body),+);
+        $crate::common::for_each_flow!(@emit [v4, ugc, ugc_ex, apply, frontwize, api3] $($body),+);
     };
     (@emit_async [$flow:ident $(, $rest:ident)*] $($body:ident),+) => {
         mod $flow {

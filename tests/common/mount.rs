@@ -24,6 +24,9 @@ pub struct Mount {
     endpoint: String,
     /// Extra environment of the mount process.
     env: Vec<(String, String)>,
+    /// The mount gets no account key at all (no VODFS_SECRET_ID/KEY, an
+    /// empty config directory): a machine that only has a signer.
+    keyless: bool,
     _dir: TempDir,
 }
 
@@ -38,9 +41,19 @@ impl Mount {
         Self::with_endpoint(&service.url, args, &[])
     }
 
+    /// Mounts against `service` holding no SecretId or SecretKey (a
+    /// machine with only a signer: give `--ugc-signer[-cmd]` in `args`).
+    pub fn keyless(service: &Service, args: &[&str]) -> Mount {
+        Self::build(&service.url, args, &[], true)
+    }
+
     /// Mounts against `endpoint` (a proxy in front of a service, say) with
     /// extra arguments and environment.
     pub fn with_endpoint(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Mount {
+        Self::build(endpoint, args, env, false)
+    }
+
+    fn build(endpoint: &str, args: &[&str], env: &[(&str, &str)], keyless: bool) -> Mount {
         let dir = tempfile::Builder::new()
             .prefix("vodfs-mount-")
             .tempdir()
@@ -59,6 +72,7 @@ impl Mount {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            keyless,
             _dir: dir,
         };
         m.start();
@@ -73,7 +87,16 @@ impl Mount {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(vodfs_bin())
+        let mut cmd = Command::new(vodfs_bin());
+        if self.keyless {
+            cmd.env_remove("VODFS_SECRET_ID")
+                .env_remove("VODFS_SECRET_KEY")
+                .env("XDG_CONFIG_HOME", self._dir.path().join("no-config"));
+        } else {
+            cmd.env("VODFS_SECRET_ID", SECRET_ID)
+                .env("VODFS_SECRET_KEY", SECRET_KEY);
+        }
+        let child = cmd
             .arg("mount")
             .arg("--foreground")
             .arg("--endpoint")
@@ -82,8 +105,6 @@ impl Mount {
             .arg(&self.cache)
             .args(&self.args)
             .arg(&self.mountpoint)
-            .env("VODFS_SECRET_ID", SECRET_ID)
-            .env("VODFS_SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "vodfs=debug,info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

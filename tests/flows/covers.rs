@@ -153,7 +153,7 @@ fn has_no_cover_call(flow: Flow) {
     assert_eq!(svc.media_count(), 1);
 }
 
-for_each_flow!([ugc, frontwize] has_no_cover_call);
+for_each_flow!([ugc_ex, frontwize] has_no_cover_call);
 
 #[test]
 fn apply_covers_go_with_apply_upload() {

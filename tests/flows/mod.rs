@@ -1,8 +1,9 @@
 //! Every upload flow through a real mount: the same test bodies run with
-//! `--protocol v4`, `ugc`, `apply` and `frontwize` against `vodfs serve`
-//! (the service records which family created each media: A, B, C, F).
-//! `ugc` mounts sign locally unless a test gives `--ugc-signer[-cmd]`;
-//! the signers themselves are tested in [`signers`].
+//! `--protocol v4`, `ugc`, `ugc-ex`, `apply`, `frontwize` and `api3` against
+//! `vodfs serve` (the service records which family created each media: A,
+//! D, B, C, F, api3). `ugc` and `ugc-ex` mounts sign locally unless a test
+//! gives `--ugc-signer[-cmd]`; the signers themselves are tested in
+//! [`signers`], and `ugc` on a machine without the key in [`ugc_client`].
 
 use std::process::Command;
 
@@ -15,6 +16,8 @@ mod progress;
 mod resume;
 mod signers;
 mod tls;
+mod ugc_client;
+mod ugc_resume;
 
 /// cp of a random multi-part file and of a real MP4 (which plays from its
 /// URL), rsync of a tree twice (committed under the final names, nothing
@@ -188,16 +191,16 @@ fn directory_settings_reach_the_media_record(flow: Flow) {
             })
             .unwrap_or_default()
     };
-    if matches!(flow.protocol, "v4" | "ugc") {
+    if matches!(flow.protocol, "v4" | "ugc-ex") {
         assert_eq!(tags(&a), ["drama", "hd"], "{a}");
         assert_eq!(tags(&b), ["drama", "hd"], "inherited per setting: {b}");
         assert!(tags(&top).is_empty(), "{top}");
     }
-    if matches!(flow.protocol, "v4" | "apply") {
+    if matches!(flow.protocol, "v4" | "apply" | "ugc") {
         assert_eq!(top["procedure"], "mountproc", "{top}");
         assert_eq!(a["procedure"], "QCVB_SimpleProcessFile(1, 1)", "{a}");
     }
-    if flow.protocol == "apply" {
+    if matches!(flow.protocol, "apply" | "ugc") {
         assert_eq!(a["sourceContext"], "ctx-42", "{a}");
         assert_eq!(b["sourceContext"], "ctx-42", "{b}");
     }

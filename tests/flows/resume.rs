@@ -16,8 +16,8 @@ fn part_bytes(svc: &Service) -> u64 {
 /// Frontwize sends one streamed PUT: nothing to resume part by part.
 fn resume_sends_only_missing_parts(flow: Flow) {
     let protocol = flow.protocol;
-    // COS multipart parts (apply, api3) are at least 1 MiB.
-    let (part, parts): (u64, u64) = if protocol == "apply" || protocol == "api3" {
+    // COS multipart parts (apply, api3, ugc) are at least 1 MiB.
+    let (part, parts): (u64, u64) = if matches!(protocol, "apply" | "api3" | "ugc") {
         (1_048_576, 6)
     } else {
         (524_288, 8)
@@ -62,4 +62,4 @@ fn resume_sends_only_missing_parts(flow: Flow) {
     assert!(total < 2 * len, "{protocol}: {total} bytes sent for {len}");
 }
 
-for_each_flow!([v4, ugc, apply, api3] resume_sends_only_missing_parts);
+for_each_flow!([v4, ugc, ugc_ex, apply, api3] resume_sends_only_missing_parts);

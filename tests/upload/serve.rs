@@ -107,6 +107,12 @@ fn flow_uploader(srv: &TestServer, flow: Flow) -> Uploader {
     match flow.protocol {
         "v4" => v4_uploader(srv, SECRET_KEY),
         "ugc" => {
+            use vodfs::vod::client_upload::{UgcClient, UgcConfig};
+            let signer = Arc::new(LocalSigner::new(credentials()));
+            let cfg = UgcConfig::new(srv.base_url());
+            uploader(Arc::new(UgcClient::new(cfg, signer).unwrap()))
+        }
+        "ugc-ex" => {
             let signer = Arc::new(LocalSigner::new(credentials()));
             uploader(Arc::new(
                 V4Client::ugc(V4Config::new(srv.base_url()), signer).unwrap(),

@@ -358,7 +358,7 @@ async fn ugc_flow_sends_one_signature_for_all_calls_and_no_secret() {
         SECRET_ID, SECRET_KEY,
     )));
     let cl = Arc::new(V4Client::ugc(V4Config::new(srv.url()), signer).unwrap());
-    assert_eq!(cl.name(), "ugc");
+    assert_eq!(cl.name(), "ugc-ex");
     let up = uploader(cl);
     let content = data(PS as usize + 1, 6);
     let c = upload(&up, &content).await.unwrap();
