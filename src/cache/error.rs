@@ -25,6 +25,8 @@ pub enum CacheError {
     IsDir,
     #[error("operation not permitted: {0}")]
     NotPermitted(&'static str),
+    #[error("too many links (at most {})", super::links::MAX_LINKS)]
+    TooManyLinks,
     #[error("invalid operation: {0}")]
     Invalid(&'static str),
     #[error("no such xattr")]

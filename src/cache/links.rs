@@ -13,15 +13,22 @@ use super::inode::{InodeRow, Kind, to_ns};
 use super::nodes::{add_links, get_inode, lookup_ino, require_dir, touch_dir};
 use super::store::Cache;
 
+/// Most names a file may have: ext4's `EXT4_LINK_MAX`.
+pub const MAX_LINKS: u32 = 65_000;
+
 impl Cache {
     /// Adds the name (new_parent, new_name) to the non-directory `ino`;
     /// returns its row with the new link count.
+    /// Refuses a link past [`MAX_LINKS`] names (EMLINK, as ext4).
     pub fn link(&self, ino: u64, new_parent: u64, new_name: &[u8]) -> Result<InodeRow, CacheError> {
         let new_name = new_name.to_vec();
         self.db().write(false, move |c| {
             let row = get_inode(c, ino)?.ok_or(CacheError::NotFound)?;
             if row.kind == Kind::Dir {
                 return Err(CacheError::NotPermitted("hard links to directories"));
+            }
+            if row.nlink >= MAX_LINKS {
+                return Err(CacheError::TooManyLinks);
             }
             if row.nlink == 0 {
                 // linkat(AT_EMPTY_PATH) of an unlinked open file: as Linux.

@@ -6,6 +6,7 @@ use md5::{Digest, Md5};
 use sha1::Sha1;
 use std::path::Path;
 
+use super::links::MAX_LINKS;
 use super::*;
 
 fn open(dir: &Path) -> Cache {
@@ -372,6 +373,25 @@ fn hard_links_share_the_inode_until_the_last_name_goes() {
     ));
     c.forget(f.ino).unwrap();
     assert!(c.get(f.ino).unwrap().is_none());
+}
+
+#[test]
+fn a_file_takes_at_most_ext4s_link_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let f = c
+        .create_node(ROOT_INO, b"v.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    for n in 1..MAX_LINKS {
+        c.link(f.ino, ROOT_INO, format!("l{n}").as_bytes()).unwrap();
+    }
+    assert_eq!(c.get(f.ino).unwrap().unwrap().nlink, MAX_LINKS);
+    assert!(matches!(
+        c.link(f.ino, ROOT_INO, b"one-more"),
+        Err(CacheError::TooManyLinks)
+    ));
+    c.unlink(ROOT_INO, b"l1").unwrap();
+    c.link(f.ino, ROOT_INO, b"one-more").unwrap();
 }
 
 #[test]

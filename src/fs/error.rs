@@ -27,6 +27,8 @@ pub enum FsError {
     Invalid(&'static str),
     #[error("bad file handle {0}")]
     BadHandle(u64),
+    #[error("too many links")]
+    TooManyLinks,
     #[error("name too long")]
     NameTooLong,
     /// Past the largest file the cache holds (`Fs::MAX_FILE_SIZE`).
@@ -71,6 +73,7 @@ impl FsError {
             FsError::Invalid(_) => libc::EINVAL,
             FsError::BadHandle(_) => libc::EBADF,
             FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::TooManyLinks => libc::EMLINK,
             FsError::TooBig(_) => libc::EFBIG,
             FsError::NotSupported(_) => libc::EOPNOTSUPP,
             FsError::Commit(_) => libc::EIO,
@@ -97,6 +100,7 @@ impl From<CacheError> for FsError {
             CacheError::NoXattr => FsError::NoData,
             CacheError::Invalid(why) => FsError::Invalid(why),
             CacheError::NotPermitted(why) => FsError::NotPermitted(why),
+            CacheError::TooManyLinks => FsError::TooManyLinks,
             other => FsError::Cache(other),
         }
     }
@@ -117,6 +121,10 @@ mod tests {
         let big = std::io::Error::from_raw_os_error(libc::EFBIG);
         assert_eq!(FsError::io("truncating", big).errno(), libc::EFBIG);
         assert_eq!(FsError::TooBig(1 << 50).errno(), libc::EFBIG);
+        assert_eq!(
+            FsError::from(CacheError::TooManyLinks).errno(),
+            libc::EMLINK
+        );
         let why = CacheError::NotPermitted("hard links to directories");
         assert_eq!(FsError::from(why).errno(), libc::EPERM);
     }
