@@ -16,6 +16,7 @@ mod enospc;
 mod eviction;
 mod faults;
 mod one_holder;
+mod outage;
 mod proxy;
 mod rate_limit;
 
