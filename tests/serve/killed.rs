@@ -342,3 +342,70 @@ async fn killed_api3_cos_upload_lists_its_acknowledged_parts_and_completes() {
     let m = s.admin(&format!("/admin/media/{file_id}")).await;
     assert_eq!(m["sha1"], sha1_hex(&content).as_str(), "{m}");
 }
+
+/// The same race without a kill, as issue 13's stall detection makes it:
+/// a client abandons a stalled UploadPart and sends the part again on a
+/// new connection while the service still holds the first request. The
+/// retry is acknowledged; when the abandoned request fails afterwards, the
+/// part the retry recorded must stay (it used to be forgotten, and the
+/// upload then lacked an acknowledged part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_stalled_part_does_not_forget_its_acknowledged_retry() {
+    let s = TestServer::start_temp(|_| {}).await;
+    let content = random_bytes(PART + 500, 74);
+    let chunks: Vec<&[u8]> = content.chunks(PART).collect();
+    let (sha, size, ds) = (
+        sha1_hex(&content),
+        content.len().to_string(),
+        PART.to_string(),
+    );
+    let init = [
+        ("fileName", "abandoned"),
+        ("fileSha", sha.as_str()),
+        ("fileSize", size.as_str()),
+        ("dataSize", ds.as_str()),
+        ("fileType", "mp4"),
+    ];
+    assert_eq!(s.v2("GET", "InitUpload", &init, vec![]).await["code"], 0);
+    let md5 = md5_hex(chunks[0]);
+    let p = s.signed(
+        "POST",
+        "/v2/index.php",
+        "UploadPart",
+        &[
+            ("fileSha", &sha),
+            ("offset", "0"),
+            ("dataSize", &ds),
+            ("dataMd5", &md5),
+        ],
+    );
+    let url = format!("{}?{}", s.url("/v2/index.php"), sign::encode_query(&p));
+    let stalled = tokio::spawn(
+        reqwest::Client::new()
+            .post(url)
+            .header("Content-Length", PART.to_string())
+            .body(stalled_body(&chunks[0][..PART / 2]))
+            .send(),
+    );
+    settle().await;
+    // The retry on a new connection, acknowledged.
+    s.part(&sha, 0, PART, chunks[0]).await;
+    // Now the abandoned request's connection goes; its handler fails.
+    stalled.abort();
+    let _ = stalled.await;
+    settle().await;
+    let again = s.v2("GET", "InitUpload", &init, vec![]).await;
+    let offsets: Vec<u64> = again["listParts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{again}"))
+        .iter()
+        .map(|p| p["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, [0], "the acknowledged part 0: {again}");
+    s.part(&sha, PART, PART, chunks[1]).await;
+    let fin = s
+        .v2("GET", "FinishUpload", &[("fileSha", &sha)], vec![])
+        .await;
+    assert_eq!(fin["code"], 0, "{fin}");
+    assert!(s.get_bytes(fin["url"].as_str().unwrap()).await == content);
+}
