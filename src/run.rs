@@ -1,7 +1,8 @@
 //! Wiring: turns a parsed command line into a running service or mount.
 //!
 //! `mount` opens the cache, picks the endpoint (or starts the embedded
-//! service), builds the flow client, the uploader and the committer, mounts,
+//! service; an endpoint that does not answer yet is a warning, not a
+//! failure: files wait until it answers), builds the flow client, the uploader and the committer, mounts,
 //! resumes unfinished uploads, reports readiness, and on unmount or SIGTERM
 //! waits for commits in flight (bounded) before it exits; whatever is left
 //! stays recorded in the cache and resumes at the next mount.
@@ -26,6 +27,9 @@ use crate::vod::apply::{ApplyClient, ApplyConfig};
 use crate::vod::frontwize::{FrontwizeClient, FrontwizeConfig};
 use crate::vod::ugc::{CommandSigner, LocalSigner, SignRequest, SignatureProvider, UrlSigner};
 use crate::vod::v4::{V4Client, V4Config};
+
+/// How long the mount-time probe of the endpoint may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an unmount waits for commits in flight before leaving them to
 /// the next mount.
@@ -62,7 +66,11 @@ pub fn main(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vodfs: {}", crate::report::chain(e.as_ref()));
-            ExitCode::FAILURE
+            if e.downcast_ref::<crate::ctl::TimedOut>().is_some() {
+                ExitCode::from(crate::ctl::EXIT_TIMED_OUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -189,7 +197,14 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
             (emb.url.clone(), emb.credentials.clone(), Some(emb))
         }
     };
-    check_reachable(&runtime, &endpoint)?;
+    // An endpoint that does not answer now is no reason not to mount:
+    // files are staged and wait until it answers.
+    let offline = probe_endpoint(&runtime, &endpoint)?;
+    if let Some(cause) = &offline {
+        tracing::warn!(
+            "endpoint {endpoint} does not answer ({cause}): mounting anyway; files are staged and wait (user.vod.state = waiting) until it answers"
+        );
+    }
 
     let uid = unsafe { libc::geteuid() };
     let gid = unsafe { libc::getegid() };
@@ -236,6 +251,12 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
             emb.data_dir.display()
         ),
         None => format!("mounted at {} (endpoint {endpoint})", mountpoint.display()),
+    };
+    let said = match &offline {
+        Some(cause) => format!(
+            "{said}; warning: endpoint {endpoint} does not answer ({cause}): uploads wait until it does"
+        ),
+        None => said,
     };
     tracing::info!("{said}");
     crate::daemon::notify_ready(Ok(&said));
@@ -348,11 +369,13 @@ fn build_committer(
     let job = Arc::new(
         CacheCommitJob::new(cache.clone(), uploader, args.parallel_parts).with_settings(defaults),
     );
-    Ok(Committer::new(
-        Arc::new(job),
-        args.parallel_files,
-        runtime.handle().clone(),
-    ))
+    if let Some(limit) = args.retry_for.0 {
+        tracing::info!("a close rides out an outage for {limit:?} (--retry-for) before EIO");
+    }
+    Ok(
+        Committer::new(Arc::new(job), args.parallel_files, runtime.handle().clone())
+            .with_give_up_after(args.retry_for.0),
+    )
 }
 
 /// `vodfs sign ugc`: prints one signature.
@@ -402,29 +425,31 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails at mount time, with a clear message, when nothing answers at the
-/// endpoint (rather than failing every close later).
-fn check_reachable(runtime: &tokio::runtime::Runtime, endpoint: &str) -> anyhow::Result<()> {
+/// Whether the endpoint answers a connection now: `Ok(None)` when it
+/// does, `Ok(Some(cause))` when it does not (the mount goes on offline);
+/// an endpoint that is not a URL with a host fails the mount.
+fn probe_endpoint(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+) -> anyhow::Result<Option<String>> {
     let url = url::Url::parse(endpoint).with_context(|| format!("endpoint {endpoint:?}"))?;
     let host = url
         .host_str()
         .ok_or_else(|| anyhow::anyhow!("endpoint {endpoint:?} has no host"))?
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
-    runtime.block_on(async {
+    Ok(runtime.block_on(async {
         match tokio::time::timeout(
-            Duration::from_secs(10),
+            PROBE_TIMEOUT,
             tokio::net::TcpStream::connect((host.as_str(), port)),
         )
         .await
         {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!("endpoint {endpoint} is unreachable: {e}")),
-            Err(_) => Err(anyhow::anyhow!(
-                "endpoint {endpoint} is unreachable: no answer in 10 s"
-            )),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer in {} s", PROBE_TIMEOUT.as_secs())),
         }
-    })
+    }))
 }
 
 /// Asks the kernel to unmount `path` (the session then ends by itself):

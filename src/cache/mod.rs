@@ -61,7 +61,7 @@ pub use inode::{BY_ID_INO, InodeRow, Kind, MEDIA_INO_BASE, ROOT_INO};
 pub use nodes::{DirEntry, PartMd5s, RenameOutcome, SetAttr};
 pub use store::Cache;
 pub(crate) use uploads::read_file_at;
-pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus};
+pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus, WaitTimes};
 
 #[cfg(test)]
 mod tests;

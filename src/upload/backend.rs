@@ -52,6 +52,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The file was unlinked or its content replaced: cancel a scheduled or
     /// running upload of `ino`.
     fn cancel(&self, ino: u64);
+
+    /// Ends the waits of uploads waiting for the service: their calls try
+    /// again now (`vodfs retry` on a waiting file).
+    fn retry_now(&self) {}
 }
 
 /// Why a remote read failed: the URL and the cause, in one message.

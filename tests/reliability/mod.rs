@@ -17,6 +17,7 @@ mod eviction;
 mod faults;
 mod one_holder;
 mod outage;
+mod outage_client;
 mod proxy;
 mod rate_limit;
 
