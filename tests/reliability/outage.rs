@@ -152,12 +152,12 @@ fn kill9_during_copies(
         eventually("the big upload under way", Duration::from_secs(600), || {
             proxy.stats().up >= 64 * MIB as u64 && closed.load(Ordering::SeqCst) >= 25
         });
-        let at = proxy.stats().up;
+        let (at, when) = (proxy.stats().up, t0.elapsed());
         killed.store(true, Ordering::SeqCst);
         kill9_for(&mut svc, down);
         println!(
             "{label}: service killed after {:.1} s, {} MiB through the proxy; back after {down:?}",
-            t0.elapsed().as_secs_f64(),
+            when.as_secs_f64(),
             at / MIB as u64
         );
         let mut failed: Vec<FailedClose> =
@@ -367,11 +367,7 @@ fn outage_offline_mount_commits_once_the_service_starts() {
     let nowhere = dead.local_addr().unwrap().to_string();
     drop(dead);
     let proxy = Proxy::start(&nowhere);
-    let m = Mount::with_endpoint(
-        &proxy.url,
-        &["--write-back=0.5", "--connect-timeout=2"],
-        &[],
-    );
+    let m = Mount::with_endpoint(&proxy.url, &["--write-back=0.5"], &[]);
     eventually(
         "a warning naming the endpoint",
         Duration::from_secs(30),
