@@ -241,7 +241,7 @@ fn outage_kill9_70s_default_mode_all_commit() {
 
 #[test]
 fn outage_blackholed_service_releases_a_close_then_commits_by_itself() {
-    let (retry_for, stall) = (20u64, 5u64);
+    let (retry_for, stall) = (40u64, 5u64);
     let args = [
         format!("--retry-for={retry_for}"),
         format!("--stall-timeout={stall}"),
