@@ -389,13 +389,21 @@ pub struct MountArgs {
     /// uploads retry until they commit whatever this says.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_limit)]
     pub retry_for: Limit,
+    /// A request that moves no byte (either way) for this long is
+    /// abandoned and retried; a slow link that keeps moving bytes never
+    /// times out. Suffixes s, m, h.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub stall_timeout: std::time::Duration,
+    /// How long one connection attempt may take. Suffixes s, m, h.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
     /// ca_file=PEM, region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
-    /// retry_for=DURATION,
+    /// retry_for=DURATION, stall_timeout=DURATION, connect_timeout=DURATION,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=,
     /// session_context=, storage_region=, expire_time=;
@@ -539,6 +547,14 @@ impl MountArgs {
                 "retry_for" => {
                     self.retry_for = parse_limit(need(key, value)?)
                         .map_err(|e| format!("mount option retry_for: {e}"))?
+                }
+                "stall_timeout" => {
+                    self.stall_timeout = parse_duration(need(key, value)?)
+                        .map_err(|e| format!("mount option stall_timeout: {e}"))?
+                }
+                "connect_timeout" => {
+                    self.connect_timeout = parse_duration(need(key, value)?)
+                        .map_err(|e| format!("mount option connect_timeout: {e}"))?
                 }
                 "protocol" => {
                     let v = need(key, value)?;
@@ -707,12 +723,16 @@ mod tests {
         use std::time::Duration;
         let m = mount_args(&["/mnt"]);
         assert_eq!(m.retry_for, Limit(Some(Duration::from_secs(600))));
-        let mut m = mount_args(&["/mnt", "--retry-for", "forever"]);
+        assert_eq!(m.stall_timeout, Duration::from_secs(30));
+        assert_eq!(m.connect_timeout, Duration::from_secs(10));
+        let mut m = mount_args(&["/mnt", "--retry-for", "forever", "-o", "stall_timeout=2m"]);
         m.apply_options().unwrap();
         assert_eq!(m.retry_for, Limit(None));
-        let mut m = mount_args(&["/mnt", "-o", "retry_for=0"]);
+        assert_eq!(m.stall_timeout, Duration::from_secs(120));
+        let mut m = mount_args(&["/mnt", "-o", "retry_for=0,connect_timeout=1.5"]);
         m.apply_options().unwrap();
         assert_eq!(m.retry_for, Limit(Some(Duration::ZERO)));
+        assert_eq!(m.connect_timeout, Duration::from_millis(1500));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("10 parsecs").is_err() && parse_limit("-1").is_err());
         let mut m = mount_args(&["/mnt", "-o", "retry_for=soon"]);

@@ -88,7 +88,7 @@ An invalid value is
 refused by setfattr with EINVAL.
 .SH OUTAGES
 A transient failure (connection refused or reset, DNS, TLS handshake, a
-request that stalls, 5xx, negative
+request that moves no byte for \fB\-\-stall\-timeout\fR (30 s), 5xx, negative
 codes with canRetry=1, InternalError, rate limits) is retried with capped
 exponential backoff and jitter (at most a minute between tries) until it
 succeeds, each upload going on from the parts the service holds. While it

@@ -292,8 +292,16 @@ fn build_flow(
     creds: &Credentials,
     args: &MountArgs,
 ) -> anyhow::Result<Arc<dyn UploadFlow>> {
+    let timeouts = crate::vod::stall::Timeouts {
+        stall: args.stall_timeout,
+        connect: args.connect_timeout,
+    };
+    let v4_config = || V4Config {
+        timeouts,
+        ..V4Config::new(endpoint)
+    };
     let flow: Arc<dyn UploadFlow> = match args.protocol {
-        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), creds.clone())?),
+        Protocol::V4 => Arc::new(V4Client::new(v4_config(), creds.clone())?),
         Protocol::Ugc => {
             let signer: Arc<dyn SignatureProvider> = match (&args.ugc_signer, &args.ugc_signer_cmd)
             {
@@ -303,16 +311,18 @@ fn build_flow(
                 }),
                 (None, None) => Arc::new(LocalSigner::new(creds.clone())),
             };
-            Arc::new(V4Client::ugc(V4Config::new(endpoint), signer)?)
+            Arc::new(V4Client::ugc(v4_config(), signer)?)
         }
         Protocol::Apply => {
             let mut config = ApplyConfig::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
+            config.timeouts = timeouts;
             Arc::new(ApplyClient::new(config, creds.clone())?)
         }
         Protocol::Api3 => {
             let mut config = Api3Config::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
+            config.timeouts = timeouts;
             if let Some(r) = &args.region {
                 config.region = r.clone();
             }
@@ -320,7 +330,10 @@ fn build_flow(
             Arc::new(Api3Client::new(config, creds.clone())?)
         }
         Protocol::Frontwize => Arc::new(FrontwizeClient::new(
-            FrontwizeConfig::new(endpoint),
+            FrontwizeConfig {
+                timeouts,
+                ..FrontwizeConfig::new(endpoint)
+            },
             creds.clone(),
         )?),
     };

@@ -241,3 +241,95 @@ fn outage_client_the_upload_resumes_from_the_parts_the_service_holds() {
         "re-sent more than the part in flight: {after} > {missing} + {ps}"
     );
 }
+
+/// An endpoint client with a stall timeout of `stall`.
+fn endpoint(url: &str, stall: Duration) -> vodfs::vod::http::Endpoint {
+    let mut cfg = vodfs::vod::http::HttpConfig::new(url);
+    cfg.timeouts.stall = stall;
+    vodfs::vod::http::Endpoint::new(&cfg).expect("endpoint")
+}
+
+#[tokio::test]
+async fn outage_client_a_service_that_accepts_and_never_answers_is_abandoned_at_the_stall() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts, never reads, never answers.
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            conns.push(c);
+        }
+    });
+    let ep = endpoint(&url, Duration::from_secs(2));
+    let start = Instant::now();
+    let e = ep
+        .post("InitUpload", "a=1", bytes::Bytes::new())
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    println!("outage: blackholed call failed after {took:.1?}: {e}");
+    assert_eq!(
+        e.to_string(),
+        "InitUpload: transport error: stalled: no byte moved for 2 s"
+    );
+    assert!(e.is_retryable());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+    held.abort();
+}
+
+#[tokio::test]
+async fn outage_client_a_slow_link_that_keeps_moving_never_times_out() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Reads the body at 64 KiB/s (a 512 KiB part: 8 s, four times the
+    // stall timeout), then answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body_len = 512 * 1024;
+    let server = tokio::spawn(async move {
+        let (mut c, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 8 * 1024];
+        let header_end = loop {
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let mut body = got.len() - header_end;
+        while body < body_len {
+            tokio::time::sleep(Duration::from_millis(125)).await;
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early");
+            body += n;
+        }
+        let answer = br#"{"code":0,"message":""}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        c.write_all(answer).await.unwrap();
+        body
+    });
+    let ep = endpoint(&url, Duration::from_secs(2));
+    let start = Instant::now();
+    let r = ep
+        .post("UploadPart", "a=1", bytes::Bytes::from(vec![5u8; body_len]))
+        .await;
+    let took = start.elapsed();
+    println!(
+        "outage: a 512 KiB part at 64 KiB/s took {took:.1?}: {:?}",
+        r.as_ref().err()
+    );
+    r.expect("a slow link that keeps moving succeeds");
+    assert_eq!(server.await.unwrap(), body_len);
+    assert!(
+        took > Duration::from_secs(2),
+        "the link was not slow: {took:?}"
+    );
+}

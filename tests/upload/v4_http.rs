@@ -26,7 +26,7 @@ const PS: u32 = 524_288;
 
 fn client(url: &str, key: &str) -> Arc<V4Client> {
     let mut cfg = V4Config::new(url);
-    cfg.timeout = Duration::from_secs(10);
+    cfg.timeouts.stall = Duration::from_secs(10);
     Arc::new(V4Client::new(cfg, Credentials::new(SECRET_ID, key)).unwrap())
 }
 
