@@ -421,6 +421,22 @@ pub struct MountArgs {
     /// 4400 that comes anyway is still waited out.
     #[arg(long)]
     pub no_rate_limit: bool,
+    /// How long a close (and fsync) rides out an outage (the service
+    /// unreachable, stalled or answering 5xx) before it fails with EIO;
+    /// the file then stays `waiting` and commits by itself when the
+    /// service is back. `0`: fail the close at the first wait; `forever`:
+    /// wait until it commits. Suffixes s, m, h (none: seconds). Write-back
+    /// uploads retry until they commit whatever this says.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_limit)]
+    pub retry_for: Limit,
+    /// A request that moves no byte (either way) for this long is
+    /// abandoned and retried; a slow link that keeps moving bytes never
+    /// times out. Suffixes s, m, h.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub stall_timeout: std::time::Duration,
+    /// How long one connection attempt may take. Suffixes s, m, h.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
@@ -428,6 +444,7 @@ pub struct MountArgs {
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
     /// ca_file=PEM, region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
+    /// retry_for=DURATION, stall_timeout=DURATION, connect_timeout=DURATION,
     /// and the upload defaults class_id=N, tags=A+B (`+` between tags),
     /// procedure=, transcode=, screenshot=, watermark=, source_context=,
     /// session_context=, storage_region=, expire_time=;
@@ -437,6 +454,38 @@ pub struct MountArgs {
     /// ugc_signer_cmd) and `\\` a backslash.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
+}
+
+/// A time limit that may be unbounded (`--retry-for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<std::time::Duration>);
+
+/// A duration: `90`, `90s`, `10m`, `2h` (no suffix: seconds; fractions allowed).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("not a duration: {s:?} (use s, m or h)")),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?}"))?;
+    std::time::Duration::try_from_secs_f64(n * scale).map_err(|_| format!("not a duration: {s:?}"))
+}
+
+/// A [`Limit`]: a duration, or `forever` (also `inf`, `never`: no limit).
+pub fn parse_limit(s: &str) -> Result<Limit, String> {
+    match s.trim() {
+        "forever" | "inf" | "infinity" | "never" => Ok(Limit(None)),
+        t => parse_duration(t).map(|d| Limit(Some(d))),
+    }
 }
 
 /// A size in bytes: `123`, `64K`, `512M`, `20G`, `1T` (powers of 1024).
@@ -537,6 +586,18 @@ impl MountArgs {
                     .rate_limit
                     .extend(need(key, value)?.split('+').map(str::to_string)),
                 "no_rate_limit" => self.no_rate_limit = true,
+                "retry_for" => {
+                    self.retry_for = parse_limit(need(key, value)?)
+                        .map_err(|e| format!("mount option retry_for: {e}"))?
+                }
+                "stall_timeout" => {
+                    self.stall_timeout = parse_duration(need(key, value)?)
+                        .map_err(|e| format!("mount option stall_timeout: {e}"))?
+                }
+                "connect_timeout" => {
+                    self.connect_timeout = parse_duration(need(key, value)?)
+                        .map_err(|e| format!("mount option connect_timeout: {e}"))?
+                }
                 "protocol" => {
                     let v = need(key, value)?;
                     self.protocol = Protocol::parse(v).ok_or_else(|| {
@@ -702,6 +763,27 @@ mod tests {
         m.apply_options().unwrap();
         assert_eq!(m.ugc_signer_cmd.as_deref(), Some("sign --tags a,b"));
         assert_eq!(m.part_size, 524_288);
+    }
+
+    #[test]
+    fn outage_limits_parse_with_documented_defaults() {
+        use std::time::Duration;
+        let m = mount_args(&["/mnt"]);
+        assert_eq!(m.retry_for, Limit(Some(Duration::from_secs(600))));
+        assert_eq!(m.stall_timeout, Duration::from_secs(30));
+        assert_eq!(m.connect_timeout, Duration::from_secs(10));
+        let mut m = mount_args(&["/mnt", "--retry-for", "forever", "-o", "stall_timeout=2m"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.retry_for, Limit(None));
+        assert_eq!(m.stall_timeout, Duration::from_secs(120));
+        let mut m = mount_args(&["/mnt", "-o", "retry_for=0,connect_timeout=1.5"]);
+        m.apply_options().unwrap();
+        assert_eq!(m.retry_for, Limit(Some(Duration::ZERO)));
+        assert_eq!(m.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("10 parsecs").is_err() && parse_limit("-1").is_err());
+        let mut m = mount_args(&["/mnt", "-o", "retry_for=soon"]);
+        assert!(m.apply_options().unwrap_err().contains("retry_for"));
     }
 
     #[test]

@@ -90,6 +90,12 @@ pub struct FileStatus {
     /// cache (reads come from the URL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached: Option<bool>,
+    /// While `waiting`: since when (seconds since the epoch) and the next
+    /// try (`user.vod.waiting_since`, `user.vod.next_try`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<u64>,
 }
 
 impl FileStatus {
@@ -107,6 +113,9 @@ impl FileStatus {
             file_id: xattr_string(path, "user.vod.file_id")?,
             url: xattr_string(path, "user.vod.url")?,
             cached: xattr_string(path, "user.vod.cached")?.map(|v| v.trim() != "0"),
+            waiting_since: xattr_string(path, "user.vod.waiting_since")?
+                .and_then(|v| v.trim().parse().ok()),
+            next_try: xattr_string(path, "user.vod.next_try")?.and_then(|v| v.trim().parse().ok()),
             state,
         }))
     }
@@ -158,8 +167,33 @@ fn bar_style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
+/// `vodfs wait` gave up at its `--timeout` (exit code [`EXIT_TIMED_OUT`]).
+#[derive(Debug, thiserror::Error)]
+#[error("not committed within --timeout: {0}")]
+pub struct TimedOut(pub String);
+
+/// The exit code of `vodfs wait` and `vodfs retry` when `--timeout` ran
+/// out before every file settled (75, EX_TEMPFAIL: try again later).
+pub const EXIT_TIMED_OUT: u8 = 75;
+
+/// Says on stderr, once per wait, that a file waits for the service.
+fn say_waiting(path: &Path, s: &FileStatus, said: &mut bool) {
+    let waiting = s.state == "waiting";
+    if waiting && !*said {
+        eprintln!(
+            "vodfs wait: {}: waiting for the service ({}); it retries by itself, still waiting",
+            path.display(),
+            s.error.as_deref().unwrap_or("no answer")
+        );
+    } else if !waiting && *said {
+        eprintln!("vodfs wait: {}: the service answers again", path.display());
+    }
+    *said = waiting;
+}
+
 /// `vodfs wait PATH...`: prints `PATH<TAB>fileId<TAB>url` per committed file
-/// and fails naming every file that failed. Draws a bar per file on a
+/// and fails naming every file that failed. A file `waiting` for the
+/// service is waited for (said once on stderr). Draws a bar per file on a
 /// terminal.
 pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
@@ -177,6 +211,8 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
         .collect();
     let start = Instant::now();
     let mut done: Vec<Option<Result<WaitOutcome, String>>> = vec![None; paths.len()];
+    let mut said = vec![false; paths.len()];
+    let mut timed_out = Vec::new();
     let mut delay = Duration::from_millis(20);
     while done.iter().any(Option::is_none) {
         for (i, p) in paths.iter().enumerate() {
@@ -194,6 +230,7 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
                     continue;
                 }
             };
+            say_waiting(p, &status, &mut said[i]);
             if let (Some(bar), Some(pr)) = (&bars[i], status.progress) {
                 bar.set_length(pr.bytes_total);
                 bar.set_position(pr.bytes_done);
@@ -211,11 +248,17 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
         if timeout.is_some_and(|t| start.elapsed() > t) {
             for (i, p) in paths.iter().enumerate() {
                 if done[i].is_none() {
+                    let how = if said[i] {
+                        " (waiting for the service)"
+                    } else {
+                        ""
+                    };
                     done[i] = Some(Err(format!(
-                        "{}: not committed after {:.0?}",
+                        "{}: not committed after {:.0?}{how}",
                         p.display(),
                         start.elapsed()
                     )));
+                    timed_out.push(p.display().to_string());
                 }
             }
             break;
@@ -243,12 +286,15 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
     }
     if failed.is_empty() {
         Ok(())
+    } else if failed.len() == timed_out.len() {
+        Err(TimedOut(failed.join(", ")).into())
     } else {
         Err(anyhow::anyhow!("not committed: {}", failed.join(", ")))
     }
 }
 
-/// `vodfs retry PATH...`: sets `user.vod.retry` on every failed file among
+/// `vodfs retry PATH...`: sets `user.vod.retry` on every failed (or
+/// waiting: try now) file among
 /// `paths` (what `setfattr -n user.vod.retry -v 1` does), then waits for all
 /// of them as [`wait`] does. Files already committed are reported as such.
 pub fn retry(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> {
@@ -256,7 +302,7 @@ pub fn retry(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()>
         let status = FileStatus::read(p)
             .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             .ok_or_else(|| not_vodfs(p))?;
-        if status.state != "failed" && status.state != "interrupted" {
+        if !matches!(status.state.as_str(), "failed" | "interrupted" | "waiting") {
             continue;
         }
         set_xattr(p, "user.vod.retry", b"1")
@@ -351,6 +397,52 @@ pub struct Summary {
     /// Images (covers or not): never uploaded as media (`settings::cover`).
     #[serde(skip_serializing_if = "is_zero")]
     pub images: usize,
+    /// Files waiting for the service (counted in `active` too).
+    pub waiting: usize,
+    /// While files wait: since when the service has not answered, and
+    /// the next try (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<u64>,
+}
+
+impl Summary {
+    fn count_waiting(&mut self, f: &FileStatus) {
+        if f.state != "waiting" {
+            return;
+        }
+        self.waiting += 1;
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.unreachable_since = min(self.unreachable_since, f.waiting_since);
+        self.next_try = min(self.next_try, f.next_try);
+    }
+
+    /// "service unreachable since 12:31 UTC, 3 files waiting, next try in 40 s".
+    pub fn waiting_line(&self) -> Option<String> {
+        if self.waiting == 0 {
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let since = self.unreachable_since.map_or("(unknown)".to_string(), |t| {
+            let day = t % 86_400;
+            format!("{:02}:{:02} UTC", day / 3600, day % 3600 / 60)
+        });
+        let files = if self.waiting == 1 { "file" } else { "files" };
+        let next = self.next_try.map_or(String::new(), |t| {
+            format!(", next try in {} s", t.saturating_sub(now))
+        });
+        Some(format!(
+            "service unreachable since {since}, {} {files} waiting{next}",
+            self.waiting
+        ))
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -374,6 +466,7 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
         let files = scan(m).map_err(|e| anyhow::anyhow!("{}: {e}", m.display()))?;
         let mut summary = Summary::default();
         for f in &files {
+            summary.count_waiting(f);
             match f.state.as_str() {
                 "committed" => {
                     summary.committed += 1;
@@ -433,13 +526,16 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             summary.active,
             summary.failed
         );
+        if let Some(line) = summary.waiting_line() {
+            println!("  {line}");
+        }
         for f in files {
             if matches!(f.state.as_str(), "committed" | "image" | "cover") && !all {
                 continue;
             }
             let pr = f.progress.unwrap_or_default();
             match f.state.as_str() {
-                "failed" | "interrupted" => println!(
+                "failed" | "interrupted" | "waiting" => println!(
                     "  {:<10} {}: {}",
                     f.state,
                     f.path,
@@ -490,5 +586,43 @@ mod tests {
         );
         assert_eq!(Progress::parse("garbage"), None);
         assert_eq!(Progress::parse("a/b parts, 1/2 bytes"), None);
+    }
+
+    fn waiting(since: u64, next: u64) -> FileStatus {
+        FileStatus {
+            path: "/m/a.mp4".into(),
+            state: "waiting".into(),
+            progress: None,
+            error: Some("UploadPart: transport error: connection refused".into()),
+            file_id: None,
+            url: None,
+            cached: Some(true),
+            waiting_since: Some(since),
+            next_try: Some(next),
+        }
+    }
+
+    #[test]
+    fn the_waiting_line_says_since_when_how_many_and_the_next_try() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let midnight = now - now % 86_400;
+        let mut s = Summary::default();
+        assert_eq!(s.waiting_line(), None);
+        s.count_waiting(&waiting(midnight + 12 * 3600 + 31 * 60 + 5, now + 40));
+        s.count_waiting(&waiting(midnight + 12 * 3600 + 35 * 60, now + 90));
+        s.count_waiting(&FileStatus {
+            state: "uploading".into(),
+            ..waiting(1, 1)
+        });
+        let line = s.waiting_line().unwrap();
+        assert!(
+            line.starts_with("service unreachable since 12:31 UTC, 2 files waiting, next try in "),
+            "{line}"
+        );
+        let secs: u64 = line.rsplit(' ').nth(1).unwrap().parse().unwrap();
+        assert!((38..=40).contains(&secs), "{line}");
     }
 }

@@ -86,6 +86,24 @@ user.vod.session_context (at most 1000 characters), user.vod.storage_region
 (ap-chongqing) and user.vod.expire_time (ISO 8601, 2030-01-01T00:00:00Z).
 An invalid value is
 refused by setfattr with EINVAL.
+.SH OUTAGES
+A transient failure (connection refused or reset, DNS, TLS handshake, a
+request that moves no byte for \fB\-\-stall\-timeout\fR (30 s), 5xx, negative
+codes with canRetry=1, InternalError, rate limits) is retried with capped
+exponential backoff and jitter (at most a minute between tries) until it
+succeeds, each upload going on from the parts the service holds. While it
+waits the file shows user.vod.state waiting, user.vod.error the last error
+and the next try, user.vod.waiting_since and user.vod.next_try (seconds
+since the epoch); vodfs status says "service unreachable since HH:MM UTC,
+N files waiting, next try in S s". The log says once when the service
+becomes unreachable and once when it is back. In the default mode a close
+rides out an outage for \fB\-\-retry\-for\fR (10 minutes; 0: none;
+forever: until it commits), then fails with EIO while the file stays
+waiting and commits by itself; in write-back mode uploads retry until they
+commit. Permanent failures (credentials refused, an invalid parameter,
+staged bytes that no longer match their hashes) are failed at once. A
+mount whose endpoint does not answer mounts anyway, with a warning; files
+wait until it answers.
 .SH COVERS
 An image (.jpg, .jpeg, .png) is never uploaded as a media of its own: it
 stays in the cache with user.vod.state image, or cover once sent as a
@@ -144,11 +162,15 @@ and the commits in flight were waited for.
 .B 1
 any error; the message on stderr (and in the log) names the file, the
 action and the service's code and message. vodfs wait exits 1 when any
-file failed or was not committed in --timeout, naming each; vodfs status
-exits 1 when there is no vodfs mount.
+file failed, naming each; vodfs status exits 1 when there is no vodfs
+mount.
 .TP
 .B 2
 a usage error (unknown option, missing argument).
+.TP
+.B 75
+vodfs wait or vodfs retry: --timeout ran out before every file settled
+(none failed); files still waiting for the service go on by themselves.
 .SH EXAMPLES
 .nf
 vodfs mount ~/vod

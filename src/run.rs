@@ -1,7 +1,8 @@
 //! Wiring: turns a parsed command line into a running service or mount.
 //!
 //! `mount` opens the cache, picks the endpoint (or starts the embedded
-//! service), builds the flow client, the uploader and the committer, mounts,
+//! service; an endpoint that does not answer yet is a warning, not a
+//! failure: files wait until it answers), builds the flow client, the uploader and the committer, mounts,
 //! resumes unfinished uploads, reports readiness, and on unmount or SIGTERM
 //! waits for commits in flight (bounded) before it exits; whatever is left
 //! stays recorded in the cache and resumes at the next mount.
@@ -29,6 +30,9 @@ use crate::vod::ugc::{
     CommandSigner, LocalSigner, SignRequest, SignatureFormat, SignatureProvider, UrlSigner,
 };
 use crate::vod::v4::{V4Client, V4Config};
+
+/// How long the mount-time probe of the endpoint may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an unmount waits for commits in flight before leaving them to
 /// the next mount.
@@ -65,7 +69,11 @@ pub fn main(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vodfs: {}", crate::report::chain(e.as_ref()));
-            ExitCode::FAILURE
+            if e.downcast_ref::<crate::ctl::TimedOut>().is_some() {
+                ExitCode::from(crate::ctl::EXIT_TIMED_OUT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -195,7 +203,14 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
             (emb.url.clone(), Ok(emb.credentials.clone()), Some(emb))
         }
     };
-    check_reachable(&runtime, &endpoint)?;
+    // An endpoint that does not answer now is no reason not to mount:
+    // files are staged and wait until it answers.
+    let offline = probe_endpoint(&runtime, &endpoint)?;
+    if let Some(cause) = &offline {
+        tracing::warn!(
+            "endpoint {endpoint} does not answer ({cause}): mounting anyway; files are staged and wait (user.vod.state = waiting) until it answers"
+        );
+    }
 
     let uid = unsafe { libc::geteuid() };
     let gid = unsafe { libc::getegid() };
@@ -243,6 +258,12 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
             emb.data_dir.display()
         ),
         None => format!("mounted at {} (endpoint {endpoint})", mountpoint.display()),
+    };
+    let said = match &offline {
+        Some(cause) => format!(
+            "{said}; warning: endpoint {endpoint} does not answer ({cause}): uploads wait until it does"
+        ),
+        None => said,
     };
     tracing::info!("{said}");
     crate::daemon::notify_ready(Ok(&said));
@@ -313,25 +334,33 @@ fn build_flow(
     creds: &CredentialsAtHand,
     args: &MountArgs,
 ) -> anyhow::Result<Arc<dyn UploadFlow>> {
+    let timeouts = crate::vod::stall::Timeouts {
+        stall: args.stall_timeout,
+        connect: args.connect_timeout,
+    };
+    let v4_config = || V4Config {
+        timeouts,
+        ..V4Config::new(endpoint)
+    };
     let flow: Arc<dyn UploadFlow> = match args.protocol {
-        Protocol::V4 => Arc::new(V4Client::new(V4Config::new(endpoint), need(creds)?)?),
+        Protocol::V4 => Arc::new(V4Client::new(v4_config(), need(creds)?)?),
         Protocol::Ugc => {
             let mut config = UgcConfig::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
+            config.timeouts = timeouts;
             Arc::new(UgcClient::new(config, build_signer(creds, args)?)?)
         }
-        Protocol::UgcEx => Arc::new(V4Client::ugc(
-            V4Config::new(endpoint),
-            build_signer(creds, args)?,
-        )?),
+        Protocol::UgcEx => Arc::new(V4Client::ugc(v4_config(), build_signer(creds, args)?)?),
         Protocol::Apply => {
             let mut config = ApplyConfig::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
+            config.timeouts = timeouts;
             Arc::new(ApplyClient::new(config, need(creds)?)?)
         }
         Protocol::Api3 => {
             let mut config = Api3Config::new(endpoint);
             config.cos_endpoint = args.cos_endpoint.clone();
+            config.timeouts = timeouts;
             if let Some(r) = &args.region {
                 config.region = r.clone();
             }
@@ -339,7 +368,10 @@ fn build_flow(
             Arc::new(Api3Client::new(config, need(creds)?)?)
         }
         Protocol::Frontwize => Arc::new(FrontwizeClient::new(
-            FrontwizeConfig::new(endpoint),
+            FrontwizeConfig {
+                timeouts,
+                ..FrontwizeConfig::new(endpoint)
+            },
             need(creds)?,
         )?),
     };
@@ -391,11 +423,13 @@ fn build_committer(
     let job = Arc::new(
         CacheCommitJob::new(cache.clone(), uploader, args.parallel_parts).with_settings(defaults),
     );
-    Ok(Committer::new(
-        Arc::new(job),
-        args.parallel_files,
-        runtime.handle().clone(),
-    ))
+    if let Some(limit) = args.retry_for.0 {
+        tracing::info!("a close rides out an outage for {limit:?} (--retry-for) before EIO");
+    }
+    Ok(
+        Committer::new(Arc::new(job), args.parallel_files, runtime.handle().clone())
+            .with_give_up_after(args.retry_for.0),
+    )
 }
 
 /// `vodfs sign ugc`: prints one signature (v5 by default, v4 on request).
@@ -466,29 +500,31 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails at mount time, with a clear message, when nothing answers at the
-/// endpoint (rather than failing every close later).
-fn check_reachable(runtime: &tokio::runtime::Runtime, endpoint: &str) -> anyhow::Result<()> {
+/// Whether the endpoint answers a connection now: `Ok(None)` when it
+/// does, `Ok(Some(cause))` when it does not (the mount goes on offline);
+/// an endpoint that is not a URL with a host fails the mount.
+fn probe_endpoint(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+) -> anyhow::Result<Option<String>> {
     let url = url::Url::parse(endpoint).with_context(|| format!("endpoint {endpoint:?}"))?;
     let host = url
         .host_str()
         .ok_or_else(|| anyhow::anyhow!("endpoint {endpoint:?} has no host"))?
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
-    runtime.block_on(async {
+    Ok(runtime.block_on(async {
         match tokio::time::timeout(
-            Duration::from_secs(10),
+            PROBE_TIMEOUT,
             tokio::net::TcpStream::connect((host.as_str(), port)),
         )
         .await
         {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!("endpoint {endpoint} is unreachable: {e}")),
-            Err(_) => Err(anyhow::anyhow!(
-                "endpoint {endpoint} is unreachable: no answer in 10 s"
-            )),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer in {} s", PROBE_TIMEOUT.as_secs())),
         }
-    })
+    }))
 }
 
 /// Asks the kernel to unmount `path` (the session then ends by itself):

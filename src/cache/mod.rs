@@ -64,7 +64,7 @@ pub use nodes::{DirEntry, NewNode, PartMd5s, SetAttr};
 pub use rename::RenameOutcome;
 pub use store::Cache;
 pub(crate) use uploads::read_file_at;
-pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus};
+pub use uploads::{CommitInfo, Committed, Media, UploadRow, UploadState, UploadStatus, WaitTimes};
 
 #[cfg(test)]
 mod tests;

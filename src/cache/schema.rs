@@ -116,6 +116,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE d.parent = inodes.ino AND c.kind = 2
     ) WHERE kind = 2;
     ",
+    // 3: a `waiting` upload (retried by itself while the service is
+    // unreachable) records since when it waits and when it is tried next.
+    "
+    ALTER TABLE uploads ADD COLUMN waiting_since_ns INTEGER;
+    ALTER TABLE uploads ADD COLUMN next_try_ns INTEGER;
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

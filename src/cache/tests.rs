@@ -154,6 +154,7 @@ fn committed_media_survive_a_new_version_and_unlink() {
         bytes_done: 0,
         bytes_total: 5,
         error: None,
+        waiting: None,
     };
     c.set_upload_status(f.ino, 1, &status).unwrap();
     assert_eq!(c.upload(f.ino, 1).unwrap().unwrap().status, status);

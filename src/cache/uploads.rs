@@ -20,6 +20,10 @@ pub enum UploadState {
     Committing,
     Committed,
     Failed,
+    /// A transient failure (the service unreachable, stalled, 5xx): the
+    /// upload is retried by itself until it commits; `error` says the last
+    /// error and [`UploadStatus::waiting`] since when and the next try.
+    Waiting,
     /// An empty file: nothing to upload (a VOD media has bytes). Never
     /// stored in the uploads table; computed for files of size 0.
     Empty,
@@ -44,6 +48,7 @@ impl UploadState {
             UploadState::Committing => "committing",
             UploadState::Committed => "committed",
             UploadState::Failed => "failed",
+            UploadState::Waiting => "waiting",
             UploadState::Empty => "empty",
             UploadState::Interrupted => "interrupted",
             UploadState::Image => "image",
@@ -59,6 +64,7 @@ impl UploadState {
             "committing" => UploadState::Committing,
             "committed" => UploadState::Committed,
             "failed" => UploadState::Failed,
+            "waiting" => UploadState::Waiting,
             "empty" => UploadState::Empty,
             "interrupted" => UploadState::Interrupted,
             "image" => UploadState::Image,
@@ -76,8 +82,18 @@ pub struct UploadStatus {
     pub parts_total: u64,
     pub bytes_done: u64,
     pub bytes_total: u64,
-    /// Why it failed (state `failed`); cleared otherwise.
+    /// Why it failed (state `failed`), or the last error while `waiting`;
+    /// cleared otherwise.
     pub error: Option<String>,
+    /// While `waiting`: since when, and when the next try is.
+    pub waiting: Option<WaitTimes>,
+}
+
+/// When a waiting upload first failed, and when it is tried next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTimes {
+    pub since: SystemTime,
+    pub next_try: SystemTime,
 }
 
 /// The upload row of (ino, version).
@@ -163,6 +179,13 @@ fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<UploadRow> {
             bytes_done: r.get::<_, i64>(3)? as u64,
             bytes_total: r.get::<_, i64>(4)? as u64,
             error: r.get(5)?,
+            waiting: match (r.get::<_, Option<i64>>(11)?, r.get::<_, Option<i64>>(12)?) {
+                (Some(since), Some(next)) => Some(WaitTimes {
+                    since: from_ns(since),
+                    next_try: from_ns(next),
+                }),
+                _ => None,
+            },
         },
         file_id: r.get(6)?,
         url: r.get(7)?,
@@ -267,7 +290,8 @@ impl Cache {
             let n = c
                 .prepare_cached(
                     "UPDATE uploads SET state = ?3, parts_done = ?4, parts_total = ?5, bytes_done = ?6,
-                     bytes_total = ?7, error = ?8 WHERE ino = ?1 AND version = ?2",
+                     bytes_total = ?7, error = ?8, waiting_since_ns = ?9, next_try_ns = ?10
+                     WHERE ino = ?1 AND version = ?2",
                 )?
                 .execute(params![
                     ino as i64,
@@ -277,7 +301,9 @@ impl Cache {
                     s.parts_total as i64,
                     s.bytes_done as i64,
                     s.bytes_total as i64,
-                    s.error
+                    s.error,
+                    s.waiting.map(|w| to_ns(w.since)),
+                    s.waiting.map(|w| to_ns(w.next_try)),
                 ])?;
             if n == 0 {
                 return Err(CacheError::NotSealed { ino, version });
@@ -298,7 +324,8 @@ impl Cache {
         self.db().write(true, move |c| {
             let (size, _, _) = version_size(c, ino, version)?.ok_or(CacheError::NotSealed { ino, version })?;
             c.execute(
-                "UPDATE uploads SET state = 'committed', error = NULL, file_id = ?3, url = ?4, sha1 = ?5,
+                "UPDATE uploads SET state = 'committed', error = NULL, waiting_since_ns = NULL,
+                 next_try_ns = NULL, file_id = ?3, url = ?4, sha1 = ?5,
                  service_name = ?6, cover_url = ?7, parts_done = parts_total, bytes_done = bytes_total
                  WHERE ino = ?1 AND version = ?2",
                 params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url],
@@ -381,7 +408,8 @@ impl Cache {
         self.db().read(|c| {
             Ok(c.prepare_cached(
                 "SELECT state, parts_done, parts_total, bytes_done, bytes_total, error, file_id, url,
-                 sha1, service_name, cover_url FROM uploads WHERE ino = ?1 AND version = ?2",
+                 sha1, service_name, cover_url, waiting_since_ns, next_try_ns
+                 FROM uploads WHERE ino = ?1 AND version = ?2",
             )?
             .query_row(params![ino as i64, version as i64], upload_from_row)
             .optional()?)

@@ -81,6 +81,7 @@ impl Fs {
                 bytes_done: 0,
                 bytes_total: 0,
                 error: Some(INTERRUPTED_ERROR.to_string()),
+                waiting: None,
             },
             file_id: None,
             url: None,

@@ -144,6 +144,7 @@ impl Shared {
                 bytes_done: 0,
                 bytes_total: info.size,
                 error: Some(message.clone()),
+                waiting: None,
             };
             let _ = self.cache.set_upload_status(ino, version, &status);
             return Err(fail(message));

@@ -7,6 +7,10 @@
 //! other `user.vod.*` name is refused with EINVAL and a log line (a typo
 //! such as `user.vod.clas_id` must not be stored silently and then
 //! ignored); other `user.*` names are stored as given.
+//! A `waiting` file (the service unreachable: it is retried by itself)
+//! shows its last error and next try in `user.vod.error`, and
+//! `user.vod.waiting_since` / `user.vod.next_try` (seconds since the epoch)
+//! for `vodfs status`.
 //! `security.*`, `system.*` and `trusted.*` lookups answer ENODATA at once
 //! without touching the database (the kernel asks for security.capability
 //! before every write). Symlinks and special files have no `user.*`
@@ -18,6 +22,7 @@ use super::filesystem::Fs;
 use crate::cache::{BY_ID_INO, Kind, MEDIA_INO_BASE, UploadRow, UploadState, UploadStatus};
 use crate::settings;
 use crate::settings::cover::{COVER_ERROR_XATTR, COVER_XATTR};
+use crate::upload::health;
 
 /// The computed attributes, without the `user.vod.` prefix.
 pub const COMPUTED: &[&str] = &[
@@ -29,6 +34,8 @@ pub const COMPUTED: &[&str] = &[
     "sha1",
     "name",
     "cover_url",
+    "waiting_since",
+    "next_try",
 ];
 
 const VOD_PREFIX: &[u8] = b"user.vod.";
@@ -59,8 +66,34 @@ fn progress(s: &UploadStatus) -> String {
     )
 }
 
+/// Seconds since the epoch, as `waiting_since` and `next_try` show times.
+fn unix_secs(t: std::time::SystemTime) -> String {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string()
+}
+
+/// `user.vod.error` of a waiting file: the last error, since when the
+/// service has not answered, when the next try is.
+fn waiting_error(s: &UploadStatus) -> Option<String> {
+    let error = s.error.clone()?;
+    Some(match s.waiting {
+        Some(w) => format!(
+            "{error} (service unreachable since {} UTC); next try in {} s",
+            health::clock(w.since),
+            health::secs_until(w.next_try)
+        ),
+        None => error,
+    })
+}
+
 fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
     let committed = up.status.state == UploadState::Committed;
+    let waiting = up
+        .status
+        .waiting
+        .filter(|_| up.status.state == UploadState::Waiting);
     let v = match key {
         "state" => Some(up.status.state.as_str().to_string()),
         "progress" => Some(progress(&up.status)),
@@ -72,6 +105,9 @@ fn computed_value(up: &UploadRow, key: &str) -> Option<Vec<u8>> {
         {
             up.status.error.clone()
         }
+        "error" if up.status.state == UploadState::Waiting => waiting_error(&up.status),
+        "waiting_since" => waiting.map(|w| unix_secs(w.since)),
+        "next_try" => waiting.map(|w| unix_secs(w.next_try)),
         // Committed without a URL (frontwize's null PlayUrl): no value.
         "url" if committed => up.url.clone().filter(|u| !u.is_empty()),
         "file_id" if committed => up.file_id.clone(),
@@ -100,6 +136,7 @@ impl Fs {
                     bytes_done: m.size,
                     bytes_total: m.size,
                     error: None,
+                    waiting: None,
                 },
                 file_id: Some(m.file_id),
                 url: Some(m.url),
@@ -141,6 +178,7 @@ impl Fs {
                     bytes_done: 0,
                     bytes_total: 0,
                     error: None,
+                    waiting: None,
                 },
                 file_id: None,
                 url: None,
@@ -296,9 +334,11 @@ impl Fs {
         )?)
     }
 
-    /// `setfattr -n user.vod.retry`: commits a failed upload again (the
-    /// value is ignored). Nothing is stored. A file that is not failed
-    /// answers EINVAL (committed, empty or under way: nothing to retry).
+    /// `setfattr -n user.vod.retry`: commits a failed upload again, or
+    /// tries a waiting one now (from the parts the service holds) rather
+    /// than at its next try (the value is ignored). Nothing is stored. A
+    /// file that is neither answers EINVAL (committed, empty or under way:
+    /// nothing to retry).
     pub fn retry(&self, ino: u64) -> Result<(), FsError> {
         let Some(up) = self.shown_upload(ino)? else {
             let kind = self.getattr(ino)?.kind;
@@ -310,8 +350,17 @@ impl Fs {
         if up.status.state == UploadState::Interrupted {
             return self.commit_interrupted(ino);
         }
-        if up.status.state != UploadState::Failed {
-            return Err(FsError::Invalid("user.vod.retry: the file has not failed"));
+        if !matches!(up.status.state, UploadState::Failed | UploadState::Waiting) {
+            return Err(FsError::Invalid(
+                "user.vod.retry: the file has not failed and is not waiting",
+            ));
+        }
+        if up.status.state == UploadState::Waiting {
+            // Its upload is still running, waiting between tries: the
+            // waits end now and every waiting call tries at once.
+            tracing::info!(ino, "trying the waiting uploads now");
+            self.backend.retry_now();
+            return Ok(());
         }
         let version = self.cache.get(ino)?.ok_or(FsError::NotFound)?.version;
         tracing::info!(ino, version, "retrying a failed upload");
@@ -320,6 +369,7 @@ impl Fs {
         let staged = UploadStatus {
             state: UploadState::Staged,
             error: None,
+            waiting: None,
             ..up.status
         };
         self.cache.set_upload_status(ino, version, &staged)?;
@@ -361,6 +411,7 @@ mod tests {
                 bytes_done: 10,
                 bytes_total: 10,
                 error: None,
+                waiting: None,
             },
             file_id: Some("52746780168687616".into()),
             url: Some(String::new()),

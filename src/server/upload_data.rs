@@ -76,6 +76,24 @@ pub fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md
     Ok((sha1, md5))
 }
 
+/// The MD5 (hex) of `len` bytes of the data file at `offset`; an error
+/// when the file is shorter.
+pub fn range_md5(path: &std::path::Path, offset: u64, len: u64) -> std::io::Result<String> {
+    use md5::Digest as _;
+    use std::os::unix::fs::FileExt as _;
+    let f = std::fs::File::open(path)?;
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; (1 << 20).min(len as usize)];
+    let mut done = 0u64;
+    while done < len {
+        let n = buf.len().min((len - done) as usize);
+        f.read_exact_at(&mut buf[..n], offset + done)?;
+        md5.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(hex::encode(md5.finalize()))
+}
+
 /// Concatenates `parts` into `dest` (fsynced), returning its SHA-1 and MD5.
 pub fn assemble(
     parts: &[std::path::PathBuf],

@@ -198,7 +198,7 @@ pub async fn upload_part(
         Ok(r) => r.len != expected || r.md5 != md5,
     };
     if refused {
-        app.db(move |s| s.forget_part(id, offset)).await?;
+        forget_unless_intact(app, id, offset).await?;
     }
     let super::body::Received {
         len,
@@ -235,6 +235,26 @@ pub async fn upload_part(
 }
 
 /// The shared FinishUpload: the media record, or why not.
+/// A refused in-place body may have written over its part's range, so the
+/// part recorded there is forgotten — unless the bytes on disk still have
+/// its MD5: another request for the same part (the retry of a stalled one
+/// the client gave up on, which fails only now) recorded it, and it was
+/// acknowledged.
+async fn forget_unless_intact(app: &Arc<App>, id: i64, offset: u64) -> Result<()> {
+    let Some(row) = app.db(move |s| s.part_at(id, offset)).await? else {
+        return Ok(());
+    };
+    let path = app.store.upload_data_path(id);
+    let on_disk =
+        tokio::task::spawn_blocking(move || super::upload_data::range_md5(&path, offset, row.size))
+            .await
+            .map_err(|e| ServerError::Internal(format!("checking a part: {e}")))?;
+    if on_disk.ok().as_deref() != Some(row.md5.as_str()) {
+        app.db(move |s| s.forget_part(id, offset)).await?;
+    }
+    Ok(())
+}
+
 /// A part sent again over a recorded one: received aside, so that a body
 /// that turns out wrong never overwrites recorded bytes; the same bytes
 /// change nothing, different (verified) ones replace the recorded part.

@@ -24,12 +24,16 @@ use crate::vod::playback::PlaybackReader;
 #[error("{message}")]
 pub struct CommitError {
     pub message: String,
+    /// The waiter gave up while the upload goes on (it waits for the
+    /// service past `--retry-for`): nothing logged it for this file yet.
+    pub still_waiting: bool,
 }
 
 impl CommitError {
     pub fn new(message: impl Into<String>) -> Self {
         CommitError {
             message: message.into(),
+            still_waiting: false,
         }
     }
 }
@@ -52,6 +56,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The file was unlinked or its content replaced: cancel a scheduled or
     /// running upload of `ino`.
     fn cancel(&self, ino: u64);
+
+    /// Ends the waits of uploads waiting for the service: their calls try
+    /// again now (`vodfs retry` on a waiting file).
+    fn retry_now(&self) {}
 }
 
 /// Why a remote read failed: the URL and the cause, in one message.

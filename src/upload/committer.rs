@@ -12,14 +12,18 @@
 //! - `commit_after` re-arms a per-inode timer; the job starts once the file
 //!   has been quiet that long;
 //! - a global semaphore bounds how many files upload at once (parts within a
-//!   file are parallel in the pipeline).
+//!   file are parallel in the pipeline);
+//! - a job that waits for the service says so ([`JobReport`]); a waiter
+//!   (close, fsync) gives up once the file has waited `give_up_after`
+//!   (`--retry-for`) and gets the last error, while the job goes on: the
+//!   file commits by itself when the service is back.
 //!
 //! What a job *does* (read the cache, run the protocol, record the outcome)
 //! is a [`CommitJob`], so this scheduling is tested here with fakes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use tokio::sync::{Semaphore, watch};
@@ -28,14 +32,19 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{Backend, CommitError};
 
 /// The work of committing one (ino, version); resolves with the outcome,
-/// which it has already recorded in the cache.
+/// which it has already recorded in the cache. `report` is how it tells
+/// waiters that it waits for the service.
 pub trait CommitJob: Send + Sync + 'static {
     fn run(
         &self,
         ino: u64,
         version: u64,
         cancel: CancellationToken,
+        report: JobReport,
     ) -> BoxFuture<'static, Result<(), CommitError>>;
+
+    /// Ends the waits of running jobs: their calls try again now.
+    fn wake(&self) {}
 }
 
 /// The state of an inode's latest commit, as waiters see it.
@@ -45,6 +54,8 @@ enum Phase {
     Idle,
     /// Scheduled or running.
     Pending,
+    /// Running, waiting for the service since then, with the last error.
+    Waiting(tokio::time::Instant, String),
     /// Finished with this outcome.
     Done(Result<(), CommitError>),
 }
@@ -68,6 +79,60 @@ struct Inner {
     slots: Mutex<HashMap<u64, Slot>>,
     files_at_once: Arc<Semaphore>,
     rt: tokio::runtime::Handle,
+    /// How long a waiter waits for a job that waits for the service
+    /// (`None`: until it commits).
+    give_up_after: Option<Duration>,
+}
+
+/// A running job's line to its waiters (cheap to clone).
+#[derive(Clone)]
+pub struct JobReport {
+    inner: std::sync::Weak<Inner>,
+    ino: u64,
+    generation: u64,
+}
+
+impl JobReport {
+    /// A report nobody hears (tests of a job alone).
+    pub fn none() -> Self {
+        JobReport {
+            inner: std::sync::Weak::new(),
+            ino: 0,
+            generation: 0,
+        }
+    }
+
+    /// The job waits for the service since `since`, its last error being
+    /// `error` (`None`: it waits no more).
+    pub fn waiting(&self, w: Option<(SystemTime, String)>) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let slots = inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = slots
+            .get(&self.ino)
+            .filter(|s| s.generation == self.generation)
+        else {
+            return;
+        };
+        let phase = match w {
+            Some((since, error)) => {
+                let ago = SystemTime::now().duration_since(since).unwrap_or_default();
+                let now = tokio::time::Instant::now();
+                Phase::Waiting(now.checked_sub(ago).unwrap_or(now), error)
+            }
+            None => Phase::Pending,
+        };
+        slot.tx.send_if_modified(|p| {
+            let running = matches!(p, Phase::Pending | Phase::Waiting(..));
+            if running && *p != phase {
+                *p = phase;
+                true
+            } else {
+                false
+            }
+        });
+    }
 }
 
 impl Committer {
@@ -79,8 +144,19 @@ impl Committer {
                 slots: Mutex::new(HashMap::new()),
                 files_at_once: Arc::new(Semaphore::new(files_at_once.max(1))),
                 rt,
+                give_up_after: None,
             }),
         }
+    }
+
+    /// Waiters (close, fsync) give up on a file that has waited for the
+    /// service this long (`None`: they wait until it commits); the job
+    /// goes on either way.
+    pub fn with_give_up_after(mut self, limit: Option<Duration>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.give_up_after = limit;
+        }
+        self
     }
 
     /// Starts (or joins) the commit of (ino, version) after `delay`.
@@ -98,7 +174,7 @@ impl Committer {
         // a failed one is retried when asked again. A re-armed write-back
         // timer restarts the wait instead.
         let joinable = match &current {
-            Phase::Pending => delay.is_none(),
+            Phase::Pending | Phase::Waiting(..) => delay.is_none(),
             Phase::Done(r) => r.is_ok(),
             Phase::Idle => false,
         };
@@ -115,8 +191,15 @@ impl Committer {
         let cancel = slot.cancel.clone();
         drop(slots);
         let this = self.clone();
+        let report = JobReport {
+            inner: Arc::downgrade(&self.inner),
+            ino,
+            generation,
+        };
         self.inner.rt.spawn(async move {
-            let outcome = this.run_job(ino, version, delay, cancel.clone()).await;
+            let outcome = this
+                .run_job(ino, version, delay, cancel.clone(), report)
+                .await;
             if let Some(outcome) = outcome {
                 this.publish(ino, generation, outcome);
             }
@@ -130,6 +213,7 @@ impl Committer {
         version: u64,
         delay: Option<Duration>,
         cancel: CancellationToken,
+        report: JobReport,
     ) -> Option<Result<(), CommitError>> {
         if let Some(d) = delay {
             tokio::select! {
@@ -144,7 +228,7 @@ impl Committer {
         if cancel.is_cancelled() {
             return None;
         }
-        let fut = self.inner.job.run(ino, version, cancel.clone());
+        let fut = self.inner.job.run(ino, version, cancel.clone(), report);
         let outcome = fut.await;
         if cancel.is_cancelled() {
             return None;
@@ -161,15 +245,34 @@ impl Committer {
         }
     }
 
-    /// Waits until the inode's phase is no longer pending.
-    async fn settle(mut rx: watch::Receiver<Phase>) -> Result<(), CommitError> {
+    /// Waits until the inode's phase is no longer pending, or until it has
+    /// waited for the service `limit` (the job goes on).
+    async fn settle(
+        mut rx: watch::Receiver<Phase>,
+        limit: Option<Duration>,
+    ) -> Result<(), CommitError> {
         loop {
-            match rx.borrow_and_update().clone() {
+            let deadline = match rx.borrow_and_update().clone() {
                 Phase::Done(r) => return r,
                 Phase::Idle => return Ok(()),
-                Phase::Pending => {}
-            }
-            if rx.changed().await.is_err() {
+                Phase::Pending => None,
+                Phase::Waiting(since, error) => match limit {
+                    Some(l) if tokio::time::Instant::now() >= since + l => {
+                        return Err(gave_up(&error, l));
+                    }
+                    Some(l) => Some(since + l),
+                    None => None,
+                },
+            };
+            let changed = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, rx.changed())
+                        .await
+                        .unwrap_or(Ok(())),
+                    None => rx.changed().await,
+                }
+            };
+            if changed.await.is_err() {
                 return Err(CommitError::new(
                     "commit abandoned: the mount is shutting down",
                 ));
@@ -180,7 +283,9 @@ impl Committer {
     /// Whether any commit is scheduled or running.
     pub fn busy(&self) -> bool {
         let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.values().any(|s| *s.tx.borrow() == Phase::Pending)
+        slots
+            .values()
+            .any(|s| matches!(*s.tx.borrow(), Phase::Pending | Phase::Waiting(..)))
     }
 
     /// Waits (up to `limit`) for every scheduled or running commit.
@@ -196,10 +301,33 @@ impl Committer {
     }
 }
 
+/// What a waiter hears when it stops waiting for a file that waits.
+fn gave_up(error: &str, limit: Duration) -> CommitError {
+    CommitError {
+        still_waiting: true,
+        ..CommitError::new(format!(
+            "{error}; the service has not answered for {} (--retry-for): the upload stays waiting and commits by itself when the service is back",
+            humantime_secs(limit)
+        ))
+    }
+}
+
+/// `90 s`, `10 min`, `2 h`: a limit as a person reads it.
+pub fn humantime_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{} h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{:.0} s", d.as_secs_f64())
+    }
+}
+
 impl Backend for Committer {
     fn commit(&self, ino: u64, version: u64) -> BoxFuture<'static, Result<(), CommitError>> {
         let rx = self.schedule(ino, version, None);
-        Box::pin(Self::settle(rx))
+        Box::pin(Self::settle(rx, self.inner.give_up_after))
     }
 
     fn commit_after(&self, ino: u64, version: u64, quiet: Duration) {
@@ -212,10 +340,14 @@ impl Backend for Committer {
             Some(slot) => {
                 let rx = slot.tx.subscribe();
                 drop(slots);
-                Box::pin(Self::settle(rx))
+                Box::pin(Self::settle(rx, self.inner.give_up_after))
             }
             None => Box::pin(async { Ok(()) }),
         }
+    }
+
+    fn retry_now(&self) {
+        self.inner.job.wake();
     }
 
     fn cancel(&self, ino: u64) {
@@ -239,6 +371,8 @@ mod tests {
         finished: AtomicUsize,
         work: Duration,
         fail: Vec<u64>,
+        /// Says it waits for the service as soon as it runs.
+        wait_for_service: bool,
     }
 
     impl FakeJob {
@@ -248,6 +382,7 @@ mod tests {
                 finished: AtomicUsize::new(0),
                 work: Duration::from_millis(work_ms),
                 fail,
+                wait_for_service: false,
             })
         }
         fn runs(&self) -> Vec<(u64, u64)> {
@@ -261,8 +396,13 @@ mod tests {
             ino: u64,
             version: u64,
             cancel: CancellationToken,
+            report: JobReport,
         ) -> BoxFuture<'static, Result<(), CommitError>> {
             self.runs.lock().unwrap().push((ino, version));
+            if self.wait_for_service {
+                let start = SystemTime::now();
+                report.waiting(Some((start, format!("v{version}: connection refused"))));
+            }
             let me = self.clone();
             Box::pin(async move {
                 tokio::select! {
@@ -360,6 +500,56 @@ mod tests {
             assert_eq!(w.await, Ok(()));
         }
         assert_eq!(job.runs().len(), 5);
+    }
+
+    fn waiting_job(work: Duration) -> Arc<FakeJob> {
+        Arc::new(FakeJob {
+            runs: Mutex::new(Vec::new()),
+            finished: AtomicUsize::new(0),
+            work,
+            fail: vec![],
+            wait_for_service: true,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_gives_up_after_the_limit_and_the_job_goes_on() {
+        // The job waits for the service for an hour, then commits.
+        let job = waiting_job(Duration::from_secs(3600));
+        let c = committer(&job, 4).with_give_up_after(Some(Duration::from_secs(600)));
+        let start = tokio::time::Instant::now();
+        let e = c.commit(1, 1).await.unwrap_err();
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(600) && waited < Duration::from_secs(601),
+            "{waited:?}"
+        );
+        assert!(
+            e.message.starts_with("v1: connection refused; "),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("10 min (--retry-for)"), "{}", e.message);
+        assert!(c.busy(), "the job goes on");
+        // fsync and vodfs wait give up the same way while it waits...
+        assert!(c.wait(1).await.is_err());
+        assert_eq!(job.finished.load(Ordering::SeqCst), 0);
+        // ...and the job commits by itself.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(job.finished.load(Ordering::SeqCst), 1);
+        assert_eq!(c.wait(1).await, Ok(()));
+        assert_eq!(job.runs(), vec![(1, 1)], "never restarted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_limit_a_waiter_waits_until_the_commit() {
+        let job = waiting_job(Duration::from_secs(3600));
+        let c = committer(&job, 4);
+        let start = tokio::time::Instant::now();
+        assert_eq!(c.commit(1, 1).await, Ok(()));
+        assert!(start.elapsed() >= Duration::from_secs(3600));
+        assert_eq!(humantime_secs(Duration::from_secs(90)), "90 s");
+        assert_eq!(humantime_secs(Duration::from_secs(7200)), "2 h");
     }
 
     #[tokio::test(start_paused = true)]

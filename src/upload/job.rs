@@ -69,6 +69,9 @@ pub trait Observer: Send + Sync {
     fn token_saved(&self) -> futures::future::BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// The upload waits for the service (`Some`: its last error, since when,
+    /// the next try; repeated at every try) or waits no more (`None`).
+    fn waiting(&self, _waiting: Option<&super::retry::Waiting>) {}
 }
 
 /// An observer that ignores everything.

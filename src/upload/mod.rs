@@ -13,7 +13,8 @@
 //!   service code and message.
 //!
 //! Jobs: [`hash`] (SHA-1 and part MD5s in one pass), [`retry`] (backoff with
-//! jitter), [`pace`] (per-Action rate limits), [`pipeline`] (the scheduler),
+//! jitter, by time), [`health`] (the service unreachable or back, what a
+//! waiting file shows), [`pace`] (per-Action rate limits), [`pipeline`] (the scheduler),
 //! [`source`] (the byte source trait), [`fake`] (an in-memory service for
 //! tests of whatever drives the pipeline).
 //!
@@ -44,6 +45,7 @@ pub mod committer;
 mod error;
 pub mod fake;
 pub mod hash;
+pub mod health;
 mod job;
 pub mod object;
 pub mod pace;
@@ -53,8 +55,9 @@ pub mod source;
 
 pub use backend::{Backend, CommitError, RemoteRead, RemoteReadError};
 pub use error::UploadError;
+pub use health::Health;
 pub use job::{Committed, NoObserver, Observer, Phase, Progress, UploadJob};
 pub use pace::{PaceLimits, Pacer};
 pub use pipeline::{Uploader, UploaderConfig};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Waiting};
 pub use source::{FileSource, MemorySource, PartSource};

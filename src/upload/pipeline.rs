@@ -9,8 +9,13 @@
 //!   (`FuturesUnordered`), not spawned tasks: dropping or cancelling the
 //!   upload stops all of them, and nothing needs `'static` borrows.
 //! - **Retries per call.** Each call (start, every part, finish) is retried
-//!   alone under the [`RetryPolicy`]; a part that fails for good fails the
-//!   upload with its index, offset, the Action, the service code and message.
+//!   alone under the [`RetryPolicy`], by time: an outage is waited out in
+//!   place, each call keeping its session and the parts already sent, so
+//!   the upload goes on from where it stood when the service answers again
+//!   (never from byte zero). While a call waits, the file's observer hears
+//!   it ([`crate::upload::health::FileHook`]). A part that fails for good
+//!   fails the upload with its index, offset, the Action, the service code
+//!   and message.
 //! - **Pacing** happens before every attempt, retries included.
 //! - **Expired sessions.** A start, part or finish that fails because the
 //!   session can no longer be used (api3's credential runs out) starts the
@@ -34,10 +39,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::UploadError;
 use super::hash::{self, Hashes};
+use super::health::{FileHook, Health};
 use super::job::{Committed, Observer, Phase, Progress, UploadJob};
 use super::object;
 use super::pace::{PaceLimits, Pacer};
-use super::retry::{RetryError, RetryPolicy};
+use super::retry::{RetryError, RetryHook, RetryPolicy};
 use super::source::PartSource;
 use crate::vod::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
@@ -72,6 +78,7 @@ pub struct Uploader {
     flow: Arc<dyn UploadFlow>,
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -129,11 +136,17 @@ impl Uploader {
             flow,
             retry: config.retry,
             pacer: Arc::new(Pacer::new(config.pace)),
+            health: Arc::new(Health::default()),
         }
     }
 
     pub fn flow(&self) -> &Arc<dyn UploadFlow> {
         &self.flow
+    }
+
+    /// The service as this uploader's calls see it (unreachable since when).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
     /// Uploads `src` and commits it; see the module documentation. The
@@ -152,11 +165,12 @@ impl Uploader {
         let len = src.len();
         let (sha1_hex, hashes) = Self::content_hashes(&src, job, observer, cancel).await?;
         observer.phase(Phase::Uploading);
+        let hook = FileHook::new(&self.health, observer);
         let mut restarts = 0;
         loop {
             let resume = restarts == 0;
             let started = match self
-                .start(job, len, &sha1_hex, resume, observer, cancel)
+                .start(job, len, &sha1_hex, resume, observer, &hook, cancel)
                 .await
             {
                 Err(e) if e.is_session_expired() && restarts < MAX_SESSION_RESTARTS => {
@@ -188,6 +202,7 @@ impl Uploader {
                     &held,
                     job,
                     observer,
+                    &hook,
                     cancel,
                 )
                 .await;
@@ -233,6 +248,7 @@ impl Uploader {
     /// Starts the upload at the service (resuming the job's session when
     /// `resume` and it still describes this content), checks the session it
     /// answers, and hands it to the observer as the resume token.
+    #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
         job: &UploadJob,
@@ -240,6 +256,7 @@ impl Uploader {
         sha1_hex: &str,
         resume: bool,
         observer: &dyn Observer,
+        hook: &dyn RetryHook,
         cancel: &CancellationToken,
     ) -> Result<Started, UploadError> {
         let resume = job
@@ -259,7 +276,7 @@ impl Uploader {
         };
         let started = self
             .retry
-            .run(cancel, || async {
+            .run_with(cancel, hook, "", || async {
                 self.pacer.acquire(Step::Start).await;
                 self.flow.start(&req).await
             })
@@ -297,6 +314,7 @@ impl Uploader {
         held: &[HeldPart],
         job: &UploadJob,
         observer: &dyn Observer,
+        hook: &dyn RetryHook,
         cancel: &CancellationToken,
     ) -> Result<(Media, u64, u64), UploadError> {
         let len = src.len();
@@ -307,13 +325,14 @@ impl Uploader {
                     hashes,
                     session: &session,
                     len,
+                    hook,
                 };
                 let parallel = job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS);
                 self.send_parts(&ctx, held, parallel, observer, cancel)
                     .await?
             }
             Transfer::Object => {
-                session = self.send_object(src, session, cancel).await?;
+                session = self.send_object(src, session, hook, cancel).await?;
                 let total = part_count(len, session.part_size);
                 observer.progress(Progress {
                     parts_done: total,
@@ -334,7 +353,7 @@ impl Uploader {
         }
         let media = self
             .retry
-            .run(cancel, || async {
+            .run_with(cancel, hook, "", || async {
                 self.pacer.acquire(Step::Finish).await;
                 self.flow.finish(&session).await
             })
@@ -349,13 +368,14 @@ impl Uploader {
         &self,
         src: Arc<dyn PartSource>,
         session: Session,
+        hook: &dyn RetryHook,
         cancel: &CancellationToken,
     ) -> Result<Session, UploadError> {
         let len = src.len();
         let cell = std::sync::Mutex::new(session);
         let current = || cell.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.retry
-            .run(cancel, || async {
+            .run_with(cancel, hook, "the whole file", || async {
                 self.pacer.acquire(Step::Part).await;
                 let mut s = current();
                 let body = object::body(src.clone(), len, s.sha1_hex.clone());
@@ -484,8 +504,9 @@ impl Uploader {
             data,
             md5_hex: hex::encode(md5),
         };
+        let context = format!("part {index} at offset {offset}");
         self.retry
-            .run(cancel, || async {
+            .run_with(cancel, ctx.hook, &context, || async {
                 self.pacer.acquire(Step::Part).await;
                 self.flow.send_part(ctx.session, part.clone()).await
             })
@@ -509,6 +530,7 @@ struct PartCtx<'a> {
     hashes: Option<&'a Hashes>,
     session: &'a Session,
     len: u64,
+    hook: &'a dyn RetryHook,
 }
 
 impl PartCtx<'_> {

@@ -34,10 +34,10 @@ fn job(parallel: usize) -> UploadJob {
 fn fast_retry() -> UploaderConfig {
     UploaderConfig {
         retry: RetryPolicy {
-            max_attempts: 3,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
-            max_throttle_waits: 5,
+            waiting_after: 3,
+            give_up_after: Some(Duration::from_millis(30)),
         },
         pace: PaceLimits::UNLIMITED,
     }

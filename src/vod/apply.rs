@@ -28,8 +28,6 @@
 //!   fails is dropped (the video is applied for again without it). There is
 //!   no call to add a cover to a committed video in this family.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use reqwest::Method;
@@ -66,7 +64,8 @@ pub struct ApplyConfig {
     /// over https from the cloud, else the endpoint's own address).
     pub cos_endpoint: Option<String>,
     pub region: String,
-    pub timeout: Duration,
+    /// Stall and connect limits ([`super::stall`]).
+    pub timeouts: super::stall::Timeouts,
 }
 
 impl ApplyConfig {
@@ -75,7 +74,7 @@ impl ApplyConfig {
             endpoint: endpoint.into(),
             cos_endpoint: None,
             region: "gz".into(),
-            timeout: Duration::from_secs(120),
+            timeouts: super::stall::Timeouts::default(),
         }
     }
 }
@@ -105,7 +104,7 @@ impl ApplyClient {
     pub fn new(config: ApplyConfig, creds: Credentials) -> Result<Self, VodError> {
         let bad = |why: String| VodError::new(APPLY, VodErrorKind::Request(why));
         let mut api_cfg = HttpConfig::new(config.endpoint.clone());
-        api_cfg.timeout = config.timeout;
+        api_cfg.timeouts = config.timeouts;
         if let Ok(mut u) = Url::parse(&config.endpoint)
             && (u.path().is_empty() || u.path() == "/")
         {
@@ -114,7 +113,7 @@ impl ApplyClient {
         }
         let api = Endpoint::new(&api_cfg).map_err(bad)?;
         let base = cos::route(&config.endpoint, config.cos_endpoint.as_deref()).map_err(bad)?;
-        let cos = CosClient::new(base, config.timeout).map_err(bad)?;
+        let cos = CosClient::new(base, config.timeouts).map_err(bad)?;
         Ok(ApplyClient {
             api,
             cos,

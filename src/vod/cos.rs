@@ -28,6 +28,7 @@ use super::http;
 use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart};
 use super::rules::parts::{part_count, part_range};
 use super::sign;
+use super::stall;
 use crate::report::chain as error_chain;
 
 /// The largest COS answer read (part lists of 10,000 parts fit).
@@ -108,6 +109,8 @@ pub fn route(api_endpoint: &str, cos_endpoint: Option<&str>) -> Result<Option<Ur
 #[derive(Debug, Clone)]
 pub struct CosClient {
     http: reqwest::Client,
+    /// A request that moves no byte this long is abandoned.
+    stall: Duration,
     /// Where requests connect; `None`: the bucket's host over https.
     base: Option<Url>,
 }
@@ -120,9 +123,10 @@ fn now() -> u64 {
 }
 
 impl CosClient {
-    pub fn new(base: Option<Url>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base: Option<Url>, timeouts: stall::Timeouts) -> Result<Self, String> {
         Ok(CosClient {
-            http: http::client(timeout)?,
+            http: http::client(timeouts.connect)?,
+            stall: timeouts.stall,
             base,
         })
     }
@@ -192,20 +196,32 @@ impl CosClient {
         if let Some(t) = key.token {
             request = request.header("x-cos-security-token", t);
         }
-        let mut resp = request.body(body).send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let etag = resp
-            .headers()
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 4 MiB"));
+        let progress = stall::Progress::default();
+        let request = request
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(progress.body(body));
+        let exchange = async {
+            let mut resp = request.send().await.map_err(transport)?;
+            progress.touch();
+            let status = resp.status().as_u16();
+            let etag = resp
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().trim_matches('"').to_ascii_lowercase());
+            let mut buf = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                progress.touch();
+                if buf.len() + chunk.len() > MAX_RESPONSE {
+                    return Err(VodError::bad_response(action, "response body over 4 MiB"));
+                }
+                buf.extend_from_slice(&chunk);
             }
-            buf.extend_from_slice(&chunk);
-        }
+            Ok((status, etag, buf))
+        };
+        let (status, etag, buf) = stall::guard(&progress, self.stall, exchange)
+            .await
+            .map_err(|s| stall::error(action, s))??;
         let text = String::from_utf8_lossy(&buf).into_owned();
         if !(200..300).contains(&status) {
             let body = cos_xml::Error::parse(&text);

@@ -122,11 +122,13 @@ impl VodError {
         matches!(self.kind, VodErrorKind::SessionExpired(_))
     }
 
-    /// Whether the same call may succeed if made again: transport errors,
-    /// 5xx (and 429), negative codes with canRetry=1, 4400, unreadable bodies.
+    /// Whether the same call may succeed if made again: transport errors
+    /// (but a certificate nothing vouches for: that is the setup, not an
+    /// outage), 5xx (and 429), negative codes with canRetry=1, 4400,
+    /// unreadable bodies.
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
-            VodErrorKind::Transport { .. } => true,
+            VodErrorKind::Transport { message, .. } => !is_certificate_refusal(message),
             VodErrorKind::Status { status } => *status >= 500 || *status == 429,
             VodErrorKind::Service {
                 code, can_retry, ..
@@ -146,6 +148,12 @@ impl VodError {
     pub fn min_backoff(&self) -> Option<Duration> {
         self.is_throttled().then_some(Duration::from_secs(1))
     }
+}
+
+/// A TLS peer whose certificate was refused (OpenSSL's and rustls's words).
+fn is_certificate_refusal(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("certificate verify failed") || m.contains("invalid peer certificate")
 }
 
 #[cfg(test)]
@@ -179,6 +187,14 @@ mod tests {
             },
         );
         assert!(t.is_retryable());
+        let cert = VodError::new(
+            "InitUpload",
+            VodErrorKind::Transport {
+                message: "error trying to connect: certificate verify failed".into(),
+                timeout: false,
+            },
+        );
+        assert!(!cert.is_retryable(), "a refused certificate is no outage");
         assert!(VodError::new("X", VodErrorKind::Status { status: 503 }).is_retryable());
         assert!(!VodError::new("X", VodErrorKind::Status { status: 404 }).is_retryable());
         assert!(!VodError::bad_response("X", "no fileId").is_retryable());

@@ -29,6 +29,7 @@ use super::flow::{
     UploadFlow,
 };
 use super::sign;
+use super::stall;
 use crate::report::chain as error_chain;
 
 const APPLY: &str = "ApplyUpload (frontwize)";
@@ -42,7 +43,8 @@ pub struct FrontwizeConfig {
     pub endpoint: String,
     /// The `Region` of new media.
     pub region: String,
-    pub timeout: Duration,
+    /// Stall and connect limits ([`super::stall`]).
+    pub timeouts: stall::Timeouts,
 }
 
 impl FrontwizeConfig {
@@ -50,7 +52,7 @@ impl FrontwizeConfig {
         FrontwizeConfig {
             endpoint: endpoint.into(),
             region: "pek3b".into(),
-            timeout: Duration::from_secs(600),
+            timeouts: stall::Timeouts::default(),
         }
     }
 }
@@ -82,6 +84,7 @@ fn now() -> u64 {
 #[derive(Debug, Clone)]
 pub struct FrontwizeClient {
     http: reqwest::Client,
+    stall: Duration,
     base: Url,
     region: String,
     creds: Credentials,
@@ -94,14 +97,10 @@ impl FrontwizeClient {
         if !matches!(base.scheme(), "http" | "https") {
             return Err(bad("endpoint must be http or https".into()));
         }
-        let http = super::tls::client_builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| bad(format!("http client: {e}")))?;
+        let http = super::http::client(config.timeouts.connect).map_err(bad)?;
         Ok(FrontwizeClient {
             http,
+            stall: config.timeouts.stall,
             base,
             region: config.region,
             creds,
@@ -175,18 +174,24 @@ impl FrontwizeClient {
         );
         let mut url = self.base.clone();
         url.set_path(path);
-        let resp = self
+        let progress = stall::Progress::default();
+        let request = self
             .http
             .post(url)
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(sign::FRONTWIZE_DATE_HEADER, date)
             .header(sign::FRONTWIZE_NONCE_HEADER, nonce)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes)
-            .send()
+            .header(reqwest::header::CONTENT_LENGTH, bytes.len())
+            .body(progress.body(bytes.into()));
+        let exchange = async {
+            let resp = request.send().await.map_err(Self::transport(action))?;
+            progress.touch();
+            Self::answer(action, resp).await
+        };
+        stall::guard(&progress, self.stall, exchange)
             .await
-            .map_err(Self::transport(action))?;
-        Self::answer(action, resp).await
+            .map_err(|s| stall::error(action, s))?
     }
 
     /// POST /v1/media: a new MediaId and presigned URL.
@@ -273,19 +278,32 @@ impl FrontwizeClient {
                 .await?;
             Self::store(session, &tok);
         }
-        let resp = self
+        let progress = stall::Progress::default();
+        let request = self
             .http
             .put(&tok.storage_path)
             .header(reqwest::header::CONTENT_TYPE, &tok.media_type)
             .header(reqwest::header::CONTENT_LENGTH, body.len)
-            .body(reqwest::Body::wrap_stream(body.stream))
-            .send()
+            .body(reqwest::Body::wrap_stream(
+                progress.stream(body.stream, body.len),
+            ));
+        let exchange = async {
+            let resp = request.send().await.map_err(Self::transport(PUT))?;
+            progress.touch();
+            let status = resp.status().as_u16();
+            let text = if status == 403 {
+                resp.text().await.unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok::<_, VodError>((status, text))
+        };
+        let (status, text) = stall::guard(&progress, self.stall, exchange)
             .await
-            .map_err(Self::transport(PUT))?;
-        if resp.status().as_u16() == 403 {
+            .map_err(|s| stall::error(PUT, s))??;
+        if status == 403 {
             tok.expires = 0;
             Self::store(session, &tok);
-            let text = resp.text().await.unwrap_or_default();
             return Err(VodError::new(
                 PUT,
                 VodErrorKind::BadResponse {
@@ -294,7 +312,6 @@ impl FrontwizeClient {
                 },
             ));
         }
-        let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(VodError::new(PUT, VodErrorKind::Status { status }));
         }

@@ -1,7 +1,8 @@
 //! The HTTP side shared by the vod2-style flows (v4, UGC): one pooled
 //! keep-alive client, one endpoint URL, POST with the parameters in the
 //! query string and the raw part bytes (or nothing) as the body, and the
-//! answer read (bounded) and handed to [`reply`].
+//! answer read (bounded) and handed to [`reply`]. Requests are bounded by
+//! stalls, not by their length ([`super::stall`]).
 //!
 //! Transport errors are reported without the request URL, which carries
 //! the SecretId and the signature.
@@ -15,6 +16,7 @@ use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::reply::{self, Reply};
 use super::sign;
+use super::stall::{self, Progress, Timeouts};
 use crate::report::chain as error_chain;
 
 /// The largest answer read; anything longer is a bad response.
@@ -26,17 +28,16 @@ pub struct HttpConfig {
     /// `http://host:port` (the index path `/v3/index.php` is added) or a
     /// full URL naming the path.
     pub endpoint: String,
-    /// Whole-request timeout (a part must fit in it).
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
+    /// Stall and connect limits (no whole-request limit: a slow part
+    /// that keeps moving goes through).
+    pub timeouts: Timeouts,
 }
 
 impl HttpConfig {
     pub fn new(endpoint: impl Into<String>) -> Self {
         HttpConfig {
             endpoint: endpoint.into(),
-            timeout: Duration::from_secs(120),
-            connect_timeout: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -45,6 +46,7 @@ impl HttpConfig {
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     http: reqwest::Client,
+    stall: Duration,
     /// scheme://host[:port]/path, no query.
     base: Url,
     /// `host[:port]` as sent in the Host header, for strings to sign.
@@ -72,14 +74,13 @@ impl Endpoint {
         }
         base.set_query(None);
         base.set_fragment(None);
-        let http = super::tls::client_builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_keepalive(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
-        Ok(Endpoint { http, base, host })
+        let http = client(config.timeouts.connect)?;
+        Ok(Endpoint {
+            http,
+            stall: config.timeouts.stall,
+            base,
+            host,
+        })
     }
 
     pub fn url(&self) -> &Url {
@@ -129,21 +130,31 @@ impl Endpoint {
                 },
             )
         };
+        let progress = Progress::default();
         let mut request = self.http.request(method.clone(), url);
         if method == reqwest::Method::POST {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(body);
+                .header(reqwest::header::CONTENT_LENGTH, body.len())
+                .body(progress.body(body));
         }
-        let mut resp = request.send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+        let exchange = async {
+            let mut resp = request.send().await.map_err(transport)?;
+            progress.touch();
+            let status = resp.status().as_u16();
+            let mut buf = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                progress.touch();
+                if buf.len() + chunk.len() > MAX_RESPONSE {
+                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
+                }
+                buf.extend_from_slice(&chunk);
             }
-            buf.extend_from_slice(&chunk);
-        }
+            Ok((status, buf))
+        };
+        let (status, buf) = stall::guard(&progress, self.stall, exchange)
+            .await
+            .map_err(|s| stall::error(action, s))??;
         reply::reply(action, status, &buf)
     }
 }
@@ -178,12 +189,12 @@ pub fn v2_query(
     sign::encode_query(&params)
 }
 
-/// A pooled keep-alive client for the API 3.0 and COS requests (one per
-/// flow), with a whole-request `timeout`.
-pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+/// A pooled keep-alive client (one per flow) with a `connect` limit and
+/// no whole-request limit: its callers bound requests by stalls
+/// ([`super::stall::guard`]).
+pub fn client(connect: Duration) -> Result<reqwest::Client, String> {
     super::tls::client_builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(connect)
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_keepalive(Duration::from_secs(30))
         .build()

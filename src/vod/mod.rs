@@ -48,6 +48,7 @@ pub mod playback;
 pub mod reply;
 pub mod rules;
 pub mod sign;
+pub mod stall;
 pub mod tls;
 pub mod ugc;
 pub mod v4;

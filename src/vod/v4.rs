@@ -21,7 +21,6 @@
 //!   part bodies are `Bytes`, never copied.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -81,9 +80,8 @@ pub struct V4Config {
     pub endpoint: String,
     /// The `Region` common parameter.
     pub region: String,
-    /// Whole-request timeout (a part must fit in it).
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
+    /// Stall and connect limits ([`crate::vod::stall`]).
+    pub timeouts: crate::vod::stall::Timeouts,
 }
 
 impl V4Config {
@@ -92,8 +90,7 @@ impl V4Config {
         V4Config {
             endpoint: http.endpoint,
             region: "gz".into(),
-            timeout: http.timeout,
-            connect_timeout: http.connect_timeout,
+            timeouts: http.timeouts,
         }
     }
 }
@@ -108,8 +105,7 @@ pub struct V4Client {
 fn endpoint(config: &V4Config, action: &'static str) -> Result<Endpoint, VodError> {
     Endpoint::new(&HttpConfig {
         endpoint: config.endpoint.clone(),
-        timeout: config.timeout,
-        connect_timeout: config.connect_timeout,
+        timeouts: config.timeouts,
     })
     .map_err(|why| VodError::new(action, VodErrorKind::Request(why)))
 }

@@ -86,6 +86,20 @@ impl TestServer {
         }
     }
 
+    /// A handle on a service running elsewhere (a [`super::Service`]
+    /// child at `addr`, `127.0.0.1:PORT`), so the signing helpers of the
+    /// serve tests talk to a real `vodfs serve` process that a test kills
+    /// with SIGKILL. Nothing runs in-process; dropping it stops nothing.
+    pub fn attach(addr: &str) -> TestServer {
+        TestServer {
+            addr: addr.parse().expect("127.0.0.1:PORT"),
+            stop: None,
+            task: None,
+            http: reqwest::Client::new(),
+            _data: None,
+        }
+    }
+
     /// Stops the service abruptly, like a crash at the request level: the
     /// accept loop is aborted without a graceful shutdown.
     pub fn kill(mut self) {

@@ -22,6 +22,10 @@
 //!   other means (the mount(8) helper). `tests/fs` mounts the filesystem
 //!   layer in-process over a recording backend instead (no service at
 //!   all); that is its own fixture, `fs::TestMount`.
+//! - [`Proxy`] (`proxy`): a TCP proxy under the test's control between a
+//!   mount and a service (pass, refuse, reset, blackhole, cut a body,
+//!   throttle; target changeable at run time; byte counters), for the
+//!   outage tests of issue 13.
 //! - [`Flow`] and [`for_each_flow!`] (`flows`): a test body written once
 //!   runs as one test per upload flow.
 //! - `data`: the one pseudo-random generator ([`random_bytes`]), real MP4s,
@@ -40,6 +44,7 @@ mod data;
 mod flows;
 mod in_process;
 mod mount;
+mod proxy;
 mod service;
 mod tls;
 mod tools;
@@ -51,6 +56,7 @@ pub use flows::Flow;
 pub(crate) use flows::for_each_flow;
 pub use in_process::*;
 pub use mount::*;
+pub use proxy::*;
 pub use service::*;
 pub use tls::*;
 pub use tools::*;

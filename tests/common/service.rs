@@ -69,6 +69,13 @@ impl Service {
     /// starts it again on the same address and data directory.
     pub fn restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// Starts a killed service again on the same address and data
+    /// directory (after [`Service::kill`], when the outage is over).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the service is running");
         let (child, addr) = spawn_service(
             &self.data,
             &self.addr,
@@ -77,6 +84,24 @@ impl Service {
             self.as_limit,
         );
         assert_eq!(addr, self.addr, "service came back on another address");
+        self.child = Some(child);
+    }
+
+    /// Starts a killed service again on the same data directory and a
+    /// port the kernel chooses (for a long outage, when its old port may
+    /// have been taken meanwhile; a [`super::Proxy`] in front keeps the
+    /// mount's endpoint: `proxy.set_target(&svc.addr)`).
+    pub fn start_again_on_new_port(&mut self) {
+        assert!(self.child.is_none(), "the service is running");
+        let (child, addr) = spawn_service(
+            &self.data,
+            "127.0.0.1:0",
+            &self.extra,
+            &self.log,
+            self.as_limit,
+        );
+        self.url = format!("http://{addr}");
+        self.addr = addr;
         self.child = Some(child);
     }
 
@@ -109,7 +134,7 @@ impl Service {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// Kills the service process.
+    /// Kills the service process (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -16,6 +16,9 @@ mod enospc;
 mod eviction;
 mod faults;
 mod one_holder;
+mod outage;
+mod outage_client;
+mod proxy;
 mod rate_limit;
 
 /// Whether the long variants are asked for.

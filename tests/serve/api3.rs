@@ -187,7 +187,7 @@ async fn every_signature_vector_is_accepted_as_sent() {
 }
 
 /// Signs and sends an API 3.0 call as the test account.
-async fn call(s: &TestServer, action: &str, params: Value) -> Value {
+pub(super) async fn call(s: &TestServer, action: &str, params: Value) -> Value {
     call_as(s, action, params, &s.host(), &s.host(), "vod").await
 }
 

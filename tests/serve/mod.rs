@@ -12,6 +12,7 @@ mod faults;
 mod frontwize;
 mod fuzz;
 mod hostile;
+mod killed;
 mod playback;
 mod ugc;
 mod ugc_d;

@@ -49,10 +49,10 @@ fn uploader(flow: Arc<dyn vodfs::vod::UploadFlow>) -> Uploader {
         flow,
         UploaderConfig {
             retry: RetryPolicy {
-                max_attempts: 8,
                 base_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(200),
-                max_throttle_waits: 10,
+                waiting_after: 3,
+                give_up_after: Some(Duration::from_millis(1500)),
             },
             pace: PaceLimits::default(),
         },

@@ -17,6 +17,7 @@ use super::staged::StagedSource;
 use crate::cache::{self, CommitInfo, UploadState, UploadStatus};
 use crate::settings;
 use crate::upload::backend::CommitError;
+use crate::upload::committer::JobReport;
 use crate::upload::error::UploadError;
 use crate::upload::job::{Committed, Observer, Phase, UploadJob};
 use crate::vod::rules::sniff;
@@ -33,6 +34,7 @@ impl CacheCommitJob {
         ino: u64,
         version: u64,
         cancel: CancellationToken,
+        report: JobReport,
     ) -> Result<(), CommitError> {
         let cache = self.cache.clone();
         let info = blocking(move || cache.commit_info(ino, version))
@@ -46,14 +48,23 @@ impl CacheCommitJob {
                 .commit_image(ino, version, info.parent, info.name.clone(), path)
                 .await;
         }
-        let (path, job, cover) = self.prepare(&info).await?;
-        let latest = Arc::new(Latest::default());
+        let (path, job, cover, held) = self.prepare(&info).await?;
+        let latest = Arc::new(Latest::new(report));
+        // What the service held when this upload last stood (a remount,
+        // a retry): shown until the service says again, so the progress
+        // never drops to zero while the parts are there.
+        if let Some(p) = held {
+            latest.update(|s| {
+                s.parts_done = p.parts_done;
+                s.bytes_done = p.bytes_done;
+            });
+        }
         let started = Instant::now();
         let result = self.upload(&info, &path, &job, &latest, &cancel).await;
         match result {
             Ok(c) => self.committed(&info, &path, &job, cover, c, started).await,
             Err(UploadError::Cancelled) => self.cancelled(&info, &path, &latest).await,
-            Err(e) => self.failed(&info, &path, e).await,
+            Err(e) => self.failed(&info, &path, e, &latest).await,
         }
     }
 
@@ -63,7 +74,7 @@ impl CacheCommitJob {
     async fn prepare(
         &self,
         info: &CommitInfo,
-    ) -> Result<(String, UploadJob, StartCover), CommitError> {
+    ) -> Result<(String, UploadJob, StartCover, Option<UploadStatus>), CommitError> {
         let (ino, version) = (info.ino, info.version);
         let cache = self.cache.clone();
         let defaults = self.settings.clone();
@@ -76,7 +87,7 @@ impl CacheCommitJob {
         } else {
             0
         };
-        let (path, token, mut settings, head) = blocking(move || {
+        let (path, token, mut settings, head, row) = blocking(move || {
             Ok((
                 cache.display_path(ino),
                 cache.load_resume_token(ino, version)?,
@@ -85,9 +96,14 @@ impl CacheCommitJob {
                     0 => Vec::new(),
                     n => cache.read_at(ino, version, 0, n).unwrap_or_default(),
                 },
+                cache.upload(ino, version)?,
             ))
         })
         .await?;
+        // Parts the service held last time, if there is a session to resume.
+        let held = row
+            .map(|r| r.status)
+            .filter(|s| token.is_some() && s.parts_done > 0);
         // Flows that take the cover with the upload (apply) get it here.
         let cover = self.cover_for_start(ino, info.parent, &info.name).await;
         if let Some(Ok(c)) = &cover {
@@ -108,7 +124,7 @@ impl CacheCommitJob {
             settings,
             resume_token: token.and_then(|t| String::from_utf8(t).ok()),
         };
-        Ok((path, job, cover))
+        Ok((path, job, cover, held))
     }
 
     /// Runs the pipeline over the staged bytes, its progress flushed to the
@@ -233,22 +249,26 @@ impl CacheCommitJob {
         Err(CommitError::new("upload cancelled"))
     }
 
-    /// The upload failed for good: state `failed` with the message.
+    /// The upload failed for good: state `failed` with the message, the
+    /// progress kept as it stood (what the service holds stays shown).
     async fn failed(
         &self,
         info: &CommitInfo,
         path: &str,
         e: UploadError,
+        latest: &Latest,
     ) -> Result<(), CommitError> {
         let message = e.to_string();
         tracing::warn!(file = %path, error = %message, "upload failed");
+        let p = latest.snapshot();
         let status = UploadStatus {
             state: UploadState::Failed,
-            parts_done: 0,
-            parts_total: 0,
-            bytes_done: 0,
+            parts_done: p.as_ref().map_or(0, |p| p.parts_done),
+            parts_total: p.as_ref().map_or(0, |p| p.parts_total),
+            bytes_done: p.as_ref().map_or(0, |p| p.bytes_done),
             bytes_total: info.size,
             error: Some(message.clone()),
+            waiting: None,
         };
         let (cache, ino, version) = (self.cache.clone(), info.ino, info.version);
         blocking(move || cache.set_upload_status(ino, version, &status)).await?;

@@ -79,6 +79,7 @@ fn status(state: UploadState, size: u64, error: Option<String>) -> UploadStatus 
         bytes_done: 0,
         bytes_total: size,
         error,
+        waiting: None,
     }
 }
 

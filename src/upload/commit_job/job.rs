@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Cache, CacheError};
 use crate::upload::backend::CommitError;
-use crate::upload::committer::CommitJob;
+use crate::upload::committer::{CommitJob, JobReport};
 use crate::upload::pipeline::Uploader;
 use crate::vod::UploadSettings;
 
@@ -56,7 +56,12 @@ impl CommitJob for Arc<CacheCommitJob> {
         ino: u64,
         version: u64,
         cancel: CancellationToken,
+        report: JobReport,
     ) -> BoxFuture<'static, Result<(), CommitError>> {
-        Box::pin(self.clone().commit(ino, version, cancel))
+        Box::pin(self.clone().commit(ino, version, cancel, report))
+    }
+
+    fn wake(&self) {
+        self.uploader.health().wake();
     }
 }

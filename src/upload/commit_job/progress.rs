@@ -15,8 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::job::blocking;
-use crate::cache::{Cache, UploadState, UploadStatus};
+use crate::cache::{Cache, UploadState, UploadStatus, WaitTimes};
+use crate::upload::committer::JobReport;
 use crate::upload::job::{Observer, Phase, Progress};
+use crate::upload::retry::Waiting;
 
 /// How often progress is written to the cache while an upload runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -24,9 +26,11 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Keeps the latest phase and progress for the flusher.
 /// The status stays in place (each update changes only its own fields);
 /// `dirty` says whether the flusher has written the latest figures yet.
-#[derive(Default)]
 pub(super) struct Latest {
     status: Mutex<Option<UploadStatus>>,
+    /// The phase's state, shown again when a wait ends.
+    phase: Mutex<UploadState>,
+    report: JobReport,
     dirty: AtomicBool,
     /// The latest token not yet written, with its sequence number.
     token: Mutex<Option<(String, u64)>>,
@@ -39,7 +43,35 @@ pub(super) struct Latest {
     wake: Notify,
 }
 
+impl Default for Latest {
+    fn default() -> Self {
+        Latest::new(JobReport::none())
+    }
+}
+
 impl Latest {
+    pub(super) fn new(report: JobReport) -> Self {
+        Latest {
+            status: Mutex::new(None),
+            phase: Mutex::new(UploadState::Hashing),
+            report,
+            dirty: AtomicBool::new(false),
+            token: Mutex::new(None),
+            token_seq: AtomicU64::new(0),
+            token_written: AtomicU64::new(0),
+            written: Notify::new(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The latest figures, written or not.
+    pub(super) fn snapshot(&self) -> Option<UploadStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(super) fn update(&self, f: impl FnOnce(&mut UploadStatus)) {
         let mut g = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let s = g.get_or_insert_with(|| UploadStatus {
@@ -49,6 +81,7 @@ impl Latest {
             bytes_done: 0,
             bytes_total: 0,
             error: None,
+            waiting: None,
         });
         f(s);
         self.dirty.store(true, Ordering::SeqCst);
@@ -81,13 +114,39 @@ impl Latest {
 
 impl Observer for Latest {
     fn phase(&self, phase: Phase) {
+        let state = match phase {
+            Phase::Hashing => UploadState::Hashing,
+            Phase::Uploading => UploadState::Uploading,
+            Phase::Committing => UploadState::Committing,
+        };
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = state;
         self.update(|s| {
-            s.state = match phase {
-                Phase::Hashing => UploadState::Hashing,
-                Phase::Uploading => UploadState::Uploading,
-                Phase::Committing => UploadState::Committing,
+            if s.state != UploadState::Waiting {
+                s.state = state;
             }
         });
+    }
+
+    fn waiting(&self, w: Option<&Waiting>) {
+        let phase = *self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        self.update(|s| match w {
+            Some(w) => {
+                s.state = UploadState::Waiting;
+                s.error = Some(w.error.clone());
+                s.waiting = Some(WaitTimes {
+                    since: w.since,
+                    next_try: w.next_try,
+                });
+            }
+            None => {
+                s.state = phase;
+                s.error = None;
+                s.waiting = None;
+            }
+        });
+        // Shown at once, not at the next flush.
+        self.wake.notify_one();
+        self.report.waiting(w.map(|w| (w.since, w.error.clone())));
     }
 
     fn progress(&self, p: Progress) {
@@ -199,6 +258,40 @@ mod tests {
         assert_eq!(t, "t1");
         l.token_written(seq);
         wait.await;
+    }
+
+    #[test]
+    fn a_wait_shows_waiting_with_its_error_and_then_the_phase_again() {
+        let l = Latest::default();
+        l.phase(Phase::Uploading);
+        l.progress(Progress {
+            parts_done: 2,
+            parts_total: 5,
+            bytes_done: 2 << 20,
+            bytes_total: 5 << 20,
+        });
+        let since = std::time::SystemTime::now();
+        let w = Waiting {
+            error: "UploadPart (part 2 at offset 2097152): transport error: connection refused"
+                .into(),
+            since,
+            next_try: since + Duration::from_secs(40),
+        };
+        l.waiting(Some(&w));
+        // A phase heard while waiting does not hide the wait.
+        l.phase(Phase::Uploading);
+        let s = l.take_changed().expect("changed");
+        assert_eq!(s.state, UploadState::Waiting);
+        assert_eq!(s.error.as_deref(), Some(w.error.as_str()));
+        assert_eq!(s.waiting.map(|t| t.next_try), Some(w.next_try));
+        assert_eq!((s.parts_done, s.parts_total), (2, 5), "progress kept");
+        l.waiting(None);
+        let s = l.take_changed().expect("changed");
+        assert_eq!(
+            (s.state, s.error, s.waiting),
+            (UploadState::Uploading, None, None)
+        );
+        assert_eq!(s.parts_done, 2);
     }
 
     #[test]

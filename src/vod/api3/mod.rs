@@ -58,6 +58,7 @@ use super::rules::api3::{self, VERSION};
 use super::rules::cos_xml::{self, ListPartsResult};
 use super::rules::parts::part_count;
 use super::sign::tc3;
+use super::stall;
 use crate::report::chain as error_chain;
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
 use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
@@ -82,7 +83,8 @@ pub struct Api3Config {
     pub cos_endpoint: Option<String>,
     pub region: String,
     pub sub_app_id: Option<u64>,
-    pub timeout: Duration,
+    /// Stall and connect limits ([`crate::vod::stall`]).
+    pub timeouts: stall::Timeouts,
 }
 
 impl Api3Config {
@@ -92,7 +94,7 @@ impl Api3Config {
             cos_endpoint: None,
             region: api3::DEFAULT_REGION.into(),
             sub_app_id: None,
-            timeout: Duration::from_secs(120),
+            timeouts: stall::Timeouts::default(),
         }
     }
 }
@@ -101,6 +103,7 @@ impl Api3Config {
 #[derive(Debug, Clone)]
 pub struct Api3Client {
     http: reqwest::Client,
+    stall: Duration,
     url: Url,
     /// `host[:port]` as sent in the Host header (and signed).
     host: String,
@@ -135,13 +138,14 @@ impl Api3Client {
         url.set_fragment(None);
         let base = cos::route(ep, config.cos_endpoint.as_deref()).map_err(bad)?;
         Ok(Api3Client {
-            http: http::client(config.timeout).map_err(bad)?,
+            http: http::client(config.timeouts.connect).map_err(bad)?,
+            stall: config.timeouts.stall,
             url,
             host,
             region: config.region,
             sub_app_id: config.sub_app_id,
             creds,
-            cos: CosClient::new(base, config.timeout).map_err(bad)?,
+            cos: CosClient::new(base, config.timeouts).map_err(bad)?,
         })
     }
 
@@ -192,15 +196,27 @@ impl Api3Client {
         if !self.region.is_empty() {
             request = request.header("X-TC-Region", &self.region);
         }
-        let mut resp = request.body(body).send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+        let progress = stall::Progress::default();
+        let request = request
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(progress.body(body.into()));
+        let exchange = async {
+            let mut resp = request.send().await.map_err(transport)?;
+            progress.touch();
+            let status = resp.status().as_u16();
+            let mut buf = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                progress.touch();
+                if buf.len() + chunk.len() > MAX_RESPONSE {
+                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
+                }
+                buf.extend_from_slice(&chunk);
             }
-            buf.extend_from_slice(&chunk);
-        }
+            Ok((status, buf))
+        };
+        let (status, buf) = stall::guard(&progress, self.stall, exchange)
+            .await
+            .map_err(|s| stall::error(action, s))??;
         read_reply(action, status, &buf, &params)
     }
 

@@ -17,6 +17,7 @@ use super::super::http;
 use super::super::reply::Reply;
 use super::super::rules::api3::MAX_PARTS;
 use super::super::rules::cos_xml;
+use super::super::stall;
 use super::super::ugc::{SignRequest, SignatureFormat, SignatureProvider, V5Terms};
 use super::actions::{APPLY, LIST};
 use super::answer::envelope;
@@ -34,7 +35,8 @@ pub struct UgcConfig {
     pub endpoint: String,
     /// Where COS requests connect; `None`: see [`cos::route`].
     pub cos_endpoint: Option<String>,
-    pub timeout: Duration,
+    /// Stall and connect limits ([`crate::vod::stall`]).
+    pub timeouts: stall::Timeouts,
 }
 
 impl UgcConfig {
@@ -42,7 +44,7 @@ impl UgcConfig {
         UgcConfig {
             endpoint: endpoint.into(),
             cos_endpoint: None,
-            timeout: Duration::from_secs(120),
+            timeouts: stall::Timeouts::default(),
         }
     }
 }
@@ -51,6 +53,8 @@ impl UgcConfig {
 #[derive(Clone)]
 pub struct UgcClient {
     http: reqwest::Client,
+    /// A request that moves no byte for this long is abandoned.
+    stall: Duration,
     url: Url,
     signer: Arc<dyn SignatureProvider>,
     pub(super) cos: CosClient,
@@ -86,10 +90,11 @@ impl UgcClient {
         url.set_fragment(None);
         let base = cos::route(ep, config.cos_endpoint.as_deref()).map_err(bad)?;
         Ok(UgcClient {
-            http: http::client(config.timeout).map_err(bad)?,
+            http: http::client(config.timeouts.connect).map_err(bad)?,
+            stall: config.timeouts.stall,
             url,
             signer,
-            cos: CosClient::new(base, config.timeout).map_err(bad)?,
+            cos: CosClient::new(base, config.timeouts).map_err(bad)?,
             renewed: Arc::default(),
         })
     }
@@ -151,22 +156,30 @@ impl UgcClient {
                 },
             )
         };
-        let mut resp = self
+        let progress = stall::Progress::default();
+        let request = self
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = resp.status().as_u16();
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if buf.len() + chunk.len() > MAX_RESPONSE {
-                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+            .header(reqwest::header::CONTENT_LENGTH, bytes.len())
+            .body(progress.body(bytes.into()));
+        let exchange = async {
+            let mut resp = request.send().await.map_err(transport)?;
+            progress.touch();
+            let status = resp.status().as_u16();
+            let mut buf = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                progress.touch();
+                if buf.len() + chunk.len() > MAX_RESPONSE {
+                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
+                }
+                buf.extend_from_slice(&chunk);
             }
-            buf.extend_from_slice(&chunk);
-        }
+            Ok((status, buf))
+        };
+        let (status, buf) = stall::guard(&progress, self.stall, exchange)
+            .await
+            .map_err(|s| stall::error(action, s))??;
         envelope(action, status, &buf)
     }
 

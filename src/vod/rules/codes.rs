@@ -82,9 +82,12 @@ pub fn is_action_code(code: i64) -> bool {
 
 /// Whether a call answered with `code` and `can_retry` may succeed if made
 /// again: the rate limit always, a negative code when the service says so
-/// ("any negative code with canRetry=1 can be retried", §7.2).
+/// ("any negative code with canRetry=1 can be retried", §7.2), and the
+/// vod.api internal errors (6000, ApplyUpload/CommitUpload's 32001) when
+/// they carry canRetry=1.
 pub fn may_retry(code: i64, can_retry: bool) -> bool {
-    code == REQUEST_LIMIT_EXCEEDED.code || (code < 0 && can_retry)
+    let internal = code == INTERNAL_ERROR.code || code == APPLY_INTERNAL_ERROR.code;
+    code == REQUEST_LIMIT_EXCEEDED.code || ((code < 0 || internal) && can_retry)
 }
 
 #[cfg(test)]
@@ -97,6 +100,8 @@ mod tests {
         assert!(!may_retry(VOD2_INVALID_PACKET.code, false));
         assert!(!may_retry(AUTH_FAILURE.code, true));
         assert!(may_retry(REQUEST_LIMIT_EXCEEDED.code, false));
+        assert!(may_retry(INTERNAL_ERROR.code, true) && may_retry(APPLY_INTERNAL_ERROR.code, true));
+        assert!(!may_retry(INTERNAL_ERROR.code, false) && !may_retry(INVALID_PARAMETER.code, true));
         assert!(is_action_code(INIT_INSTANT) && !is_action_code(INVALID_PARAMETER.code));
         assert!(VOD2_INVALID_PACKET.with_retry(true).can_retry);
     }
