@@ -12,18 +12,28 @@ use crate::common::*;
 /// A signer command that holds the test account's key: it appends
 /// `$VODFS_SIGNATURE $VODFS_UGC_ACTION` to `log`, then runs `vodfs sign ugc`
 /// with `extra` arguments; when the file `expired` exists beside the log it
-/// signs for a time long past (an expired signature).
+/// signs for a time long past (an expired signature). The key is in a
+/// script only root can read, never in the mount's command line (where
+/// `ps` would show it, as `bad_input_secrets_absent_from_logs_xattrs_and_ps`
+/// checks of every process).
 pub(super) fn signer(dir: &Path, extra: &str) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
     let log = dir.join("signer.log");
-    let cmd = format!(
-        "echo \"$VODFS_SIGNATURE $VODFS_UGC_ACTION\" >> '{log}'; \
-         if [ -e '{dir}/expired' ]; then T='--time 1000000000 --validity 60'; else T=''; fi; \
-         VODFS_SECRET_ID='{SECRET_ID}' VODFS_SECRET_KEY='{SECRET_KEY}' '{bin}' sign ugc $T {extra}",
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let script = dir.join(format!("signer-{n}.sh"));
+    let body = format!(
+        "#!/bin/sh\n\
+         echo \"$VODFS_SIGNATURE $VODFS_UGC_ACTION\" >> '{log}'\n\
+         if [ -e '{dir}/expired' ]; then T='--time 1000000000 --validity 60'; else T=''; fi\n\
+         VODFS_SECRET_ID='{SECRET_ID}' VODFS_SECRET_KEY='{SECRET_KEY}' exec '{bin}' sign ugc $T {extra}\n",
         log = log.display(),
         dir = dir.display(),
         bin = vodfs_bin(),
     );
-    (cmd, log)
+    std::fs::write(&script, body).expect("signer script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    (script.display().to_string(), log)
 }
 
 /// The calls the signer was asked to sign for, in order.
