@@ -291,7 +291,19 @@ impl Fs {
                         backend.commit_after(ino, version, quiet);
                         Ok(())
                     }
-                    None => Ok(backend.commit(ino, version).await?),
+                    None => match backend.commit(ino, version).await {
+                        Ok(()) => Ok(()),
+                        Err(e) if e.still_waiting => {
+                            // The upload goes on: say which file's close
+                            // gives up (the commit job logs failures).
+                            let path = tokio::task::spawn_blocking(move || cache.display_path(ino))
+                                .await
+                                .unwrap_or_default();
+                            tracing::warn!(file = %path, "close fails with EIO, the upload stays waiting: {e}");
+                            Err(e.into())
+                        }
+                        Err(e) => Err(e.into()),
+                    },
                 }
             }
             .boxed(),

@@ -24,12 +24,16 @@ use crate::vod::playback::PlaybackReader;
 #[error("{message}")]
 pub struct CommitError {
     pub message: String,
+    /// The waiter gave up while the upload goes on (it waits for the
+    /// service past `--retry-for`): nothing logged it for this file yet.
+    pub still_waiting: bool,
 }
 
 impl CommitError {
     pub fn new(message: impl Into<String>) -> Self {
         CommitError {
             message: message.into(),
+            still_waiting: false,
         }
     }
 }

@@ -303,10 +303,13 @@ impl Committer {
 
 /// What a waiter hears when it stops waiting for a file that waits.
 fn gave_up(error: &str, limit: Duration) -> CommitError {
-    CommitError::new(format!(
-        "{error}; the service has not answered for {} (--retry-for): the upload stays waiting and commits by itself when the service is back",
-        humantime_secs(limit)
-    ))
+    CommitError {
+        still_waiting: true,
+        ..CommitError::new(format!(
+            "{error}; the service has not answered for {} (--retry-for): the upload stays waiting and commits by itself when the service is back",
+            humantime_secs(limit)
+        ))
+    }
 }
 
 /// `90 s`, `10 min`, `2 h`: a limit as a person reads it.

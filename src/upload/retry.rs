@@ -16,8 +16,8 @@
 //!   jitter"): spread out, never zero, never above the cap (a minute).
 //! - A rate-limit answer is waited out with its own delays (a floor of one
 //!   second) and never counts toward waiting for the service.
-//! - A call that failed [`RetryPolicy::waiting_after`] times in a row is
-//!   *waiting*: the [`RetryHook`] hears it (the file shows `waiting`, the
+//! - A call that failed [`RetryPolicy::waiting_after`] times in a row (or
+//!   once by a stall or timeout, which took its whole limit) is *waiting*: the [`RetryHook`] hears it (the file shows `waiting`, the
 //!   mount logs the service unreachable once), and hears again when it
 //!   succeeds. The hook can also cut a wait short (the service is back).
 //! - Cancellation wins over any wait. Time is tokio's, so tests run with
@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::vod::VodError;
+use crate::vod::{VodError, VodErrorKind};
 
 /// How a call is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +193,9 @@ impl RetryPolicy {
                 failures += 1;
                 self.delay(failures)
             };
-            if !error.is_throttled() && failures >= self.waiting_after.max(1) {
+            // A stall already took its whole timeout: waiting at once.
+            let stalled = matches!(error.kind, VodErrorKind::Transport { timeout: true, .. });
+            if !error.is_throttled() && (stalled || failures >= self.waiting_after.max(1)) {
                 let w = Waiting {
                     error: describe(&error, context),
                     since,
@@ -219,7 +221,6 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vod::VodErrorKind;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::sync::Notify;
@@ -431,6 +432,31 @@ mod tests {
             waits.iter().all(|(x, _)| x.since == w.since),
             "since is the first failure"
         );
+        assert_eq!(heard.recovered.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_makes_the_call_wait_at_its_first_failure() {
+        let heard = Heard::default();
+        let calls = AtomicU32::new(0);
+        let r = policy()
+            .run_with(&CancellationToken::new(), &heard, "", || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(VodError::new(
+                        "UploadPart",
+                        VodErrorKind::Transport {
+                            message: "stalled: no byte moved for 30 s".into(),
+                            timeout: true,
+                        },
+                    )),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(()));
+        let waits = heard.waits.lock().unwrap().clone();
+        assert_eq!(waits.len(), 1);
+        assert!(waits[0].1, "the first failure is the first wait");
         assert_eq!(heard.recovered.load(Ordering::SeqCst), 1);
     }
 
