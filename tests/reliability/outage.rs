@@ -328,6 +328,9 @@ fn outage_write_back_200_files_across_a_2_minute_partition() {
     for s in &srcs[..50] {
         std::fs::write(rig.m.path(&s.name), &s.bytes).expect("write");
     }
+    // The first 50 commit before the partition; the other 150 are copied
+    // in during it.
+    wait_for(&rig.m, &paths[..50], 600);
     let t0 = Instant::now();
     rig.proxy.set_mode(Mode::Blackhole);
     let before = rig.svc.media_count();
@@ -346,7 +349,8 @@ fn outage_write_back_200_files_across_a_2_minute_partition() {
     let n = assert_all_committed_once(&rig.svc, &rig.m.mountpoint, &srcs);
     println!(
         "partition 120 s (write-back): {before} committed before it, 150 staged in {:.1} s during it, \
-         {waiting} waiting at its end; all {n} committed once {:.1} s after it healed",
+         {waiting} waiting at its end (the files in flight; the others queued); all {n} committed \
+         once {:.1} s after it healed",
         staged.as_secs_f64(),
         t1.elapsed().as_secs_f64()
     );
@@ -392,5 +396,41 @@ fn outage_offline_mount_commits_once_the_service_starts() {
     println!(
         "offline mount: {n} files staged with no service, all committed once {:.1} s after it started",
         t0.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn outage_a_body_cut_mid_part_is_sent_again_and_commits() {
+    // Every request body longer than 300 KiB is cut there and its
+    // connection reset, until the first cuts are seen; then the link is
+    // clean again. The default-mode close rides it out.
+    let rig = Rig::start(&[]);
+    let bytes = random_bytes(2 * MIB + 512 * 1024, 1304);
+    let p = rig.m.path("cut.mp4");
+    rig.proxy.set_mode(Mode::Cut { after: 300 * 1024 });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (p2, b2) = (p.clone(), bytes.clone());
+    std::thread::spawn(move || tx.send(copy_in(&p2, &b2)));
+    eventually("a part body cut", Duration::from_secs(120), || {
+        rig.proxy.stats().cut >= 2
+    });
+    rig.proxy.set_mode(Mode::Pass);
+    let closed = rx
+        .recv_timeout(Duration::from_secs(600))
+        .expect("the close returned");
+    assert_eq!(closed, Ok(()), "the close across cut bodies");
+    assert_committed(&rig.svc, &p, &bytes);
+    let st = rig.proxy.stats();
+    let overhead = st.up.saturating_sub(bytes.len() as u64);
+    println!(
+        "cut bodies: {} cut after 300 KiB, then {} bytes committed; {overhead} bytes beyond the file",
+        st.cut,
+        bytes.len()
+    );
+    // What was cut is sent again, no more: 300 KiB per cut, plus heads.
+    assert!(
+        overhead <= st.cut * 300 * 1024 + 256 * 1024,
+        "{overhead} bytes beyond the file for {} cuts",
+        st.cut
     );
 }
