@@ -207,9 +207,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     // files are staged and wait until it answers.
     let offline = probe_endpoint(&runtime, &endpoint)?;
     if let Some(cause) = &offline {
-        tracing::warn!(
-            "endpoint {endpoint} does not answer ({cause}): mounting anyway; files are staged and wait (user.vod.state = waiting) until it answers"
-        );
+        warn_offline(&endpoint, cause);
     }
 
     let uid = unsafe { libc::geteuid() };
@@ -219,7 +217,14 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     if args.cos_endpoint.is_none() && embedded.is_some() {
         args.cos_endpoint = Some(endpoint.clone());
     }
-    let committer = build_committer(&runtime, &cache, &endpoint, &creds, &args)?;
+    let committer = build_committer(
+        &runtime,
+        &cache,
+        &endpoint,
+        &creds,
+        &args,
+        offline.is_none(),
+    )?;
     let fs_config = FsConfig {
         write_back: args.write_back.map(Duration::from_secs_f64),
         uid,
@@ -400,8 +405,12 @@ fn build_committer(
     endpoint: &str,
     creds: &CredentialsAtHand,
     args: &MountArgs,
+    answers: bool,
 ) -> anyhow::Result<Committer> {
     let client = build_flow(endpoint, creds, args)?;
+    if answers {
+        check_account(runtime, endpoint, client.as_ref())?;
+    }
     let pace = crate::upload::PaceLimits::from_specs(&args.rate_limit, args.no_rate_limit, |s| {
         client.action(s)
     })
@@ -498,6 +507,41 @@ fn sign_ugc(args: &SignUgcArgs) -> anyhow::Result<()> {
         )
     );
     Ok(())
+}
+
+/// Refuses to mount when the service refuses the credentials (nothing
+/// would ever upload); a service that does not answer the check is only
+/// warned about, as an endpoint that takes no connection.
+fn check_account(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+    flow: &dyn UploadFlow,
+) -> anyhow::Result<()> {
+    match runtime
+        .block_on(async { tokio::time::timeout(PROBE_TIMEOUT, flow.check_account()).await })
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.is_credential_refusal() => Err(anyhow::anyhow!(
+            "the service at {endpoint} refuses the credentials: {e}"
+        )),
+        Ok(Err(e)) => {
+            warn_offline(endpoint, &e.to_string());
+            Ok(())
+        }
+        Err(_) => {
+            warn_offline(
+                endpoint,
+                &format!("no answer in {} s", PROBE_TIMEOUT.as_secs()),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn warn_offline(endpoint: &str, cause: &str) {
+    tracing::warn!(
+        "endpoint {endpoint} does not answer ({cause}): mounting anyway; files are staged and wait (user.vod.state = waiting) until it answers"
+    );
 }
 
 /// Whether the endpoint answers a connection now: `Ok(None)` when it

@@ -117,6 +117,25 @@ impl VodError {
         }
     }
 
+    /// The service was not reached, or stopped answering mid-call.
+    pub fn is_transport(&self) -> bool {
+        matches!(self.kind, VodErrorKind::Transport { .. })
+    }
+
+    /// The service refused the credentials themselves (v2 4100–4104,
+    /// vod2 −10002, API 3.0 `AuthFailure*`, REST 401/403).
+    pub fn is_credential_refusal(&self) -> bool {
+        match &self.kind {
+            VodErrorKind::Service { code, .. } => {
+                (codes::AUTH_FAILURE.code..=codes::SECRET_ID_NOT_FOUND.code).contains(code)
+                    || *code == codes::VOD2_AUTH_FAILURE.code
+            }
+            VodErrorKind::Api { code, .. } => code.starts_with("AuthFailure"),
+            VodErrorKind::Rest { status, .. } => matches!(*status, 401 | 403),
+            _ => false,
+        }
+    }
+
     /// The session must be started over ([`VodErrorKind::SessionExpired`]).
     pub fn is_session_expired(&self) -> bool {
         matches!(self.kind, VodErrorKind::SessionExpired(_))
@@ -177,6 +196,10 @@ mod tests {
         assert!(service(-10006, true).is_retryable());
         assert!(!service(-10006, false).is_retryable());
         assert!(!service(4100, true).is_retryable());
+        assert!(service(4100, false).is_credential_refusal());
+        assert!(service(4104, false).is_credential_refusal());
+        assert!(!service(4000, false).is_credential_refusal());
+        assert!(!service(-10006, true).is_credential_refusal());
         assert!(service(4400, false).is_retryable());
         assert!(service(4400, false).is_throttled());
         let t = VodError::new(

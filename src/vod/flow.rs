@@ -275,6 +275,16 @@ pub trait UploadFlow: Send + Sync + 'static {
         })
     }
 
+    /// Asks the service, with the mount's credentials, for something
+    /// harmless: `Err` with [`VodError::is_credential_refusal`] when it
+    /// refuses them (the mount fails at once), a transport error when it
+    /// does not answer (the mount goes on offline), `Ok` otherwise, whatever
+    /// else it says. The default asks nothing (flows whose every call needs
+    /// a file: their credentials are checked by the first upload).
+    fn check_account(&self) -> BoxFuture<'_, Result<(), VodError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Gives up an unfinished upload: `Cancelled` when its file was unlinked
     /// or replaced (free what the service holds, where the protocol allows
     /// it), `Failed` when it failed for good (tell the service, where the

@@ -335,3 +335,61 @@ async fn outage_client_a_slow_link_that_keeps_moving_never_times_out() {
         "the link was not slow: {took:?}"
     );
 }
+
+#[test]
+fn outage_client_a_service_that_refuses_the_credentials_fails_the_mount_at_once() {
+    // Offline is no reason to refuse a mount; credentials the service
+    // refuses are: nothing would ever upload.
+    let svc = Service::start();
+    for (flow, key) in [("api3", "wrong-key"), ("api3", SECRET_KEY)] {
+        let mnt = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let mut child = std::process::Command::new(vodfs_bin())
+            .args([
+                "mount",
+                "--foreground",
+                "--protocol",
+                flow,
+                "--endpoint",
+                &svc.url,
+            ])
+            .arg("--cache")
+            .arg(cache.path())
+            .arg(mnt.path())
+            .env("VODFS_SECRET_ID", SECRET_ID)
+            .env("VODFS_SECRET_KEY", key)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vodfs mount");
+        if key == SECRET_KEY {
+            // The good key mounts (and is unmounted again).
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !is_mounted(mnt.path()) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the good key did not mount"
+                );
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "the good key's mount exited"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::process::Command::new("fusermount3")
+                .arg("-u")
+                .arg(mnt.path())
+                .status();
+            let _ = child.wait();
+            continue;
+        }
+        let out = child.wait_with_output().expect("mount exits");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "mounted with a refused key");
+        assert!(!is_mounted(mnt.path()));
+        assert!(
+            stderr.contains("refuses the credentials") && stderr.contains("AuthFailure"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(key), "the key in the message: {stderr}");
+    }
+}

@@ -600,6 +600,20 @@ impl UploadFlow for Api3Client {
         NAME
     }
 
+    /// DescribeMediaInfos of a fileId no media has: signed like every call,
+    /// it stores nothing and answers `NotExistFileIdSet` when the
+    /// credentials hold.
+    fn check_account(&self) -> BoxFuture<'_, Result<(), VodError>> {
+        Box::pin(async move {
+            let mut params = Map::new();
+            params.insert("FileIds".into(), serde_json::json!(["0"]));
+            match self.call("DescribeMediaInfos", params).await {
+                Err(e) if e.is_credential_refusal() || e.is_transport() => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+
     fn cover_at_start(&self) -> bool {
         true
     }
