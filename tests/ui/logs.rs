@@ -11,7 +11,18 @@ fn failed_upload_is_one_log_line_in_the_log_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("vodfs.log");
     let log_arg = log.to_str().expect("utf-8 path");
-    let m = Mount::with_args(&svc, &["--secret-key", "wrong-key", "--log-file", log_arg]);
+    // v4: credentials checked by the first upload, not at mount time.
+    let m = Mount::with_args(
+        &svc,
+        &[
+            "--protocol",
+            "v4",
+            "--secret-key",
+            "wrong-key",
+            "--log-file",
+            log_arg,
+        ],
+    );
     // close() fails with EIO (see tests/mount/semantics.rs); std ignores it.
     let _ = std::fs::write(m.path("bad clip.mp4"), b"some bytes");
     assert_eq!(
