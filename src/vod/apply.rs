@@ -389,6 +389,20 @@ fn is_no_such_upload(e: &VodError) -> bool {
 }
 
 impl UploadFlow for ApplyClient {
+    /// A quality `Report` signed with the account's key on the API
+    /// endpoint (the v2 family's harmless call): 4100 with refused
+    /// credentials.
+    fn check_account(&self) -> BoxFuture<'_, Result<(), VodError>> {
+        Box::pin(async move {
+            let params = vec![
+                ("errCode".to_string(), "0".to_string()),
+                ("platform".to_string(), "vodfs".to_string()),
+                ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ];
+            super::reply::account_check(self.api_call("Report", params).await)
+        })
+    }
+
     fn name(&self) -> &'static str {
         "apply"
     }

@@ -252,6 +252,23 @@ impl Reply {
     }
 }
 
+/// The outcome of a mount-time account check (`UploadFlow::check_account`)
+/// from the answer to a harmless signed call: refused credentials and
+/// transport failures are errors; any other answer, even a refusal of the
+/// call itself, says the credentials hold.
+pub fn account_check(answer: Result<Reply, VodError>) -> Result<(), VodError> {
+    let err = match answer {
+        Ok(r) if r.code == 0 => return Ok(()),
+        Ok(r) => r.unexpected_code(),
+        Err(e) => e,
+    };
+    if err.is_credential_refusal() || err.is_transport() {
+        Err(err)
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,9 @@ use super::ugc::{self, SignRequest, SignatureProvider};
 
 pub use super::credentials::Credentials;
 
+/// The quality-reporting call (protocol.md §2.5).
+const REPORT: &str = "Report";
+
 const INIT: &str = "InitUpload";
 const PART: &str = "UploadPart";
 const FINISH: &str = "FinishUpload";
@@ -365,6 +368,24 @@ impl V4Client {
 }
 
 impl UploadFlow for V4Client {
+    /// A quality `Report` (§2.5, as the official v4 SDKs send), signed
+    /// with the account's key: code 0 with good credentials, 4100 with
+    /// refused ones. Family B (ugc-ex) holds no key: nothing to check.
+    fn check_account(&self) -> BoxFuture<'_, Result<(), VodError>> {
+        Box::pin(async move {
+            let Auth::Server { region, creds } = &self.auth else {
+                return Ok(());
+            };
+            let params = vec![
+                ("errCode".to_string(), "0".to_string()),
+                ("platform".to_string(), "vodfs".to_string()),
+                ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ];
+            let q = self.signed_query(region, creds, REPORT, params);
+            super::reply::account_check(self.endpoint.post(REPORT, &q, Bytes::new()).await)
+        })
+    }
+
     fn upload_cover<'a>(
         &'a self,
         video: &'a Media,

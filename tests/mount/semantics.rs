@@ -147,9 +147,10 @@ fn write_back_close_returns_and_wait_reports() {
 #[test]
 fn wrong_credentials_fail_close_with_eio_and_say_why() {
     let svc = Service::start();
-    // v4: its credentials are checked by the first upload (API 3.0's by
-    // the mount itself: outage_client_a_service_that_refuses_the_credentials…).
-    let m = Mount::with_args(&svc, &["--protocol", "v4", "--secret-key", "wrong-key"]);
+    // ugc-ex (signing locally with the key given): its credentials are
+    // checked by the first upload (v4's, apply's and API 3.0's by the
+    // mount itself: outage_client_a_service_that_refuses_the_credentials…).
+    let m = Mount::with_args(&svc, &["--protocol", "ugc-ex", "--secret-key", "wrong-key"]);
     let err = write_expecting_failed_close(&m.path("bad.mp4"), b"some bytes");
     assert!(
         err.contains("AuthFailure") || err.contains("-10002") || err.contains("4100"),
@@ -180,8 +181,8 @@ fn status_reports_counts_failures_and_json() {
     );
     assert!(out.contains(&c.file_id), "{out}");
 
-    // v4: credentials checked by the first upload, not at mount time.
-    let bad = Mount::with_args(&svc, &["--protocol", "v4", "--secret-key", "wrong-key"]);
+    // ugc-ex: credentials checked by the first upload, not at mount time.
+    let bad = Mount::with_args(&svc, &["--protocol", "ugc-ex", "--secret-key", "wrong-key"]);
     let _ = std::fs::write(bad.path("no.mp4"), b"x");
     let out = run(Command::new(vodfs_bin())
         .args(["status", "--json"])

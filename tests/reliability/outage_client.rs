@@ -341,7 +341,14 @@ fn outage_client_a_service_that_refuses_the_credentials_fails_the_mount_at_once(
     // Offline is no reason to refuse a mount; credentials the service
     // refuses are: nothing would ever upload.
     let svc = Service::start();
-    for (flow, key) in [("api3", "wrong-key"), ("api3", SECRET_KEY)] {
+    for (flow, key) in [
+        ("api3", "wrong-key"),
+        ("v4", "wrong-key"),
+        ("apply", "wrong-key"),
+        ("api3", SECRET_KEY),
+        ("v4", SECRET_KEY),
+        ("apply", SECRET_KEY),
+    ] {
         let mnt = tempfile::tempdir().expect("tempdir");
         let cache = tempfile::tempdir().expect("tempdir");
         let mut child = std::process::Command::new(vodfs_bin())
@@ -388,7 +395,7 @@ fn outage_client_a_service_that_refuses_the_credentials_fails_the_mount_at_once(
         assert!(!is_mounted(mnt.path()));
         assert!(
             stderr.contains("refuses the credentials") && stderr.contains("AuthFailure"),
-            "{stderr}"
+            "{flow}: {stderr}"
         );
         assert!(!stderr.contains(key), "the key in the message: {stderr}");
     }

@@ -11,12 +11,14 @@ fn failed_upload_is_one_log_line_in_the_log_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("vodfs.log");
     let log_arg = log.to_str().expect("utf-8 path");
-    // v4: credentials checked by the first upload, not at mount time.
+    // ugc-ex signs locally with the key given: its credentials are
+    // checked by the first upload (v4, apply and API 3.0 check them at
+    // mount time: outage_client_a_service_that_refuses_the_credentials…).
     let m = Mount::with_args(
         &svc,
         &[
             "--protocol",
-            "v4",
+            "ugc-ex",
             "--secret-key",
             "wrong-key",
             "--log-file",

@@ -611,6 +611,7 @@ impl UploadFlow for Api3Client {
                 Err(e) if e.is_credential_refusal() || e.is_transport() => Err(e),
                 _ => Ok(()),
             }
+            // (API 3.0 answers are maps, not a `Reply`: judged here.)
         })
     }
 
