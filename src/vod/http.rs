@@ -2,7 +2,8 @@
 //! keep-alive client, one endpoint URL, POST with the parameters in the
 //! query string and the raw part bytes (or nothing) as the body, and the
 //! answer read (bounded) and handed to [`reply`]. Requests are bounded by
-//! stalls, not by their length ([`super::stall`]).
+//! stalls, not by their length ([`super::stall`]); [`exchange`] is that
+//! bounded, stall-guarded request for the JSON flows (API 3.0, family D) too.
 //!
 //! Transport errors are reported without the request URL, which carries
 //! the SecretId and the signature.
@@ -121,15 +122,6 @@ impl Endpoint {
     ) -> Result<Reply, VodError> {
         let mut url = self.base.clone();
         url.set_query(Some(query));
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
-        };
         let progress = Progress::default();
         let mut request = self.http.request(method.clone(), url);
         if method == reqwest::Method::POST {
@@ -138,25 +130,47 @@ impl Endpoint {
                 .header(reqwest::header::CONTENT_LENGTH, body.len())
                 .body(progress.body(body));
         }
-        let exchange = async {
-            let mut resp = request.send().await.map_err(transport)?;
-            progress.touch();
-            let status = resp.status().as_u16();
-            let mut buf = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-                progress.touch();
-                if buf.len() + chunk.len() > MAX_RESPONSE {
-                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok((status, buf))
-        };
-        let (status, buf) = stall::guard(&progress, self.stall, exchange)
-            .await
-            .map_err(|s| stall::error(action, s))??;
+        let (status, buf) = exchange(action, request, &progress, self.stall).await?;
         reply::reply(action, status, &buf)
     }
+}
+
+/// Sends `request` (its body, if any, wrapped by `progress`) and reads the
+/// answer, at most 1 MiB: its status and body. Abandoned when no byte
+/// moves for `stall`; transport errors never name the URL (it may carry a
+/// signature).
+pub async fn exchange(
+    action: &'static str,
+    request: reqwest::RequestBuilder,
+    progress: &Progress,
+    stall: Duration,
+) -> Result<(u16, Vec<u8>), VodError> {
+    let transport = |e: reqwest::Error| {
+        VodError::new(
+            action,
+            VodErrorKind::Transport {
+                timeout: e.is_timeout(),
+                message: error_chain(&e.without_url()),
+            },
+        )
+    };
+    let exchange = async {
+        let mut resp = request.send().await.map_err(transport)?;
+        progress.touch();
+        let status = resp.status().as_u16();
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            progress.touch();
+            if buf.len() + chunk.len() > MAX_RESPONSE {
+                return Err(VodError::bad_response(action, "response body over 1 MiB"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok((status, buf))
+    };
+    stall::guard(progress, stall, exchange)
+        .await
+        .map_err(|s| stall::error(action, s))?
 }
 
 /// The wire query of a v2-signed call (protocol.md §1): the caller's

@@ -59,13 +59,9 @@ use super::rules::cos_xml::{self, ListPartsResult};
 use super::rules::parts::part_count;
 use super::sign::tc3;
 use super::stall;
-use crate::report::chain as error_chain;
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
 use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
 use session::{Token, credential_ran_out, no_such_upload, now};
-
-/// The largest API answer read.
-const MAX_RESPONSE: usize = 1 << 20;
 
 /// Parts a ListParts page holds at most (COS's limit).
 const LIST_PAGE: usize = 1000;
@@ -171,15 +167,6 @@ impl Api3Client {
             service: api3::SERVICE,
         };
         let auth = tc3::authorization(&self.creds.secret_id, self.creds.secret_key(), &req);
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
-        };
         let mut request = self
             .http
             .post(self.url.clone())
@@ -200,23 +187,7 @@ impl Api3Client {
         let request = request
             .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(progress.body(body.into()));
-        let exchange = async {
-            let mut resp = request.send().await.map_err(transport)?;
-            progress.touch();
-            let status = resp.status().as_u16();
-            let mut buf = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-                progress.touch();
-                if buf.len() + chunk.len() > MAX_RESPONSE {
-                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok((status, buf))
-        };
-        let (status, buf) = stall::guard(&progress, self.stall, exchange)
-            .await
-            .map_err(|s| stall::error(action, s))??;
+        let (status, buf) = http::exchange(action, request, &progress, self.stall).await?;
         read_reply(action, status, &buf, &params)
     }
 

@@ -22,10 +22,6 @@ use super::super::ugc::{SignRequest, SignatureFormat, SignatureProvider, V5Terms
 use super::actions::{APPLY, LIST};
 use super::answer::envelope;
 use super::token::{FileFacts, TempCred, Token, credential_ran_out};
-use crate::report::chain as error_chain;
-
-/// The largest answer read.
-const MAX_RESPONSE: usize = 1 << 20;
 
 /// Settings of the `ugc` flow.
 #[derive(Debug, Clone)]
@@ -147,15 +143,6 @@ impl UgcClient {
             .map_err(|e| VodError::new(action, VodErrorKind::Request(e.to_string())))?;
         let mut url = self.url.clone();
         url.query_pairs_mut().append_pair("Action", action);
-        let transport = |e: reqwest::Error| {
-            VodError::new(
-                action,
-                VodErrorKind::Transport {
-                    timeout: e.is_timeout(),
-                    message: error_chain(&e.without_url()),
-                },
-            )
-        };
         let progress = stall::Progress::default();
         let request = self
             .http
@@ -163,23 +150,7 @@ impl UgcClient {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_LENGTH, bytes.len())
             .body(progress.body(bytes.into()));
-        let exchange = async {
-            let mut resp = request.send().await.map_err(transport)?;
-            progress.touch();
-            let status = resp.status().as_u16();
-            let mut buf = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-                progress.touch();
-                if buf.len() + chunk.len() > MAX_RESPONSE {
-                    return Err(VodError::bad_response(action, "response body over 1 MiB"));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok((status, buf))
-        };
-        let (status, buf) = stall::guard(&progress, self.stall, exchange)
-            .await
-            .map_err(|s| stall::error(action, s))??;
+        let (status, buf) = http::exchange(action, request, &progress, self.stall).await?;
         envelope(action, status, &buf)
     }
 
