@@ -34,7 +34,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::cos::{self, CosClient, CosKey, Object};
+use super::cos::{self, CosClient, CosKey, Object, is_no_such_upload};
 use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::flow::{
@@ -381,11 +381,6 @@ impl ApplyClient {
             cover_url,
         })
     }
-}
-
-/// COS's answer for an upload id it no longer has (completed or aborted).
-fn is_no_such_upload(e: &VodError) -> bool {
-    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
 impl UploadFlow for ApplyClient {

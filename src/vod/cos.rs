@@ -115,11 +115,64 @@ pub struct CosClient {
     base: Option<Url>,
 }
 
-fn now() -> u64 {
+/// Unix seconds now.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// A session's temporary COS credential (API 3.0's TempCertificate,
+/// family D's tempCertificate), as kept in the session token. `Debug`
+/// shows only its expiry.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TempCred {
+    pub secret_id: String,
+    pub secret_key: String,
+    pub token: String,
+    /// Unix seconds.
+    pub expired_time: u64,
+    /// When it was received (Unix seconds): its lifetime sets the margin.
+    pub issued: u64,
+}
+
+impl fmt::Debug for TempCred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TempCred")
+            .field("expired_time", &self.expired_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TempCred {
+    /// How long before expiry the credential is no longer used: a tenth
+    /// of its lifetime, between 1 s and 60 s.
+    pub fn margin(&self) -> u64 {
+        (self.expired_time.saturating_sub(self.issued) / 10).clamp(1, 60)
+    }
+
+    /// Whether a request may still start with it at `now`.
+    pub fn usable(&self, now: u64) -> bool {
+        now + self.margin() < self.expired_time
+    }
+}
+
+/// COS refused the session's credential because it ran out: by the
+/// service's word (`ExpiredToken`, whatever the local clock says), or any
+/// 403 once the local clock says it has.
+pub fn credential_ran_out(e: &VodError, c: &TempCred) -> bool {
+    match &e.kind {
+        VodErrorKind::Rest {
+            status: 403, code, ..
+        } => code == "ExpiredToken" || !c.usable(now()),
+        _ => false,
+    }
+}
+
+/// COS refused a request because the multipart upload is gone (completed).
+pub fn is_no_such_upload(e: &VodError) -> bool {
+    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
 impl CosClient {

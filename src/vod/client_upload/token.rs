@@ -4,53 +4,18 @@
 //! signer must be told again for the later calls.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub(super) use super::super::cos::{
+    TempCred, credential_ran_out, is_no_such_upload as no_such_upload, now,
+};
 use super::super::error::{VodError, VodErrorKind};
 use super::super::flow::UploadSettings;
 
 /// How long a client-upload session lives at the service (one day, the
 /// documented resume window).
 pub(super) const SESSION_LIFETIME: u64 = 24 * 3600;
-
-/// Unix seconds now.
-pub(super) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// ApplyUploadUGC's `tempCertificate`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct TempCred {
-    pub(super) secret_id: String,
-    pub(super) secret_key: String,
-    pub(super) token: String,
-    /// Unix seconds.
-    pub(super) expired_time: u64,
-    /// When it was received (Unix seconds): its lifetime sets the margin.
-    pub(super) issued: u64,
-}
-
-impl fmt::Debug for TempCred {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TempCred")
-            .field("expired_time", &self.expired_time)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TempCred {
-    /// Whether a request may still start with it at `now`: it must live a
-    /// tenth of its lifetime longer (between 1 s and 60 s).
-    pub(super) fn usable(&self, now: u64) -> bool {
-        let margin = (self.expired_time.saturating_sub(self.issued) / 10).clamp(1, 60);
-        now + margin < self.expired_time
-    }
-}
 
 /// What the signer is told for every call of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,22 +75,6 @@ impl fmt::Debug for Token {
             .field("applied", &self.applied)
             .finish_non_exhaustive()
     }
-}
-
-/// COS refused the session's credential because it ran out: by the
-/// service's word (`ExpiredToken`), or any 403 once the local clock says so.
-pub(super) fn credential_ran_out(e: &VodError, c: &TempCred) -> bool {
-    match &e.kind {
-        VodErrorKind::Rest {
-            status: 403, code, ..
-        } => code == "ExpiredToken" || !c.usable(now()),
-        _ => false,
-    }
-}
-
-/// COS refused a request because the multipart upload is gone (completed).
-pub(super) fn no_such_upload(e: &VodError) -> bool {
-    matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")
 }
 
 #[cfg(test)]
