@@ -31,6 +31,7 @@
 //! - `data`: the one pseudo-random generator ([`random_bytes`]), real MP4s,
 //!   local files, digests.
 //! - `check`: [`assert_committed`] and friends over a mount and a service.
+//! - `sdk`: where the official Python SDKs are ([`sdk_python`]).
 //! - `tools`: the real tools (`run`, `sh`, `getfattr`, `setfattr`,
 //!   `sha1sum`, `ffprobe`, HTTP GET).
 //!
@@ -45,6 +46,7 @@ mod flows;
 mod in_process;
 mod mount;
 mod proxy;
+mod sdk;
 mod service;
 mod tls;
 mod tools;
@@ -57,6 +59,7 @@ pub(crate) use flows::for_each_flow;
 pub use in_process::*;
 pub use mount::*;
 pub use proxy::*;
+pub use sdk::*;
 pub use service::*;
 pub use tls::*;
 pub use tools::*;

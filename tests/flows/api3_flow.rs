@@ -106,43 +106,6 @@ fn a_refused_apply_upload_fails_the_close_with_code_message_and_parameter() {
     assert_eq!(svc.media_count(), 0);
 }
 
-/// The SDK virtual environment's python (`scripts/install-sdks`, the same
-/// path tests/sdk computes), or None when it is absent and not required.
-fn sdk_python() -> Option<std::path::PathBuf> {
-    use sha2::{Digest as _, Sha256};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
-    let venv = match std::env::var_os("VODFS_SDK_VENV") {
-        Some(v) => std::path::PathBuf::from(v),
-        None => {
-            let mut h = Sha256::new();
-            for f in ["requirements.txt", "requirements-nodeps.txt"] {
-                h.update(std::fs::read(dir.join(f)).expect("requirements file"));
-            }
-            let hash = hex::encode(h.finalize());
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                        .join(".cache")
-                });
-            cache
-                .join("vodfs")
-                .join(format!("sdk-venv-{}", &hash[..16]))
-        }
-    };
-    let py = venv.join("bin/python");
-    if py.exists() && venv.join(".complete").exists() {
-        return Some(py);
-    }
-    assert!(
-        std::env::var_os("VODFS_REQUIRE_SDKS").is_none(),
-        "VODFS_REQUIRE_SDKS is set but {} is missing",
-        venv.display()
-    );
-    eprintln!("SKIPPED: the official SDKs are not installed (scripts/install-sdks)");
-    None
-}
-
 /// What the mount uploaded, as the official SDK's DescribeMediaInfos sees
 /// it: cp of a multi-part file and of a real MP4 into a directory with a
 /// class, a source context, an expiry and a storage region, rsync of the same tree (nothing sent twice),

@@ -5,64 +5,13 @@
 //! end (`done`). Nothing of the SDKs is patched but their endpoint (and,
 //! for vod-python-sdk, the 8-line endpoint shim of §4.3).
 //!
-//! The environment is `scripts/install-sdks`'s: pinned versions
-//! (`requirements.txt`, `requirements-nodeps.txt`) in
-//! `${XDG_CACHE_HOME:-~/.cache}/vodfs/sdk-venv-<hash of the requirements>`,
-//! or `VODFS_SDK_VENV`. When it is absent a test says so and is skipped,
-//! unless `VODFS_REQUIRE_SDKS` is set (`.ci/run` sets it), then it fails.
+//! The environment is `scripts/install-sdks`'s, found by
+//! `common::sdk_python` (skipped when absent unless `VODFS_REQUIRE_SDKS`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::common::*;
-
-fn sdk_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
-}
-
-/// The venv `scripts/install-sdks` makes.
-fn venv() -> PathBuf {
-    if let Some(v) = std::env::var_os("VODFS_SDK_VENV") {
-        return PathBuf::from(v);
-    }
-    let mut h = Sha256::new();
-    for f in ["requirements.txt", "requirements-nodeps.txt"] {
-        h.update(std::fs::read(sdk_dir().join(f)).expect("requirements file"));
-    }
-    let hash = hex::encode(h.finalize());
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache
-        .join("vodfs")
-        .join(format!("sdk-venv-{}", &hash[..16]))
-}
-
-/// The venv's python, or None (the test is skipped) when it is absent and
-/// not required.
-fn python() -> Option<PathBuf> {
-    let v = venv();
-    let py = v.join("bin/python");
-    if py.exists() && v.join(".complete").exists() {
-        return Some(py);
-    }
-    if std::env::var_os("VODFS_REQUIRE_SDKS").is_some() {
-        panic!(
-            "VODFS_REQUIRE_SDKS is set but the SDK environment {} is missing: run scripts/install-sdks",
-            v.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: the official SDKs are not installed ({} is missing); run scripts/install-sdks, \
-         or set VODFS_REQUIRE_SDKS=1 to make this a failure",
-        v.display()
-    );
-    None
-}
 
 /// Runs `script` against `svc`; its output.
 fn run_script(py: &Path, svc: &Service, script: &str) -> String {
@@ -107,7 +56,7 @@ fn assert_checks(out: &str, names: &[&str]) {
 
 #[test]
 fn tencentcloud_sdk_uploads_describes_and_is_refused_where_it_should_be() {
-    let Some(py) = python() else { return };
+    let Some(py) = sdk_python() else { return };
     let svc = Service::start();
     let out = run_script(&py, &svc, "tencentcloud_api.py");
     assert_checks(
@@ -142,7 +91,7 @@ fn tencentcloud_sdk_uploads_describes_and_is_refused_where_it_should_be() {
 
 #[test]
 fn cos_sdk_writes_with_the_temporary_credential_and_is_refused_without_it() {
-    let Some(py) = python() else { return };
+    let Some(py) = sdk_python() else { return };
     let svc = Service::start();
     let out = run_script(&py, &svc, "cos_temp_credential.py");
     assert_checks(
@@ -163,7 +112,7 @@ fn cos_sdk_writes_with_the_temporary_credential_and_is_refused_without_it() {
 
 #[test]
 fn ugc_d_cos_sdk_uploads_resumes_by_session_key_and_replaces_a_cover() {
-    let Some(py) = python() else { return };
+    let Some(py) = sdk_python() else { return };
     let svc = Service::start();
     let out = run_script(&py, &svc, "ugc_d_cos.py");
     assert_checks(
@@ -191,7 +140,7 @@ fn ugc_d_cos_sdk_uploads_resumes_by_session_key_and_replaces_a_cover() {
 
 #[test]
 fn vod_sdk_uploads_a_video_with_a_cover_through_the_endpoint_shim() {
-    let Some(py) = python() else { return };
+    let Some(py) = sdk_python() else { return };
     let svc = Service::start();
     let dir = tempfile::tempdir().expect("tmp");
     let mp4 = make_mp4(dir.path(), "real.mp4", 2);
