@@ -178,7 +178,10 @@ impl Mount {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(30);
+            // Longer than the mount's own bounded drain of commits in
+            // flight (30 s, `run::DRAIN_ON_EXIT`), so that a test sees the
+            // mount end by itself rather than by this kill.
+            let deadline = Instant::now() + Duration::from_secs(45);
             loop {
                 if let Ok(Some(_)) = c.try_wait() {
                     break;

@@ -46,6 +46,31 @@ fn kill_mid_upload(svc: &Service, cmd: &str) -> (Mount, Vec<u8>, u64) {
     (m, data, held)
 }
 
+/// Remounts `m` and checks that `name` resumed its saved session: it
+/// commits once with `data`, and after the remount at most the bytes
+/// missing at the stop (`held` part bytes were on the service) plus the one
+/// part in flight were sent.
+fn assert_resumed(svc: &Service, m: &mut Mount, name: &str, data: &[u8], held: u64) {
+    m.start();
+    let path = m.path(name);
+    wait(&[&path]);
+    assert_committed(svc, &path, data);
+    assert_eq!(svc.media_count(), 1, "committed once");
+    let len = data.len() as u64;
+    let after = part_bytes(svc) - held;
+    println!("ugc: {len} bytes; {held} held at the stop; {after} sent after the remount");
+    assert!(
+        after <= len - held + 1_048_576,
+        "{after} bytes sent after the remount, only {} were missing (+ one part in flight)",
+        len - held
+    );
+    assert!(
+        m.log().contains("resuming the saved upload session"),
+        "{}",
+        m.log()
+    );
+}
+
 /// kill -9 mid-upload, remount: ApplyUploadUGC with the saved
 /// vodSessionKey, ListParts, and only the missing parts are sent (at most
 /// the one in flight at the kill again); one media.
@@ -58,24 +83,7 @@ fn ugc_killed_mid_upload_resumes_from_the_parts_cos_holds() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (cmd, _log) = signer(tmp.path(), "");
     let (mut m, data, held) = kill_mid_upload(&svc, &cmd);
-    m.start();
-    let path = m.path("big.mp4");
-    wait(&[&path]);
-    assert_committed(&svc, &path, &data);
-    assert_eq!(svc.media_count(), 1, "committed once");
-    let len = data.len() as u64;
-    let after = part_bytes(&svc) - held;
-    println!("ugc: {len} bytes; {held} held at the kill; {after} re-sent after the remount");
-    assert!(
-        after <= len - held + 1_048_576,
-        "{after} bytes sent after the remount, only {} were missing (+ one part in flight)",
-        len - held
-    );
-    assert!(
-        m.log().contains("resuming the saved upload session"),
-        "{}",
-        m.log()
-    );
+    assert_resumed(&svc, &mut m, "big.mp4", &data, held);
 }
 
 /// A session the service has expired (a day old): the remount's resume
@@ -167,6 +175,12 @@ fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     m.unmount();
+    assert!(
+        m.log()
+            .contains("uploads still in flight stay recorded and resume at the next mount"),
+        "the unmount did not leave the upload recorded: {}",
+        m.log()
+    );
     let held = part_bytes(&svc);
     assert!(
         held < len,
@@ -174,23 +188,7 @@ fn ugc_an_unmount_mid_upload_resumes_at_the_next_mount() {
     );
     assert_eq!(svc.media_count(), 0);
     svc.admin_put("/admin/faults", "off");
-    m.start();
-    let path = m.path("long.mp4");
-    wait(&[&path]);
-    assert_committed(&svc, &path, &data);
-    assert_eq!(svc.media_count(), 1);
-    let after = part_bytes(&svc) - held;
-    println!("ugc unmount: {len} bytes; {held} held at the unmount; {after} sent after");
-    assert!(
-        after <= len - held + part,
-        "{after} sent, {} were missing",
-        len - held
-    );
-    assert!(
-        m.log().contains("resuming the saved upload session"),
-        "{}",
-        m.log()
-    );
+    assert_resumed(&svc, &mut m, "long.mp4", &data, held);
 }
 
 /// One call in five fails the way the service fails (a retryable negative
