@@ -1,5 +1,6 @@
 //! Playback: every committed media (and cover) at its URL path, with
-//! Content-Type from its type, Content-Length, a strong ETag (the MD5),
+//! Content-Type from its type, Content-Length, a strong ETag (the MD5, or
+//! the file id and size when none is recorded),
 //! Accept-Ranges and single byte ranges (`a-b`, `a-`, `-n`); 416 with
 //! `Content-Range: bytes */size` when unsatisfiable. A multi-range request
 //! is answered whole (200), which RFC 9110 allows. HEAD is served too.
@@ -88,6 +89,17 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeOutcome {
     RangeOutcome::Part(first, last)
 }
 
+/// A media's strong ETag: its MD5, or — for a media made of a multipart
+/// object, which records none (no data pass computes it) — its file id and
+/// size (a file id's bytes never change).
+fn etag(media: &super::store::MediaRow) -> String {
+    if media.md5.is_empty() {
+        format!("\"{}-{}\"", media.file_id, media.size)
+    } else {
+        format!("\"{}\"", media.md5)
+    }
+}
+
 fn status(code: StatusCode) -> Response {
     Response::builder()
         .status(code)
@@ -107,7 +119,7 @@ pub async fn serve(
     if method != Method::GET && method != Method::HEAD {
         return Some(status(StatusCode::METHOD_NOT_ALLOWED));
     }
-    let etag = format!("\"{}\"", media.md5);
+    let etag = etag(&media);
     let base = Response::builder()
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::ETAG, &etag)
