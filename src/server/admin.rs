@@ -85,7 +85,7 @@ async fn with_sha1(
 fn file_sha1(path: &std::path::Path) -> Result<String, super::error::ServerError> {
     use sha1::Digest as _;
     use std::io::Read as _;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = super::span::open(path)?;
     let (mut sha1, mut buf) = (sha1::Sha1::new(), vec![0u8; 1 << 20]);
     loop {
         match f.read(&mut buf)? {

@@ -10,12 +10,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::app::App;
-
-/// Bytes read from a media file per body chunk of a playback answer.
-const PLAYBACK_CHUNK: usize = 1 << 20;
 
 /// The MIME type of a media type (extension).
 pub fn content_type(file_type: &str) -> &'static str {
@@ -167,20 +163,13 @@ pub async fn serve(
     if method == Method::HEAD {
         return Some(b.body(Body::empty()).unwrap_or_default());
     }
-    let mut file = match tokio::fs::File::open(app.store.media_path(&media.file_id)).await {
-        Ok(f) => f,
+    match super::span::body(app.store.media_path(&media.file_id), first, len).await {
+        Ok(body) => Some(b.body(body).unwrap_or_default()),
         Err(e) => {
             tracing::error!(file_id = media.file_id, error = %e, "media file missing");
-            return Some(status(StatusCode::INTERNAL_SERVER_ERROR));
+            Some(status(StatusCode::INTERNAL_SERVER_ERROR))
         }
-    };
-    if file.seek(std::io::SeekFrom::Start(first)).await.is_err() {
-        return Some(status(StatusCode::INTERNAL_SERVER_ERROR));
     }
-    // Large reads: tokio's file reads hop to a blocking thread each, so the
-    // default 4 KiB chunks held playback to ~100 MB/s.
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), PLAYBACK_CHUNK);
-    Some(b.body(Body::from_stream(stream)).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod fuzz;
 mod hostile;
 mod killed;
 mod playback;
+mod spans;
 mod ugc;
 mod ugc_d;
 mod ugc_d_sig;

@@ -1,7 +1,7 @@
 //! COS multipart completion and the listings (`GET /?uploads`, `GET
 //! /<key>?uploadId=`). Completion checks the listed parts (ascending, each
 //! held with a matching ETag, all but the last at least the minimum size),
-//! concatenates them in the kernel into one durable object whose ETag is
+//! links them (`span::build`, no byte copied) into one durable object whose ETag is
 //! `"<md5 of the part md5s>-<n>"` as S3/COS compute it (no data pass: the
 //! object records no whole-file MD5 or SHA-1), then, under the commit lock,
 //! records it and drops the multipart state. The bodies are `vod::rules::cos_xml`'s types.
@@ -17,6 +17,7 @@ use super::object::{CosError, NewObject, Req, check_upload, err, store_object, x
 use crate::server::app::App;
 use crate::server::body;
 use crate::server::error::ServerError;
+use crate::server::span;
 use crate::server::store;
 use crate::vod::rules::cos_xml::{
     CompleteMultipartUpload, CompleteMultipartUploadResult, ListMultipartUploadsResult,
@@ -82,9 +83,9 @@ pub(super) async fn complete(
             ));
         }
     }
-    // The object is the listed parts end to end, copied in the kernel
-    // (no pass through user space, no hashing: the ETag is made of the part
-    // MD5s, and no check needs the whole object's MD5 or SHA-1), then
+    // The object is the listed parts end to end: a span directory of hard
+    // links to their files (no byte copied, no hashing: the ETag is made of
+    // the part MD5s, and no check needs the whole object's MD5 or SHA-1),
     // synced, all before the commit lock.
     let mut etag_md5 = Md5::new();
     let mut expected = 0u64;
@@ -100,7 +101,7 @@ pub(super) async fn complete(
         .join(format!("mp-{id}-{:016x}", rand::random::<u64>()));
     let guard = store::persist_guard(tmp.clone());
     let dest = tmp.clone();
-    let len = tokio::task::spawn_blocking(move || concat(&paths, &dest))
+    let len = tokio::task::spawn_blocking(move || span::build(&paths, &dest))
         .await
         .map_err(|e| ServerError::Internal(format!("assembling: {e}")))?
         .map_err(ServerError::from)?;
@@ -137,19 +138,6 @@ pub(super) async fn complete(
         etag,
     };
     Ok(xml(StatusCode::OK, result.to_xml()))
-}
-
-/// Writes `parts` end to end into a new file at `dest` and syncs it;
-/// returns its length. `std::io::copy` between files is `copy_file_range`
-/// on Linux: the bytes stay in the kernel.
-fn concat(parts: &[std::path::PathBuf], dest: &std::path::Path) -> std::io::Result<u64> {
-    let mut out = std::fs::File::create(dest)?;
-    let mut len = 0;
-    for p in parts {
-        len += std::io::copy(&mut std::fs::File::open(p)?, &mut out)?;
-    }
-    out.sync_all()?;
-    Ok(len)
 }
 
 pub(super) async fn list_uploads(app: &Arc<App>, req: &Req) -> Result<Response, CosError> {
