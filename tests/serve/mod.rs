@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod client;
 mod faults;
+mod finish;
 mod frontwize;
 mod fuzz;
 mod hostile;
