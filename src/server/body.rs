@@ -188,15 +188,25 @@ async fn stream_to(
     let mut kept = Some(Vec::new());
     let mut pending: Option<Pending> = None;
     let mut batch = Vec::new();
+    // A written batch not kept is the next one's buffer: its pages are
+    // mapped already (a fresh 1 MiB buffer per batch page-faulted in).
+    let mut spare: Option<Vec<u8>> = None;
     let mut stream = body.into_data_stream();
-    let take_back = |(s, b): (Sink, Vec<u8>), len: u64, kept: &mut Option<Vec<Vec<u8>>>| {
+    let take_back = |(s, mut b): (Sink, Vec<u8>),
+                     len: u64,
+                     kept: &mut Option<Vec<Vec<u8>>>,
+                     spare: &mut Option<Vec<u8>>| {
         match kept {
             Some(k) if len <= keep => {
                 if !b.is_empty() {
                     k.push(b);
                 }
             }
-            _ => *kept = None,
+            _ => {
+                *kept = None;
+                b.clear();
+                *spare = Some(b);
+            }
         }
         s
     };
@@ -225,15 +235,18 @@ async fn stream_to(
         }
         if batch.len() >= BATCH {
             let s = match pending.take() {
-                Some(p) => take_back(join(p).await?, len, &mut kept),
+                Some(p) => take_back(join(p).await?, len, &mut kept, &mut spare),
                 None => sink.take().expect("sink"),
             };
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + (64 << 10)));
+            let next = spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(BATCH + (64 << 10)));
+            let full = std::mem::replace(&mut batch, next);
             pending = Some(tokio::task::spawn_blocking(move || s.put(full)));
         }
     }
     let s = match pending.take() {
-        Some(p) => take_back(join(p).await?, len, &mut kept),
+        Some(p) => take_back(join(p).await?, len, &mut kept, &mut spare),
         None => sink.take().expect("sink"),
     };
     let last = join(tokio::task::spawn_blocking(move || {
@@ -241,7 +254,7 @@ async fn stream_to(
         Ok((s.sync()?, b))
     }))
     .await?;
-    let s = take_back(last, len, &mut kept);
+    let s = take_back(last, len, &mut kept, &mut spare);
     Ok((len, s, kept))
 }
 

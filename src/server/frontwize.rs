@@ -373,7 +373,7 @@ async fn put(app: &Arc<App>, id: &str, ext: &str, body: Body) -> Result<Value, F
     app.db(move |s| {
         inc.persist_to(&s.object_path(oid))?;
         if let Some(old) = s.put_object(&row)? {
-            let _ = std::fs::remove_file(s.object_path(old));
+            super::span::remove(&s.object_path(old));
         }
         Ok(())
     })
@@ -472,10 +472,7 @@ async fn commit(
     };
     let i = id.clone();
     app.db(move |s| {
-        let dest = s.media_path(&media.file_id);
-        let _ = std::fs::remove_file(&dest);
-        std::fs::hard_link(s.object_path(obj.id), &dest)?;
-        std::fs::File::open(dest.parent().unwrap_or(s.root()))?.sync_all()?;
+        super::span::link(&s.object_path(obj.id), &s.media_path(&media.file_id))?;
         s.insert_media(&media, None)?;
         s.set_fw_state(&i, "COMMITTED")?;
         Ok(())

@@ -108,6 +108,7 @@ pub mod ratelimit;
 pub mod respond;
 pub mod router;
 pub mod running;
+pub mod span;
 pub mod stats;
 pub mod store;
 pub mod store_api3;

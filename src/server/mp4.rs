@@ -27,8 +27,8 @@ pub struct Mp4Info {
 
 /// Reads `path`'s moov, if it is an MP4 with one.
 pub fn probe(path: &Path) -> Option<Mp4Info> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
+    let mut f = super::span::open(path).ok()?;
+    let len = f.len();
     let mut pos = 0u64;
     for _ in 0..MAX_BOXES {
         if pos + 8 > len {

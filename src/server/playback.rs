@@ -1,5 +1,6 @@
 //! Playback: every committed media (and cover) at its URL path, with
-//! Content-Type from its type, Content-Length, a strong ETag (the MD5),
+//! Content-Type from its type, Content-Length, a strong ETag (the MD5, or
+//! the file id and size when none is recorded),
 //! Accept-Ranges and single byte ranges (`a-b`, `a-`, `-n`); 416 with
 //! `Content-Range: bytes */size` when unsatisfiable. A multi-range request
 //! is answered whole (200), which RFC 9110 allows. HEAD is served too.
@@ -9,12 +10,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::app::App;
-
-/// Bytes read from a media file per body chunk of a playback answer.
-const PLAYBACK_CHUNK: usize = 1 << 20;
 
 /// The MIME type of a media type (extension).
 pub fn content_type(file_type: &str) -> &'static str {
@@ -88,6 +85,17 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeOutcome {
     RangeOutcome::Part(first, last)
 }
 
+/// A media's strong ETag: its MD5, or — for a media made of a multipart
+/// object, which records none (no data pass computes it) — its file id and
+/// size (a file id's bytes never change).
+fn etag(media: &super::store::MediaRow) -> String {
+    if media.md5.is_empty() {
+        format!("\"{}-{}\"", media.file_id, media.size)
+    } else {
+        format!("\"{}\"", media.md5)
+    }
+}
+
 fn status(code: StatusCode) -> Response {
     Response::builder()
         .status(code)
@@ -107,7 +115,7 @@ pub async fn serve(
     if method != Method::GET && method != Method::HEAD {
         return Some(status(StatusCode::METHOD_NOT_ALLOWED));
     }
-    let etag = format!("\"{}\"", media.md5);
+    let etag = etag(&media);
     let base = Response::builder()
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::ETAG, &etag)
@@ -155,20 +163,13 @@ pub async fn serve(
     if method == Method::HEAD {
         return Some(b.body(Body::empty()).unwrap_or_default());
     }
-    let mut file = match tokio::fs::File::open(app.store.media_path(&media.file_id)).await {
-        Ok(f) => f,
+    match super::span::body(app.store.media_path(&media.file_id), first, len).await {
+        Ok(body) => Some(b.body(body).unwrap_or_default()),
         Err(e) => {
             tracing::error!(file_id = media.file_id, error = %e, "media file missing");
-            return Some(status(StatusCode::INTERNAL_SERVER_ERROR));
+            Some(status(StatusCode::INTERNAL_SERVER_ERROR))
         }
-    };
-    if file.seek(std::io::SeekFrom::Start(first)).await.is_err() {
-        return Some(status(StatusCode::INTERNAL_SERVER_ERROR));
     }
-    // Large reads: tokio's file reads hop to a blocking thread each, so the
-    // default 4 KiB chunks held playback to ~100 MB/s.
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), PLAYBACK_CHUNK);
-    Some(b.body(Body::from_stream(stream)).unwrap_or_default())
 }
 
 #[cfg(test)]

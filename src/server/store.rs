@@ -8,7 +8,10 @@
 //! - `tmp/`: request bodies being received.
 //! - `parts/<upload row id>/data` (every part of a v4/UGC upload written at
 //!   its offset; renamed to the media file at finish), `media/<fileId>`,
-//!   `objects/<row id>`, `mpparts/<upload id>/<part number>`. (Stores made
+//!   `objects/<row id>`, `mpparts/<upload id>/<part number>`. An object
+//!   completed from multipart parts, and a media made of it, is a span
+//!   directory of hard links to the part files (`span.rs`, which every
+//!   reader of their data goes through). (Stores made
 //!   before the data file kept `parts/<upload row id>/<offset>` files; they
 //!   are still assembled.)
 //!
@@ -296,7 +299,7 @@ impl TmpGuard {
 impl Drop for TmpGuard {
     fn drop(&mut self) {
         if !self.1 {
-            let _ = std::fs::remove_file(&self.0);
+            super::span::remove(&self.0);
         }
     }
 }
@@ -310,7 +313,7 @@ impl Store {
         // Leftover bodies of requests cut by a crash.
         if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
             for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
+                super::span::remove(&e.path());
             }
         }
         // synchronous=FULL: a recorded part must survive power loss.

@@ -52,10 +52,7 @@ impl Store {
     /// directory synced), before the transaction that records the media.
     pub fn link_objects(&self, media: &[MediaRow], objects: &[ObjectRow]) -> Result<()> {
         for (m, o) in media.iter().zip(objects) {
-            let dest = self.media_path(&m.file_id);
-            let _ = std::fs::remove_file(&dest);
-            std::fs::hard_link(self.object_path(o.id), &dest)?;
-            std::fs::File::open(dest.parent().unwrap_or(self.root()))?.sync_all()?;
+            super::span::link(&self.object_path(o.id), &self.media_path(&m.file_id))?;
         }
         Ok(())
     }
@@ -64,7 +61,7 @@ impl Store {
     /// media links keep the bytes).
     pub fn remove_object_files(&self, objects: &[ObjectRow]) {
         for o in objects {
-            let _ = std::fs::remove_file(self.object_path(o.id));
+            super::span::remove(&self.object_path(o.id));
         }
     }
 

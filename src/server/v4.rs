@@ -326,8 +326,76 @@ fn missing_parts(size: u64, data_size: u64, held: &[PartRow]) -> Option<ServerEr
     (count > 0).then_some(ServerError::MissingParts { count, gaps })
 }
 
+/// An upload's data hashed before the commit lock (no per-byte work is
+/// done under it), with the parts it was hashed over.
+struct Hashed {
+    id: i64,
+    parts: Vec<PartRow>,
+    sha1: sha1::Sha1,
+    md5: md5::Md5,
+}
+
+/// The running hashes of a complete upload, or its data file hashed when
+/// its parts came out of order; None when there is nothing to hash (no
+/// upload, parts missing, a media already, a store from before the data
+/// file) or it fails: finish then does it under the lock as before.
+async fn hash_ahead(app: &Arc<App>, secret_id: &str, sha: &str) -> Option<Hashed> {
+    let (sid, sh) = (secret_id.to_string(), sha.to_string());
+    let (media, upload) = app
+        .db(move |s| Ok((s.media_by_sha(&sid, &sh)?, s.find_upload(&sid, &sh)?)))
+        .await
+        .ok()?;
+    let u = upload.filter(|_| media.is_none())?;
+    let id = u.id;
+    let parts = app.db(move |s| s.parts(id)).await.ok()?;
+    let data = app.store.upload_data_path(id);
+    if missing_parts(u.size, u.data_size, &parts).is_some() || !data.exists() {
+        return None;
+    }
+    let (a, key, size) = (app.clone(), (id, u.sha.clone()), u.size);
+    let (sha1, md5) = tokio::task::spawn_blocking(move || match a.running.take(&key, size) {
+        Some(h) => super::upload_data::trim(&data, size).map(|()| h),
+        None => super::upload_data::hash_data(&data, size),
+    })
+    .await
+    .ok()?
+    .ok()?;
+    Some(Hashed {
+        id,
+        parts,
+        sha1,
+        md5,
+    })
+}
+
+/// The hashes of an upload's data under the commit lock: a store from
+/// before the data file assembles its part files; otherwise the running
+/// hashes, or the data file read.
+async fn hash_under_lock(
+    dest: std::path::PathBuf,
+    paths: Vec<std::path::PathBuf>,
+    size: u64,
+    a: Arc<App>,
+    key: super::running::Key,
+) -> Result<(sha1::Sha1, md5::Md5)> {
+    tokio::task::spawn_blocking(move || {
+        if !dest.ends_with("data") {
+            return super::upload_data::assemble(&paths, &dest);
+        }
+        match a.running.take(&key, size) {
+            // Parts came in order: hashed already, no second read.
+            Some(h) => super::upload_data::trim(&dest, size).map(|()| h),
+            None => super::upload_data::hash_data(&dest, size),
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("assembling: {e}")))?
+    .map_err(ServerError::from)
+}
+
 pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result<MediaRow> {
     let sha = check_hex("fileSha", sha, 40)?;
+    let ahead = hash_ahead(app, secret_id, &sha).await;
     let _guard = app.commit_lock.lock().await;
     let (sid, sh) = (secret_id.to_string(), sha.clone());
     let (media, upload) = app
@@ -362,18 +430,12 @@ pub async fn finish_upload(app: &Arc<App>, secret_id: &str, sha: &str) -> Result
         .map(|p| app.store.part_path(id, p.offset))
         .collect();
     let (dest, size, a, key) = (tmp.clone(), u.size, app.clone(), (id, u.sha.clone()));
-    let (sha1, md5) = tokio::task::spawn_blocking(move || {
-        if !dest.ends_with("data") {
-            return super::upload_data::assemble(&paths, &dest);
-        }
-        match a.running.take(&key, size) {
-            // Parts came in order: hashed already, no second read.
-            Some(h) => super::upload_data::trim(&dest, size).map(|()| h),
-            None => super::upload_data::hash_data(&dest, size),
-        }
-    })
-    .await
-    .map_err(|e| ServerError::Internal(format!("assembling: {e}")))??;
+    // Hashed ahead over exactly these parts (none sent again since): done.
+    let ahead = ahead.filter(|h| h.id == id && h.parts == parts);
+    let (sha1, md5) = match ahead {
+        Some(h) => (h.sha1, h.md5),
+        None => hash_under_lock(dest, paths, size, a, key).await?,
+    };
     let actual = hex::encode(sha1.finalize());
     if actual != u.sha {
         let _ = tokio::fs::remove_file(&tmp).await;

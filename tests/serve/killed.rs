@@ -29,7 +29,7 @@ fn stalled_body(first: &[u8]) -> reqwest::Body {
 
 /// SIGKILL, then the same service again on its port and data directory
 /// (so a handle attached to it talks to the new process).
-fn kill9_and_restart(svc: &mut Service) {
+pub(super) fn kill9_and_restart(svc: &mut Service) {
     tokio::task::block_in_place(|| {
         svc.kill();
         svc.start_again();
@@ -124,16 +124,16 @@ async fn killed_v4_upload_resumes_from_every_acknowledged_part() {
 
 /// COS requests of one upload session, signed with its key (the
 /// account's for ApplyUpload, the temporary credential for API 3.0).
-struct Cos<'a> {
-    s: &'a TestServer,
-    host: String,
-    id: String,
-    key: String,
-    token: Option<String>,
+pub(super) struct Cos<'a> {
+    pub(super) s: &'a TestServer,
+    pub(super) host: String,
+    pub(super) id: String,
+    pub(super) key: String,
+    pub(super) token: Option<String>,
 }
 
 impl Cos<'_> {
-    fn request(
+    pub(super) fn request(
         &self,
         method: &str,
         key_path: &str,
@@ -174,7 +174,7 @@ impl Cos<'_> {
     }
 
     /// Sends a request; `(status, ETag header, body)`.
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: &str,
         key_path: &str,
@@ -198,7 +198,7 @@ impl Cos<'_> {
 }
 
 /// Every `<tag>…</tag>` value in `xml`, in order.
-fn tags(xml: &str, name: &str) -> Vec<String> {
+pub(super) fn tags(xml: &str, name: &str) -> Vec<String> {
     let (open, close) = (format!("<{name}>"), format!("</{name}>"));
     xml.split(&open)
         .skip(1)

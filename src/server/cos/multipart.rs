@@ -1,9 +1,10 @@
 //! COS multipart completion and the listings (`GET /?uploads`, `GET
 //! /<key>?uploadId=`). Completion checks the listed parts (ascending, each
 //! held with a matching ETag, all but the last at least the minimum size),
-//! assembles them under the commit lock into one durable object whose ETag
-//! is `"<md5 of the part md5s>-<n>"` as S3/COS compute it, then drops the
-//! multipart state. The bodies are `vod::rules::cos_xml`'s types.
+//! links them (`span::build`, no byte copied) into one durable object whose ETag is
+//! `"<md5 of the part md5s>-<n>"` as S3/COS compute it (no data pass: the
+//! object records no whole-file MD5 or SHA-1), then, under the commit lock,
+//! records it and drops the multipart state. The bodies are `vod::rules::cos_xml`'s types.
 
 use std::sync::Arc;
 
@@ -11,13 +12,12 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use md5::{Digest as _, Md5};
-use sha1::Sha1;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::object::{CosError, NewObject, Req, check_upload, err, store_object, xml};
 use crate::server::app::App;
 use crate::server::body;
 use crate::server::error::ServerError;
+use crate::server::span;
 use crate::server::store;
 use crate::vod::rules::cos_xml::{
     CompleteMultipartUpload, CompleteMultipartUploadResult, ListMultipartUploadsResult,
@@ -83,33 +83,37 @@ pub(super) async fn complete(
             ));
         }
     }
-    let _guard = app.commit_lock.lock().await;
-    let tmp = app.store.tmp_dir().join(format!("mp-{id}"));
-    let guard = store::persist_guard(tmp.clone());
-    let mut out = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(ServerError::from)?;
-    let (mut md5, mut sha1, mut etag_md5) = (Md5::new(), Sha1::new(), Md5::new());
-    let mut len = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
+    // The object is the listed parts end to end: a span directory of hard
+    // links to their files (no byte copied, no hashing: the ETag is made of
+    // the part MD5s, and no check needs the whole object's MD5 or SHA-1),
+    // synced, all before the commit lock.
+    let mut etag_md5 = Md5::new();
+    let mut expected = 0u64;
+    let mut paths = Vec::with_capacity(wanted.len());
     for (n, etag) in &wanted {
         etag_md5.update(hex::decode(etag).unwrap_or_default());
-        let mut f = tokio::fs::File::open(app.store.mp_part_path(id, *n))
-            .await
-            .map_err(ServerError::from)?;
-        loop {
-            let r = f.read(&mut buf).await.map_err(ServerError::from)?;
-            if r == 0 {
-                break;
-            }
-            md5.update(&buf[..r]);
-            sha1.update(&buf[..r]);
-            len += r as u64;
-            out.write_all(&buf[..r]).await.map_err(ServerError::from)?;
-        }
+        expected += held.iter().find(|(hn, _, _)| hn == n).map_or(0, |p| p.1);
+        paths.push(app.store.mp_part_path(id, *n));
     }
-    out.sync_all().await.map_err(ServerError::from)?;
-    drop(out);
+    let tmp = app
+        .store
+        .tmp_dir()
+        .join(format!("mp-{id}-{:016x}", rand::random::<u64>()));
+    let guard = store::persist_guard(tmp.clone());
+    let dest = tmp.clone();
+    let len = tokio::task::spawn_blocking(move || span::build(&paths, &dest))
+        .await
+        .map_err(|e| ServerError::Internal(format!("assembling: {e}")))?
+        .map_err(ServerError::from)?;
+    if len != expected {
+        return Err(ServerError::Internal(format!(
+            "upload {id}: the parts hold {len} bytes, {expected} were recorded"
+        ))
+        .into());
+    }
+    let _guard = app.commit_lock.lock().await;
+    // A completion that ran meanwhile took the upload.
+    check_upload(app, req, id).await?;
     let etag = format!("\"{}-{}\"", hex::encode(etag_md5.finalize()), wanted.len());
     store_object(
         app,
@@ -117,8 +121,8 @@ pub(super) async fn complete(
             bucket: &req.bucket,
             key: req.key(),
             len,
-            md5: hex::encode(md5.finalize()),
-            sha1: hex::encode(sha1.finalize()),
+            md5: String::new(),
+            sha1: String::new(),
             etag: etag.clone(),
         },
         &tmp,

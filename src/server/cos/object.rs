@@ -347,7 +347,7 @@ pub(super) async fn store_object(
     app.db(move |s| {
         store::persist(&src, &s.object_path(id))?;
         if let Some(old) = s.put_object(&row)? {
-            let _ = std::fs::remove_file(s.object_path(old));
+            crate::server::span::remove(&s.object_path(old));
         }
         Ok(())
     })
@@ -428,7 +428,8 @@ pub(super) async fn upload_part(
         body::discard(body).await;
         return Err(e);
     }
-    let inc = body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    // The ETag is the part's MD5; nothing needs a per-part SHA-1.
+    let inc = body::receive_hashed(body, &app.store.tmp_dir(), app.cfg.max_body, false).await?;
     let (len, md5) = (inc.len, inc.md5.clone());
     let i = id.to_string();
     let m = md5.clone();
@@ -447,7 +448,6 @@ pub(super) async fn get_object(
     headers: &axum::http::HeaderMap,
     head: bool,
 ) -> Result<Response, CosError> {
-    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
     let (b, k) = (req.bucket.clone(), req.key().to_string());
     let o = app
         .db(move |s| s.object(&b, &k))
@@ -479,17 +479,10 @@ pub(super) async fn get_object(
     if head {
         return Ok(builder.body(Body::empty()).unwrap_or_default());
     }
-    let mut f = tokio::fs::File::open(app.store.object_path(o.id))
+    let body = crate::server::span::body(app.store.object_path(o.id), first, len)
         .await
         .map_err(ServerError::from)?;
-    f.seek(std::io::SeekFrom::Start(first))
-        .await
-        .map_err(ServerError::from)?;
-    Ok(builder
-        .body(Body::from_stream(tokio_util::io::ReaderStream::new(
-            f.take(len),
-        )))
-        .unwrap_or_default())
+    Ok(builder.body(body).unwrap_or_default())
 }
 
 #[cfg(test)]
