@@ -28,6 +28,7 @@ impl Cache {
                 data_dir,
                 part_size,
                 last_read: LastRead::default(),
+                unsynced: Default::default(),
             }),
         };
         // Files unlinked while open when the last mount ended.
