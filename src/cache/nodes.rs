@@ -573,10 +573,17 @@ impl Cache {
     /// Makes the bytes of the sealed version (ino, version) durable and
     /// marks it verified (see [`Cache::seal_with`]). The mark is not synced:
     /// losing it only costs hashing the version again.
+    /// A version dropped meanwhile (its data file gone) has nothing to sync.
     pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
-        self.open_data(ino, version)?
-            .sync_data()
-            .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
+        let what = || format!("syncing version {version} of inode {ino}");
+        let file = match std::fs::File::open(self.data_path(ino, version)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.unsynced().remove(&(ino, version));
+                return Ok(());
+            }
+            r => r.map_err(|e| CacheError::io(what(), e))?,
+        };
+        file.sync_data().map_err(|e| CacheError::io(what(), e))?;
         self.unsynced().remove(&(ino, version));
         self.db().write(false, move |c| {
             c.execute(

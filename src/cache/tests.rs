@@ -162,6 +162,9 @@ fn a_version_is_verified_once_its_data_is_synced_and_only_then_lends_its_md5s() 
     // In the process that sealed it, a commit syncs it first: verified.
     c.seal_with(f.ino, v3, 2500, &h, false).unwrap();
     assert!(c.commit_info(f.ino, v3).unwrap().unwrap().verified);
+    // Syncing a version dropped meanwhile creates no data file.
+    c.sync_data(f.ino, v3 + 7).unwrap();
+    assert!(!c.data_path(f.ino, v3 + 7).exists());
 }
 
 #[test]
