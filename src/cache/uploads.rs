@@ -284,11 +284,18 @@ impl Cache {
         offset: u64,
         len: usize,
     ) -> Result<Vec<u8>, CacheError> {
+        use std::io::{Read, Seek, SeekFrom};
         let path = self.data_path(ino, version);
-        let file = std::fs::File::open(&path)
+        let mut file = std::fs::File::open(&path)
             .map_err(|e| CacheError::io(format!("opening {}", path.display()), e))?;
-        read_file_at(&file, offset, len)
-            .map_err(|e| CacheError::io(format!("reading {}", path.display()), e))
+        // The descriptor is this call's own, so is its cursor; `read_to_end`
+        // fills the spare capacity without zeroing it first (the memset of a
+        // zeroed buffer was 7 % of the mount's upload-phase samples).
+        let mut buf = Vec::with_capacity(len);
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.take(len as u64).read_to_end(&mut buf))
+            .map_err(|e| CacheError::io(format!("reading {}", path.display()), e))?;
+        Ok(buf)
     }
 
     /// Records the progress of the upload of (ino, version).
