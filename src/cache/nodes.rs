@@ -504,8 +504,9 @@ impl Cache {
     /// the process loses nothing either way (the bytes are in the kernel).
     /// The version is *verified* (its hashes describe the bytes on disk, so
     /// the upload sends parts without hashing them again) once its data was
-    /// synced: here when `sync`, else by [`Cache::sync_data`]. A version a
-    /// crash left unverified is hashed again from its data file.
+    /// synced: here when `sync`, else by [`Cache::sync_data`] (after the
+    /// close, or before its commit while the machine has not restarted). A
+    /// version a restart left unverified is hashed again from its data file.
     pub fn seal_with(
         &self,
         ino: u64,
@@ -520,17 +521,19 @@ impl Cache {
             .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
         let hashes = hashes.clone();
         let part_size = self.part_size();
+        let boot = self.boot_id();
         self.db().write(true, move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified, sealed_boot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     ino as i64,
                     version as i64,
                     size as i64,
                     part_size,
                     hashes.sha1.map(|s| s.to_vec()),
-                    sync
+                    sync,
+                    boot
                 ],
             )?;
             c.execute(
@@ -563,11 +566,7 @@ impl Cache {
                 params![ino as i64, size as i64, version as i64],
             )?;
             Ok(())
-        })?;
-        if !sync {
-            self.unsynced().insert((ino, version));
-        }
-        Ok(())
+        })
     }
 
     /// Makes the bytes of the sealed version (ino, version) durable and
@@ -577,14 +576,10 @@ impl Cache {
     pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
         let what = || format!("syncing version {version} of inode {ino}");
         let file = match std::fs::File::open(self.data_path(ino, version)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.unsynced().remove(&(ino, version));
-                return Ok(());
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             r => r.map_err(|e| CacheError::io(what(), e))?,
         };
         file.sync_data().map_err(|e| CacheError::io(what(), e))?;
-        self.unsynced().remove(&(ino, version));
         self.db().write(false, move |c| {
             c.execute(
                 "UPDATE versions SET verified = 1 WHERE ino = ?1 AND version = ?2",

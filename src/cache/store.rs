@@ -1,7 +1,7 @@
 //! [`Cache`]: the handle of one mount's staging store (opened by `open`).
 //! The operations are `impl Cache` blocks in the sibling files, by subject.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -16,10 +16,11 @@ pub(super) struct Inner {
     /// Last reads of committed content not yet written to the data files'
     /// atimes (see `space`): reads are recorded in memory, not in SQLite.
     pub(super) last_read: LastRead,
-    /// Versions this process sealed without syncing their data and has not
-    /// synced since: their bytes are in this kernel's page cache, so a sync
-    /// now verifies them (see `Cache::commit_info`).
-    pub(super) unsynced: Mutex<HashSet<(u64, u64)>>,
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`), recorded with a
+    /// seal that does not sync: while it is the same, the kernel still
+    /// holds the bytes written, so a sync verifies the version (see
+    /// `Cache::commit_info`). `None` when unreadable: never trusted.
+    pub(super) boot_id: Option<String>,
 }
 
 /// The staging store of one mount. Cheap to clone; all clones share the
@@ -72,11 +73,8 @@ impl Cache {
         &self.inner.db
     }
 
-    pub(super) fn unsynced(&self) -> MutexGuard<'_, HashSet<(u64, u64)>> {
-        self.inner
-            .unsynced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    pub(super) fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id.clone()
     }
 }
 

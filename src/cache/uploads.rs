@@ -123,8 +123,9 @@ pub struct CommitInfo {
     /// MD5 of each part (`size.div_ceil(part_size)` entries), `None` to compute.
     pub md5s: Vec<Option<[u8; 16]>>,
     /// The data file was synced after the hashes were computed from the
-    /// bytes written: they describe the bytes on disk. When false (a crash
-    /// came between the seal and the sync) they must be computed again.
+    /// bytes written: they describe the bytes on disk. When false (the
+    /// machine restarted between the seal and the sync) they must be
+    /// computed again.
     pub verified: bool,
 }
 
@@ -220,12 +221,21 @@ fn version_size(c: &Connection, ino: u64, version: u64) -> Result<Option<Version
 impl Cache {
     /// Everything a commit of (ino, version) needs; `None` when that
     /// version was never sealed or the file has no name any more. A version
-    /// this process sealed without syncing is synced first (a write-back
-    /// commit may start before the sync that follows its close), so it is
-    /// verified; blocks for that sync.
+    /// sealed without syncing since this boot is synced first (a write-back
+    /// commit may start before the sync that follows its close; the mount
+    /// may have been killed before it): the kernel still holds the bytes
+    /// written, so it is verified. Blocks for that sync.
     pub fn commit_info(&self, ino: u64, version: u64) -> Result<Option<CommitInfo>, CacheError> {
-        let pending_sync = self.unsynced().contains(&(ino, version));
-        if pending_sync {
+        let boot = self.boot_id();
+        let sealed_this_boot = self.db().read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM versions WHERE ino = ?1 AND version = ?2 AND verified = 0 AND sealed_boot = ?3",
+            )?
+            .query_row(params![ino as i64, version as i64, boot], |_| Ok(()))
+            .optional()?
+            .is_some())
+        })?;
+        if sealed_this_boot {
             self.sync_data(ino, version)?;
         }
         self.db().read(|c| {

@@ -1,12 +1,14 @@
 //! The upload trusts the part MD5s hashed while a file was written only
 //! for a version the cache marked verified (its data synced after the
-//! writes). A crash between a write-back close and its data sync can lose
-//! or change staged bytes (a power loss); such a version is hashed again
-//! from what the cache holds, and commits exactly those bytes.
+//! writes), or one sealed since the machine last started (a killed mount
+//! loses nothing the kernel holds: it is synced, then trusted). A power
+//! loss between a write-back close and its data sync can lose or change
+//! staged bytes; such a version is hashed again from what the cache holds,
+//! and commits exactly those bytes.
 //!
 //! A power loss cannot be produced in a test: the state it leaves is made
-//! by hand after a kill -9 (the version's mark cleared, bytes of one part
-//! changed in its data file), which is what a crash before the sync leaves.
+//! by hand after a kill -9 (the version's mark cleared and its boot made
+//! another, bytes of one part changed in its data file).
 
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::time::{Duration, Instant};
@@ -48,7 +50,7 @@ fn parts_hashed(log: &str, name: &str) -> Option<u64> {
 }
 
 #[test]
-fn crash_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes() {
+fn a_power_loss_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes() {
     let svc = Service::start();
     let mut m = Mount::with_args(&svc, &["--write-back=3600"]);
     let synced = Source {
@@ -59,8 +61,12 @@ fn crash_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes(
         name: "lost.mp4".into(),
         bytes: random_bytes(3 * PART + 2000, 62),
     };
+    let killed = Source {
+        name: "killed.mp4".into(),
+        bytes: random_bytes(2 * PART + 3000, 63),
+    };
     let mut inos = Vec::new();
-    for s in [&synced, &lost] {
+    for s in [&synced, &lost, &killed] {
         std::fs::write(m.path(&s.name), &s.bytes).expect("write");
         inos.push(std::fs::metadata(m.path(&s.name)).expect("stat").ino());
     }
@@ -79,7 +85,8 @@ fn crash_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes(
     let (version, _) = version_of(&m, inos[1]).expect("sealed");
     db(&m)
         .execute(
-            "UPDATE versions SET verified = 0 WHERE ino = ?1 AND version = ?2",
+            "UPDATE versions SET verified = 0, sealed_boot = 'a boot before the power loss'
+             WHERE ino = ?1 AND version = ?2",
             rusqlite::params![inos[1] as i64, version],
         )
         .expect("clear the mark");
@@ -93,16 +100,24 @@ fn crash_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes(
         .write_all_at(&damage, at as u64)
         .expect("damage");
     lost.bytes[at..at + damage.len()].copy_from_slice(&damage);
+    // What a kill -9 before `killed`'s sync leaves: no mark, same boot.
+    db(&m)
+        .execute(
+            "UPDATE versions SET verified = 0 WHERE ino = ?1",
+            [inos[2] as i64],
+        )
+        .expect("clear the mark");
     m.start();
     // fsync hurries a write-back commit (it would wait an hour otherwise).
-    for s in [&synced, &lost] {
+    for s in [&synced, &lost, &killed] {
         std::fs::File::open(m.path(&s.name))
             .and_then(|f| f.sync_all())
             .expect("fsync");
     }
-    wait_all(&m, &[m.path(&synced.name), m.path(&lost.name)]);
+    let paths = [&synced, &lost, &killed].map(|s| m.path(&s.name));
+    wait_all(&m, &paths);
     // Each committed once, with exactly the bytes the cache holds.
-    assert_all_committed_once(&svc, &m.mountpoint, &[synced, lost]);
+    assert_all_committed_once(&svc, &m.mountpoint, &[synced, lost, killed]);
     let log = m.log();
     let parts = 4;
     assert_eq!(
@@ -110,15 +125,19 @@ fn crash_before_the_data_sync_rehashes_the_version_and_commits_the_cached_bytes(
         Some(0),
         "a verified version is sent without hashing its parts again"
     );
+    assert_eq!(
+        parts_hashed(&log, "killed.mp4"),
+        Some(0),
+        "a version sealed in this boot is synced and trusted after a kill -9"
+    );
     let rehashed = parts_hashed(&log, "lost.mp4").expect("lost.mp4 committed line");
     assert!(
         rehashed >= parts,
         "the unverified version is hashed again from the cache: {rehashed} parts hashed"
     );
     assert!(
-        log.lines()
-            .any(|l| l.contains("file=/lost.mp4")
-                && l.contains("not synced before the mount stopped")),
+        log.lines().any(|l| l.contains("file=/lost.mp4")
+            && l.contains("not synced before the machine restarted")),
         "the re-check is logged naming the file"
     );
 }

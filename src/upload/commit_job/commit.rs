@@ -148,7 +148,7 @@ impl CacheCommitJob {
         latest.phase(Phase::Hashing);
         tracing::info!(file = %path, size, name = %job.file_name, "upload started");
         if !info.verified {
-            tracing::warn!(file = %path, "the staged bytes were not synced before the mount stopped: hashing them again from the cache before sending");
+            tracing::warn!(file = %path, "the staged bytes were not synced before the machine restarted: hashing them again from the cache before sending");
         }
         let flusher = Flusher::start(self.cache.clone(), latest.clone(), info.ino, info.version);
         let result = self
