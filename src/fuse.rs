@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    AccessFlags, BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
-    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenAccMode,
-    OpenFlags, RenameFlags as FuseRenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, SessionACL, TimeOrNow, WriteFlags,
+    AccessFlags, BackgroundSession, BackingId, Config, Errno, FileAttr, FileHandle, FileType,
+    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption,
+    OpenAccMode, OpenFlags, RenameFlags as FuseRenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, SessionACL, TimeOrNow, WriteFlags,
 };
 
 use crate::fs::{Attr, Fs, FsError, Kind, RenameFlags, Reply, SetAttrReq};
@@ -81,6 +81,8 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, opts: &MountOptions) -> io::Result<
     let adapter = FuseFs {
         fs: fs.clone(),
         ttl: opts.ttl,
+        passthrough: false,
+        backing: Default::default(),
     };
     let session = fuser::Session::new(adapter, mountpoint, &config)?.spawn()?;
     match crate::fs::mount_id(mountpoint) {
@@ -152,6 +154,17 @@ impl Drop for MountHandle {
 struct FuseFs {
     fs: Arc<Fs>,
     ttl: Duration,
+    /// The kernel accepted FUSE_PASSTHROUGH at init.
+    passthrough: bool,
+    backing: std::sync::Mutex<Backing>,
+}
+
+/// Backing files registered for passthrough: one per inode for all its
+/// open handles (the kernel refuses a second), dropped with the last.
+#[derive(Default)]
+struct Backing {
+    by_ino: std::collections::HashMap<u64, (BackingId, usize)>,
+    handles: std::collections::HashSet<u64>,
 }
 
 /// Logs a failed request once and gives its errno.
@@ -214,6 +227,49 @@ fn is_write(flags: OpenFlags) -> bool {
 }
 
 impl FuseFs {
+    /// Answers an open: passed through to the cached data file when the
+    /// filesystem allows it for this handle, else served by the mount.
+    fn opened(&self, ino: u64, fh: u64, reply: ReplyOpen) {
+        let file = self
+            .passthrough
+            .then(|| self.fs.passthrough_file(fh))
+            .flatten();
+        if let Some(file) = file {
+            let mut backing = self.backing.lock().unwrap_or_else(|p| p.into_inner());
+            let backing = &mut *backing;
+            if let std::collections::hash_map::Entry::Vacant(v) = backing.by_ino.entry(ino) {
+                match reply.open_backing(&file) {
+                    Ok(id) => {
+                        v.insert((id, 0));
+                    }
+                    Err(e) => tracing::debug!(ino, "no passthrough: {e}"),
+                }
+            }
+            if let Some((id, handles)) = backing.by_ino.get_mut(&ino) {
+                *handles += 1;
+                backing.handles.insert(fh);
+                tracing::debug!(ino, fh, "open passed through to the cached data file");
+                return reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+            }
+        }
+        reply.opened(FileHandle(fh), FopenFlags::empty());
+    }
+
+    /// A passed-through handle of `ino` is released: its backing file is
+    /// unregistered with the last one.
+    fn release_backing(&self, ino: u64, fh: u64) {
+        let mut backing = self.backing.lock().unwrap_or_else(|p| p.into_inner());
+        if !backing.handles.remove(&fh) {
+            return;
+        }
+        if let Some((_, handles)) = backing.by_ino.get_mut(&ino) {
+            *handles -= 1;
+            if *handles == 0 {
+                backing.by_ino.remove(&ino);
+            }
+        }
+    }
+
     fn attr(&self, a: &Attr) -> FileAttr {
         file_attr(a, self.fs.cache().part_size())
     }
@@ -261,6 +317,15 @@ impl Filesystem for FuseFs {
         // per directory when that pays), saving a LOOKUP per file.
         let _ = config
             .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
+        // by-id reads go straight to the cached data file (fs::passthrough).
+        self.passthrough = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok();
+        match self.passthrough {
+            true => tracing::info!("FUSE passthrough: by-id reads go to the cached data files"),
+            false => tracing::info!(
+                "FUSE passthrough not offered by the kernel: by-id reads go through the mount"
+            ),
+        }
         Ok(())
     }
 
@@ -434,7 +499,7 @@ impl Filesystem for FuseFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.fs.open(ino.0, is_write(flags)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(fh) => self.opened(ino.0, fh, reply),
             Err(e) => reply.error(errno("open", &e)),
         }
     }
@@ -496,13 +561,14 @@ impl Filesystem for FuseFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.release_backing(ino.0, fh.0);
         self.empty("release", self.fs.release(fh.0), reply);
     }
 

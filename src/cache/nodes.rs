@@ -450,8 +450,10 @@ impl Cache {
             // MD5s carry over only when the parts are the same size.
             let md5s: Vec<Option<[u8; 16]>> = {
                 let mut st = c.prepare_cached(
+                    // ... and only from a verified version (see `seal_with`).
                     "SELECT c.md5 FROM chunks c JOIN versions v ON v.ino = c.ino AND v.version = c.version
-                     WHERE c.ino = ?1 AND c.version = ?2 AND v.part_size = ?3 ORDER BY c.idx",
+                     WHERE c.ino = ?1 AND c.version = ?2 AND v.part_size = ?3 AND v.verified = 1
+                     ORDER BY c.idx",
                 )?;
                 st.query_map(params![ino as i64, old as i64, part_size], |r| {
                     r.get::<_, Option<Vec<u8>>>(0)
@@ -499,8 +501,12 @@ impl Cache {
 
     /// [`Cache::seal`], syncing the data file only when `sync`: write-back
     /// closes sync it right after replying ([`Cache::sync_data`]); a kill of
-    /// the process loses nothing either way (the bytes are in the kernel), and
-    /// after a power loss the upload's MD5 checks refuse bytes that differ.
+    /// the process loses nothing either way (the bytes are in the kernel).
+    /// The version is *verified* (its hashes describe the bytes on disk, so
+    /// the upload sends parts without hashing them again) once its data was
+    /// synced: here when `sync`, else by [`Cache::sync_data`] (after the
+    /// close, or before its commit while the machine has not restarted). A
+    /// version a restart left unverified is hashed again from its data file.
     pub fn seal_with(
         &self,
         ino: u64,
@@ -515,20 +521,45 @@ impl Cache {
             .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
         let hashes = hashes.clone();
         let part_size = self.part_size();
+        let boot = self.boot_id();
         self.db().write(true, move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![ino as i64, version as i64, size as i64, part_size, hashes.sha1.map(|s| s.to_vec())],
+                "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified, sealed_boot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    ino as i64,
+                    version as i64,
+                    size as i64,
+                    part_size,
+                    hashes.sha1.map(|s| s.to_vec()),
+                    sync,
+                    boot
+                ],
             )?;
-            c.execute("DELETE FROM chunks WHERE ino = ?1 AND version = ?2", params![ino as i64, version as i64])?;
-            let mut st = c.prepare_cached("INSERT INTO chunks (ino, version, idx, md5) VALUES (?1, ?2, ?3, ?4)")?;
+            c.execute(
+                "DELETE FROM chunks WHERE ino = ?1 AND version = ?2",
+                params![ino as i64, version as i64],
+            )?;
+            let mut st = c.prepare_cached(
+                "INSERT INTO chunks (ino, version, idx, md5) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for (i, m) in hashes.md5s.iter().enumerate() {
-                st.execute(params![ino as i64, version as i64, i as i64, m.map(|m| m.to_vec())])?;
+                st.execute(params![
+                    ino as i64,
+                    version as i64,
+                    i as i64,
+                    m.map(|m| m.to_vec())
+                ])?;
             }
             c.execute(
                 "INSERT OR REPLACE INTO uploads (ino, version, state, bytes_total, parts_total)
                  VALUES (?1, ?2, 'staged', ?3, ?4)",
-                params![ino as i64, version as i64, size as i64, hashes.md5s.len() as i64],
+                params![
+                    ino as i64,
+                    version as i64,
+                    size as i64,
+                    hashes.md5s.len() as i64
+                ],
             )?;
             c.execute(
                 "UPDATE inodes SET size = ?2 WHERE ino = ?1 AND version = ?3",
@@ -538,11 +569,24 @@ impl Cache {
         })
     }
 
-    /// Makes the bytes of (ino, version) durable.
+    /// Makes the bytes of the sealed version (ino, version) durable and
+    /// marks it verified (see [`Cache::seal_with`]). The mark is not synced:
+    /// losing it only costs hashing the version again.
+    /// A version dropped meanwhile (its data file gone) has nothing to sync.
     pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
-        self.open_data(ino, version)?
-            .sync_data()
-            .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))
+        let what = || format!("syncing version {version} of inode {ino}");
+        let file = match std::fs::File::open(self.data_path(ino, version)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            r => r.map_err(|e| CacheError::io(what(), e))?,
+        };
+        file.sync_data().map_err(|e| CacheError::io(what(), e))?;
+        self.db().write(false, move |c| {
+            c.execute(
+                "UPDATE versions SET verified = 1 WHERE ino = ?1 AND version = ?2",
+                params![ino as i64, version as i64],
+            )?;
+            Ok(())
+        })
     }
 
     /// True when (ino, version) was sealed (handed to a commit).

@@ -28,6 +28,10 @@ impl Cache {
                 data_dir,
                 part_size,
                 last_read: LastRead::default(),
+                boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
             }),
         };
         // Files unlinked while open when the last mount ended.

@@ -122,6 +122,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE uploads ADD COLUMN waiting_since_ns INTEGER;
     ALTER TABLE uploads ADD COLUMN next_try_ns INTEGER;
     ",
+    // 4: `verified` = 1 once a sealed version's data file was synced after
+    // its last write, so the hashes recorded with it (computed from the
+    // bytes as they were written) describe the bytes on disk. A version
+    // without it (sealed before its sync) is synced and trusted when the
+    // machine has not restarted since its seal (`sealed_boot`, the kernel's
+    // boot id: a killed process loses nothing the kernel holds); after a
+    // restart a crash may have lost bytes, so its hashes are recomputed
+    // from the data file before any is trusted.
+    "
+    ALTER TABLE versions ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE versions ADD COLUMN sealed_boot TEXT;
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

@@ -16,6 +16,11 @@ pub(super) struct Inner {
     /// Last reads of committed content not yet written to the data files'
     /// atimes (see `space`): reads are recorded in memory, not in SQLite.
     pub(super) last_read: LastRead,
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`), recorded with a
+    /// seal that does not sync: while it is the same, the kernel still
+    /// holds the bytes written, so a sync verifies the version (see
+    /// `Cache::commit_info`). `None` when unreadable: never trusted.
+    pub(super) boot_id: Option<String>,
 }
 
 /// The staging store of one mount. Cheap to clone; all clones share the
@@ -66,6 +71,10 @@ impl Cache {
 
     pub(super) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(super) fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id.clone()
     }
 }
 

@@ -134,6 +134,50 @@ fn seal_commit_info_and_read_at() {
 }
 
 #[test]
+fn a_version_is_verified_once_its_data_is_synced_and_only_then_lends_its_md5s() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let f = c
+        .create_node(ROOT_INO, b"v.mp4", Kind::File, 0o644, 0, 0)
+        .unwrap();
+    let content = vec![9u8; 2500];
+    let h = write_version(&c, f.ino, 1, &content);
+    // A synced seal is verified at once.
+    c.seal(f.ino, 1, 2500, &h).unwrap();
+    assert!(c.commit_info(f.ino, 1).unwrap().unwrap().verified);
+    // A write-back seal is not, until its sync; a commit in the same boot
+    // syncs it first, also after the mount was killed (a new Cache).
+    let (v2, md5s) = c.new_version(f.ino, true).unwrap();
+    assert_eq!(md5s, h.md5s, "a verified version lends its MD5s");
+    c.seal_with(f.ino, v2, 2500, &h, false).unwrap();
+    c.close();
+    drop(c);
+    let c = open(dir.path());
+    assert!(c.commit_info(f.ino, v2).unwrap().unwrap().verified);
+    // Sealed before a restart of the machine and never synced: its hashes
+    // are kept but not trusted, and lend nothing to the next version.
+    let (v3, _) = c.new_version(f.ino, true).unwrap();
+    c.seal_with(f.ino, v3, 2500, &h, false).unwrap();
+    c.db()
+        .write(true, move |db| {
+            db.execute(
+                "UPDATE versions SET sealed_boot = 'a boot before a restart' WHERE version = ?1",
+                [v3 as i64],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let info = c.commit_info(f.ino, v3).unwrap().unwrap();
+    assert!(!info.verified);
+    assert_eq!(info.md5s, h.md5s, "the hashes are kept, only not trusted");
+    let (v4, md5s) = c.new_version(f.ino, true).unwrap();
+    assert_eq!(md5s, Vec::<Option<[u8; 16]>>::new());
+    // Syncing a version dropped meanwhile creates no data file.
+    c.sync_data(f.ino, v4 + 7).unwrap();
+    assert!(!c.data_path(f.ino, v4 + 7).exists());
+}
+
+#[test]
 fn committed_media_survive_a_new_version_and_unlink() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());

@@ -149,7 +149,7 @@ impl Fs {
         Ok(fh)
     }
 
-    fn handle(&self, fh: u64) -> Result<Handle, FsError> {
+    pub(super) fn handle(&self, fh: u64) -> Result<Handle, FsError> {
         self.state()
             .handles
             .get(&fh)

@@ -39,6 +39,7 @@ mod io;
 mod links;
 mod names;
 mod open;
+mod passthrough;
 mod procfd;
 mod read_ahead;
 mod remote;

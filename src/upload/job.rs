@@ -96,6 +96,10 @@ pub struct Committed {
     /// Parts and bytes actually sent by this call (resume sends fewer).
     pub parts_sent: u64,
     pub bytes_sent: u64,
+    /// Parts whose MD5 this call computed by reading and hashing them (a
+    /// whole-file hash pass counts every part once): 0 when the source knew
+    /// and verified every part's MD5 ([`super::PartSource::md5s_verified`]).
+    pub parts_hashed: u64,
 }
 
 #[cfg(test)]

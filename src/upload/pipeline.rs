@@ -24,14 +24,21 @@
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
 //!   parts are sent, with the service's part size.
-//! - **Integrity.** Every part's MD5 is computed from the bytes actually
-//!   sent; when a precomputed MD5 exists and differs, the staged data changed
-//!   and the upload fails rather than commit something else. The service
-//!   verifies the whole-file SHA-1 at finish and any sha it reports back must
-//!   be ours (checked by the flow).
+//! - **Integrity.** A part's MD5 is computed from the bytes actually sent,
+//!   unless the source vouches for the MD5s it knows
+//!   ([`PartSource::md5s_verified`]: the cache's staged versions whose data
+//!   was synced after they were hashed while written), which spares the
+//!   second MD5 pass over the file; the service checks every part against
+//!   its MD5 either way. When a precomputed MD5 the source does not vouch
+//!   for differs from the bytes, the staged data changed and the upload
+//!   fails rather than commit something else. The service verifies the
+//!   whole-file SHA-1 at finish and any sha it reports back must be ours
+//!   (checked by the flow). [`Committed::parts_hashed`] counts the parts
+//!   hashed here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
@@ -118,6 +125,7 @@ fn committed(
     instant: bool,
     parts_sent: u64,
     bytes_sent: u64,
+    parts_hashed: u64,
 ) -> Committed {
     Committed {
         file_id: media.file_id,
@@ -127,6 +135,7 @@ fn committed(
         instant,
         parts_sent,
         bytes_sent,
+        parts_hashed,
     }
 }
 
@@ -164,6 +173,7 @@ impl Uploader {
         check_job(job, cancel)?;
         let len = src.len();
         let (sha1_hex, hashes) = Self::content_hashes(&src, job, observer, cancel).await?;
+        let pass_hashed = hashes.as_ref().map_or(0, |h| h.part_md5.len() as u64);
         observer.phase(Phase::Uploading);
         let hook = FileHook::new(&self.health, observer);
         let mut restarts = 0;
@@ -190,7 +200,7 @@ impl Uploader {
                         bytes_done: len,
                         bytes_total: len,
                     });
-                    return Ok(committed(media, sha1_hex, true, 0, 0));
+                    return Ok(committed(media, sha1_hex, true, 0, 0, pass_hashed));
                 }
                 Started::Upload { held, .. } => held,
             };
@@ -220,8 +230,15 @@ impl Uploader {
                 Err(_) => self.report_failure(&session).await,
                 Ok(_) => {}
             }
-            let (media, parts_sent, bytes_sent) = result?;
-            return Ok(committed(media, sha1_hex, false, parts_sent, bytes_sent));
+            let (media, parts_sent, bytes_sent, hashed) = result?;
+            return Ok(committed(
+                media,
+                sha1_hex,
+                false,
+                parts_sent,
+                bytes_sent,
+                pass_hashed + hashed,
+            ));
         }
     }
 
@@ -304,7 +321,8 @@ impl Uploader {
         }
     }
 
-    /// Sends what the service lacks and finishes: (media, parts, bytes sent).
+    /// Sends what the service lacks and finishes: (media, parts sent, bytes
+    /// sent, parts hashed).
     #[allow(clippy::too_many_arguments)]
     async fn transfer(
         &self,
@@ -316,9 +334,9 @@ impl Uploader {
         observer: &dyn Observer,
         hook: &dyn RetryHook,
         cancel: &CancellationToken,
-    ) -> Result<(Media, u64, u64), UploadError> {
+    ) -> Result<(Media, u64, u64, u64), UploadError> {
         let len = src.len();
-        let (parts_sent, bytes_sent) = match self.flow.transfer() {
+        let (parts_sent, bytes_sent, parts_hashed) = match self.flow.transfer() {
             Transfer::Parts => {
                 let ctx = PartCtx {
                     src,
@@ -326,10 +344,13 @@ impl Uploader {
                     session: &session,
                     len,
                     hook,
+                    hashed: AtomicU64::new(0),
                 };
                 let parallel = job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS);
-                self.send_parts(&ctx, held, parallel, observer, cancel)
-                    .await?
+                let (parts, bytes) = self
+                    .send_parts(&ctx, held, parallel, observer, cancel)
+                    .await?;
+                (parts, bytes, ctx.hashed.load(Ordering::Relaxed))
             }
             Transfer::Object => {
                 session = self.send_object(src, session, hook, cancel).await?;
@@ -340,7 +361,7 @@ impl Uploader {
                     bytes_done: len,
                     bytes_total: len,
                 });
-                (1, len)
+                (1, len, 0)
             }
         };
         observer.phase(Phase::Committing);
@@ -359,7 +380,7 @@ impl Uploader {
             })
             .await
             .map_err(retry_error)?;
-        Ok((media, parts_sent, bytes_sent))
+        Ok((media, parts_sent, bytes_sent, parts_hashed))
     }
 
     /// Streams the whole content (with retries, a fresh stream each time);
@@ -488,8 +509,11 @@ impl Uploader {
         cancel: &CancellationToken,
     ) -> Result<u64, UploadError> {
         let (offset, size) = part_range(ctx.len, ctx.session.part_size, index);
-        let (data, md5) = ctx.read(offset, size).await?;
-        if let Some(expected) = ctx.known_md5(index)
+        let known = ctx.known_md5(index);
+        let vouched = known.filter(|_| ctx.src.md5s_verified());
+        let (data, md5) = ctx.read(offset, size, vouched).await?;
+        if vouched.is_none()
+            && let Some(expected) = known
             && expected != md5
         {
             return Err(UploadError::SourceChanged(format!(
@@ -531,6 +555,8 @@ struct PartCtx<'a> {
     session: &'a Session,
     len: u64,
     hook: &'a dyn RetryHook,
+    /// Parts read and hashed so far (see [`Committed::parts_hashed`]).
+    hashed: AtomicU64,
 }
 
 impl PartCtx<'_> {
@@ -548,17 +574,26 @@ impl PartCtx<'_> {
             return Ok(m);
         }
         let (offset, size) = part_range(self.len, self.session.part_size, index);
-        Ok(self.read(offset, size).await?.1)
+        Ok(self.read(offset, size, None).await?.1)
     }
 
-    /// Reads exactly one part off the async threads, with its MD5.
-    async fn read(&self, offset: u64, size: u64) -> Result<(bytes::Bytes, [u8; 16]), UploadError> {
+    /// Reads exactly one part off the async threads, with its MD5: `known`
+    /// when given (the bytes are not hashed), else computed from them.
+    async fn read(
+        &self,
+        offset: u64,
+        size: u64,
+        known: Option<[u8; 16]>,
+    ) -> Result<(bytes::Bytes, [u8; 16]), UploadError> {
         let size = usize::try_from(size)
             .map_err(|_| UploadError::InvalidJob(format!("part of {size} bytes")))?;
         let src = self.src.clone();
+        if known.is_none() {
+            self.hashed.fetch_add(1, Ordering::Relaxed);
+        }
         let (data, md5) = tokio::task::spawn_blocking(move || {
             src.read_at(offset, size).map(|b| {
-                let m = hash::md5(&b);
+                let m = known.unwrap_or_else(|| hash::md5(&b));
                 (b, m)
             })
         })

@@ -358,6 +358,96 @@ async fn precomputed_hashes_skip_the_hashing_pass() {
     assert!(!rec.phases.lock().unwrap().contains(&Phase::Hashing));
 }
 
+/// A source whose known hashes are right, vouched for or not.
+struct Known {
+    mem: MemorySource,
+    md5s: Vec<[u8; 16]>,
+    sha1: String,
+    verified: bool,
+}
+
+impl PartSource for Known {
+    fn len(&self) -> u64 {
+        self.mem.len()
+    }
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.mem.read_at(offset, len)
+    }
+    fn sha1_hex(&self) -> Option<String> {
+        Some(self.sha1.clone())
+    }
+    fn part_md5(&self, part_size: u32, index: u64) -> Option<[u8; 16]> {
+        (part_size == PS).then(|| self.md5s.get(index as usize).copied())?
+    }
+    fn md5s_verified(&self) -> bool {
+        self.verified
+    }
+}
+
+fn known(content: &Bytes, verified: bool) -> Known {
+    Known {
+        mem: MemorySource(content.clone()),
+        md5s: content.chunks(PS as usize).map(hash::md5).collect(),
+        sha1: hash::sha1_hex(content),
+        verified,
+    }
+}
+
+#[tokio::test]
+async fn verified_md5s_are_sent_without_hashing_the_parts_again() {
+    let (flow, up) = setup();
+    let content = data(3 * PS as usize + 7, 5);
+    let cancel = CancellationToken::new();
+    let c = up
+        .upload(
+            Arc::new(known(&content, true)),
+            &job(2),
+            &NoObserver,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_hashed, 0);
+    assert_eq!(c.parts_sent, 4);
+    assert_eq!(flow.content(&c.file_id).unwrap(), content.to_vec());
+    // The same MD5s not vouched for: every part is hashed (and checked).
+    let other = data(3 * PS as usize + 7, 6);
+    let c = up
+        .upload(
+            Arc::new(known(&other, false)),
+            &job(2),
+            &NoObserver,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.parts_hashed, 4);
+    assert_eq!(flow.content(&c.file_id).unwrap(), other.to_vec());
+}
+
+#[tokio::test]
+async fn a_vouched_md5_that_is_wrong_is_refused_by_the_service_not_committed() {
+    let (flow, up) = setup();
+    let content = data(PS as usize + 3, 7);
+    let mut src = known(&content, true);
+    src.md5s[1] = [0u8; 16];
+    let e = up
+        .upload(
+            Arc::new(src),
+            &job(1),
+            &NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("md5 mismatch"), "{e}");
+    assert_eq!(
+        flow.finish_calls.load(Ordering::SeqCst),
+        0,
+        "nothing committed"
+    );
+}
+
 #[test]
 fn the_upload_future_can_be_spawned() {
     fn assert_send<T: Send + 'static>(_: T) {}

@@ -34,6 +34,15 @@ pub trait PartSource: Send + Sync + 'static {
     fn part_md5(&self, _part_size: u32, _index: u64) -> Option<[u8; 16]> {
         None
     }
+
+    /// True when every MD5 [`PartSource::part_md5`] knows is known to
+    /// describe the bytes [`PartSource::read_at`] returns (computed from
+    /// them and kept durable since): the pipeline then sends such a part as
+    /// read, without hashing it again. The service still checks each part
+    /// against its MD5 (the ETag it answers, or v4's `dataMd5`).
+    fn md5s_verified(&self) -> bool {
+        false
+    }
 }
 
 /// A source held in memory.

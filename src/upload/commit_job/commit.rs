@@ -147,6 +147,9 @@ impl CacheCommitJob {
         });
         latest.phase(Phase::Hashing);
         tracing::info!(file = %path, size, name = %job.file_name, "upload started");
+        if !info.verified {
+            tracing::warn!(file = %path, "the staged bytes were not synced before the machine restarted: hashing them again from the cache before sending");
+        }
         let flusher = Flusher::start(self.cache.clone(), latest.clone(), info.ino, info.version);
         let result = self
             .uploader
@@ -212,6 +215,7 @@ impl CacheCommitJob {
             url = c.url.as_deref().unwrap_or("(none)"),
             size,
             sent = c.bytes_sent,
+            parts_hashed = c.parts_hashed,
             instant = c.instant,
             secs = format!("{secs:.3}"),
             mb_per_s = format!("{:.1}", size as f64 / secs.max(1e-6) / 1e6),

@@ -6,7 +6,9 @@ use crate::cache::{Cache, CommitInfo};
 use crate::upload::source::PartSource;
 
 /// A staged version as a [`PartSource`], with the hashes computed while it
-/// was written.
+/// was written when the cache verified them (its data synced after them);
+/// without that mark a crash may have changed the bytes, so none is known
+/// and the pipeline computes them all from the data file.
 pub(super) struct StagedSource {
     cache: Cache,
     ino: u64,
@@ -15,19 +17,26 @@ pub(super) struct StagedSource {
     part_size: u32,
     sha1: Option<[u8; 20]>,
     md5s: Vec<Option<[u8; 16]>>,
+    verified: bool,
 }
 
 impl StagedSource {
     /// The source of the version `info` describes.
     pub(super) fn new(cache: Cache, info: &CommitInfo) -> Self {
+        let (sha1, md5s) = if info.verified {
+            (info.sha1, info.md5s.clone())
+        } else {
+            (None, vec![None; info.md5s.len()])
+        };
         StagedSource {
             cache,
             ino: info.ino,
             version: info.version,
             size: info.size,
             part_size: info.part_size,
-            sha1: info.sha1,
-            md5s: info.md5s.clone(),
+            sha1,
+            md5s,
+            verified: info.verified,
         }
     }
 
@@ -58,5 +67,9 @@ impl PartSource for StagedSource {
             return None;
         }
         self.md5s.get(index as usize).copied().flatten()
+    }
+
+    fn md5s_verified(&self) -> bool {
+        self.verified
     }
 }
