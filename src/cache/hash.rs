@@ -210,6 +210,25 @@ impl ContentHasher {
         }
     }
 
+    /// The parts sealed at the frontier from part `from` on: (the index
+    /// of the first part not sealed yet, the MD5s of the sealed parts of
+    /// `from..` that are valid). For a caller that reports each part once
+    /// as the frontier passes it (parts sent while writing); nothing new
+    /// once tracking stopped.
+    pub fn sealed_from(&self, from: u64) -> (u64, Vec<(u64, [u8; 16])>) {
+        let Some(pos) = self.pos else {
+            return (from, Vec::new());
+        };
+        let end = pos / self.part_size;
+        if end <= from {
+            // Truncated behind `from`: the parts are reported again as
+            // the frontier passes them with their new bytes.
+            return (end, Vec::new());
+        }
+        let got = self.md5s.range(from..end).map(|(k, m)| (*k, *m)).collect();
+        (end, got)
+    }
+
     /// The hashes valid for a content of `size` bytes.
     pub fn finish(&self, size: u64) -> Hashes {
         let nparts = size.div_ceil(self.part_size);

@@ -122,6 +122,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE uploads ADD COLUMN waiting_since_ns INTEGER;
     ALTER TABLE uploads ADD COLUMN next_try_ns INTEGER;
     ",
+    // The session of parts sent while a version was still being written
+    // (`upload::early`), with the fingerprint of the job it was started
+    // for: the commit resumes it, an unlink aborts it. The uploads row's
+    // resume token takes over once the commit saves one.
+    "
+    CREATE TABLE early_sessions (
+        ino         INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        token       BLOB NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (ino, version)
+    );
+    ",
 ];
 
 fn options(read_only: bool) -> Options {
