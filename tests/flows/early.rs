@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// The service's open multipart uploads: (key, parts held).
-fn open_uploads(svc: &Service) -> Vec<(String, u64)> {
-    svc.admin("/admin/multipart")
-        .as_array()
-        .expect("multipart list")
-        .iter()
-        .map(|u| {
-            (
-                u["key"].as_str().unwrap_or_default().to_string(),
-                u["parts"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
 /// Waits (generously) until `what` holds; panics naming `why` otherwise.
 fn wait_until(why: &str, mut what: impl FnMut() -> bool) {
     let t0 = Instant::now();
@@ -50,7 +35,7 @@ fn early_parts_go_up_before_the_close_and_the_commit_is_the_content_at_close() {
     write_in_mib(&mut f, &data[..12 << 20]);
     // The file is still open: parts are at the service already.
     wait_until("parts held before the close", || {
-        open_uploads(&svc).iter().any(|(_, n)| *n >= 4)
+        svc.open_multipart().iter().any(|(_, n)| *n >= 4)
     });
     let before_close = svc.admin("/admin/stats")["partsReceived"]
         .as_u64()
@@ -67,7 +52,11 @@ fn early_parts_go_up_before_the_close_and_the_commit_is_the_content_at_close() {
     let c = assert_committed(&svc, &path, &data);
     assert_eq!(c.record["flow"].as_str(), Some("api3"), "{}", c.record);
     assert_eq!(svc.media_count(), 1);
-    assert!(open_uploads(&svc).is_empty(), "{:?}", open_uploads(&svc));
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
     let total = svc.admin("/admin/stats")["partsReceived"]
         .as_u64()
         .unwrap_or(0);
@@ -90,25 +79,29 @@ fn early_a_file_unlinked_or_renamed_to_a_temp_name_mid_write_leaves_nothing() {
     // Unlinked while written.
     let mut f = std::fs::File::create(m.path("gone.mp4")).expect("create");
     write_in_mib(&mut f, &data);
-    wait_until("parts of gone.mp4 held", || !open_uploads(&svc).is_empty());
+    wait_until("parts of gone.mp4 held", || {
+        !svc.open_multipart().is_empty()
+    });
     std::fs::remove_file(m.path("gone.mp4")).expect("unlink");
     write_in_mib(&mut f, &data[..1 << 20]);
     drop(f);
     wait_until("the unlinked file's upload aborted", || {
-        open_uploads(&svc).is_empty()
+        svc.open_multipart().is_empty()
     });
     // Renamed to a temporary name while written, then removed.
     let mut f = std::fs::File::create(m.path("edit.mp4")).expect("create");
     write_in_mib(&mut f, &data);
-    wait_until("parts of edit.mp4 held", || !open_uploads(&svc).is_empty());
+    wait_until("parts of edit.mp4 held", || {
+        !svc.open_multipart().is_empty()
+    });
     std::fs::rename(m.path("edit.mp4"), m.path(".edit.mp4.Ab12Cd")).expect("rename");
     wait_until("the renamed file's upload aborted", || {
-        open_uploads(&svc).is_empty()
+        svc.open_multipart().is_empty()
     });
     drop(f);
     std::fs::remove_file(m.path(".edit.mp4.Ab12Cd")).expect("unlink");
     assert_eq!(svc.media_count(), 0, "a half media was committed");
-    assert!(open_uploads(&svc).is_empty());
+    assert!(svc.open_multipart().is_empty());
 }
 
 #[test]
@@ -120,14 +113,18 @@ fn early_rsync_style_temp_file_commits_under_its_final_name_with_its_early_parts
     let mut f = std::fs::File::create(&temp).expect("create");
     write_in_mib(&mut f, &data);
     wait_until("parts of the temp file held", || {
-        open_uploads(&svc).iter().any(|(_, n)| *n >= 4)
+        svc.open_multipart().iter().any(|(_, n)| *n >= 4)
     });
     drop(f);
     std::fs::rename(&temp, m.path("clip.mp4")).expect("rename to the final name");
     let c = assert_committed(&svc, &m.path("clip.mp4"), &data);
     assert_eq!(c.record["name"].as_str(), Some("clip"), "{}", c.record);
     assert_eq!(svc.media_count(), 1);
-    assert!(open_uploads(&svc).is_empty(), "{:?}", open_uploads(&svc));
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
     assert!(
         m.log()
             .contains("resuming the parts sent while it was written"),
@@ -174,5 +171,9 @@ fn early_a_real_rsync_and_ffmpeg_into_the_mount_commit_playable_media() {
         .arg(m.path("r.mp4")));
     assert_committed(&svc, &m.path("r.mp4"), &data);
     assert_eq!(svc.media_count(), 2);
-    assert!(open_uploads(&svc).is_empty(), "{:?}", open_uploads(&svc));
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
 }
