@@ -418,4 +418,25 @@ mod tests {
         assert_eq!(got.sha1, None);
         assert_eq!(got.md5s, vec![Some(m), None, Some(m)]);
     }
+
+    #[test]
+    fn sealed_from_reports_new_parts_once_and_again_after_a_truncate() {
+        let mut h = ContentHasher::new(PART);
+        let data: Vec<u8> = (0..3 * PART + 10).map(|i| i as u8).collect();
+        h.write(0, &data);
+        let (next, got) = h.sealed_from(0);
+        assert_eq!(next, 3);
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[1].1,
+            <[u8; 16]>::from(Md5::digest(&data[PART as usize..2 * PART as usize]))
+        );
+        assert_eq!(h.sealed_from(next), (3, Vec::new()));
+        h.truncate(data.len() as u64, 0);
+        let (next, got) = h.sealed_from(next);
+        assert_eq!((next, got.len()), (0, 0));
+        h.write(0, &data[..PART as usize]);
+        let (next, got) = h.sealed_from(next);
+        assert_eq!((next, got.len()), (1, 1));
+    }
 }

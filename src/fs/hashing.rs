@@ -170,6 +170,31 @@ mod tests {
     use sha1::Sha1;
 
     #[test]
+    fn the_sink_hears_each_part_sealed_at_the_frontier_once() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h2 = heard.clone();
+        let mut h = Hashing::new(ContentHasher::new(4096));
+        assert!(h.wants_sink());
+        h.set_sink(Some(std::sync::Arc::new(move |i, m| {
+            h2.lock().unwrap().push((i, m))
+        })));
+        for (i, c) in data.chunks(1000).enumerate() {
+            h.write((i * 1000) as u64, c);
+        }
+        // A patch of part 0 after it was told: not told again.
+        h.write(0, b"patched");
+        let _ = h.finish(data.len() as u64);
+        let expected: Vec<(u64, [u8; 16])> = data
+            .chunks(4096)
+            .take(2)
+            .enumerate()
+            .map(|(i, c)| (i as u64, Md5::digest(c).into()))
+            .collect();
+        assert_eq!(*heard.lock().unwrap(), expected);
+    }
+
+    #[test]
     fn the_worker_gives_the_same_hashes_as_inline() {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13) as u8).collect();
         let mut h = Hashing::new(ContentHasher::new(4096));

@@ -177,3 +177,90 @@ fn early_a_real_rsync_and_ffmpeg_into_the_mount_commit_playable_media() {
         svc.open_multipart()
     );
 }
+
+#[test]
+fn early_parts_in_write_back_mode_go_up_before_the_close_and_the_commit_resumes_them() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.3"]);
+    let path = m.path("wb.mp4");
+    let data = random_bytes((10 << 20) + 99, 76);
+    let mut f = std::fs::File::create(&path).expect("create");
+    write_in_mib(&mut f, &data[..8 << 20]);
+    wait_until("parts held before the close", || {
+        svc.open_multipart().iter().any(|(_, n)| *n >= 4)
+    });
+    write_in_mib(&mut f, &data[8 << 20..]);
+    drop(f);
+    wait(&[&path]);
+    assert_committed(&svc, &path, &data);
+    assert_eq!(svc.media_count(), 1);
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
+    assert!(
+        m.log()
+            .contains("resuming the parts sent while it was written"),
+        "{}",
+        tail(&m.log(), 30)
+    );
+}
+
+#[test]
+fn early_nothing_goes_up_before_the_close_with_no_early_parts_or_v4() {
+    for args in [
+        &["--no-early-parts"][..],
+        &["--protocol", "v4"][..],
+        &["--protocol", "ugc"][..],
+    ] {
+        let svc = Service::start();
+        let m = Mount::with_args(&svc, args);
+        let path = m.path("late.mp4");
+        let data = random_bytes(8 << 20, 77);
+        let mut f = std::fs::File::create(&path).expect("create");
+        write_in_mib(&mut f, &data);
+        // Give a sender every chance (a generous pause, not a deadline):
+        // with these options there is none.
+        std::thread::sleep(Duration::from_secs(2));
+        let stats = svc.admin("/admin/stats");
+        assert_eq!(
+            stats["partsReceived"].as_u64(),
+            Some(0),
+            "{args:?}: {stats}"
+        );
+        drop(f);
+        assert_committed(&svc, &path, &data);
+        assert!(!m.log().contains("resuming the parts sent"), "{args:?}");
+    }
+}
+
+#[test]
+fn early_parts_with_the_apply_flow_go_up_before_the_close_too() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--protocol", "apply"]);
+    let path = m.path("apply.mp4");
+    let mut data = random_bytes((9 << 20) + 1, 78);
+    let mut f = std::fs::File::create(&path).expect("create");
+    write_in_mib(&mut f, &data[..8 << 20]);
+    wait_until("parts held before the close", || {
+        svc.open_multipart().iter().any(|(_, n)| *n >= 4)
+    });
+    write_in_mib(&mut f, &data[8 << 20..]);
+    data[..8].copy_from_slice(b"patched!");
+    f.seek(SeekFrom::Start(0)).expect("seek");
+    f.write_all(b"patched!").expect("patch");
+    drop(f);
+    let c = assert_committed(&svc, &path, &data);
+    assert_eq!(c.record["flow"].as_str(), Some("C"), "{}", c.record);
+    assert_eq!(svc.media_count(), 1);
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
+    assert!(
+        m.log()
+            .contains("resuming the parts sent while it was written")
+    );
+}

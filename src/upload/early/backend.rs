@@ -2,10 +2,12 @@
 //! senders fed from its calls: sealed parts go to [`EarlyUploads`], a
 //! commit first stops the file's sender, an unlink or rename tells it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 
 use super::uploads::EarlyUploads;
 use crate::upload::backend::{Backend, CommitError};
@@ -15,11 +17,18 @@ use crate::upload::backend::{Backend, CommitError};
 pub struct EarlyBackend {
     inner: Arc<dyn Backend>,
     early: Arc<EarlyUploads>,
+    /// Write-back commits being handed over (the sender stopping before
+    /// `inner.commit_after`): a `wait` first waits for them.
+    handing: Arc<Mutex<HashMap<u64, Shared<BoxFuture<'static, ()>>>>>,
 }
 
 impl EarlyBackend {
     pub fn new(inner: Arc<dyn Backend>, early: Arc<EarlyUploads>) -> Self {
-        EarlyBackend { inner, early }
+        EarlyBackend {
+            inner,
+            early,
+            handing: Arc::default(),
+        }
     }
 }
 
@@ -33,15 +42,37 @@ impl Backend for EarlyBackend {
     }
 
     fn commit_after(&self, ino: u64, version: u64, quiet: Duration) {
+        if !self.early.sending(ino) {
+            return self.inner.commit_after(ino, version, quiet);
+        }
         let (inner, stop) = (self.inner.clone(), self.early.stop(ino));
-        self.early.runtime().spawn(async move {
+        let handing = self.handing.clone();
+        let handover = async move {
             stop.await;
             inner.commit_after(ino, version, quiet);
-        });
+            let mut h = handing.lock().unwrap_or_else(|p| p.into_inner());
+            h.remove(&ino);
+        }
+        .boxed()
+        .shared();
+        let mut h = self.handing.lock().unwrap_or_else(|p| p.into_inner());
+        h.insert(ino, handover.clone());
+        drop(h);
+        self.early.runtime().spawn(handover);
     }
 
     fn wait(&self, ino: u64) -> BoxFuture<'static, Result<(), CommitError>> {
-        self.inner.wait(ino)
+        let handover = {
+            let h = self.handing.lock().unwrap_or_else(|p| p.into_inner());
+            h.get(&ino).cloned()
+        };
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            if let Some(h) = handover {
+                h.await;
+            }
+            inner.wait(ino).await
+        })
     }
 
     fn cancel(&self, ino: u64) {

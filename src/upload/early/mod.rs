@@ -11,8 +11,9 @@
 //!   saved session (the service lists what it holds, each part is checked
 //!   against the sealed content's MD5, a part rewritten since — an MP4
 //!   muxer patching its header at offset 0 — or truncated is sent again
-//!   under the same part number). A part that fails early is simply left
-//!   to the commit; nothing early is retried.
+//!   under the same part number). The first part that fails early stops
+//!   the file's sender and leaves the rest to the commit (with its
+//!   retries): nothing early is retried, no byte is sent into an outage.
 //! - **Stopped before the commit.** The commit of a file first stops its
 //!   early sender and waits for the parts in flight, so no stale early part
 //!   can land after the commit listed what the service holds.

@@ -124,6 +124,11 @@ impl EarlyUploads {
         *lock(&sender.task) = Some(task);
     }
 
+    /// True while `ino` has a sender (its commit must stop it first).
+    pub fn sending(&self, ino: u64) -> bool {
+        lock(&self.files).contains_key(&ino)
+    }
+
     /// Stops the sender of `ino` (the commit is about to run): resolves
     /// once its parts in flight are done.
     pub fn stop(&self, ino: u64) -> BoxFuture<'static, ()> {
@@ -286,11 +291,15 @@ impl EarlyUploads {
                 _ = s.abort.cancelled() => return sent,
                 r = in_flight.next() => match r {
                     Some(Ok(())) => sent += 1,
-                    Some(Err(e)) if e.is_session_expired() => {
-                        tracing::info!(ino, "early session expired; the commit sends the rest: {e}");
+                    Some(Err(e)) => {
+                        // Nothing early is retried: the service in trouble
+                        // (down, refusing, the session expired) is the
+                        // commit's to ride out, with its retries; trying
+                        // the next parts meanwhile would only send bytes
+                        // for nothing.
+                        tracing::info!(ino, "an early part failed; the commit sends the rest: {e}");
                         s.stop.cancel();
                     }
-                    Some(Err(e)) => tracing::debug!(ino, "early part left to the commit: {e}"),
                     None => {}
                 },
                 _ = s.more.notified(), if in_flight.len() < per_file => {}
