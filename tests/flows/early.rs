@@ -264,3 +264,46 @@ fn early_parts_with_the_apply_flow_go_up_before_the_close_too() {
             .contains("resuming the parts sent while it was written")
     );
 }
+
+/// Real `cp` from a FIFO, so the test decides when its close comes: the
+/// service holds parts of the file while cp still has it open (asserted
+/// from the service's part count before the close, not from a time).
+#[test]
+fn early_cp_from_a_fifo_has_parts_at_the_service_before_its_close() {
+    let svc = Service::start();
+    let m = Mount::new(&svc);
+    let src = random_bytes((24 << 20) + 777, 79);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let dest = m.path("cp.mp4");
+    let mut cp = std::process::Command::new("cp")
+        .arg(&fifo)
+        .arg(&dest)
+        .spawn()
+        .expect("cp");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
+    w.write_all(&src[..16 << 20]).expect("feed cp");
+    wait_until("parts held while cp has the file open", || {
+        svc.open_multipart().iter().any(|(_, n)| *n >= 4)
+    });
+    let held_before_close = svc.admin("/admin/stats")["partsReceived"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(svc.media_count(), 0);
+    w.write_all(&src[16 << 20..]).expect("feed cp");
+    drop(w);
+    assert!(cp.wait().expect("cp").success(), "cp failed");
+    assert_committed(&svc, &dest, &src);
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
+    println!("cp: {held_before_close} parts at the service before its close, of 25");
+}
