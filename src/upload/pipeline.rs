@@ -23,7 +23,10 @@
 //!   a file fails only when it cannot be sent within one session.
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
-//!   parts are sent, with the service's part size.
+//!   parts are sent, with the service's part size. An *open* session
+//!   (started while the file was written, `upload::early`) is resumed the
+//!   same way once its size and SHA-1 are filled in, unless the file no
+//!   longer fits its part size's 10,000 parts (then it is aborted).
 //! - **Integrity.** Every part's MD5 is computed from the bytes actually
 //!   sent; when a precomputed MD5 exists and differs, the staged data changed
 //!   and the upload fails rather than commit something else. The service
