@@ -421,6 +421,11 @@ pub struct MountArgs {
     /// 4400 that comes anyway is still waited out.
     #[arg(long)]
     pub no_rate_limit: bool,
+    /// Send no part before the close: by default a file being written with
+    /// a flow that needs no whole-file hash first (api3) starts its upload
+    /// once a few parts are written and sends them meanwhile.
+    #[arg(long)]
+    pub no_early_parts: bool,
     /// How long a close (and fsync) rides out an outage (the service
     /// unreachable, stalled or answering 5xx) before it fails with EIO;
     /// the file then stays `waiting` and commits by itself when the

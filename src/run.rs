@@ -20,6 +20,7 @@ use crate::config::{self, Credentials};
 use crate::fs::{Fs, FsConfig};
 use crate::upload::commit_job::CacheCommitJob;
 use crate::upload::committer::Committer;
+use crate::upload::early::{EarlyBackend, EarlyUploads};
 use crate::upload::{Uploader, UploaderConfig};
 use crate::vod::UploadFlow;
 use crate::vod::api3::{Api3Client, Api3Config};
@@ -217,7 +218,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     if args.cos_endpoint.is_none() && embedded.is_some() {
         args.cos_endpoint = Some(endpoint.clone());
     }
-    let committer = build_committer(
+    let (committer, backend) = build_committer(
         &runtime,
         &cache,
         &endpoint,
@@ -237,7 +238,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     let remote = Arc::new(crate::vod::playback::PlaybackReader::default());
     let fs = Arc::new(Fs::new(
         cache.clone(),
-        Arc::new(committer.clone()),
+        backend,
         remote,
         fs_config,
         runtime.handle().clone(),
@@ -406,7 +407,7 @@ fn build_committer(
     creds: &CredentialsAtHand,
     args: &MountArgs,
     answers: bool,
-) -> anyhow::Result<Committer> {
+) -> anyhow::Result<(Committer, Arc<dyn crate::upload::Backend>)> {
     let client = build_flow(endpoint, creds, args)?;
     if answers {
         check_account(runtime, endpoint, client.as_ref())?;
@@ -435,10 +436,21 @@ fn build_committer(
     if let Some(limit) = args.retry_for.0 {
         tracing::info!("a close rides out an outage for {limit:?} (--retry-for) before EIO");
     }
-    Ok(
-        Committer::new(Arc::new(job), args.parallel_files, runtime.handle().clone())
-            .with_give_up_after(args.retry_for.0),
+    let committer = Committer::new(
+        Arc::new(job.clone()),
+        args.parallel_files,
+        runtime.handle().clone(),
     )
+    .with_give_up_after(args.retry_for.0);
+    // Parts sent while files are written, where the flow allows it.
+    let backend: Arc<dyn crate::upload::Backend> =
+        if args.no_early_parts || !EarlyUploads::supported(&job) {
+            Arc::new(committer.clone())
+        } else {
+            let early = EarlyUploads::new(job, runtime.handle().clone());
+            Arc::new(EarlyBackend::new(Arc::new(committer.clone()), early))
+        };
+    Ok((committer, backend))
 }
 
 /// `vodfs sign ugc`: prints one signature (v5 by default, v4 on request).

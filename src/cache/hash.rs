@@ -210,6 +210,25 @@ impl ContentHasher {
         }
     }
 
+    /// The parts sealed at the frontier from part `from` on: (the index
+    /// of the first part not sealed yet, the MD5s of the sealed parts of
+    /// `from..` that are valid). For a caller that reports each part once
+    /// as the frontier passes it (parts sent while writing); nothing new
+    /// once tracking stopped.
+    pub fn sealed_from(&self, from: u64) -> (u64, Vec<(u64, [u8; 16])>) {
+        let Some(pos) = self.pos else {
+            return (from, Vec::new());
+        };
+        let end = pos / self.part_size;
+        if end <= from {
+            // Truncated behind `from`: the parts are reported again as
+            // the frontier passes them with their new bytes.
+            return (end, Vec::new());
+        }
+        let got = self.md5s.range(from..end).map(|(k, m)| (*k, *m)).collect();
+        (end, got)
+    }
+
     /// The hashes valid for a content of `size` bytes.
     pub fn finish(&self, size: u64) -> Hashes {
         let nparts = size.div_ceil(self.part_size);
@@ -398,5 +417,26 @@ mod tests {
         let got = h.finish(3 * u64::from(PART));
         assert_eq!(got.sha1, None);
         assert_eq!(got.md5s, vec![Some(m), None, Some(m)]);
+    }
+
+    #[test]
+    fn sealed_from_reports_new_parts_once_and_again_after_a_truncate() {
+        let mut h = ContentHasher::new(PART);
+        let data: Vec<u8> = (0..3 * PART + 10).map(|i| i as u8).collect();
+        h.write(0, &data);
+        let (next, got) = h.sealed_from(0);
+        assert_eq!(next, 3);
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[1].1,
+            <[u8; 16]>::from(Md5::digest(&data[PART as usize..2 * PART as usize]))
+        );
+        assert_eq!(h.sealed_from(next), (3, Vec::new()));
+        h.truncate(data.len() as u64, 0);
+        let (next, got) = h.sealed_from(next);
+        assert_eq!((next, got.len()), (0, 0));
+        h.write(0, &data[..PART as usize]);
+        let (next, got) = h.sealed_from(next);
+        assert_eq!((next, got.len()), (1, 1));
     }
 }

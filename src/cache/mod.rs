@@ -27,6 +27,9 @@
 //!   creates the `by-id/<fileId>` record, which keeps that version's bytes.
 //!   The live file shows it only while its version is still that one.
 //! - [`Cache::save_resume_token`] / [`Cache::load_resume_token`].
+//! - [`Cache::save_early_session`] / [`Cache::load_early_session`] /
+//!   [`Cache::take_early_sessions`]: the session of parts sent while a
+//!   version was still written (`early`).
 //! - [`Cache::pending_uploads`]: sealed versions not committed yet (resume
 //!   at mount).
 //! - [`Cache::dir_setting`]: the nearest ancestor directory's
@@ -39,9 +42,10 @@
 //! `open` (opening a cache directory), `error`, `inode` (rows, kinds, reserved inodes), `db` (the
 //! writer thread and reader pool), `schema` (migrations), and one file of
 //! `impl Cache` per subject (`nodes`, `links`, `rename`, `paths`, `xattrs`, `uploads`,
-//! `space`, `unsealed`).
+//! `space`, `unsealed`, `early`).
 
 mod db;
+mod early;
 mod error;
 pub mod hash;
 mod inode;

@@ -134,6 +134,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE versions ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE versions ADD COLUMN sealed_boot TEXT;
     ",
+    // 5: the session of parts sent while a version was still being written
+    // (`upload::early`), with the fingerprint of the job it was started
+    // for: the commit resumes it, an unlink aborts it. The uploads row's
+    // resume token takes over once the commit saves one.
+    "
+    CREATE TABLE early_sessions (
+        ino         INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        token       BLOB NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (ino, version)
+    );
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

@@ -399,10 +399,15 @@ impl Cache {
                 params![ino as i64, version as i64, token],
             )?;
             if n == 0 {
-                Err(CacheError::NotSealed { ino, version })
-            } else {
-                Ok(())
+                return Err(CacheError::NotSealed { ino, version });
             }
+            // The upload's own token now owns the session (if it was one
+            // started while the file was written).
+            c.execute(
+                "DELETE FROM early_sessions WHERE ino = ?1 AND version = ?2",
+                params![ino as i64, version as i64],
+            )?;
+            Ok(())
         })
     }
 

@@ -31,6 +31,8 @@ enum Msg {
 pub(crate) struct Hashing {
     part_size: u32,
     state: State,
+    /// Told of the parts sealed at the frontier (by the MD5 worker).
+    sink: Option<SealSink>,
 }
 
 enum State {
@@ -42,9 +44,22 @@ enum State {
     Lost,
 }
 
-fn worker(mut h: ContentHasher, rx: Receiver<Msg>) {
+/// Hears each part the MD5 worker seals at the frontier (index, MD5), once,
+/// on the worker's thread: the parts a file being written may send early
+/// (`upload::early`). Keep it quick.
+pub(crate) type SealSink = std::sync::Arc<dyn Fn(u64, [u8; 16]) + Send + Sync>;
+
+fn worker(mut h: ContentHasher, rx: Receiver<Msg>, sink: Option<SealSink>) {
+    let mut next = 0;
     for msg in rx {
         apply(&mut h, msg);
+        if let Some(sink) = &sink {
+            let (end, sealed) = h.sealed_from(next);
+            next = end;
+            for (index, md5) in sealed {
+                sink(index, md5);
+            }
+        }
     }
 }
 
@@ -58,11 +73,11 @@ fn apply(h: &mut ContentHasher, msg: Msg) {
     }
 }
 
-fn spawn(h: ContentHasher) -> std::io::Result<SyncSender<Msg>> {
+fn spawn(h: ContentHasher, sink: Option<SealSink>) -> std::io::Result<SyncSender<Msg>> {
     let (tx, rx) = sync_channel(QUEUE);
     std::thread::Builder::new()
         .name("vodfs-hash".into())
-        .spawn(move || worker(h, rx))?;
+        .spawn(move || worker(h, rx, sink))?;
     Ok(tx)
 }
 
@@ -71,15 +86,28 @@ impl Hashing {
         Hashing {
             part_size: h.part_size(),
             state: State::Idle(Box::new(h)),
+            sink: None,
         }
+    }
+
+    /// Tells `sink` of each part sealed at the frontier from now on (set
+    /// before the first write of a version; [`Hashing::replace`] drops it).
+    pub fn set_sink(&mut self, sink: Option<SealSink>) {
+        self.sink = sink;
+    }
+
+    /// True before the workers start without a sink (the moment to set one).
+    pub fn wants_sink(&self) -> bool {
+        self.sink.is_none() && matches!(self.state, State::Idle(_))
     }
 
     /// Queues `msg` for the workers (starting them on first use), or
     /// applies it inline when no thread can be started.
     fn send(&mut self, msg: Msg) {
         if let State::Idle(h) = &mut self.state {
-            let started = spawn(h.only(HashKinds::Sha1Only))
-                .and_then(|a| Ok([a, spawn(h.only(HashKinds::Md5Only))?]));
+            let sink = self.sink.clone();
+            let started = spawn(h.only(HashKinds::Sha1Only), None)
+                .and_then(|a| Ok([a, spawn(h.only(HashKinds::Md5Only), sink)?]));
             match started {
                 Ok(txs) => self.state = State::Running(txs),
                 Err(_) => return apply(h, msg),
@@ -140,6 +168,31 @@ mod tests {
     use super::*;
     use md5::{Digest, Md5};
     use sha1::Sha1;
+
+    #[test]
+    fn the_sink_hears_each_part_sealed_at_the_frontier_once() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h2 = heard.clone();
+        let mut h = Hashing::new(ContentHasher::new(4096));
+        assert!(h.wants_sink());
+        h.set_sink(Some(std::sync::Arc::new(move |i, m| {
+            h2.lock().unwrap().push((i, m))
+        })));
+        for (i, c) in data.chunks(1000).enumerate() {
+            h.write((i * 1000) as u64, c);
+        }
+        // A patch of part 0 after it was told: not told again.
+        h.write(0, b"patched");
+        let _ = h.finish(data.len() as u64);
+        let expected: Vec<(u64, [u8; 16])> = data
+            .chunks(4096)
+            .take(2)
+            .enumerate()
+            .map(|(i, c)| (i as u64, Md5::digest(c).into()))
+            .collect();
+        assert_eq!(*heard.lock().unwrap(), expected);
+    }
 
     #[test]
     fn the_worker_gives_the_same_hashes_as_inline() {

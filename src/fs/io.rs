@@ -239,6 +239,13 @@ impl Fs {
         let file = self.data_file(ino, &mut g)?;
         file.write_all_at(data, offset)
             .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
+        if g.hasher.wants_sink() && self.backend.early_parts() {
+            // Parts sealed while writing may go up before the close.
+            let (backend, version) = (self.backend.clone(), g.version);
+            g.hasher.set_sink(Some(Arc::new(move |index, md5| {
+                backend.part_sealed(ino, version, index, md5)
+            })));
+        }
         g.hasher.write(offset, data);
         g.size = g.size.max(offset + data.len() as u64);
         g.pending_mtime = Some(SystemTime::now());

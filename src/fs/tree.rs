@@ -153,6 +153,7 @@ impl Fs {
             if row.nlink > 0 {
                 return Ok(());
             }
+            self.backend.removed(ino);
             let up = self.cache.upload(ino, row.version)?;
             if up.is_some_and(|u| u.status.state != UploadState::Committed) {
                 self.backend.cancel(ino);
@@ -231,6 +232,7 @@ impl Fs {
             Ok(ino) => ino,
             Err(e) => return Reply::Now(Err(e)),
         };
+        self.backend.renamed(ino);
         if !flags.exchange && is_rsync_temp(name) && !is_rsync_temp(new_name) {
             return self.commit_if_closed(ino);
         }

@@ -165,6 +165,16 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
             }
         }
         (Method::GET, "/admin/stats") => json_ok(app.stats.to_json()),
+        (Method::GET, "/admin/multipart") => match app.db(|s| s.open_multipart()).await {
+            Ok(all) => json_ok(Value::Array(
+                all.into_iter()
+                    .map(|(bucket, key, id, parts)| {
+                        json!({"bucket": bucket, "key": key, "uploadId": id, "parts": parts})
+                    })
+                    .collect(),
+            )),
+            Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
         (Method::GET, "/admin/account") => {
             let a = &app.cfg.account;
             json_ok(json!({

@@ -183,6 +183,21 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// `(bucket, key, upload_id, parts held)` of every open multipart
+    /// upload (`/admin/multipart`: what tests check is never left open).
+    pub fn open_multipart(&self) -> Result<Vec<(String, String, String, u64)>> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT m.bucket, m.key, m.upload_id,
+                    (SELECT COUNT(*) FROM mp_parts p WHERE p.upload_id = m.upload_id)
+             FROM multipart m ORDER BY m.created_at",
+        )?;
+        let rows = st.query_map(params![], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn record_mp_part(&self, upload_id: &str, part: u32, size: u64, md5: &str) -> Result<()> {
         self.db().execute(
             "INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)",

@@ -60,6 +60,24 @@ pub trait Backend: Send + Sync + 'static {
     /// Ends the waits of uploads waiting for the service: their calls try
     /// again now (`vodfs retry` on a waiting file).
     fn retry_now(&self) {}
+
+    /// True when parts of a file being written may go up before its close
+    /// (`upload::early`): the filesystem then reports sealed parts.
+    fn early_parts(&self) -> bool {
+        false
+    }
+
+    /// Part `index` of version `version` of `ino`, being written, is sealed
+    /// with this MD5 (told once, from a hashing thread: keep it quick).
+    fn part_sealed(&self, _ino: u64, _version: u64, _index: u64, _md5: [u8; 16]) {}
+
+    /// `ino` got another name (a rename): a session started under its old
+    /// name is aborted when the new one is temporary or another media name.
+    fn renamed(&self, _ino: u64) {}
+
+    /// `ino` lost its last name: whatever went up before its close is
+    /// aborted.
+    fn removed(&self, _ino: u64) {}
 }
 
 /// Why a remote read failed: the URL and the cause, in one message.

@@ -37,6 +37,21 @@ impl UploadJob {
     }
 }
 
+impl UploadJob {
+    /// What a session started for this job depends on: the name, type,
+    /// part size and settings sent at the start (the cover by its SHA-1).
+    /// An early session (`upload::early`) is resumed by the commit only
+    /// when the commit's job has the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let settings = serde_json::to_string(&self.settings).unwrap_or_default();
+        let cover = self.settings.cover.as_ref().map(|c| c.sha1_hex.as_str());
+        format!(
+            "{}\n{}\n{}\n{settings}\n{cover:?}",
+            self.file_name, self.file_type, self.part_size
+        )
+    }
+}
+
 /// Where an upload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

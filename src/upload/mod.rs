@@ -15,7 +15,8 @@
 //! Jobs: [`hash`] (SHA-1 and part MD5s in one pass), [`retry`] (backoff with
 //! jitter, by time), [`health`] (the service unreachable or back, what a
 //! waiting file shows), [`pace`] (per-Action rate limits), [`pipeline`] (the scheduler),
-//! [`source`] (the byte source trait), [`fake`] (an in-memory service for
+//! [`source`] (the byte source trait), [`early`] (parts sent while a file is
+//! still written, for flows that need no hash first), [`fake`] (an in-memory service for
 //! tests of whatever drives the pipeline).
 //!
 //! Driving it (what the committer does):
@@ -42,6 +43,7 @@
 pub mod backend;
 pub mod commit_job;
 pub mod committer;
+pub mod early;
 mod error;
 pub mod fake;
 pub mod hash;

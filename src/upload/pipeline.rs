@@ -23,7 +23,10 @@
 //!   a file fails only when it cannot be sent within one session.
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
-//!   parts are sent, with the service's part size.
+//!   parts are sent, with the service's part size. An *open* session
+//!   (started while the file was written, `upload::early`) is resumed the
+//!   same way once its size and SHA-1 are filled in, unless the file no
+//!   longer fits its part size's 10,000 parts (then it is aborted).
 //! - **Integrity.** A part's MD5 is computed from the bytes actually sent,
 //!   unless the source vouches for the MD5s it knows
 //!   ([`PartSource::md5s_verified`]: the cache's staged versions whose data
@@ -281,7 +284,11 @@ impl Uploader {
             .as_deref()
             .filter(|_| resume)
             .and_then(|t| serde_json::from_str::<Session>(t).ok())
-            .filter(|s| s.sha1_hex == sha1_hex && s.file_size == len && s.flow == self.flow.name());
+            .filter(|s| s.flow == self.flow.name());
+        let resume = match resume {
+            Some(s) if s.is_open() => self.close_open_session(s, len, sha1_hex).await,
+            r => r.filter(|s| s.sha1_hex == sha1_hex && s.file_size == len),
+        };
         let req = StartRequest {
             file_name: job.file_name.clone(),
             file_type: job.file_type.clone(),
@@ -310,6 +317,82 @@ impl Uploader {
             observer.resume_token(&token);
         }
         Ok(started)
+    }
+
+    /// An open session (started while the file was written, `early`) now
+    /// that the content is known: its size and SHA-1 filled in, or `None`
+    /// (and the session aborted) when the file no longer fits its part
+    /// size's 10,000 parts.
+    async fn close_open_session(
+        &self,
+        mut s: Session,
+        len: u64,
+        sha1_hex: &str,
+    ) -> Option<Session> {
+        if part_count(len, s.part_size) > crate::vod::rules::api3::MAX_PARTS {
+            tracing::info!(
+                len,
+                part_size = s.part_size,
+                "the parts sent while writing do not fit the part limit: uploading afresh"
+            );
+            let abort = self.flow.abort(&s, AbortReason::Cancelled);
+            let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
+            return None;
+        }
+        s.sha1_hex = sha1_hex.to_string();
+        s.file_size = len;
+        Some(s)
+    }
+
+    /// Starts an open session (the flow takes parts before the hash): the
+    /// file `job` names is still being written. One paced try, no retry:
+    /// the commit uploads everything itself when this fails.
+    pub async fn open_session(&self, job: &UploadJob) -> Result<Session, VodError> {
+        let req = StartRequest {
+            file_name: job.file_name.clone(),
+            file_type: job.file_type.clone(),
+            file_size: 0,
+            sha1_hex: String::new(),
+            part_size: job.part_size,
+            settings: job.settings.clone(),
+            resume: None,
+        };
+        self.pacer.acquire(Step::Start).await;
+        match self.flow.start(&req).await? {
+            Started::Upload { session, .. } if session.is_open() => Ok(session),
+            Started::Upload { session, .. } | Started::Complete { session, .. } => {
+                let abort = self.flow.abort(&session, AbortReason::Cancelled);
+                let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
+                Err(VodError::bad_response(
+                    self.flow.action(Step::Start),
+                    "an open start answered a closed session",
+                ))
+            }
+        }
+    }
+
+    /// Sends one part of an open session: one paced try (a part that fails
+    /// is sent by the commit).
+    pub async fn send_open_part(&self, session: &Session, part: Part) -> Result<(), VodError> {
+        self.pacer.acquire(Step::Part).await;
+        self.flow.send_part(session, part).await
+    }
+
+    /// Gives up an open session for good (the file was removed, renamed to
+    /// a temporary name, or its session does not fit the commit).
+    pub async fn abort_session(&self, session: &Session) -> Result<(), VodError> {
+        match tokio::time::timeout(
+            ABORT_TIMEOUT,
+            self.flow.abort(session, AbortReason::Cancelled),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(VodError::new(
+                self.flow.action(Step::Part),
+                crate::vod::VodErrorKind::Request("abort timed out".into()),
+            )),
+        }
     }
 
     /// Best effort: tell the service an upload failed (frontwize FAILED);

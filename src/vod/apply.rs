@@ -21,6 +21,10 @@
 //! - Resume: the session token carries the vodSessionKey, the object key and
 //!   the uploadId; a start with a saved token lists the parts COS holds
 //!   and continues, or applies afresh if the upload is gone.
+//! - Open start ([`UploadFlow::parts_before_hash`]): a request with an
+//!   empty SHA-1 (the file is still being written, `upload::early`) sends
+//!   no videoSize and always initiates a multipart upload; the commit
+//!   resumes it like any saved session.
 //! - There is no instant upload in this flow.
 //! - A cover ([`super::flow::UploadSettings::cover`]) goes with ApplyUpload
 //!   (coverType/coverName/coverSize), is PUT to the cover storagePath right
@@ -220,11 +224,16 @@ impl ApplyClient {
         {
             return Ok(started);
         }
+        // An open start (the file is still being written) sends no
+        // videoSize (optional, §5.1) and is always a multipart upload.
+        let open = req.sha1_hex.is_empty();
         let mut params = vec![
             ("videoType".to_string(), req.file_type.clone()),
             ("videoName".to_string(), req.file_name.clone()),
-            ("videoSize".to_string(), req.file_size.to_string()),
         ];
+        if !open {
+            params.push(("videoSize".to_string(), req.file_size.to_string()));
+        }
         let s = &req.settings;
         s.push_common_params(&mut params);
         if let Some(c) = &s.source_context {
@@ -263,7 +272,7 @@ impl ApplyClient {
             bare.settings.cover = None;
             return Box::pin(self.apply(&bare)).await;
         }
-        if req.file_size > 0 {
+        if open || req.file_size > 0 {
             let params = [("uploads".to_string(), String::new())];
             let (_, xml) = self
                 .cos(INITIATE, Method::POST, &tok, &params, Bytes::new())
@@ -403,6 +412,12 @@ impl UploadFlow for ApplyClient {
     }
 
     fn cover_at_start(&self) -> bool {
+        true
+    }
+
+    /// ApplyUpload needs no hash and videoSize is optional: parts may go
+    /// up while the file is written.
+    fn parts_before_hash(&self) -> bool {
         true
     }
 

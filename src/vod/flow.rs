@@ -84,7 +84,9 @@ pub struct StartRequest {
     /// File type without the dot (`mp4`).
     pub file_type: String,
     pub file_size: u64,
-    /// Lower-case hex SHA-1 of the whole file.
+    /// Lower-case hex SHA-1 of the whole file; empty for an *open* start
+    /// ([`UploadFlow::parts_before_hash`]): the file is still being written,
+    /// its size (`file_size` 0) and hash are not known yet.
     pub sha1_hex: String,
     /// Preferred part size; the service may impose another on resume.
     pub part_size: u32,
@@ -109,12 +111,23 @@ pub struct HeldPart {
 pub struct Session {
     /// Name of the flow that produced this session (`v4`, …).
     pub flow: String,
+    /// Empty (with `file_size` 0) for an open session, started while the
+    /// file was being written ([`Session::is_open`]).
     pub sha1_hex: String,
     pub file_size: u64,
     /// The part size in force: the service's on resume, else the requested.
     pub part_size: u32,
     /// Flow-specific state (a signature, a session key); `None` for v4.
     pub token: Option<String>,
+}
+
+impl Session {
+    /// True for a session started before the file's size and hash were
+    /// known (parts sent while it was written): the pipeline fills both in
+    /// when it resumes it at the commit.
+    pub fn is_open(&self) -> bool {
+        self.sha1_hex.is_empty()
+    }
 }
 
 /// A committed media.
@@ -228,6 +241,15 @@ pub trait UploadFlow: Send + Sync + 'static {
 
     /// Completes the upload once every part is held.
     fn finish<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Media, VodError>>;
+
+    /// True when the service needs neither the file's size nor its hash
+    /// before the first part (COS multipart: api3), so [`UploadFlow::start`]
+    /// takes an open request (empty `sha1_hex`, `file_size` 0) and answers
+    /// a multipart session whose parts may be sent while the file is still
+    /// written. False by default (v4 needs the whole-file SHA-1 first).
+    fn parts_before_hash(&self) -> bool {
+        false
+    }
 
     /// How this flow takes the bytes; [`Transfer::Parts`] unless it says.
     fn transfer(&self) -> Transfer {

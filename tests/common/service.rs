@@ -196,6 +196,21 @@ impl Service {
             .expect("media list")
     }
 
+    /// The open COS multipart uploads (api3, apply): (key, parts held).
+    pub fn open_multipart(&self) -> Vec<(String, u64)> {
+        self.admin("/admin/multipart")
+            .as_array()
+            .expect("multipart list")
+            .iter()
+            .map(|u| {
+                (
+                    u["key"].as_str().unwrap_or_default().to_string(),
+                    u["parts"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
     /// Number of media the service holds.
     pub fn media_count(&self) -> usize {
         self.media().len()

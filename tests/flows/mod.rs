@@ -11,6 +11,7 @@ use crate::common::*;
 
 mod api3_flow;
 mod covers;
+mod early;
 mod names;
 mod progress;
 mod resume;

@@ -116,7 +116,7 @@ impl CacheCommitJob {
             tracing::info!(file = %path, file_type = t, "type told by the content");
             sent.file_type = t.to_string();
         }
-        let job = UploadJob {
+        let mut job = UploadJob {
             file_name: sent.name,
             file_type: sent.file_type,
             part_size: info.part_size,
@@ -124,6 +124,9 @@ impl CacheCommitJob {
             settings,
             resume_token: token.and_then(|t| String::from_utf8(t).ok()),
         };
+        if job.resume_token.is_none() {
+            self.adopt_early(info, &path, &mut job).await;
+        }
         Ok((path, job, cover, held))
     }
 

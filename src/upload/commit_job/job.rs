@@ -31,6 +31,16 @@ impl CacheCommitJob {
         }
     }
 
+    /// The staging store this job commits from.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The uploader this job commits with.
+    pub fn uploader(&self) -> &Uploader {
+        &self.uploader
+    }
+
     /// The upload settings of files below no directory that sets them
     /// (the mount options).
     pub fn with_settings(mut self, defaults: UploadSettings) -> Self {

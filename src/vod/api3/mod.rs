@@ -28,6 +28,11 @@
 //!   like the apply flow's); a start with a saved token whose credential
 //!   still lives lists the parts COS holds (ListParts, paged) and only the
 //!   missing ones are sent. An expired one is applied for afresh.
+//! - Open start ([`UploadFlow::parts_before_hash`]): ApplyUpload needs no
+//!   size or hash, so a request with an empty SHA-1 is answered with a
+//!   multipart session of the preferred part size (at least COS's 1 MiB)
+//!   while the file is still being written (`upload::early`); the commit
+//!   resumes it like any saved session.
 //! - CommitUpload is idempotent by session key: a retried commit whose
 //!   first answer was lost gets the same FileId. A completion that already
 //!   happened (NoSuchUpload on the retry) goes on to the commit.
@@ -380,7 +385,13 @@ impl Api3Client {
         if !ok_name(&bucket) || !ok_name(&region) || !ok_path(&path) {
             return Err(VodError::bad_response(APPLY, "unusable storage location"));
         }
-        let part_size = api3::part_size_for(req.file_size, req.part_size);
+        // An open start (the file is still being written): a multipart
+        // upload of the preferred part size, whatever the final size.
+        let open = req.sha1_hex.is_empty();
+        let part_size = match open {
+            true => req.part_size.max(super::rules::parts::COS_MIN_PART),
+            false => api3::part_size_for(req.file_size, req.part_size),
+        };
         let mut tok = Token {
             session_key,
             cos_host: format!("{bucket}.cos.{region}.myqcloud.com"),
@@ -399,7 +410,7 @@ impl Api3Client {
             bare.resume = None;
             return Box::pin(self.apply(&bare)).await;
         }
-        if part_count(req.file_size, part_size) > 1 {
+        if open || part_count(req.file_size, part_size) > 1 {
             let params = [("uploads".to_string(), String::new())];
             let reply = self
                 .cos(
@@ -587,6 +598,12 @@ impl UploadFlow for Api3Client {
     }
 
     fn cover_at_start(&self) -> bool {
+        true
+    }
+
+    /// ApplyUpload takes neither size nor hash: parts may go up while the
+    /// file is written (an open start is always a multipart upload).
+    fn parts_before_hash(&self) -> bool {
         true
     }
 
