@@ -183,10 +183,15 @@ fn outage_client_an_offline_mount_stages_and_commits_once_the_service_starts() {
 
 #[test]
 fn outage_client_the_upload_resumes_from_the_parts_the_service_holds() {
-    // v4, one part at a time, paced to two parts a second so the service
-    // can be killed mid-file; after the restart only the parts it did not
-    // acknowledge (at most the one in flight) are sent again.
-    let mut svc = Service::start();
+    // v4, one part at a time, each part answered after 300 ms (the
+    // service's slow fault) so that it can be killed mid-file however fast
+    // the machine is (a per-minute client pace allows a burst); after the
+    // restart only the parts it did not acknowledge (at most the one in
+    // flight) are sent again.
+    let mut svc = Service::start_with(&[
+        "--faults",
+        "rate=1,seed=1,kinds=slow,slow_ms=300,actions=UploadPart",
+    ]);
     let ps: u64 = 1 << 20;
     let parts = 12u64;
     let bytes = random_bytes((parts * ps) as usize, 13_005);
@@ -198,8 +203,6 @@ fn outage_client_the_upload_resumes_from_the_parts_the_service_holds() {
             "--write-back=0.1",
             "--parallel-parts",
             "1",
-            "--rate-limit",
-            "part=120",
         ],
     );
     let path = m.path("resume.mp4");
