@@ -46,17 +46,17 @@ pub fn local_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 /// Makes a short real MP4 with ffmpeg.
 pub fn make_mp4(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     let out = dir.join(name);
-    run(Command::new("ffmpeg").args([
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc=duration={seconds}:size=320x240:rate=25"),
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().expect("utf-8 path"),
-    ]));
+    ffmpeg_mp4(&out, seconds, "320x240", &[]);
     out
+}
+
+/// ffmpeg writes a test-pattern MP4 of `seconds` at `size` to `out` (which
+/// may be in a mount: the muxer seeks back to patch its header), with more
+/// output options (`-vf noise=…` and a codec for a bigger file).
+pub fn ffmpeg_mp4(out: &Path, seconds: u32, size: &str, more: &[&str]) {
+    let src = format!("testsrc=duration={seconds}:size={size}:rate=25");
+    let mut args = vec!["-v", "error", "-y", "-f", "lavfi", "-i", &src];
+    args.extend_from_slice(more);
+    args.extend_from_slice(&["-pix_fmt", "yuv420p", out.to_str().expect("utf-8 path")]);
+    run(Command::new("ffmpeg").args(&args));
 }

@@ -103,3 +103,28 @@ pub fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// A `cp` from a FIFO to `dest`, fed by the test: the test decides how far
+/// the copy gets and when its source ends (`drop` the writer), so that it
+/// can act while cp still holds `dest` open. The FIFO is made in `dir`.
+pub fn cp_from_fifo(
+    dir: &Path,
+    dest: &Path,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, std::fs::File) {
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let cp = Command::new("cp")
+        .arg(&fifo)
+        .arg(dest)
+        .stderr(stderr)
+        .spawn()
+        .expect("cp");
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
+    (cp, w)
+}

@@ -19,6 +19,22 @@ fn wait_until(why: &str, mut what: impl FnMut() -> bool) {
 }
 
 /// Writes `bytes` to an open file in 1 MiB writes.
+/// No multipart upload is left open on the service.
+fn assert_no_open_multipart(svc: &Service) {
+    let open = svc.open_multipart();
+    assert!(open.is_empty(), "multipart uploads left open: {open:?}");
+}
+
+/// The commit resumed the session whose parts went up during the write.
+fn assert_resumed_early(m: &Mount) {
+    assert!(
+        m.log()
+            .contains("resuming the parts sent while it was written"),
+        "{}",
+        tail(&m.log(), 30)
+    );
+}
+
 fn write_in_mib(f: &mut std::fs::File, bytes: &[u8]) {
     for c in bytes.chunks(1 << 20) {
         f.write_all(c).expect("write");
@@ -52,22 +68,13 @@ fn early_parts_go_up_before_the_close_and_the_commit_is_the_content_at_close() {
     let c = assert_committed(&svc, &path, &data);
     assert_eq!(c.record["flow"].as_str(), Some("api3"), "{}", c.record);
     assert_eq!(svc.media_count(), 1);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
+    assert_no_open_multipart(&svc);
     let total = svc.admin("/admin/stats")["partsReceived"]
         .as_u64()
         .unwrap_or(0);
     // 21 parts; at least the patched head again and the tail at the close.
     assert!(total >= 22, "{total} parts received for 21 and a patch");
-    assert!(
-        m.log()
-            .contains("resuming the parts sent while it was written"),
-        "{}",
-        tail(&m.log(), 30)
-    );
+    assert_resumed_early(&m);
     println!("early: {before_close} parts before the close, {total} in all");
 }
 
@@ -120,17 +127,8 @@ fn early_rsync_style_temp_file_commits_under_its_final_name_with_its_early_parts
     let c = assert_committed(&svc, &m.path("clip.mp4"), &data);
     assert_eq!(c.record["name"].as_str(), Some("clip"), "{}", c.record);
     assert_eq!(svc.media_count(), 1);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
-    assert!(
-        m.log()
-            .contains("resuming the parts sent while it was written"),
-        "{}",
-        tail(&m.log(), 30)
-    );
+    assert_no_open_multipart(&svc);
+    assert_resumed_early(&m);
 }
 
 #[test]
@@ -140,24 +138,12 @@ fn early_a_real_rsync_and_ffmpeg_into_the_mount_commit_playable_media() {
     // ffmpeg straight into the mount, big enough to send parts early; it
     // seeks back to patch the mp4 header after writing the rest.
     let out = m.path("big.mp4");
-    run(std::process::Command::new("ffmpeg").args([
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=duration=3:size=640x480:rate=25",
-        "-vf",
-        "noise=alls=100:allf=t",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "mpeg4",
-        "-q:v",
-        "2",
-        out.to_str().expect("utf-8 path"),
-    ]));
+    ffmpeg_mp4(
+        &out,
+        3,
+        "640x480",
+        &["-vf", "noise=alls=100:allf=t", "-c:v", "mpeg4", "-q:v", "2"],
+    );
     let bytes = std::fs::read(&out).expect("read back");
     assert!(bytes.len() > 6 << 20, "only {} bytes", bytes.len());
     let c = assert_committed(&svc, &out, &bytes);
@@ -171,11 +157,7 @@ fn early_a_real_rsync_and_ffmpeg_into_the_mount_commit_playable_media() {
         .arg(m.path("r.mp4")));
     assert_committed(&svc, &m.path("r.mp4"), &data);
     assert_eq!(svc.media_count(), 2);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
+    assert_no_open_multipart(&svc);
 }
 
 #[test]
@@ -194,17 +176,8 @@ fn early_parts_in_write_back_mode_go_up_before_the_close_and_the_commit_resumes_
     wait(&[&path]);
     assert_committed(&svc, &path, &data);
     assert_eq!(svc.media_count(), 1);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
-    assert!(
-        m.log()
-            .contains("resuming the parts sent while it was written"),
-        "{}",
-        tail(&m.log(), 30)
-    );
+    assert_no_open_multipart(&svc);
+    assert_resumed_early(&m);
 }
 
 #[test]
@@ -254,11 +227,7 @@ fn early_parts_with_the_apply_flow_go_up_before_the_close_too() {
     let c = assert_committed(&svc, &path, &data);
     assert_eq!(c.record["flow"].as_str(), Some("C"), "{}", c.record);
     assert_eq!(svc.media_count(), 1);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
+    assert_no_open_multipart(&svc);
     assert!(
         m.log()
             .contains("resuming the parts sent while it was written")
@@ -274,20 +243,8 @@ fn early_cp_from_a_fifo_has_parts_at_the_service_before_its_close() {
     let m = Mount::new(&svc);
     let src = random_bytes((24 << 20) + 777, 79);
     let dir = tempfile::tempdir().expect("tempdir");
-    let fifo = dir.path().join("fifo");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     let dest = m.path("cp.mp4");
-    let mut cp = std::process::Command::new("cp")
-        .arg(&fifo)
-        .arg(&dest)
-        .spawn()
-        .expect("cp");
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("open fifo");
+    let (mut cp, mut w) = cp_from_fifo(dir.path(), &dest, std::process::Stdio::inherit());
     w.write_all(&src[..16 << 20]).expect("feed cp");
     wait_until("parts held while cp has the file open", || {
         svc.open_multipart().iter().any(|(_, n)| *n >= 4)
@@ -300,10 +257,6 @@ fn early_cp_from_a_fifo_has_parts_at_the_service_before_its_close() {
     drop(w);
     assert!(cp.wait().expect("cp").success(), "cp failed");
     assert_committed(&svc, &dest, &src);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
+    assert_no_open_multipart(&svc);
     println!("cp: {held_before_close} parts at the service before its close, of 25");
 }

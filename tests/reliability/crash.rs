@@ -133,21 +133,8 @@ fn crash_kill9_mid_cp_leaves_an_interrupted_file_not_a_commit() {
     let mut m = Mount::with_args(&svc, &["--part-size=524288"]);
     let src = random_bytes(12 << 20, 4242);
     let dir = tempfile::tempdir().expect("tempdir");
-    let fifo = dir.path().join("fifo");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     let dest = m.path("big.mp4");
-    let mut cp = Command::new("cp")
-        .arg(&fifo)
-        .arg(&dest)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cp");
-    let mut w = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("open fifo");
+    let (mut cp, mut w) = cp_from_fifo(dir.path(), &dest, std::process::Stdio::piped());
     let head = 5 << 20;
     std::io::Write::write_all(&mut w, &src[..head]).expect("feed cp");
     // Poll until cp has written what it was fed (the mount's live size).
