@@ -276,7 +276,7 @@ impl Store {
         tx.commit()?;
         drop(db);
         for id in &ids {
-            let _ = std::fs::remove_file(self.media_path(id));
+            self.remove_when_durable(self.media_path(id));
         }
         Ok(ids)
     }

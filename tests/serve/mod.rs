@@ -11,6 +11,7 @@ mod client;
 mod faults;
 mod frontwize;
 mod fuzz;
+mod group_commit;
 mod hostile;
 mod killed;
 mod playback;
