@@ -497,10 +497,11 @@ impl Cache {
         self.seal_with(ino, version, size, hashes, true)
     }
 
-    /// [`Cache::seal`], syncing the data file only when `sync`: write-back
-    /// closes sync it right after replying ([`Cache::sync_data`]); a kill of
-    /// the process loses nothing either way (the bytes are in the kernel), and
-    /// after a power loss the upload's MD5 checks refuse bytes that differ.
+    /// [`Cache::seal`], syncing the data file and committing the seal
+    /// durably only when `sync`: write-back closes do both right after
+    /// replying ([`Cache::sync_data`]); a kill of the process loses nothing
+    /// either way (the bytes and the WAL are in the kernel), and after a
+    /// power loss the upload's MD5 checks refuse bytes that differ.
     pub fn seal_with(
         &self,
         ino: u64,
@@ -515,7 +516,10 @@ impl Cache {
             .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
         let hashes = hashes.clone();
         let part_size = self.part_size();
-        self.db().write(true, move |c| {
+        // Durable with the data: at once when `sync`, else the post-close
+        // [`Cache::sync_data`] commits it durably right after the data sync
+        // (until then a kill -9 loses nothing: the WAL is in the kernel).
+        self.db().write(sync, move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![ino as i64, version as i64, size as i64, part_size, hashes.sha1.map(|s| s.to_vec())],
@@ -538,11 +542,13 @@ impl Cache {
         })
     }
 
-    /// Makes the bytes of (ino, version) durable.
+    /// Makes the bytes of (ino, version) durable, and its seal with them (a
+    /// durable commit of the cache's writer, shared with whatever is queued).
     pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
         self.open_data(ino, version)?
             .sync_data()
-            .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))
+            .map_err(|e| CacheError::io(format!("syncing version {version} of inode {ino}"), e))?;
+        self.db().write(true, |_| Ok(()))
     }
 
     /// True when (ino, version) was sealed (handed to a commit).

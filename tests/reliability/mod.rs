@@ -20,6 +20,7 @@ mod outage;
 mod outage_client;
 mod proxy;
 mod rate_limit;
+mod small_files;
 
 /// Whether the long variants are asked for.
 pub fn long_tests() -> bool {
