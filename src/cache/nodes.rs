@@ -499,9 +499,10 @@ impl Cache {
         self.seal_with(ino, version, size, hashes, true)
     }
 
-    /// [`Cache::seal`], syncing the data file only when `sync`: write-back
-    /// closes sync it right after replying ([`Cache::sync_data`]); a kill of
-    /// the process loses nothing either way (the bytes are in the kernel).
+    /// [`Cache::seal`], syncing the data file and committing the seal
+    /// durably only when `sync`: write-back closes do both right after
+    /// replying ([`Cache::sync_data`]); a kill of the process loses nothing
+    /// either way (the bytes and the WAL are in the kernel).
     /// The version is *verified* (its hashes describe the bytes on disk, so
     /// the upload sends parts without hashing them again) once its data was
     /// synced: here when `sync`, else by [`Cache::sync_data`] (after the
@@ -522,7 +523,10 @@ impl Cache {
         let hashes = hashes.clone();
         let part_size = self.part_size();
         let boot = self.boot_id();
-        self.db().write(true, move |c| {
+        // Durable with the data: at once when `sync`, else the post-close
+        // [`Cache::sync_data`] commits it durably right after the data sync
+        // (until then a kill -9 loses nothing: the WAL is in the kernel).
+        self.db().write(sync, move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified, sealed_boot)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -570,8 +574,9 @@ impl Cache {
     }
 
     /// Makes the bytes of the sealed version (ino, version) durable and
-    /// marks it verified (see [`Cache::seal_with`]). The mark is not synced:
-    /// losing it only costs hashing the version again.
+    /// marks it verified (see [`Cache::seal_with`]), in a durable commit of
+    /// the cache's writer that also makes the seal durable (shared with
+    /// whatever else is queued).
     /// A version dropped meanwhile (its data file gone) has nothing to sync.
     pub fn sync_data(&self, ino: u64, version: u64) -> Result<(), CacheError> {
         let what = || format!("syncing version {version} of inode {ino}");
@@ -580,7 +585,7 @@ impl Cache {
             r => r.map_err(|e| CacheError::io(what(), e))?,
         };
         file.sync_data().map_err(|e| CacheError::io(what(), e))?;
-        self.db().write(false, move |c| {
+        self.db().write(true, move |c| {
             c.execute(
                 "UPDATE versions SET verified = 1 WHERE ino = ?1 AND version = ?2",
                 params![ino as i64, version as i64],

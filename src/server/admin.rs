@@ -164,7 +164,11 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
                 Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
         }
-        (Method::GET, "/admin/stats") => json_ok(app.stats.to_json()),
+        (Method::GET, "/admin/stats") => {
+            let mut stats = app.stats.to_json();
+            stats["storeSyncs"] = json!(app.store.wal_syncs());
+            json_ok(stats)
+        }
         (Method::GET, "/admin/multipart") => match app.db(|s| s.open_multipart()).await {
             Ok(all) => json_ok(Value::Array(
                 all.into_iter()

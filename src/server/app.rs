@@ -1,5 +1,5 @@
 //! The shared state of a running service ([`App`]): configuration, the
-//! store, rate limiter (the quotas; counts and nonces are in the store), fault injector, counters, the commit
+//! store (whose [`App::db`] answers only durable state), rate limiter (the quotas; counts and nonces are in the store), fault injector, counters, the commit
 //! lock and the running upload hashes. Every handler receives an
 //! `Arc<App>`; this file imports only the server's leaf modules (config,
 //! store, ratelimit, faults, stats, running, error).
@@ -47,8 +47,25 @@ impl App {
         })
     }
 
-    /// Runs a store operation off the async threads.
+    /// Runs a store operation off the async threads and returns once what it
+    /// wrote or read is durable (group commit: one WAL sync for all the
+    /// requests waiting at the time, never one synced transaction each).
     pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        self.db_unsynced(move |s| {
+            let out = f(s);
+            s.wait_durable()?;
+            out
+        })
+        .await
+    }
+
+    /// [`App::db`] without the wait for durability: for a step whose
+    /// request calls [`App::durable`] (or `db`) before it answers, e.g. to
+    /// wait outside a lock the step runs under.
+    pub async fn db_unsynced<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
     ) -> Result<T, ServerError> {
@@ -56,6 +73,11 @@ impl App {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ServerError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Waits until everything committed so far is durable.
+    pub async fn durable(&self) -> Result<(), ServerError> {
+        self.db_unsynced(|s| s.wait_durable()).await
     }
 
     /// Lifetime of the temporary credentials ApplyUpload mints now.

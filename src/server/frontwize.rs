@@ -373,7 +373,7 @@ async fn put(app: &Arc<App>, id: &str, ext: &str, body: Body) -> Result<Value, F
     app.db(move |s| {
         inc.persist_to(&s.object_path(oid))?;
         if let Some(old) = s.put_object(&row)? {
-            super::span::remove(&s.object_path(old));
+            s.remove_when_durable(s.object_path(old));
         }
         Ok(())
     })

@@ -63,9 +63,10 @@
 //!   classId, tags, procedure, sourceContext, flow, kind, parent, createdAt,
 //!   urlPath}` (family D's also `taskPriority`, `taskNotifyMode`) or 404.
 //! - `GET /admin/stats` → `{actions: {<Action>: {requests, errors}},
-//!   partsReceived, partBytesReceived}`: part bytes count every UploadPart
-//!   (and COS multipart part) body accepted, so a test can prove a resume
-//!   re-sent only what was missing.
+//!   partsReceived, partBytesReceived, storeSyncs}`: part bytes count every
+//!   UploadPart (and COS multipart part) body accepted, so a test can prove
+//!   a resume re-sent only what was missing; `storeSyncs` counts the group
+//!   syncs of the store's WAL (one per group of writing requests).
 //! - `GET /admin/faults` → the spec as text; `PUT /admin/faults` with a spec
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).
@@ -99,6 +100,7 @@ pub mod cos;
 pub mod error;
 pub mod faults;
 pub mod frontwize;
+pub mod group_sync;
 pub mod guard;
 pub mod mp4;
 pub mod page;

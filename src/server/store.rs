@@ -20,9 +20,12 @@
 //! construction. Durability: a body is written to `tmp/` (a part: into its
 //! upload's data file), fsynced, renamed into place and its directory
 //! fsynced *before* the row recording it is committed, so after a crash a row always has its bytes (an orphan file
-//! without a row is harmless and overwritten on retry). `synchronous=FULL`
-//! because a recorded part must survive power loss, not just a crash.
-//! One connection behind a mutex; callers run on `spawn_blocking`.
+//! without a row is harmless and overwritten on retry). A recorded part must
+//! survive power loss, not just a crash: commits run at `synchronous=NORMAL`
+//! and [`App::db`](super::app::App::db) makes a request's writes durable
+//! before it is answered with one WAL sync per group of waiting requests
+//! ([`GroupSync`]). One connection behind a mutex; callers run on
+//! `spawn_blocking`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,6 +34,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::error::ServerError;
+use super::group_sync::GroupSync;
 
 type Result<T> = std::result::Result<T, ServerError>;
 
@@ -181,6 +185,11 @@ pub struct ObjectRow {
 pub struct Store {
     conn: Mutex<Connection>,
     root: PathBuf,
+    sync: GroupSync,
+    /// Files and directories a commit made garbage, with the change count
+    /// of that commit: removed once a sync made it durable (a power loss
+    /// before it must find the bytes the older rows still point to).
+    doomed: Mutex<Vec<(u64, PathBuf)>>,
 }
 
 fn now() -> u64 {
@@ -316,22 +325,83 @@ impl Store {
                 super::span::remove(&e.path());
             }
         }
-        // synchronous=FULL: a recorded part must survive power loss.
+        // NORMAL: durability before an answer is the group sync's (below).
         let options = crate::sqlite::Options {
             read_only: false,
-            synchronous: crate::sqlite::Synchronous::Full,
+            synchronous: crate::sqlite::Synchronous::Normal,
             busy_timeout: std::time::Duration::from_secs(5),
         };
-        let conn = crate::sqlite::open(&root.join("vodfs.sqlite3"), &options, MIGRATIONS)
+        let path = root.join("vodfs.sqlite3");
+        let conn = crate::sqlite::open(&path, &options, MIGRATIONS)
             .map_err(|e| ServerError::Internal(e.to_string()))?;
-        Ok(Store {
+        let store = Store {
+            sync: GroupSync::new(&path),
             conn: Mutex::new(conn),
             root: root.to_path_buf(),
-        })
+            doomed: Mutex::new(Vec::new()),
+        };
+        // The migrations (and a previous run's last commits) durable now.
+        store
+            .sync
+            .wait_durable(1, || store.changes().max(1))
+            .map_err(|e| ServerError::Internal(format!("making the store durable: {e}")))?;
+        Ok(store)
     }
 
     pub(super) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rows changed on the connection so far (committed: no transaction
+    /// outlives the connection's lock).
+    fn changes(&self) -> u64 {
+        self.db().total_changes()
+    }
+
+    /// Blocks until everything committed before the call is durable: one
+    /// WAL sync for every caller waiting at the same time, none when the
+    /// last sync already covered it.
+    pub fn wait_durable(&self) -> Result<()> {
+        let target = self.changes();
+        self.sync
+            .wait_durable(target, || self.changes())
+            .map_err(|e| ServerError::Internal(format!("making the store durable: {e}")))?;
+        self.remove_doomed(target);
+        Ok(())
+    }
+
+    /// Removes `path` (a file or a directory tree) once the commit just
+    /// made is durable: the next [`Store::wait_durable`] does it.
+    pub(super) fn remove_when_durable(&self, path: PathBuf) {
+        let at = self.changes();
+        self.doomed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((at, path));
+    }
+
+    /// Removes what commits up to `synced` made garbage.
+    fn remove_doomed(&self, synced: u64) {
+        let ready: Vec<PathBuf> = {
+            let mut d = self.doomed.lock().unwrap_or_else(|e| e.into_inner());
+            if d.is_empty() {
+                return;
+            }
+            let (ready, keep) = std::mem::take(&mut *d)
+                .into_iter()
+                .partition(|(at, _)| *at <= synced);
+            *d = keep;
+            ready.into_iter().map(|(_, p)| p).collect()
+        };
+        for p in ready {
+            // A file, or a span directory (`span`): a multipart object.
+            super::span::remove(&p);
+        }
+    }
+
+    /// How many group syncs of the WAL ran.
+    pub fn wal_syncs(&self) -> u64 {
+        self.sync.syncs()
     }
 
     pub fn root(&self) -> &Path {
@@ -479,7 +549,7 @@ impl Store {
     pub fn delete_upload(&self, upload_id: i64) -> Result<()> {
         self.db()
             .execute("DELETE FROM uploads WHERE id=?1", params![upload_id])?;
-        let _ = std::fs::remove_dir_all(self.root.join("parts").join(upload_id.to_string()));
+        self.remove_when_durable(self.root.join("parts").join(upload_id.to_string()));
         Ok(())
     }
 
@@ -493,8 +563,9 @@ impl Store {
             tx.execute("DELETE FROM uploads WHERE id=?1", params![id])?;
         }
         tx.commit()?;
+        drop(db);
         if let Some(id) = done_upload {
-            let _ = std::fs::remove_dir_all(self.root.join("parts").join(id.to_string()));
+            self.remove_when_durable(self.root.join("parts").join(id.to_string()));
         }
         Ok(())
     }

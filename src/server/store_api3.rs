@@ -276,7 +276,7 @@ impl Store {
         tx.commit()?;
         drop(db);
         for id in &ids {
-            super::span::remove(&self.media_path(id));
+            self.remove_when_durable(self.media_path(id));
         }
         Ok(ids)
     }

@@ -61,7 +61,7 @@ impl Store {
     /// media links keep the bytes).
     pub fn remove_object_files(&self, objects: &[ObjectRow]) {
         for o in objects {
-            super::span::remove(&self.object_path(o.id));
+            self.remove_when_durable(self.object_path(o.id));
         }
     }
 
@@ -223,7 +223,7 @@ impl Store {
             "DELETE FROM multipart WHERE upload_id=?1",
             params![upload_id],
         )?;
-        let _ = std::fs::remove_dir_all(self.root().join("mpparts").join(upload_id));
+        self.remove_when_durable(self.root().join("mpparts").join(upload_id));
         Ok(())
     }
 

@@ -166,7 +166,7 @@ impl Store {
         tx.commit()?;
         drop(db);
         if let Some(old) = c.replaced {
-            super::span::remove(&self.media_path(old));
+            self.remove_when_durable(self.media_path(old));
         }
         Ok(())
     }

@@ -45,7 +45,19 @@ pub trait CommitJob: Send + Sync + 'static {
 
     /// Ends the waits of running jobs: their calls try again now.
     fn wake(&self) {}
+
+    /// How much of a file's place among the files uploaded at once the
+    /// job takes, out of [`SHARES_PER_FILE`]: a file of one part (one
+    /// buffer, one connection) takes one share, so `--parallel-files N`
+    /// uploads N files of several parts or 4N small ones at a time.
+    /// Runs on a blocking thread.
+    fn shares(&self, _ino: u64, _version: u64) -> u32 {
+        SHARES_PER_FILE
+    }
 }
+
+/// Shares of a file of several parts (see [`CommitJob::shares`]).
+pub const SHARES_PER_FILE: u32 = 4;
 
 /// The state of an inode's latest commit, as waiters see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +154,9 @@ impl Committer {
             inner: Arc::new(Inner {
                 job,
                 slots: Mutex::new(HashMap::new()),
-                files_at_once: Arc::new(Semaphore::new(files_at_once.max(1))),
+                files_at_once: Arc::new(Semaphore::new(
+                    files_at_once.max(1) * SHARES_PER_FILE as usize,
+                )),
                 rt,
                 give_up_after: None,
             }),
@@ -221,8 +235,13 @@ impl Committer {
                 _ = cancel.cancelled() => return None,
             }
         }
+        let job = self.inner.job.clone();
+        let shares = tokio::task::spawn_blocking(move || job.shares(ino, version))
+            .await
+            .unwrap_or(SHARES_PER_FILE)
+            .clamp(1, SHARES_PER_FILE);
         let _permit = tokio::select! {
-            p = self.inner.files_at_once.clone().acquire_owned() => p.ok()?,
+            p = self.inner.files_at_once.clone().acquire_many_owned(shares) => p.ok()?,
             _ = cancel.cancelled() => return None,
         };
         if cancel.is_cancelled() {

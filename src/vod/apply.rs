@@ -7,8 +7,10 @@
 //! - The object goes up as a COS multipart upload with the account's own
 //!   key (revision C2): initiate at start, one `PUT ?partNumber&uploadId`
 //!   per pipeline part, and at finish the parts are *listed* from COS (so
-//!   parts sent by an earlier run count too), checked, and completed. An
-//!   empty file is one empty PUT Object instead (COS has no empty multipart).
+//!   parts sent by an earlier run count too), checked, and completed. A
+//!   file of one part is one PUT Object instead (no initiate, list or
+//!   complete: three round trips fewer per small file), and an empty file
+//!   one empty PUT Object at finish (COS has no empty multipart).
 //! - COS refuses parts under 1 MiB but the last, so the part size is at
 //!   least 1 MiB whatever the job asks.
 //! - COS requests are addressed to `<bucket>-<appId>.cos.<region>.myqcloud.com`
@@ -48,6 +50,7 @@ use super::http::{self, Endpoint, HttpConfig};
 use super::reply::Reply;
 use super::rules::cos_xml::{self, ListPartsResult};
 pub use super::rules::parts::COS_MIN_PART;
+use super::rules::parts::part_count;
 
 const APPLY: &str = "ApplyUpload";
 const COMMIT: &str = "CommitUpload";
@@ -198,7 +201,18 @@ impl ApplyClient {
 
     async fn resume(&self, req: &StartRequest, saved: &Session) -> Option<Started> {
         let tok: Token = serde_json::from_str(saved.token.as_deref()?).ok()?;
-        let id = tok.upload_id.clone()?;
+        let Some(id) = tok.upload_id.clone() else {
+            // One PUT Object: sent again (it replaces the object) and
+            // committed under the same key, which answers the same media
+            // if an earlier run's commit went through.
+            return (saved.file_size > 0 && saved.file_size == req.file_size).then(|| {
+                Started::Upload {
+                    session: saved.clone(),
+                    held: Vec::new(),
+                    resumed: true,
+                }
+            });
+        };
         let parts = self.list(&tok, &id).await.ok()?;
         let ps = u64::from(saved.part_size);
         let held = parts
@@ -272,7 +286,8 @@ impl ApplyClient {
             bare.settings.cover = None;
             return Box::pin(self.apply(&bare)).await;
         }
-        if open || req.file_size > 0 {
+        let part_size = req.part_size.max(COS_MIN_PART);
+        if open || part_count(req.file_size, part_size) > 1 {
             let params = [("uploads".to_string(), String::new())];
             let (_, xml) = self
                 .cos(INITIATE, Method::POST, &tok, &params, Bytes::new())
@@ -288,7 +303,7 @@ impl ApplyClient {
                 flow: "apply".into(),
                 sha1_hex: req.sha1_hex.clone(),
                 file_size: req.file_size,
-                part_size: req.part_size.max(COS_MIN_PART),
+                part_size,
                 token: Some(token),
             },
             held: Vec::new(),
@@ -314,30 +329,46 @@ impl ApplyClient {
 
     async fn put_part(&self, session: &Session, part: Part) -> Result<(), VodError> {
         let tok = Self::token(session, PART)?;
-        let id = tok.upload_id.clone().unwrap_or_default();
-        let params = [
-            ("partNumber".to_string(), (part.index + 1).to_string()),
-            ("uploadId".to_string(), id),
-        ];
-        let (etag, _) = self
-            .cos(PART, Method::PUT, &tok, &params, part.data)
-            .await?;
+        let (action, etag) = match tok.upload_id.clone() {
+            Some(id) => {
+                let params = [
+                    ("partNumber".to_string(), (part.index + 1).to_string()),
+                    ("uploadId".to_string(), id),
+                ];
+                let (etag, _) = self
+                    .cos(PART, Method::PUT, &tok, &params, part.data)
+                    .await?;
+                (PART, etag)
+            }
+            None if part.index == 0 => {
+                let (etag, _) = self.cos(PUT, Method::PUT, &tok, &[], part.data).await?;
+                (PUT, etag)
+            }
+            None => {
+                return Err(VodError::new(
+                    PART,
+                    VodErrorKind::Request(format!("part {} of a one-part session", part.index)),
+                ));
+            }
+        };
         match etag {
             Some(e) if e == part.md5_hex => Ok(()),
             Some(e) => Err(VodError::bad_response(
-                PART,
+                action,
                 format!("ETag {e} is not the part's md5 {}", part.md5_hex),
             )),
-            None => Err(VodError::bad_response(PART, "no ETag")),
+            None => Err(VodError::bad_response(action, "no ETag")),
         }
     }
 
     async fn complete(&self, session: &Session) -> Result<Media, VodError> {
         let tok = Self::token(session, COMPLETE)?;
         match &tok.upload_id {
-            None => {
+            None if session.file_size == 0 => {
                 self.cos(PUT, Method::PUT, &tok, &[], Bytes::new()).await?;
             }
+            // The one part was the PUT Object.
+            None => {}
             Some(id) => match self.list(&tok, id).await {
                 Ok(parts) => {
                     let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();

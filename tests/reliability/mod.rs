@@ -21,6 +21,7 @@ mod outage_client;
 mod proxy;
 mod rate_limit;
 mod recheck;
+mod small_files;
 
 /// Whether the long variants are asked for.
 pub fn long_tests() -> bool {

@@ -228,7 +228,7 @@ fn err(v: &Value) -> &str {
 
 /// A COS PUT of `body` to `key_path` signed with a temporary credential
 /// (or not); `(status, body)`.
-async fn cos_put(
+pub(super) async fn cos_put(
     s: &TestServer,
     apply: &Value,
     key_path: &str,

@@ -12,6 +12,7 @@ mod faults;
 mod finish;
 mod frontwize;
 mod fuzz;
+mod group_commit;
 mod hostile;
 mod killed;
 mod playback;

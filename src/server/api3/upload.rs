@@ -225,7 +225,8 @@ pub async fn apply_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Result
     let expire_time = expire_time(args)?;
 
     let n = if cover_type.is_some() { 2 } else { 1 };
-    let file_id = app.db(move |s| s.alloc_ids(n)).await?;
+    // Made durable by the session's insert below, before the answer.
+    let file_id = app.db_unsynced(move |s| s.alloc_ids(n)).await?;
     let dir = format!("{:08x}{file_id}", rand::random::<u32>());
     let plan = Plan {
         file_id,
@@ -291,9 +292,9 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
     args.only(&["VodSessionKey", "SubAppId"])?;
     let key = args.req_string("VodSessionKey")?;
     let sub = sub_app_id(args)?;
-    let _guard = app.commit_lock.lock().await;
+    let guard = app.commit_lock.lock().await;
     let k = key.clone();
-    let Some(session) = app.db(move |s| s.api3_session(&k)).await? else {
+    let Some(session) = app.db_unsynced(move |s| s.api3_session(&k)).await? else {
         return Err(bad_key("no such upload session"));
     };
     if session.secret_id != acct.secret_id {
@@ -310,7 +311,10 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
         ));
     }
     if let Some(done) = &session.result {
-        // The same key, the same answer: a commit whose reply was lost.
+        // The same key, the same answer: a commit whose reply was lost
+        // (or whose first answer is still waiting for its sync).
+        drop(guard);
+        app.durable().await?;
         return serde_json::from_str(done).map_err(|e| ServerError::Internal(e.to_string()).into());
     }
     if session.expires_at <= unix_now() {
@@ -324,7 +328,7 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
     let mut objects = Vec::new();
     for (what, path) in &wanted {
         let (b, k) = (bucket.clone(), path.trim_start_matches('/').to_string());
-        match app.db(move |s| s.object(&b, &k)).await? {
+        match app.db_unsynced(move |s| s.object(&b, &k)).await? {
             Some(o) => objects.push(o),
             None => {
                 return Err(invalid(
@@ -379,7 +383,7 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
         session_context: plan.session_context.clone(),
     };
     let (m2, objs, text) = (media, objects, result.to_string());
-    app.db(move |s| {
+    app.db_unsynced(move |s| {
         s.link_objects(&m2, &objs)?;
         let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
         s.commit_api3(&key, &m2, &extra, &ids, &text)?;
@@ -387,5 +391,9 @@ pub async fn commit_upload(app: &Arc<App>, acct: &Account, args: &Args) -> Resul
         Ok(())
     })
     .await?;
+    // Durable before the answer, but synced outside the commit lock: the
+    // commits of concurrent requests share one sync.
+    drop(guard);
+    app.durable().await?;
     Ok(result)
 }

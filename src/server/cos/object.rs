@@ -347,7 +347,7 @@ pub(super) async fn store_object(
     app.db(move |s| {
         store::persist(&src, &s.object_path(id))?;
         if let Some(old) = s.put_object(&row)? {
-            crate::server::span::remove(&s.object_path(old));
+            s.remove_when_durable(s.object_path(old));
         }
         Ok(())
     })

@@ -74,4 +74,13 @@ impl CommitJob for Arc<CacheCommitJob> {
     fn wake(&self) {
         self.uploader.health().wake();
     }
+
+    /// One share for a version of one part (a small file), all for more
+    /// or when the cache cannot tell.
+    fn shares(&self, ino: u64, version: u64) -> u32 {
+        match self.cache.upload(ino, version) {
+            Ok(Some(u)) if u.status.parts_total <= 1 => 1,
+            _ => crate::upload::committer::SHARES_PER_FILE,
+        }
+    }
 }
