@@ -423,8 +423,9 @@ pub struct MountArgs {
     #[arg(long)]
     pub no_rate_limit: bool,
     /// Send no part before the close: by default a file being written with
-    /// a flow that needs no whole-file hash first (api3) starts its upload
-    /// once a few parts are written and sends them meanwhile.
+    /// a flow that needs no whole-file hash first (api3, apply) starts its
+    /// upload once a few parts are written and sends them meanwhile (not
+    /// with a `--write-back` quiet time, which the upload waits for).
     #[arg(long)]
     pub no_early_parts: bool,
     /// How long a close (and fsync) rides out an outage (the service

@@ -442,9 +442,16 @@ fn build_committer(
         runtime.handle().clone(),
     )
     .with_give_up_after(args.retry_for.0);
-    // Parts sent while files are written, where the flow allows it.
+    // Parts sent while files are written, where the flow allows it and no
+    // write-back quiet time asks the upload to wait.
+    let quiet = args.write_back.is_some_and(|s| s > 0.0);
+    if quiet && !args.no_early_parts {
+        tracing::info!(
+            "write-back with a quiet time: uploads start after it, no part is sent while a file is written"
+        );
+    }
     let backend: Arc<dyn crate::upload::Backend> =
-        if args.no_early_parts || !EarlyUploads::supported(&job) {
+        if args.no_early_parts || quiet || !EarlyUploads::supported(&job) {
             Arc::new(committer.clone())
         } else {
             let early = EarlyUploads::new(job, runtime.handle().clone());

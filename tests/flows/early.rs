@@ -163,7 +163,8 @@ fn early_a_real_rsync_and_ffmpeg_into_the_mount_commit_playable_media() {
 #[test]
 fn early_parts_in_write_back_mode_go_up_before_the_close_and_the_commit_resumes_them() {
     let svc = Service::start();
-    let m = Mount::with_args(&svc, &["--write-back=0.3"]);
+    // No quiet time: the upload may start as soon as it can.
+    let m = Mount::with_args(&svc, &["--write-back=0"]);
     let path = m.path("wb.mp4");
     let data = random_bytes((10 << 20) + 99, 76);
     let mut f = std::fs::File::create(&path).expect("create");
@@ -186,6 +187,8 @@ fn early_nothing_goes_up_before_the_close_with_no_early_parts_or_v4() {
         &["--no-early-parts"][..],
         &["--protocol", "v4"][..],
         &["--protocol", "ugc"][..],
+        // A write-back quiet time: the upload waits for it, as asked.
+        &["--write-back=1"][..],
     ] {
         let svc = Service::start();
         let m = Mount::with_args(&svc, args);
@@ -203,6 +206,7 @@ fn early_nothing_goes_up_before_the_close_with_no_early_parts_or_v4() {
             "{args:?}: {stats}"
         );
         drop(f);
+        wait(&[&path]);
         assert_committed(&svc, &path, &data);
         assert!(!m.log().contains("resuming the parts sent"), "{args:?}");
     }
