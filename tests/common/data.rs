@@ -1,6 +1,7 @@
 //! Test data: deterministic pseudo-random bytes (the one generator; a
 //! failure replays from its seed), real MP4s made by ffmpeg, local source
-//! files, and the digests the protocol names.
+//! files, the digests the protocol names, and the one COS
+//! CompleteMultipartUpload body the tests send.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,4 +60,19 @@ pub fn ffmpeg_mp4(out: &Path, seconds: u32, size: &str, more: &[&str]) {
     args.extend_from_slice(more);
     args.extend_from_slice(&["-pix_fmt", "yuv420p", out.to_str().expect("utf-8 path")]);
     run(Command::new("ffmpeg").args(&args));
+}
+
+/// The CompleteMultipartUpload body listing `etags` as parts 1, 2, ….
+pub fn complete_multipart_body(etags: &[String]) -> Vec<u8> {
+    let parts: String = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>",
+                i + 1
+            )
+        })
+        .collect();
+    format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>").into_bytes()
 }

@@ -307,22 +307,12 @@ async fn multipart_upload_with_listing() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("InvalidPart"));
 
-    let body: String = etags
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>",
-                i + 1
-            )
-        })
-        .collect();
     let r = cos
         .call(
             "POST",
             path,
             &[("uploadId", &upload_id)],
-            format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>").into(),
+            complete_multipart_body(&etags),
         )
         .await;
     assert_eq!(r.status(), 200);

@@ -257,19 +257,10 @@ async fn cos_multipart_across_a_kill(
         assert_eq!(st, 200, "part {n}: {text}");
         etags.push(etag);
     }
-    let parts: String = etags
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>",
-                i + 1
-            )
-        })
-        .collect();
-    let body = format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>");
     let q = [("uploadId", upload_id.as_str())];
-    let (st, _, text) = cos.call("POST", key_path, &q, body.into_bytes()).await;
+    let (st, _, text) = cos
+        .call("POST", key_path, &q, complete_multipart_body(&etags))
+        .await;
     assert_eq!(st, 200, "complete: {text}");
 }
 

@@ -59,20 +59,6 @@ async fn send_parts(cos: &Cos<'_>, path: &str, parts: &[&[u8]]) -> (String, Vec<
     (id, etags)
 }
 
-fn complete_body(etags: &[String]) -> Vec<u8> {
-    let parts: String = etags
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>",
-                i + 1
-            )
-        })
-        .collect();
-    format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>").into_bytes()
-}
-
 /// The ETag S3/COS give a multipart object: the MD5 of the parts' MD5s.
 fn multipart_etag(parts: &[&[u8]]) -> String {
     let mut h = md5::Md5::new();
@@ -170,7 +156,9 @@ async fn an_object_of_uneven_parts_reads_back_exactly_across_kills() {
     let path = a["MediaStoragePath"].as_str().unwrap().to_string();
     let (id, etags) = send_parts(&cos, &path, &parts).await;
     let q = [("uploadId", id.as_str())];
-    let (st, _, text) = cos.call("POST", &path, &q, complete_body(&etags)).await;
+    let (st, _, text) = cos
+        .call("POST", &path, &q, complete_multipart_body(&etags))
+        .await;
     assert_eq!(st, 200, "complete: {text}");
     let etag = tags(&text, "ETag").pop().unwrap_or_default();
     assert_eq!(
@@ -225,7 +213,9 @@ async fn an_mp4_whose_moov_straddles_a_part_boundary_is_probed() {
     let path = a["MediaStoragePath"].as_str().unwrap().to_string();
     let (id, etags) = send_parts(&cos, &path, &parts).await;
     let q = [("uploadId", id.as_str())];
-    let (st, _, text) = cos.call("POST", &path, &q, complete_body(&etags)).await;
+    let (st, _, text) = cos
+        .call("POST", &path, &q, complete_multipart_body(&etags))
+        .await;
     assert_eq!(st, 200, "complete: {text}");
     let key = a["VodSessionKey"].as_str().unwrap();
     let c = super::api3::call(&s, "CommitUpload", json!({"VodSessionKey": key})).await;
@@ -259,7 +249,7 @@ async fn a_kill_during_completion_leaves_the_upload_or_the_whole_object() {
         let q = [("uploadId", id.as_str())];
         let completing = tokio::spawn(
             cos.request("POST", &path, &q)
-                .body(complete_body(&etags))
+                .body(complete_multipart_body(&etags))
                 .send(),
         );
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -271,7 +261,9 @@ async fn a_kill_during_completion_leaves_the_upload_or_the_whole_object() {
             // is still there, and the completion goes through now.
             200 => {
                 assert_eq!(tags(&list, "PartNumber"), ["1", "2", "3"], "{list}");
-                let (st, _, text) = cos.call("POST", &path, &q, complete_body(&etags)).await;
+                let (st, _, text) = cos
+                    .call("POST", &path, &q, complete_multipart_body(&etags))
+                    .await;
                 assert_eq!(st, 200, "round {round}: complete again: {text}");
             }
             404 => assert!(list.contains("NoSuchUpload"), "{list}"),
