@@ -1,6 +1,8 @@
 //! In-order hashing of v4/UGC uploads: as parts are recorded, the bytes of
-//! the contiguous prefix are fed to a running SHA-1 and MD5 of the whole
-//! content, so that FinishUpload has both without reading the file again.
+//! the contiguous prefix are fed to a running SHA-1 of the whole content
+//! (what FinishUpload checks the fileSha against), so that FinishUpload has
+//! it without reading the file again. No whole-content MD5: nothing checks
+//! one (the playback ETag of a media without it is `"<fileId>-<size>"`).
 //! Parts that arrive ahead of the prefix (parallel uploads) wait in memory,
 //! bounded per upload and in all (an abandoned upload keeps at most its
 //! share); past a bound, or after a restart, the upload simply has no
@@ -10,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use md5::Md5;
 use sha1::{Digest as _, Sha1};
 
 /// Bytes of parts held ahead of the prefix, per upload, at most (4 parts
@@ -28,7 +29,6 @@ pub type Key = (i64, String);
 struct Upload {
     next: u64,
     sha1: Sha1,
-    md5: Md5,
     stash: BTreeMap<u64, Vec<Vec<u8>>>,
     stashed: usize,
     broken: bool,
@@ -77,7 +77,6 @@ impl Running {
             u.stashed -= size(&data);
             for b in &data {
                 u.sha1.update(b);
-                u.md5.update(b);
                 u.next += b.len() as u64;
             }
         }
@@ -102,9 +101,9 @@ impl Running {
         self.drop_stash(&mut u);
     }
 
-    /// The SHA-1 and MD5 of the whole content when every byte up to `size`
-    /// was fed; forgets the upload either way.
-    pub fn take(&self, key: &Key, size: u64) -> Option<(Sha1, Md5)> {
+    /// The SHA-1 of the whole content when every byte up to `size` was fed;
+    /// forgets the upload either way.
+    pub fn take(&self, key: &Key, size: u64) -> Option<Sha1> {
         let up = self
             .uploads
             .lock()
@@ -112,7 +111,7 @@ impl Running {
             .remove(key)?;
         let u = std::mem::take(&mut *up.lock().unwrap_or_else(PoisonError::into_inner));
         self.total.fetch_sub(u.stashed, Ordering::Relaxed);
-        (!u.broken && u.next == size).then_some((u.sha1, u.md5))
+        (!u.broken && u.next == size).then_some(u.sha1)
     }
 }
 
@@ -131,9 +130,8 @@ mod tests {
         }
         // A re-sent part behind the prefix changes nothing.
         r.part(key.clone(), 0, vec![data[..1000].to_vec()]);
-        let (sha1, md5) = r.take(&key, data.len() as u64).unwrap();
+        let sha1 = r.take(&key, data.len() as u64).unwrap();
         assert_eq!(sha1.finalize(), Sha1::digest(&data));
-        assert_eq!(md5.finalize(), Md5::digest(&data));
         assert!(r.take(&key, data.len() as u64).is_none(), "forgotten");
         assert_eq!(r.total.load(Ordering::Relaxed), 0);
     }

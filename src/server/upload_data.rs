@@ -3,8 +3,6 @@
 //! hashes of [`super::running`] have it already) and renamed into place.
 //! Stores from before it kept one file per part: [`assemble`].
 
-use std::sync::Arc;
-
 use sha1::{Digest as _, Sha1};
 
 /// Parts up to this size are kept in memory after they are written, for
@@ -41,39 +39,22 @@ pub fn trim(path: &std::path::Path, size: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Trims the data file of an upload to `size` and returns its SHA-1 and
-/// MD5, hashed on two threads (SHA-1 here, MD5 beside it).
-pub fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<(Sha1, md5::Md5)> {
+/// Trims the data file of an upload to `size` and returns its SHA-1 (the
+/// whole-content hash FinishUpload checks; no MD5, which nothing checks).
+pub fn hash_data(path: &std::path::Path, size: u64) -> std::io::Result<Sha1> {
     use std::io::Read as _;
     trim(path, size)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
-    let md5 = std::thread::spawn(move || {
-        let mut md5 = md5::Md5::new();
-        for b in rx {
-            md5.update(&b[..]);
-        }
-        md5
-    });
     let mut sha1 = Sha1::new();
     let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
     loop {
-        let mut buf = vec![0u8; 1 << 20];
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        buf.truncate(n);
-        let buf = Arc::new(buf);
-        sha1.update(&buf[..]);
-        if tx.send(buf).is_err() {
-            break;
-        }
+        sha1.update(&buf[..n]);
     }
-    drop(tx);
-    let md5 = md5
-        .join()
-        .map_err(|_| std::io::Error::other("md5 thread panicked"))?;
-    Ok((sha1, md5))
+    Ok(sha1)
 }
 
 /// The MD5 (hex) of `len` bytes of the data file at `offset`; an error
@@ -94,15 +75,11 @@ pub fn range_md5(path: &std::path::Path, offset: u64, len: u64) -> std::io::Resu
     Ok(hex::encode(md5.finalize()))
 }
 
-/// Concatenates `parts` into `dest` (fsynced), returning its SHA-1 and MD5.
-pub fn assemble(
-    parts: &[std::path::PathBuf],
-    dest: &std::path::Path,
-) -> std::io::Result<(Sha1, md5::Md5)> {
+/// Concatenates `parts` into `dest` (fsynced), returning its SHA-1.
+pub fn assemble(parts: &[std::path::PathBuf], dest: &std::path::Path) -> std::io::Result<Sha1> {
     use std::io::{Read as _, Write as _};
     let mut out = std::fs::File::create(dest)?;
     let mut sha1 = Sha1::new();
-    let mut md5 = md5::Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     for p in parts {
         let mut f = std::fs::File::open(p)?;
@@ -112,12 +89,11 @@ pub fn assemble(
                 break;
             }
             sha1.update(&buf[..n]);
-            md5.update(&buf[..n]);
             out.write_all(&buf[..n])?;
         }
     }
     out.sync_all()?;
-    Ok((sha1, md5))
+    Ok(sha1)
 }
 
 /// Copies the verified body at `src` into the data file at `offset` and
