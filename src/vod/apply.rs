@@ -40,7 +40,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::cos::{self, CosClient, CosKey, Object, is_no_such_upload};
+use super::cos::{self, CosClient, CosKey, Object};
 use super::credentials::Credentials;
 use super::error::{VodError, VodErrorKind};
 use super::flow::{
@@ -369,24 +369,16 @@ impl ApplyClient {
             }
             // The one part was the PUT Object.
             None => {}
-            Some(id) => match self.list(&tok, id).await {
-                Ok(parts) => {
-                    let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();
-                    let params = [("uploadId".to_string(), id.clone())];
-                    self.cos(COMPLETE, Method::POST, &tok, &params, Bytes::from(xml))
-                        .await?;
-                }
-                // An earlier attempt completed it and lost CommitUpload's
-                // answer (or the service took it whole): CommitUpload
-                // says whether the object is there (and is idempotent
-                // while the key lives), so ask it rather than fail here.
-                Err(e) if is_no_such_upload(&e) => {
-                    tracing::info!(
-                        "{LIST}: the multipart upload is complete already; committing the session"
-                    );
-                }
-                Err(e) => return Err(e),
-            },
+            Some(id) => {
+                let params = [("uploadId".to_string(), id.clone())];
+                cos::complete_multipart(
+                    COMPLETE,
+                    session,
+                    || self.list(&tok, id),
+                    |xml| self.cos(COMPLETE, Method::POST, &tok, &params, xml),
+                )
+                .await?;
+            }
         }
         let reply = self
             .api_call(COMMIT, vec![("vodSessionKey".into(), tok.session_key)])

@@ -328,6 +328,40 @@ where
     }
 }
 
+/// Lists, checks and completes a session's multipart upload. One already
+/// complete is left as it is: an earlier attempt completed it and lost the
+/// answer, or the service took it whole (COS then answers NoSuchUpload, to
+/// the listing or to the completion); the commit that follows says whether
+/// the object is there. `list` lists the parts COS holds and `post` sends
+/// the CompleteMultipartUpload body: the flow's own requests, signed and
+/// mapped its way (api3, apply and family D share this step).
+pub async fn complete_multipart<L, LF, P, PF, T>(
+    action: &'static str,
+    session: &Session,
+    list: L,
+    post: P,
+) -> Result<(), VodError>
+where
+    L: FnOnce() -> LF,
+    LF: std::future::Future<Output = Result<Vec<cos_xml::ListedPart>, VodError>>,
+    P: FnOnce(Bytes) -> PF,
+    PF: std::future::Future<Output = Result<T, VodError>>,
+{
+    let parts = match list().await {
+        Ok(p) => p,
+        Err(e) if is_no_such_upload(&e) => {
+            tracing::info!("{action}: the multipart upload is complete already");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let xml = completion(&parts, session, action)?.to_xml();
+    match post(Bytes::from(xml)).await {
+        Err(e) if is_no_such_upload(&e) => Ok(()),
+        r => r.map(|_| ()),
+    }
+}
+
 /// The CompleteMultipartUpload body for a session, from the parts COS
 /// lists: every part of the file, each of its expected size (apply and
 /// api3 alike; `action` names the step in errors).

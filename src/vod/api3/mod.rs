@@ -60,16 +60,13 @@ use super::flow::{
 };
 use super::http;
 use super::rules::api3::{self, VERSION};
-use super::rules::cos_xml::{self, ListPartsResult};
+use super::rules::cos_xml;
 use super::rules::parts::part_count;
 use super::sign::tc3;
 use super::stall;
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
 use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
-use session::{Token, credential_ran_out, no_such_upload, now};
-
-/// Parts a ListParts page holds at most (COS's limit).
-const LIST_PAGE: usize = 1000;
+use session::{Token, credential_ran_out, now};
 
 /// The flow's name in sessions and `--protocol`.
 pub const NAME: &str = "api3";
@@ -272,27 +269,11 @@ impl Api3Client {
         tok: &Token,
         upload_id: &str,
     ) -> Result<Vec<cos_xml::ListedPart>, VodError> {
-        let mut all: Vec<cos_xml::ListedPart> = Vec::new();
-        loop {
-            let marker = all.last().map_or(0, |p| p.number);
-            let params = [
-                ("uploadId".to_string(), upload_id.to_string()),
-                ("max-parts".to_string(), LIST_PAGE.to_string()),
-                ("part-number-marker".to_string(), marker.to_string()),
-            ];
-            let r = self
-                .cos(LIST, Method::GET, tok, &tok.key, &params, Bytes::new())
-                .await?;
-            let page = ListPartsResult::parse(&r.body)
-                .map(|l| l.parts)
-                .ok_or_else(|| VodError::bad_response(LIST, "unreadable part list"))?;
-            let full = page.len() >= LIST_PAGE;
-            let before = all.len();
-            all.extend(page.into_iter().filter(|p| p.number > marker));
-            if !full || all.len() == before || all.len() as u64 >= api3::MAX_PARTS {
-                return Ok(all);
-            }
-        }
+        cos::list_all_parts(LIST, upload_id, api3::MAX_PARTS, |params| async move {
+            self.cos(LIST, Method::GET, tok, &tok.key, &params, Bytes::new())
+                .await
+        })
+        .await
     }
 
     /// Continues a saved session whose credential still lives: the parts
@@ -545,35 +526,22 @@ impl Api3Client {
         })
     }
 
-    /// Lists, checks and completes the multipart upload; one that is
-    /// already complete (a retry after a lost answer) is left as it is.
+    /// Lists, checks and completes the multipart upload
+    /// ([`cos::complete_multipart`]).
     async fn complete_multipart(
         &self,
         tok: &Token,
         id: &str,
         session: &Session,
     ) -> Result<(), VodError> {
-        let parts = match self.list(tok, id).await {
-            Ok(p) => p,
-            Err(e) if no_such_upload(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();
         let params = [("uploadId".to_string(), id.to_string())];
-        match self
-            .cos(
-                COMPLETE,
-                Method::POST,
-                tok,
-                &tok.key,
-                &params,
-                Bytes::from(xml),
-            )
-            .await
-        {
-            Err(e) if no_such_upload(&e) => Ok(()),
-            r => r.map(|_| ()),
-        }
+        cos::complete_multipart(
+            COMPLETE,
+            session,
+            || self.list(tok, id),
+            |xml| self.cos(COMPLETE, Method::POST, tok, &tok.key, &params, xml),
+        )
+        .await
     }
 }
 

@@ -6,9 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub(super) use super::super::cos::{
-    TempCred, credential_ran_out, is_no_such_upload as no_such_upload, now,
-};
+pub(super) use super::super::cos::{TempCred, credential_ran_out, now};
 
 /// What the flow keeps between calls (the session token).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use md5::{Digest as _, Md5};
+
+use crate::vod::rules::cos_xml::ListPartsResult;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::session::TempCred;

@@ -56,7 +56,7 @@ use super::rules::parts::part_count;
 use super::rules::{cos_xml, ugc_d};
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, PART, PUT};
 use answer::Applied;
-use token::{FileFacts, Token, no_such_upload, now};
+use token::{FileFacts, Token, now};
 
 pub use client::{UgcClient, UgcConfig};
 
@@ -234,35 +234,22 @@ impl UgcClient {
         answer::media(&r, COMMIT)
     }
 
-    /// Lists, checks and completes the multipart upload; one already
-    /// complete (a retry after a lost answer) is left as it is.
+    /// Lists, checks and completes the multipart upload
+    /// ([`cos::complete_multipart`]).
     async fn complete_multipart(
         &self,
         tok: &Token,
         id: &str,
         session: &Session,
     ) -> Result<(), VodError> {
-        let parts = match self.list(tok, id).await {
-            Ok(p) => p,
-            Err(e) if no_such_upload(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let xml = cos::completion(&parts, session, COMPLETE)?.to_xml();
         let params = [("uploadId".to_string(), id.to_string())];
-        match self
-            .cos(
-                COMPLETE,
-                Method::POST,
-                tok,
-                &tok.key,
-                &params,
-                Bytes::from(xml),
-            )
-            .await
-        {
-            Err(e) if no_such_upload(&e) => Ok(()),
-            r => r.map(|_| ()),
-        }
+        cos::complete_multipart(
+            COMPLETE,
+            session,
+            || self.list(tok, id),
+            |xml| self.cos(COMPLETE, Method::POST, tok, &tok.key, &params, xml),
+        )
+        .await
     }
 
     /// A cover for the committed `video`: ApplyUploadUGC with its fileId,
