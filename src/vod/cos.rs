@@ -170,6 +170,26 @@ pub fn credential_ran_out(e: &VodError, c: &TempCred) -> bool {
     }
 }
 
+/// `r`, with COS's refusal of `cred` once it has run out turned into
+/// [`VodErrorKind::SessionExpired`] (the flow then renews the credential
+/// or starts the file over; a plain 403 would fail it).
+pub fn expired_as_session(
+    r: Result<CosReply, VodError>,
+    action: &'static str,
+    cred: &TempCred,
+) -> Result<CosReply, VodError> {
+    match r {
+        Err(e) if credential_ran_out(&e, cred) => Err(VodError::new(
+            action,
+            VodErrorKind::SessionExpired(format!(
+                "object storage refused the session's credential, which expires at {}: {}",
+                cred.expired_time, e.kind
+            )),
+        )),
+        r => r,
+    }
+}
+
 /// COS refused a request because the multipart upload is gone (completed).
 pub fn is_no_such_upload(e: &VodError) -> bool {
     matches!(&e.kind, VodErrorKind::Rest { status: 404, code, .. } if code == "NoSuchUpload")

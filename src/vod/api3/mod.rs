@@ -66,7 +66,7 @@ use super::sign::tc3;
 use super::stall;
 use actions::{ABORT, APPLY, COMMIT, COMPLETE, INITIATE, LIST, PART, PUT};
 use answer::{apply_params, ok_name, ok_path, read_reply, temp_cred, text};
-use session::{Token, credential_ran_out, now};
+use session::{Token, now};
 
 /// The flow's name in sessions and `--protocol`.
 pub const NAME: &str = "api3";
@@ -251,15 +251,9 @@ impl Api3Client {
             .cos
             .request(action, method, object, params, body, &key)
             .await;
-        match (r, &tok.cred) {
-            (Err(e), Some(c)) if credential_ran_out(&e, c) => Err(VodError::new(
-                action,
-                VodErrorKind::SessionExpired(format!(
-                    "object storage refused the session's credential, which expires at {}: {}",
-                    c.expired_time, e.kind
-                )),
-            )),
-            (r, _) => r,
+        match &tok.cred {
+            Some(c) => cos::expired_as_session(r, action, c),
+            None => r,
         }
     }
 

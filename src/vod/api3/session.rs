@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub(super) use super::super::cos::{TempCred, credential_ran_out, now};
+pub(super) use super::super::cos::{TempCred, now};
 
 /// What the flow keeps between calls (the session token).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use super::super::stall;
 use super::super::ugc::{SignRequest, SignatureFormat, SignatureProvider, V5Terms};
 use super::actions::{APPLY, LIST};
 use super::answer::envelope;
-use super::token::{FileFacts, TempCred, Token, credential_ran_out};
+use super::token::{FileFacts, TempCred, Token};
 
 /// Settings of the `ugc` flow.
 #[derive(Debug, Clone)]
@@ -176,20 +176,11 @@ impl UgcClient {
             host: &tok.cos_host,
             key: key_path,
         };
-        match self
+        let r = self
             .cos
             .request(action, method, object, params, body, &key)
-            .await
-        {
-            Err(e) if credential_ran_out(&e, c) => Err(VodError::new(
-                action,
-                VodErrorKind::SessionExpired(format!(
-                    "object storage refused the session's credential, which expires at {}: {}",
-                    c.expired_time, e.kind
-                )),
-            )),
-            r => r,
-        }
+            .await;
+        cos::expired_as_session(r, action, c)
     }
 
     /// Every part COS holds for the session's multipart upload.

@@ -7,9 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub(super) use super::super::cos::{
-    TempCred, credential_ran_out, is_no_such_upload as no_such_upload, now,
-};
+pub(super) use super::super::cos::{TempCred, is_no_such_upload as no_such_upload, now};
 use super::super::error::{VodError, VodErrorKind};
 use super::super::flow::UploadSettings;
 
