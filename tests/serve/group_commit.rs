@@ -39,14 +39,19 @@ async fn group_commit_concurrent_commit_uploads_answered_before_a_kill9_are_all_
     let done: Vec<(String, Vec<u8>)> =
         futures::future::join_all((0..UPLOADS).map(|n| upload(&s, n))).await;
     let stats = s.admin("/admin/stats").await;
-    // 3 requests per upload, each writing (nonces, session, object,
-    // commit): at most one sync each, and a request that only read never
-    // syncs on its own.
+    // 3 requests per upload. A request waits for durability at most three
+    // times (its signature's nonce; its work, which CommitUpload makes
+    // durable in two steps around its lock), and a wait that finds its
+    // changes covered by a sync already run syncs nothing: at most 3 syncs
+    // per request whatever the timing (how many waits one sync covers
+    // depends on timing, and is `server::group_sync::tests`' to prove; a
+    // machine under load once gave 82 syncs here, an idle one about 30).
     let syncs = stats["storeSyncs"]
         .as_u64()
         .unwrap_or_else(|| panic!("{stats}"));
+    println!("{syncs} WAL syncs for {} requests", 3 * UPLOADS);
     assert!(
-        (1..=(3 * UPLOADS as u64 + 1)).contains(&syncs),
+        (1..=(9 * UPLOADS as u64 + 1)).contains(&syncs),
         "{syncs} WAL syncs for {UPLOADS} uploads: {stats}"
     );
     // Killed at once after the last answer: nothing answered may be lost.
