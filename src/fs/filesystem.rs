@@ -37,6 +37,16 @@ pub struct FsConfig {
     pub list_vod_xattrs: bool,
 }
 
+impl FsConfig {
+    /// No hashing while written: a write-back quiet time delays the upload
+    /// anyway, and the commit hashes the staged bytes when it starts
+    /// (`--write-back=0` keeps hashing while written: its upload starts at
+    /// the close, with the hashes ready).
+    pub fn defer_hashing(&self) -> bool {
+        self.write_back.is_some_and(|quiet| !quiet.is_zero())
+    }
+}
+
 /// An open file handle.
 #[derive(Debug, Clone)]
 pub(super) enum Handle {

@@ -7,6 +7,13 @@
 //! both queues to drain. The queues are short and bounded, so a hasher that
 //! falls behind slows writers down instead of growing memory without end,
 //! and a close never waits for more than a few MiB of hashing.
+//!
+//! With a write-back quiet time the hashing is *deferred* instead: the
+//! upload waits for the quiet time anyway and hashes the staged bytes when
+//! it starts (one pass from the cache, `upload::hash`), so writes and
+//! closes do no hashing at all and staging runs at the speed of the cache's
+//! disk. Early parts, which need the MD5s while writing, are off in that
+//! mode.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -42,6 +49,9 @@ enum State {
     Running([SyncSender<Msg>; 2]),
     /// A worker died: nothing is known until the next version.
     Lost,
+    /// Not hashed while written (a write-back quiet time): the commit
+    /// hashes the staged bytes.
+    Deferred,
 }
 
 /// Hears each part the MD5 worker seals at the frontier (index, MD5), once,
@@ -82,10 +92,16 @@ fn spawn(h: ContentHasher, sink: Option<SealSink>) -> std::io::Result<SyncSender
 }
 
 impl Hashing {
-    pub fn new(h: ContentHasher) -> Self {
+    /// Hashing of a version, from `h`'s state; none at all when `defer`
+    /// (every hash is then computed at commit).
+    pub fn new(h: ContentHasher, defer: bool) -> Self {
         Hashing {
             part_size: h.part_size(),
-            state: State::Idle(Box::new(h)),
+            state: if defer {
+                State::Deferred
+            } else {
+                State::Idle(Box::new(h))
+            },
             sink: None,
         }
     }
@@ -104,6 +120,9 @@ impl Hashing {
     /// Queues `msg` for the workers (starting them on first use), or
     /// applies it inline when no thread can be started.
     fn send(&mut self, msg: Msg) {
+        if matches!(self.state, State::Deferred | State::Lost) {
+            return;
+        }
         if let State::Idle(h) = &mut self.state {
             let sink = self.sink.clone();
             let started = spawn(h.only(HashKinds::Sha1Only), None)
@@ -122,6 +141,9 @@ impl Hashing {
     }
 
     pub fn write(&mut self, offset: u64, data: &[u8]) {
+        if matches!(self.state, State::Deferred | State::Lost) {
+            return;
+        }
         self.send(Msg::Write(offset, Bytes::copy_from_slice(data)));
     }
 
@@ -130,8 +152,10 @@ impl Hashing {
     }
 
     /// Starts over with `h` (a new content version); stops the workers.
+    /// A deferred hashing stays deferred.
     pub fn replace(&mut self, h: ContentHasher) {
-        *self = Hashing::new(h);
+        let defer = matches!(self.state, State::Deferred);
+        *self = Hashing::new(h, defer);
     }
 
     /// The hashes of a content of `size` bytes, once every queued change is
@@ -143,7 +167,7 @@ impl Hashing {
         };
         match &mut self.state {
             State::Idle(h) => h.finish(size),
-            State::Lost => unknown(),
+            State::Lost | State::Deferred => unknown(),
             State::Running(txs) => {
                 let mut got = Vec::with_capacity(2);
                 for tx in txs.iter() {
@@ -174,7 +198,7 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
         let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let h2 = heard.clone();
-        let mut h = Hashing::new(ContentHasher::new(4096));
+        let mut h = Hashing::new(ContentHasher::new(4096), false);
         assert!(h.wants_sink());
         h.set_sink(Some(std::sync::Arc::new(move |i, m| {
             h2.lock().unwrap().push((i, m))
@@ -197,7 +221,7 @@ mod tests {
     #[test]
     fn the_worker_gives_the_same_hashes_as_inline() {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13) as u8).collect();
-        let mut h = Hashing::new(ContentHasher::new(4096));
+        let mut h = Hashing::new(ContentHasher::new(4096), false);
         for (i, c) in data.chunks(1000).enumerate() {
             h.write((i * 1000) as u64, c);
         }
@@ -212,5 +236,23 @@ mod tests {
         h.truncate(10_000, 0);
         h.write(0, b"x");
         assert_eq!(h.finish(1).sha1, Some(Sha1::digest(b"x").into()));
+    }
+
+    #[test]
+    fn deferred_hashing_hashes_nothing_and_leaves_every_hash_to_the_commit() {
+        let mut h = Hashing::new(ContentHasher::new(4096), true);
+        assert!(matches!(h.state, State::Deferred));
+        assert!(!h.wants_sink(), "no early parts without MD5s");
+        h.write(0, &[1u8; 10_000]);
+        h.truncate(10_000, 9_000);
+        assert!(matches!(h.state, State::Deferred), "no worker was started");
+        let got = h.finish(9_000);
+        assert_eq!(got.sha1, None);
+        assert_eq!(got.md5s, vec![None; 3]);
+        h.replace(ContentHasher::new(4096));
+        assert!(
+            matches!(h.state, State::Deferred),
+            "a new version of the file stays deferred"
+        );
     }
 }

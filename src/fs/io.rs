@@ -45,7 +45,7 @@ impl Fs {
             file: None,
             size: row.size,
             pending_mtime: None,
-            hasher: Hashing::new(hasher),
+            hasher: Hashing::new(hasher, self.config.defer_hashing()),
             sealed,
             dirty: false,
             unlinked: row.nlink == 0,
