@@ -46,17 +46,71 @@ pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(Sha1::digest(data))
 }
 
-/// Hashes `len` bytes of `src` on the calling (blocking) thread.
+/// Blocks read ahead of the MD5 thread: bounded, so a slow MD5 slows the
+/// reads instead of holding the file in memory.
+const MD5_QUEUE: usize = 2;
+
+/// Hashes `len` bytes of `src` on the calling (blocking) thread, with the
+/// part MD5s on a second thread: SHA-1 and MD5 each run at one core's
+/// speed (MD5 is the slower), so two cores hash a part in the time of its
+/// MD5 instead of both.
 pub fn hash_blocking(
     src: &dyn PartSource,
     len: u64,
     part_size: u32,
     cancel: &CancellationToken,
 ) -> Result<Hashes, UploadError> {
-    let mut sha = Sha1::new();
     let count = part_count(len, part_size);
-    let mut part_md5 = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    for index in 0..count {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(MD5_QUEUE);
+    std::thread::scope(|scope| {
+        let md5s = std::thread::Builder::new()
+            .name("vodfs-md5".into())
+            .spawn_scoped(scope, move || {
+                let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+                for block in rx {
+                    out.push(md5(&block));
+                }
+                out
+            });
+        // No thread to be had: the MD5s are computed here as well.
+        let (tx, md5s) = match md5s {
+            Ok(h) => (Some(tx), Some(h)),
+            Err(_) => (None, None),
+        };
+        let mut inline = Vec::new();
+        let sha = read_and_hash(src, len, part_size, cancel, |block| match &tx {
+            Some(tx) => {
+                let _ = tx.send(block.clone());
+            }
+            None => inline.push(md5(block)),
+        });
+        drop(tx);
+        let part_md5 = match md5s {
+            Some(h) => h
+                .join()
+                .map_err(|_| UploadError::InvalidJob("the MD5 thread panicked".into()))?,
+            None => inline,
+        };
+        let sha = sha?;
+        debug_assert_eq!(part_md5.len() as u64, count);
+        Ok(Hashes {
+            sha1_hex: hex::encode(sha.finalize()),
+            part_size,
+            part_md5,
+        })
+    })
+}
+
+/// Reads `src` part by part, feeding each block to the SHA-1 and to `part`.
+fn read_and_hash(
+    src: &dyn PartSource,
+    len: u64,
+    part_size: u32,
+    cancel: &CancellationToken,
+    mut part: impl FnMut(&bytes::Bytes),
+) -> Result<Sha1, UploadError> {
+    let mut sha = Sha1::new();
+    for index in 0..part_count(len, part_size) {
         if cancel.is_cancelled() {
             return Err(UploadError::Cancelled);
         }
@@ -72,14 +126,10 @@ pub fn hash_blocking(
                 block.len()
             )));
         }
+        part(&block);
         sha.update(&block);
-        part_md5.push(md5(&block));
     }
-    Ok(Hashes {
-        sha1_hex: hex::encode(sha.finalize()),
-        part_size,
-        part_md5,
-    })
+    Ok(sha)
 }
 
 /// Hashes a source off the async threads.
