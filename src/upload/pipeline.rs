@@ -25,8 +25,10 @@
 //!   checked part by part against local MD5s; only missing or mismatching
 //!   parts are sent, with the service's part size. An *open* session
 //!   (started while the file was written, `upload::early`) is resumed the
-//!   same way once its size and SHA-1 are filled in, unless the file no
-//!   longer fits its part size's 10,000 parts (then it is aborted).
+//!   same way once its size and SHA-1 are filled in, with the session's
+//!   part layout ([`Session::layout`]: grown part sizes, so that files of
+//!   hundreds of GiB fit 10,000 parts), unless the file outgrew even that
+//!   (then it is aborted and uploaded afresh).
 //! - **Integrity.** A part's MD5 is computed from the bytes actually sent,
 //!   unless the source vouches for the MD5s it knows
 //!   ([`PartSource::md5s_verified`]: the cache's staged versions whose data
@@ -57,12 +59,27 @@ use super::retry::{RetryError, RetryHook, RetryPolicy};
 use super::source::PartSource;
 use crate::vod::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
-    VodError, part_count, part_range,
+    VodError,
 };
 
 /// The most parts one upload keeps in flight (and in memory) whatever the
 /// job asks: 64 × 1 MiB.
 pub const MAX_PARALLEL_PARTS: usize = 64;
+
+/// Parts of `session` in flight for a file of `len` bytes: what the job
+/// asks, at most [`MAX_PARALLEL_PARTS`], and for a grown layout no more
+/// than that many base parts' worth of its largest part (memory stays at
+/// about 64 MiB whatever the part sizes).
+fn parallel_for(session: &Session, len: u64, asked: usize) -> usize {
+    let layout = session.layout();
+    let parallel = asked.clamp(1, MAX_PARALLEL_PARTS);
+    if session.growth.is_none() || len == 0 {
+        return parallel;
+    }
+    let largest = layout.part(layout.count(len) - 1).1;
+    let fits = (MAX_PARALLEL_PARTS as u64 * layout.base() / largest.max(1)).max(1);
+    parallel.min(fits as usize)
+}
 
 /// How many times one upload starts over with a new session when its
 /// session expires mid-file ([`VodError::is_session_expired`]: api3's
@@ -196,7 +213,7 @@ impl Uploader {
             let session = started.session().clone();
             let held = match started {
                 Started::Complete { media, .. } => {
-                    let total = part_count(len, session.part_size);
+                    let total = session.layout().count(len);
                     observer.progress(Progress {
                         parts_done: total,
                         parts_total: total,
@@ -321,19 +338,21 @@ impl Uploader {
 
     /// An open session (started while the file was written, `early`) now
     /// that the content is known: its size and SHA-1 filled in, or `None`
-    /// (and the session aborted) when the file no longer fits its part
-    /// size's 10,000 parts.
+    /// (and the session aborted) when the file no longer fits its
+    /// layout's 10,000 parts (a grown layout holds hundreds of GiB).
     async fn close_open_session(
         &self,
         mut s: Session,
         len: u64,
         sha1_hex: &str,
     ) -> Option<Session> {
-        if part_count(len, s.part_size) > crate::vod::rules::api3::MAX_PARTS {
+        let max_parts = crate::vod::rules::api3::MAX_PARTS;
+        if s.layout().count(len) > max_parts {
             tracing::info!(
                 len,
                 part_size = s.part_size,
-                "the parts sent while writing do not fit the part limit: uploading afresh"
+                max_size = s.layout().max_size(max_parts),
+                "the file outgrew what the parts sent while writing can hold in 10,000 parts: uploading afresh"
             );
             let abort = self.flow.abort(&s, AbortReason::Cancelled);
             let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
@@ -429,7 +448,7 @@ impl Uploader {
                     hook,
                     hashed: AtomicU64::new(0),
                 };
-                let parallel = job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS);
+                let parallel = parallel_for(&session, len, job.parallel_parts);
                 let (parts, bytes) = self
                     .send_parts(&ctx, held, parallel, observer, cancel)
                     .await?;
@@ -437,7 +456,7 @@ impl Uploader {
             }
             Transfer::Object => {
                 session = self.send_object(src, session, hook, cancel).await?;
-                let total = part_count(len, session.part_size);
+                let total = session.layout().count(len);
                 observer.progress(Progress {
                     parts_done: total,
                     parts_total: total,
@@ -527,8 +546,8 @@ impl Uploader {
         observer: &dyn Observer,
         cancel: &CancellationToken,
     ) -> Result<(u64, u64), UploadError> {
-        let ps = ctx.session.part_size;
-        let total = part_count(ctx.len, ps);
+        let layout = ctx.session.layout();
+        let total = layout.count(ctx.len);
         let held: HashMap<u64, &HeldPart> = held.iter().map(|h| (h.offset, h)).collect();
         let mut progress = Progress {
             parts_total: total,
@@ -537,7 +556,7 @@ impl Uploader {
         };
         let mut todo = Vec::new();
         for index in 0..total {
-            let (offset, size) = part_range(ctx.len, ps, index);
+            let (offset, size) = layout.range(ctx.len, index);
             if let Some(h) = held.get(&offset).filter(|h| h.size == size) {
                 if cancel.is_cancelled() {
                     return Err(UploadError::Cancelled);
@@ -591,7 +610,7 @@ impl Uploader {
         index: u64,
         cancel: &CancellationToken,
     ) -> Result<u64, UploadError> {
-        let (offset, size) = part_range(ctx.len, ctx.session.part_size, index);
+        let (offset, size) = ctx.session.layout().range(ctx.len, index);
         let known = ctx.known_md5(index);
         let vouched = known.filter(|_| ctx.src.md5s_verified());
         let (data, md5) = ctx.read(offset, size, vouched).await?;
@@ -643,12 +662,31 @@ struct PartCtx<'a> {
 }
 
 impl PartCtx<'_> {
-    /// A precomputed MD5 for the session's part size, if any.
+    /// A precomputed MD5 of part `index` of the session's layout, if any:
+    /// a part of the base size by its index in base parts; a grown one
+    /// (sent while the file was written) by its record, while the base
+    /// parts' MD5s known now are those it was made of.
     fn known_md5(&self, index: u64) -> Option<[u8; 16]> {
+        let layout = self.session.layout();
+        let (offset, size) = layout.range(self.len, index);
+        let base = layout.base();
+        if size <= base {
+            return self.base_md5(offset / base);
+        }
+        let (md5, digest) = self.src.sent_part(offset, size)?;
+        let now: Option<Vec<[u8; 16]>> = layout
+            .base_parts(self.len, index)
+            .map(|i| self.base_md5(i))
+            .collect();
+        (hash::parts_digest(&now?) == digest).then_some(md5)
+    }
+
+    /// A precomputed MD5 of base part `i` (of the session's part size).
+    fn base_md5(&self, i: u64) -> Option<[u8; 16]> {
         let ps = self.session.part_size;
         self.src
-            .part_md5(ps, index)
-            .or_else(|| self.hashes.and_then(|h| h.md5(ps, index)))
+            .part_md5(ps, i)
+            .or_else(|| self.hashes.and_then(|h| h.md5(ps, i)))
     }
 
     /// The local MD5 of a part: precomputed, or read and computed.
@@ -656,7 +694,7 @@ impl PartCtx<'_> {
         if let Some(m) = self.known_md5(index) {
             return Ok(m);
         }
-        let (offset, size) = part_range(self.len, self.session.part_size, index);
+        let (offset, size) = self.session.layout().range(self.len, index);
         Ok(self.read(offset, size, None).await?.1)
     }
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::*;
 use crate::upload::fake::{FakeFlow, service_error};
 use crate::upload::{MemorySource, NoObserver};
+use crate::vod::part_count;
 
 const PS: u32 = 524_288;
 
