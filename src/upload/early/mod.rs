@@ -22,8 +22,8 @@
 //!   parts (1 MiB): part `n`'s offset and size depend on `n` alone, so the
 //!   numbering holds whatever the final size. The first 5,120 parts are one
 //!   cache part each (files up to 5 GiB: exactly the uniform 1 MiB parts),
-//!   then the size doubles every 128 parts up to 128 MiB: files up to
-//!   534.75 GiB fit 10,000 parts. A part of one cache part goes with the MD5
+//!   then the size doubles every 64 parts up to 64 MiB: files up to
+//!   293.875 GiB fit 10,000 parts. A part of one cache part goes with the MD5
 //!   the hashing threads computed (no byte hashed twice); a grown part is
 //!   sent once all its cache parts are sealed, hashed as it is read, and
 //!   recorded in the cache (`early_parts`: its MD5 and a digest of its cache
@@ -49,7 +49,7 @@
 //! - **Bounded.** At most [`MAX_FILES`] files send early at once, with
 //!   [`MAX_PARTS_IN_FLIGHT`] parts and [`MAX_MIB_IN_FLIGHT`] MiB in flight
 //!   overall (each part read from the cache only when its slot frees up; a
-//!   grown part larger than the byte budget, past 21 GiB, waits for all of
+//!   grown part larger than the byte budget, past 8.875 GiB, waits for all of
 //!   it and is then alone in flight).
 //! - **Write-back mode** sends early too; its close stops the sender and
 //!   the commit after the quiet time resumes the session.

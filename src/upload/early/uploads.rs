@@ -29,7 +29,7 @@ pub const MAX_PARTS_IN_FLIGHT: usize = 16;
 
 /// Bytes of early parts in flight (and in memory) across every file, in
 /// MiB: 32 parts of 1 MiB, or fewer grown ones. A grown part larger than
-/// this (128 MiB at most, in files past 21 GiB) waits for the whole budget
+/// this (64 MiB, in files past 8.875 GiB) waits for the whole budget
 /// and is then alone in flight.
 pub const MAX_MIB_IN_FLIGHT: u32 = 32;
 

@@ -9,9 +9,11 @@
 //!   base part (the cache's 1 MiB) each, then the size doubles every
 //!   [`Growth::every`] parts up to `base << max_shift`. With
 //!   [`Growth::DEFAULT`], files up to 5 GiB have exactly the uniform 1 MiB
-//!   parts, and files up to [`Layout::max_size`] (534.75 GiB) fit COS's
-//!   10,000 parts, each between 1 MiB and 128 MiB (COS takes 1 MiB to
-//!   5 GiB, the last part smaller).
+//!   parts, and files up to [`Layout::max_size`] (293.875 GiB) fit COS's
+//!   10,000 parts, each between 1 MiB and 64 MiB (COS takes 1 MiB to
+//!   5 GiB, the last part smaller; `vodfs serve` takes bodies of at most
+//!   `--max-body`, 64 MiB by default, and so does the mount's memory
+//!   budget better than larger parts would).
 //!
 //! Pure functions, shared by the client flows and the service's rules.
 
@@ -29,12 +31,13 @@ pub struct Growth {
 }
 
 impl Growth {
-    /// 5,120 parts of 1 MiB (5 GiB), then 128 parts each of 2, 4, … 64
-    /// MiB, then 128 MiB parts: 534.75 GiB in 10,000 parts.
+    /// 5,120 parts of 1 MiB (5 GiB), then 64 parts each of 2, 4, 8, 16,
+    /// 32 MiB (to 8.875 GiB), then 64 MiB parts: 293.875 GiB in 10,000
+    /// parts.
     pub const DEFAULT: Growth = Growth {
         first: 5120,
-        every: 128,
-        max_shift: 7,
+        every: 64,
+        max_shift: 6,
     };
 
     /// A growth that every layout function can use: `first` and `every` ≥ 1
