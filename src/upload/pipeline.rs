@@ -21,6 +21,10 @@
 //!   session can no longer be used (api3's credential runs out) starts the
 //!   file over with a new session, at most [`MAX_SESSION_RESTARTS`] times:
 //!   a file fails only when it cannot be sent within one session.
+//! - **Grown parts refused.** A session whose parts grow (`early`) that
+//!   the service refuses a part of as too large (`EntityTooLarge`: a
+//!   `vodfs serve --max-body` below 64 MiB) starts the file over afresh, in
+//!   the uniform parts its size needs (counted with the restarts).
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
 //!   parts are sent, with the service's part size. An *open* session
@@ -246,6 +250,21 @@ impl Uploader {
                     let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
                     continue;
                 }
+                Err(e)
+                    if e.is_part_too_large()
+                        && session.growth.is_some()
+                        && restarts < MAX_SESSION_RESTARTS =>
+                {
+                    // A grown part (sent while the file was written) is
+                    // larger than this service takes: the file goes up
+                    // afresh in uniform parts of the size its length needs.
+                    restarts += 1;
+                    tracing::warn!(file = %job.file_name, "{e}; the service takes no part this large: uploading afresh in uniform parts");
+                    if let Err(e) = self.abort_session(&session).await {
+                        tracing::warn!(file = %job.file_name, "aborting the upload in grown parts: {e}");
+                    }
+                    continue;
+                }
                 Err(UploadError::Cancelled) => {}
                 Err(_) => self.report_failure(&session).await,
                 Ok(_) => {}
@@ -398,14 +417,22 @@ impl Uploader {
     }
 
     /// Gives up an open session for good (the file was removed, renamed to
-    /// a temporary name, or its session does not fit the commit).
+    /// a temporary name, or its session does not fit the commit), within
+    /// [`ABORT_TIMEOUT`]; an error worth another try (a pooled connection
+    /// the service had just closed, after refusing a part unread) is tried
+    /// again, up to three tries.
     pub async fn abort_session(&self, session: &Session) -> Result<(), VodError> {
-        match tokio::time::timeout(
-            ABORT_TIMEOUT,
-            self.flow.abort(session, AbortReason::Cancelled),
-        )
-        .await
-        {
+        let tries = async {
+            let mut last = None;
+            for _ in 0..3 {
+                match self.flow.abort(session, AbortReason::Cancelled).await {
+                    Err(e) if e.is_retryable() => last = Some(e),
+                    r => return r,
+                }
+            }
+            last.map_or(Ok(()), Err)
+        };
+        match tokio::time::timeout(ABORT_TIMEOUT, tries).await {
             Ok(r) => r,
             Err(_) => Err(VodError::new(
                 self.flow.action(Step::Part),

@@ -211,3 +211,42 @@ fn crash_kill9_after_grown_early_parts_then_retry_reuses_the_recorded_parts() {
         tail(&m.log(), 20)
     );
 }
+
+/// A service that takes smaller parts than the grown ones (`--max-body`
+/// 5 MiB: part 16, 8 MiB, is refused): the early sender stops at it, the
+/// commit starts the file over in uniform parts and commits it byte-exact,
+/// leaving no multipart upload open.
+#[test]
+fn early_grown_parts_a_service_refuses_as_too_large_commit_afresh_in_uniform_parts() {
+    let svc = Service::start_with(&["--max-body", "5242880"]);
+    let m = mount(&svc, &[]);
+    let path = m.path("refused.mp4");
+    let data = random_bytes(LEN, 95);
+    let mut f = std::fs::File::create(&path).expect("create");
+    write_in_mib(&mut f, &data);
+    // The session whose parts grow is under way before the close.
+    wait_until("the 1 MiB parts held", || {
+        svc.open_multipart().iter().any(|(_, n)| *n >= 8)
+    });
+    drop(f);
+    let c = assert_committed(&svc, &path, &data);
+    assert_eq!(c.record["flow"].as_str(), Some("api3"));
+    assert_eq!(svc.media_count(), 1);
+    assert!(
+        m.log()
+            .contains("the service takes no part this large: uploading afresh in uniform parts"),
+        "{}",
+        tail(&m.log(), 20)
+    );
+    let t0 = Instant::now();
+    while !svc.open_multipart().is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "multipart uploads left open: {}\nmedia: {:?}\n{}",
+            svc.admin("/admin/multipart"),
+            svc.media(),
+            svc.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
