@@ -300,11 +300,10 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the mount's flow signs with a signer instead of the account's
-/// key: `ugc` and `ugc-ex` given `--ugc-signer[-cmd]` need no credentials.
-/// Buffers larger than a cache part (grown early parts, the larger parts
-/// of big files) are mapped for each use and unmapped when freed, instead
-/// of staying in glibc's per-thread arenas: its dynamic threshold rises to
+/// Buffers larger than 2 MiB (grown early parts from 4 MiB, the larger
+/// parts of files past 19.5 GiB) are mapped for each use and unmapped when
+/// freed, instead of staying in glibc's per-thread arenas (parts of 1 and
+/// 2 MiB are reused from them as before): its dynamic threshold rises to
 /// 32 MiB with the first large free, after which every blocking thread kept
 /// the last parts it read (a 1 GiB file in early parts of up to 64 MiB
 /// peaked at 176 MiB, 113 MiB with this). The trim threshold stays where
@@ -316,11 +315,13 @@ fn unmap_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes tunables of the allocator.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, (1 << 20) + (64 << 10));
+        libc::mallopt(libc::M_MMAP_THRESHOLD, (2 << 20) + (64 << 10));
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 
+/// Whether the mount's flow signs with a signer instead of the account's
+/// key: `ugc` and `ugc-ex` given `--ugc-signer[-cmd]` need no credentials.
 fn keyless(args: &MountArgs) -> bool {
     matches!(args.protocol, Protocol::Ugc | Protocol::UgcEx)
         && (args.ugc_signer.is_some() || args.ugc_signer_cmd.is_some())
