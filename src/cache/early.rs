@@ -13,6 +13,17 @@ use super::store::Cache;
 /// A saved early session: (token, fingerprint).
 pub type EarlySession = (Vec<u8>, String);
 
+/// A grown part sent early ([`Cache::save_early_part`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlyPart {
+    pub offset: u64,
+    pub len: u64,
+    /// MD5 of the part's bytes as sent.
+    pub md5: [u8; 16],
+    /// Digest of the MD5s of the cache parts it was made of.
+    pub parts_digest: [u8; 16],
+}
+
 impl Cache {
     /// Records the early session of (ino, version), durably (it must
     /// outlive a crash of the mount so that its upload is resumed or
@@ -52,6 +63,54 @@ impl Cache {
         })
     }
 
+    /// Records a grown part of (ino, version) sent early. Not synced on
+    /// its own: a record lost in a crash only costs sending the part again.
+    pub fn save_early_part(&self, ino: u64, version: u64, p: &EarlyPart) -> Result<(), CacheError> {
+        let p = p.clone();
+        self.db().write(false, move |c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO early_parts (ino, version, offset, len, md5, parts_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                ino as i64,
+                version as i64,
+                p.offset as i64,
+                p.len as i64,
+                &p.md5[..],
+                &p.parts_digest[..]
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// The grown parts of (ino, version) sent early, by offset.
+    pub fn early_parts(&self, ino: u64, version: u64) -> Result<Vec<EarlyPart>, CacheError> {
+        self.db().read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT offset, len, md5, parts_digest FROM early_parts
+                 WHERE ino = ?1 AND version = ?2 ORDER BY offset",
+            )?;
+            let rows = st.query_map(params![ino as i64, version as i64], |r| {
+                let (md5, digest): (Vec<u8>, Vec<u8>) = (r.get(2)?, r.get(3)?);
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, md5, digest))
+            })?;
+            let mut parts = Vec::new();
+            for row in rows {
+                let (offset, len, md5, digest) = row?;
+                if let (Ok(md5), Ok(parts_digest)) = (md5.try_into(), digest.try_into()) {
+                    parts.push(EarlyPart {
+                        offset: offset as u64,
+                        len: len as u64,
+                        md5,
+                        parts_digest,
+                    });
+                }
+            }
+            Ok(parts)
+        })
+    }
+
     /// Removes and returns the early sessions of `ino`: every version when
     /// `version` is `None`, else that one.
     pub fn take_early_sessions(
@@ -81,6 +140,10 @@ impl Cache {
                 .collect::<Result<Vec<Vec<u8>>, _>>()?;
             c.execute(
                 "DELETE FROM early_sessions WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)",
+                params![ino as i64, v],
+            )?;
+            c.execute(
+                "DELETE FROM early_parts WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)",
                 params![ino as i64, v],
             )?;
             Ok(tokens)

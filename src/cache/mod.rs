@@ -29,7 +29,8 @@
 //! - [`Cache::save_resume_token`] / [`Cache::load_resume_token`].
 //! - [`Cache::save_early_session`] / [`Cache::load_early_session`] /
 //!   [`Cache::take_early_sessions`]: the session of parts sent while a
-//!   version was still written (`early`).
+//!   version was still written (`early`); [`Cache::save_early_part`] /
+//!   [`Cache::early_parts`]: its grown parts, with the MD5s they were made of.
 //! - [`Cache::pending_uploads`]: sealed versions not committed yet (resume
 //!   at mount).
 //! - [`Cache::dir_setting`]: the nearest ancestor directory's
@@ -61,6 +62,7 @@ mod unsealed;
 mod uploads;
 mod xattrs;
 
+pub use early::EarlyPart;
 pub use error::CacheError;
 pub use hash::{ContentHasher, HashKinds, Hashes};
 pub use inode::{BY_ID_INO, InodeRow, Kind, MEDIA_INO_BASE, ROOT_INO};

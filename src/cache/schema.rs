@@ -147,6 +147,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (ino, version)
     );
     ",
+    // 6: the grown parts sent while a version was written (`upload::early`,
+    // parts larger than one cache part): each one's range, its MD5 and a
+    // digest of the cache parts' MD5s it was made of, so that a commit
+    // (after a restart too) trusts it only while none of them changed. Gone
+    // with the version, and once the version is committed.
+    "
+    CREATE TABLE early_parts (
+        ino          INTEGER NOT NULL,
+        version      INTEGER NOT NULL,
+        offset       INTEGER NOT NULL,
+        len          INTEGER NOT NULL,
+        md5          BLOB NOT NULL,
+        parts_digest BLOB NOT NULL,
+        PRIMARY KEY (ino, version, offset)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER early_parts_of_a_deleted_version AFTER DELETE ON versions BEGIN
+        DELETE FROM early_parts WHERE ino = OLD.ino AND version = OLD.version;
+    END;
+    CREATE TRIGGER early_parts_of_a_committed_version AFTER INSERT ON media BEGIN
+        DELETE FROM early_parts WHERE ino = NEW.ino AND version = NEW.version;
+    END;
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

@@ -239,6 +239,11 @@ impl Fs {
         let file = self.data_file(ino, &mut g)?;
         file.write_all_at(data, offset)
             .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
+        if self.backend.early_parts() {
+            // A rewrite of bytes a grown early part may be made of.
+            self.backend
+                .written(ino, g.version, offset, data.len() as u64);
+        }
         if g.hasher.wants_sink() && self.backend.early_parts() {
             // Parts sealed while writing may go up before the close.
             let (backend, version) = (self.backend.clone(), g.version);

@@ -274,6 +274,9 @@ impl Fs {
                     .map_err(|e| FsError::io(format!("truncating inode {ino}"), e))?;
                 let old = g.size;
                 g.hasher.truncate(old, size);
+                if self.backend.early_parts() {
+                    self.backend.truncated(ino, g.version, size);
+                }
                 g.size = size;
                 g.dirty = true;
                 if size == 0 {

@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 
 use super::app::App;
 use super::config::RateLimits;
+use super::error::ServerError;
 use super::faults::FaultSpec;
 use super::respond::{json_response, plain};
-use super::store::MediaRow;
+use super::store::{MediaRow, Store};
 
 /// The header an admin request carries (any value).
 pub const ADMIN_HEADER: &str = "x-vodfs-admin";
@@ -169,14 +170,8 @@ pub async fn handle(app: Arc<App>, method: Method, path: &str, body: Body) -> Re
             stats["storeSyncs"] = json!(app.store.wal_syncs());
             json_ok(stats)
         }
-        (Method::GET, "/admin/multipart") => match app.db(|s| s.open_multipart()).await {
-            Ok(all) => json_ok(Value::Array(
-                all.into_iter()
-                    .map(|(bucket, key, id, parts)| {
-                        json!({"bucket": bucket, "key": key, "uploadId": id, "parts": parts})
-                    })
-                    .collect(),
-            )),
+        (Method::GET, "/admin/multipart") => match app.db(open_multipart).await {
+            Ok(all) => json_ok(Value::Array(all)),
             Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
         (Method::GET, "/admin/account") => {
@@ -341,4 +336,21 @@ mod door_tests {
         let far: std::net::IpAddr = "10.0.0.1".parse().expect("ip");
         assert!(refusal(far, &headers(&[("host", "localhost"), (ADMIN_HEADER, "1")])).is_some());
     }
+}
+
+/// Every open multipart upload with its parts' sizes in part order (a
+/// test sees the layout its parts were sent in).
+fn open_multipart(s: &Store) -> Result<Vec<Value>, ServerError> {
+    let mut all = Vec::new();
+    for (bucket, key, id, parts) in s.open_multipart()? {
+        let sizes: Vec<u64> = s
+            .mp_parts(&id)?
+            .into_iter()
+            .map(|(_, size, _)| size)
+            .collect();
+        all.push(
+            json!({"bucket": bucket, "key": key, "uploadId": id, "parts": parts, "sizes": sizes}),
+        );
+    }
+    Ok(all)
 }

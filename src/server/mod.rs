@@ -67,6 +67,9 @@
 //!   UploadPart (and COS multipart part) body accepted, so a test can prove
 //!   a resume re-sent only what was missing; `storeSyncs` counts the group
 //!   syncs of the store's WAL (one per group of writing requests).
+//! - `GET /admin/multipart` → `[{bucket, key, uploadId, parts, sizes}]`:
+//!   the open COS multipart uploads, with each held part's size in part
+//!   order (a test sees the layout parts were sent in).
 //! - `GET /admin/faults` → the spec as text; `PUT /admin/faults` with a spec
 //!   (see `faults.rs`) or `off` as the body replaces it (400 if invalid).
 //! - `GET /admin/account` → `{secretId, appId, verifyKey, bucket}` (no key).

@@ -71,6 +71,13 @@ pub trait Backend: Send + Sync + 'static {
     /// with this MD5 (told once, from a hashing thread: keep it quick).
     fn part_sealed(&self, _ino: u64, _version: u64, _index: u64, _md5: [u8; 16]) {}
 
+    /// Bytes `[offset, offset + len)` of version `version` of `ino` were
+    /// written (told only when [`Backend::early_parts`]; keep it quick).
+    fn written(&self, _ino: u64, _version: u64, _offset: u64, _len: u64) {}
+
+    /// Version `version` of `ino` was cut to `size` bytes (as `written`).
+    fn truncated(&self, _ino: u64, _version: u64, _size: u64) {}
+
     /// `ino` got another name (a rename): a session started under its old
     /// name is aborted when the new one is temporary or another media name.
     fn renamed(&self, _ino: u64) {}

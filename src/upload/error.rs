@@ -46,6 +46,12 @@ impl UploadError {
         matches!(self.vod_kind(), Some(VodErrorKind::SessionExpired(_)))
     }
 
+    /// The service refused a part as larger than it takes (COS
+    /// `EntityTooLarge`; `vodfs serve --max-body`).
+    pub fn is_part_too_large(&self) -> bool {
+        matches!(self.vod_kind(), Some(VodErrorKind::Rest { code, .. }) if code == "EntityTooLarge")
+    }
+
     /// The service's code, if the service answered with one.
     pub fn code(&self) -> Option<i64> {
         match self.vod_kind() {

@@ -125,6 +125,7 @@ impl FakeFlow {
             file_size: u.file_size,
             part_size: u.part_size,
             token: None,
+            growth: None,
         };
         if let Some(media) = &u.media {
             return Ok(Started::Complete {

@@ -41,6 +41,16 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
     Md5::digest(data).into()
 }
 
+/// The digest of a run of part MD5s (an early grown part's cache parts):
+/// the MD5 of their concatenation.
+pub fn parts_digest<'a>(md5s: impl IntoIterator<Item = &'a [u8; 16]>) -> [u8; 16] {
+    let mut h = Md5::new();
+    for m in md5s {
+        h.update(m);
+    }
+    h.finalize().into()
+}
+
 /// Lower-case hex SHA-1 of `data`.
 pub fn sha1_hex(data: &[u8]) -> String {
     hex::encode(Sha1::digest(data))

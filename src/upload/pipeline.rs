@@ -21,12 +21,18 @@
 //!   session can no longer be used (api3's credential runs out) starts the
 //!   file over with a new session, at most [`MAX_SESSION_RESTARTS`] times:
 //!   a file fails only when it cannot be sent within one session.
+//! - **Grown parts refused.** A session whose parts grow (`early`) that
+//!   the service refuses a part of as too large (`EntityTooLarge`: a
+//!   `vodfs serve --max-body` below 64 MiB) starts the file over afresh, in
+//!   the uniform parts its size needs (counted with the restarts).
 //! - **Resume.** The service's list of held parts (InitUpload code 1) is
 //!   checked part by part against local MD5s; only missing or mismatching
 //!   parts are sent, with the service's part size. An *open* session
 //!   (started while the file was written, `upload::early`) is resumed the
-//!   same way once its size and SHA-1 are filled in, unless the file no
-//!   longer fits its part size's 10,000 parts (then it is aborted).
+//!   same way once its size and SHA-1 are filled in, with the session's
+//!   part layout ([`Session::layout`]: grown part sizes, so that files of
+//!   hundreds of GiB fit 10,000 parts), unless the file outgrew even that
+//!   (then it is aborted and uploaded afresh).
 //! - **Integrity.** A part's MD5 is computed from the bytes actually sent,
 //!   unless the source vouches for the MD5s it knows
 //!   ([`PartSource::md5s_verified`]: the cache's staged versions whose data
@@ -57,12 +63,27 @@ use super::retry::{RetryError, RetryHook, RetryPolicy};
 use super::source::PartSource;
 use crate::vod::{
     AbortReason, HeldPart, Media, Part, Session, StartRequest, Started, Step, Transfer, UploadFlow,
-    VodError, part_count, part_range,
+    VodError,
 };
 
 /// The most parts one upload keeps in flight (and in memory) whatever the
 /// job asks: 64 × 1 MiB.
 pub const MAX_PARALLEL_PARTS: usize = 64;
+
+/// Parts of `session` in flight for a file of `len` bytes: what the job
+/// asks, at most [`MAX_PARALLEL_PARTS`], and for a grown layout no more
+/// than that many base parts' worth of its largest part (memory stays at
+/// about 64 MiB whatever the part sizes).
+fn parallel_for(session: &Session, len: u64, asked: usize) -> usize {
+    let layout = session.layout();
+    let parallel = asked.clamp(1, MAX_PARALLEL_PARTS);
+    if session.growth.is_none() || len == 0 {
+        return parallel;
+    }
+    let largest = layout.part(layout.count(len) - 1).1;
+    let fits = (MAX_PARALLEL_PARTS as u64 * layout.base() / largest.max(1)).max(1);
+    parallel.min(fits as usize)
+}
 
 /// How many times one upload starts over with a new session when its
 /// session expires mid-file ([`VodError::is_session_expired`]: api3's
@@ -196,7 +217,7 @@ impl Uploader {
             let session = started.session().clone();
             let held = match started {
                 Started::Complete { media, .. } => {
-                    let total = part_count(len, session.part_size);
+                    let total = session.layout().count(len);
                     observer.progress(Progress {
                         parts_done: total,
                         parts_total: total,
@@ -227,6 +248,21 @@ impl Uploader {
                     tracing::warn!(file = %job.file_name, "{e}; starting the file over with a new session ({restarts} of {MAX_SESSION_RESTARTS})");
                     let abort = self.flow.abort(&session, AbortReason::Cancelled);
                     let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
+                    continue;
+                }
+                Err(e)
+                    if e.is_part_too_large()
+                        && session.growth.is_some()
+                        && restarts < MAX_SESSION_RESTARTS =>
+                {
+                    // A grown part (sent while the file was written) is
+                    // larger than this service takes: the file goes up
+                    // afresh in uniform parts of the size its length needs.
+                    restarts += 1;
+                    tracing::warn!(file = %job.file_name, "{e}; the service takes no part this large: uploading afresh in uniform parts");
+                    if let Err(e) = self.abort_session(&session).await {
+                        tracing::warn!(file = %job.file_name, "aborting the upload in grown parts: {e}");
+                    }
                     continue;
                 }
                 Err(UploadError::Cancelled) => {}
@@ -321,19 +357,21 @@ impl Uploader {
 
     /// An open session (started while the file was written, `early`) now
     /// that the content is known: its size and SHA-1 filled in, or `None`
-    /// (and the session aborted) when the file no longer fits its part
-    /// size's 10,000 parts.
+    /// (and the session aborted) when the file no longer fits its
+    /// layout's 10,000 parts (a grown layout holds hundreds of GiB).
     async fn close_open_session(
         &self,
         mut s: Session,
         len: u64,
         sha1_hex: &str,
     ) -> Option<Session> {
-        if part_count(len, s.part_size) > crate::vod::rules::api3::MAX_PARTS {
+        let max_parts = crate::vod::rules::api3::MAX_PARTS;
+        if s.layout().count(len) > max_parts {
             tracing::info!(
                 len,
                 part_size = s.part_size,
-                "the parts sent while writing do not fit the part limit: uploading afresh"
+                max_size = s.layout().max_size(max_parts),
+                "the file outgrew what the parts sent while writing can hold in 10,000 parts: uploading afresh"
             );
             let abort = self.flow.abort(&s, AbortReason::Cancelled);
             let _ = tokio::time::timeout(ABORT_TIMEOUT, abort).await;
@@ -379,14 +417,22 @@ impl Uploader {
     }
 
     /// Gives up an open session for good (the file was removed, renamed to
-    /// a temporary name, or its session does not fit the commit).
+    /// a temporary name, or its session does not fit the commit), within
+    /// [`ABORT_TIMEOUT`]; an error worth another try (a pooled connection
+    /// the service had just closed, after refusing a part unread) is tried
+    /// again, up to three tries.
     pub async fn abort_session(&self, session: &Session) -> Result<(), VodError> {
-        match tokio::time::timeout(
-            ABORT_TIMEOUT,
-            self.flow.abort(session, AbortReason::Cancelled),
-        )
-        .await
-        {
+        let tries = async {
+            let mut last = None;
+            for _ in 0..3 {
+                match self.flow.abort(session, AbortReason::Cancelled).await {
+                    Err(e) if e.is_retryable() => last = Some(e),
+                    r => return r,
+                }
+            }
+            last.map_or(Ok(()), Err)
+        };
+        match tokio::time::timeout(ABORT_TIMEOUT, tries).await {
             Ok(r) => r,
             Err(_) => Err(VodError::new(
                 self.flow.action(Step::Part),
@@ -429,7 +475,7 @@ impl Uploader {
                     hook,
                     hashed: AtomicU64::new(0),
                 };
-                let parallel = job.parallel_parts.clamp(1, MAX_PARALLEL_PARTS);
+                let parallel = parallel_for(&session, len, job.parallel_parts);
                 let (parts, bytes) = self
                     .send_parts(&ctx, held, parallel, observer, cancel)
                     .await?;
@@ -437,7 +483,7 @@ impl Uploader {
             }
             Transfer::Object => {
                 session = self.send_object(src, session, hook, cancel).await?;
-                let total = part_count(len, session.part_size);
+                let total = session.layout().count(len);
                 observer.progress(Progress {
                     parts_done: total,
                     parts_total: total,
@@ -527,8 +573,8 @@ impl Uploader {
         observer: &dyn Observer,
         cancel: &CancellationToken,
     ) -> Result<(u64, u64), UploadError> {
-        let ps = ctx.session.part_size;
-        let total = part_count(ctx.len, ps);
+        let layout = ctx.session.layout();
+        let total = layout.count(ctx.len);
         let held: HashMap<u64, &HeldPart> = held.iter().map(|h| (h.offset, h)).collect();
         let mut progress = Progress {
             parts_total: total,
@@ -537,7 +583,7 @@ impl Uploader {
         };
         let mut todo = Vec::new();
         for index in 0..total {
-            let (offset, size) = part_range(ctx.len, ps, index);
+            let (offset, size) = layout.range(ctx.len, index);
             if let Some(h) = held.get(&offset).filter(|h| h.size == size) {
                 if cancel.is_cancelled() {
                     return Err(UploadError::Cancelled);
@@ -591,7 +637,7 @@ impl Uploader {
         index: u64,
         cancel: &CancellationToken,
     ) -> Result<u64, UploadError> {
-        let (offset, size) = part_range(ctx.len, ctx.session.part_size, index);
+        let (offset, size) = ctx.session.layout().range(ctx.len, index);
         let known = ctx.known_md5(index);
         let vouched = known.filter(|_| ctx.src.md5s_verified());
         let (data, md5) = ctx.read(offset, size, vouched).await?;
@@ -643,12 +689,31 @@ struct PartCtx<'a> {
 }
 
 impl PartCtx<'_> {
-    /// A precomputed MD5 for the session's part size, if any.
+    /// A precomputed MD5 of part `index` of the session's layout, if any:
+    /// a part of the base size by its index in base parts; a grown one
+    /// (sent while the file was written) by its record, while the base
+    /// parts' MD5s known now are those it was made of.
     fn known_md5(&self, index: u64) -> Option<[u8; 16]> {
+        let layout = self.session.layout();
+        let (offset, size) = layout.range(self.len, index);
+        let base = layout.base();
+        if size <= base {
+            return self.base_md5(offset / base);
+        }
+        let (md5, digest) = self.src.sent_part(offset, size)?;
+        let now: Option<Vec<[u8; 16]>> = layout
+            .base_parts(self.len, index)
+            .map(|i| self.base_md5(i))
+            .collect();
+        (hash::parts_digest(&now?) == digest).then_some(md5)
+    }
+
+    /// A precomputed MD5 of base part `i` (of the session's part size).
+    fn base_md5(&self, i: u64) -> Option<[u8; 16]> {
         let ps = self.session.part_size;
         self.src
-            .part_md5(ps, index)
-            .or_else(|| self.hashes.and_then(|h| h.md5(ps, index)))
+            .part_md5(ps, i)
+            .or_else(|| self.hashes.and_then(|h| h.md5(ps, i)))
     }
 
     /// The local MD5 of a part: precomputed, or read and computed.
@@ -656,7 +721,7 @@ impl PartCtx<'_> {
         if let Some(m) = self.known_md5(index) {
             return Ok(m);
         }
-        let (offset, size) = part_range(self.len, self.session.part_size, index);
+        let (offset, size) = self.session.layout().range(self.len, index);
         Ok(self.read(offset, size, None).await?.1)
     }
 

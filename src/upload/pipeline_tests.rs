@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::*;
 use crate::upload::fake::{FakeFlow, service_error};
 use crate::upload::{MemorySource, NoObserver};
+use crate::vod::part_count;
 
 const PS: u32 = 524_288;
 
@@ -631,4 +632,99 @@ async fn a_session_that_always_expires_fails_after_the_restarts() {
     assert!(e.is_session_expired(), "{e}");
     assert!(e.to_string().contains("session expired"), "{e}");
     assert_eq!(flow.calls(Step::Start), u64::from(MAX_SESSION_RESTARTS) + 1);
+}
+
+/// A [`Known`] source with one grown part recorded as sent early.
+struct Recorded {
+    known: Known,
+    sent: (u64, u64, [u8; 16], [u8; 16]),
+}
+
+impl PartSource for Recorded {
+    fn len(&self) -> u64 {
+        self.known.len()
+    }
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.known.read_at(offset, len)
+    }
+    fn part_md5(&self, part_size: u32, index: u64) -> Option<[u8; 16]> {
+        self.known.part_md5(part_size, index)
+    }
+    fn sent_part(&self, offset: u64, len: u64) -> Option<([u8; 16], [u8; 16])> {
+        let (o, l, md5, digest) = self.sent;
+        (o == offset && l == len).then_some((md5, digest))
+    }
+}
+
+#[test]
+fn a_grown_part_is_known_by_its_record_only_while_its_base_md5s_match() {
+    use crate::vod::rules::layout::Growth;
+    // Parts: 1, 1, then 2 base parts (bytes [2 PS, 4 PS)), then the tail.
+    let content = data(4 * PS as usize + 9, 11);
+    let grown = &content[2 * PS as usize..4 * PS as usize];
+    let session = Session {
+        flow: "fake".into(),
+        sha1_hex: hash::sha1_hex(&content),
+        file_size: content.len() as u64,
+        part_size: PS,
+        token: None,
+        growth: Some(Growth::new(2, 8, 3).unwrap()),
+    };
+    let base = known(&content, true);
+    let digest = hash::parts_digest(&base.md5s[2..4]);
+    let ctx = |src: Recorded| PartCtx {
+        src: Arc::new(src),
+        hashes: None,
+        session: &session,
+        len: content.len() as u64,
+        hook: &crate::upload::retry::NoHook,
+        hashed: AtomicU64::new(0),
+    };
+    let record = (
+        2 * u64::from(PS),
+        2 * u64::from(PS),
+        hash::md5(grown),
+        digest,
+    );
+    let c = ctx(Recorded {
+        known: known(&content, true),
+        sent: record,
+    });
+    assert_eq!(c.known_md5(2), Some(hash::md5(grown)));
+    assert_eq!(c.known_md5(0), Some(base.md5s[0]));
+    // A base part changed since: the record is not trusted.
+    let mut changed = known(&content, true);
+    changed.md5s[3] = [0; 16];
+    let c = ctx(Recorded {
+        known: changed,
+        sent: record,
+    });
+    assert_eq!(c.known_md5(2), None);
+    // No record: unknown (the commit reads and hashes it).
+    let c = ctx(Recorded {
+        known: known(&content, true),
+        sent: (0, 0, [0; 16], [0; 16]),
+    });
+    assert_eq!(c.known_md5(2), None);
+}
+
+#[test]
+fn grown_sessions_keep_parallel_parts_times_their_largest_part_bounded() {
+    use crate::vod::rules::layout::Growth;
+    let mut s = Session {
+        flow: "fake".into(),
+        sha1_hex: String::new(),
+        file_size: 0,
+        part_size: 1 << 20,
+        token: None,
+        growth: None,
+    };
+    assert_eq!(parallel_for(&s, 1 << 40, 4), 4);
+    s.growth = Some(Growth::new(4, 1, 6).unwrap());
+    // Up to 64 MiB parts: one at a time; a small file of 1 MiB parts: 4.
+    assert_eq!(parallel_for(&s, 1 << 34, 4), 1);
+    assert_eq!(parallel_for(&s, 3 << 20, 4), 4);
+    // 10 MiB: parts up to 8 MiB, 64 / 8 = 8; 20 MiB: up to 16 MiB, 4.
+    assert_eq!(parallel_for(&s, 10 << 20, 8), 8);
+    assert_eq!(parallel_for(&s, 20 << 20, 8), 4);
 }

@@ -35,6 +35,15 @@ pub trait PartSource: Send + Sync + 'static {
         None
     }
 
+    /// A grown part of `len` bytes at `offset` sent while the file was
+    /// written (`upload::early`), if one was recorded: (its MD5, the
+    /// digest of the MD5s of the `part_size` parts it was made of then,
+    /// [`super::hash::parts_digest`]). The pipeline trusts the MD5 only
+    /// while the parts' MD5s it knows now give the same digest.
+    fn sent_part(&self, _offset: u64, _len: u64) -> Option<([u8; 16], [u8; 16])> {
+        None
+    }
+
     /// True when every MD5 [`PartSource::part_md5`] knows is known to
     /// describe the bytes [`PartSource::read_at`] returns (computed from
     /// them and kept durable since): the pipeline then sends such a part as

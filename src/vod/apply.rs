@@ -214,12 +214,12 @@ impl ApplyClient {
             });
         };
         let parts = self.list(&tok, &id).await.ok()?;
-        let ps = u64::from(saved.part_size);
+        let layout = saved.layout();
         let held = parts
             .into_iter()
             .filter(|p| p.number >= 1)
             .map(|p| HeldPart {
-                offset: u64::from(p.number - 1) * ps,
+                offset: layout.part(u64::from(p.number - 1)).0,
                 size: p.size,
                 md5_hex: p.etag,
             })
@@ -305,6 +305,7 @@ impl ApplyClient {
                 file_size: req.file_size,
                 part_size,
                 token: Some(token),
+                growth: None,
             },
             held: Vec::new(),
             resumed: false,

@@ -26,7 +26,6 @@ use super::error::{VodError, VodErrorKind};
 use super::flow::Session;
 use super::http;
 use super::rules::cos_xml::{self, CompleteMultipartUpload, CompletePart};
-use super::rules::parts::{part_count, part_range};
 use super::sign;
 use super::stall;
 use crate::report::chain as error_chain;
@@ -390,10 +389,11 @@ pub fn completion(
     session: &Session,
     action: &'static str,
 ) -> Result<CompleteMultipartUpload, VodError> {
-    let count = part_count(session.file_size, session.part_size);
+    let layout = session.layout();
+    let count = layout.count(session.file_size);
     let mut parts = Vec::new();
     for n in 1..=count {
-        let (_, expected) = part_range(session.file_size, session.part_size, n - 1);
+        let (_, expected) = layout.range(session.file_size, n - 1);
         let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
             return Err(VodError::bad_response(action, format!("part {n} missing")));
         };
@@ -457,6 +457,7 @@ mod tests {
             file_size: (1 << 20) + 5,
             part_size: 1 << 20,
             token: None,
+            growth: None,
         };
         let c = completion(&[listed(2, 5), listed(1, 1 << 20)], &session, "X").unwrap();
         let numbers: Vec<u32> = c.parts.iter().map(|p| p.number).collect();
@@ -467,6 +468,41 @@ mod tests {
         assert!(
             e.to_string().contains("part 2 has 4 bytes, expected 5"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_grown_session_completes_with_its_grown_sizes_and_old_tokens_load_uniform() {
+        let growth = crate::vod::rules::layout::Growth::new(2, 1, 3).unwrap();
+        // Parts: 1, 1, 2, 4 MiB, then the last 3 bytes (part 5 of 8 MiB).
+        let session = Session {
+            flow: "api3".into(),
+            sha1_hex: "a".repeat(40),
+            file_size: (8 << 20) + 3,
+            part_size: 1 << 20,
+            token: None,
+            growth: Some(growth),
+        };
+        let sizes = [1 << 20, 1 << 20, 2 << 20, 4 << 20, 3];
+        let listed_all: Vec<_> = (1..=5).map(|n| listed(n, sizes[n as usize - 1])).collect();
+        assert_eq!(
+            completion(&listed_all, &session, "X").unwrap().parts.len(),
+            5
+        );
+        let mut uniform = listed_all.clone();
+        uniform[2] = listed(3, 1 << 20);
+        let e = completion(&uniform, &session, "X").unwrap_err();
+        assert!(e.to_string().contains("part 3 has 1048576 bytes"), "{e}");
+        // The saved form round-trips; a token saved before growth existed
+        // loads as uniform parts.
+        let json = serde_json::to_string(&session).unwrap();
+        assert_eq!(serde_json::from_str::<Session>(&json).unwrap(), session);
+        let old = r#"{"flow":"api3","sha1_hex":"","file_size":0,"part_size":1048576,"token":null}"#;
+        let old: Session = serde_json::from_str(old).unwrap();
+        assert_eq!(old.growth, None);
+        assert_eq!(
+            old.layout(),
+            crate::vod::rules::layout::Layout::Uniform { part: 1 << 20 }
         );
     }
 }

@@ -1,8 +1,8 @@
 //! The contract between the upload pipeline and a protocol flow: the
 //! [`UploadFlow`] trait and the requests and answers it passes. Every flow
 //! file (`v4.rs`, `apply.rs`, `frontwize.rs`, the failure wrapper) imports
-//! this file; it imports only [`super::error`] and the cover limit of
-//! [`super::rules`].
+//! this file; it imports only [`super::error`], the cover limit and the
+//! part layouts of [`super::rules`].
 
 use std::fmt;
 
@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::error::{VodError, VodErrorKind};
+use super::rules::layout::{Growth, Layout};
 
 /// Which call of a flow; the pacer keeps one rate limit per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,6 +120,11 @@ pub struct Session {
     pub part_size: u32,
     /// Flow-specific state (a signature, a session key); `None` for v4.
     pub token: Option<String>,
+    /// Parts of sizes that grow from `part_size` ([`Layout::Grown`]): an
+    /// open session whose parts went up while the file was written.
+    /// `None` (every session saved before it existed): uniform parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<Growth>,
 }
 
 impl Session {
@@ -127,6 +133,15 @@ impl Session {
     /// when it resumes it at the commit.
     pub fn is_open(&self) -> bool {
         self.sha1_hex.is_empty()
+    }
+
+    /// Where this session's parts lie.
+    pub fn layout(&self) -> Layout {
+        let part = u64::from(self.part_size);
+        match self.growth {
+            Some(growth) => Layout::Grown { base: part, growth },
+            None => Layout::Uniform { part },
+        }
     }
 }
 

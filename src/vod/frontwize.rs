@@ -260,6 +260,7 @@ impl FrontwizeClient {
             file_size: req.file_size,
             part_size: req.part_size,
             token: None,
+            growth: None,
         };
         Self::store(&mut session, &tok);
         Ok(Started::Upload {

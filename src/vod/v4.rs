@@ -220,6 +220,7 @@ impl V4Client {
             file_size: req.file_size,
             part_size: req.part_size,
             token: None,
+            growth: None,
         };
         let mut params = vec![
             ("fileSha".to_string(), req.sha1_hex.clone()),

@@ -211,6 +211,24 @@ impl Service {
             .collect()
     }
 
+    /// The sizes of the parts each open multipart upload holds, in part
+    /// order (one list per upload).
+    pub fn open_multipart_sizes(&self) -> Vec<Vec<u64>> {
+        self.admin("/admin/multipart")
+            .as_array()
+            .expect("multipart list")
+            .iter()
+            .map(|u| {
+                u["sizes"]
+                    .as_array()
+                    .expect("part sizes")
+                    .iter()
+                    .filter_map(|v| v.as_u64())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Number of media the service holds.
     pub fn media_count(&self) -> usize {
         self.media().len()

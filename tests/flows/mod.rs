@@ -12,6 +12,7 @@ use crate::common::*;
 mod api3_flow;
 mod covers;
 mod early;
+mod early_grown;
 mod names;
 mod progress;
 mod resume;

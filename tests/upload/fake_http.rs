@@ -33,6 +33,7 @@ fn session(s: &Seen, part_size: u32) -> Session {
         file_size: 0,
         part_size,
         token: None,
+        growth: None,
     }
 }
 

@@ -2,13 +2,15 @@
 
 use bytes::Bytes;
 
-use crate::cache::{Cache, CommitInfo};
+use crate::cache::{Cache, CommitInfo, EarlyPart};
 use crate::upload::source::PartSource;
 
 /// A staged version as a [`PartSource`], with the hashes computed while it
 /// was written when the cache verified them (its data synced after them);
 /// without that mark a crash may have changed the bytes, so none is known
-/// and the pipeline computes them all from the data file.
+/// and the pipeline computes them all from the data file. The grown parts
+/// sent while it was written (`upload::early`) are known by their records
+/// (the pipeline checks them).
 pub(super) struct StagedSource {
     cache: Cache,
     ino: u64,
@@ -18,6 +20,7 @@ pub(super) struct StagedSource {
     sha1: Option<[u8; 20]>,
     md5s: Vec<Option<[u8; 16]>>,
     verified: bool,
+    early: Vec<EarlyPart>,
 }
 
 impl StagedSource {
@@ -28,6 +31,12 @@ impl StagedSource {
         } else {
             (None, vec![None; info.md5s.len()])
         };
+        let early = match info.verified {
+            true => cache
+                .early_parts(info.ino, info.version)
+                .unwrap_or_default(),
+            false => Vec::new(),
+        };
         StagedSource {
             cache,
             ino: info.ino,
@@ -37,6 +46,7 @@ impl StagedSource {
             sha1,
             md5s,
             verified: info.verified,
+            early,
         }
     }
 
@@ -67,6 +77,15 @@ impl PartSource for StagedSource {
             return None;
         }
         self.md5s.get(index as usize).copied().flatten()
+    }
+
+    fn sent_part(&self, offset: u64, len: u64) -> Option<([u8; 16], [u8; 16])> {
+        let i = self
+            .early
+            .binary_search_by_key(&offset, |p| p.offset)
+            .ok()?;
+        let p = &self.early[i];
+        (p.len == len).then_some((p.md5, p.parts_digest))
     }
 
     fn md5s_verified(&self) -> bool {

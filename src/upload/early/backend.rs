@@ -91,6 +91,14 @@ impl Backend for EarlyBackend {
         self.early.part_sealed(ino, version, index, md5);
     }
 
+    fn written(&self, ino: u64, version: u64, offset: u64, len: u64) {
+        self.early.written(ino, version, offset, len);
+    }
+
+    fn truncated(&self, ino: u64, version: u64, size: u64) {
+        self.early.truncated(ino, version, size);
+    }
+
     fn renamed(&self, ino: u64) {
         self.early.renamed(ino);
     }

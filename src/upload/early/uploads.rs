@@ -4,7 +4,7 @@
 //! it, and sends each sealed part once, until the commit stops it or an
 //! unlink or rename aborts it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt as _;
@@ -13,17 +13,25 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::queue::{self, Queue, Ready};
+use crate::cache::EarlyPart;
 use crate::upload::commit_job::{CacheCommitJob, final_name};
 use crate::upload::error::UploadError;
+use crate::upload::hash;
 use crate::upload::job::UploadJob;
-use crate::vod::rules::api3::MAX_PARTS;
 use crate::vod::{Part, Session};
 
 /// Files sending early at once; more wait for their close as before.
 pub const MAX_FILES: usize = 8;
 
-/// Early parts in flight (and in memory) across every file.
+/// Early parts in flight across every file.
 pub const MAX_PARTS_IN_FLIGHT: usize = 16;
+
+/// Bytes of early parts in flight (and in memory) across every file, in
+/// MiB: 32 parts of 1 MiB, or fewer grown ones. A grown part larger than
+/// this (64 MiB, in files past 8.875 GiB) waits for the whole budget
+/// and is then alone in flight.
+pub const MAX_MIB_IN_FLIGHT: u32 = 32;
 
 /// Sealed parts a file has before its session starts: smaller files are
 /// closed before an early start could pay off.
@@ -36,6 +44,8 @@ pub struct EarlyUploads {
     files: Mutex<HashMap<u64, Arc<Sender>>>,
     slots: Arc<Semaphore>,
     parts: Arc<Semaphore>,
+    /// [`MAX_MIB_IN_FLIGHT`] permits of 1 MiB.
+    mib: Arc<Semaphore>,
 }
 
 /// The sender of one version of one file.
@@ -50,18 +60,6 @@ struct Sender {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-#[derive(Default)]
-struct Queue {
-    /// Sealed parts not sent yet: index → MD5.
-    sealed: BTreeMap<u64, [u8; 16]>,
-    /// Parts sealed so far (the start threshold).
-    count: u64,
-    /// Started (or given up on): a new seal only queues.
-    started: bool,
-    /// The media name the session was started for.
-    name: Option<String>,
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -74,6 +72,7 @@ impl EarlyUploads {
             files: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_FILES)),
             parts: Arc::new(Semaphore::new(MAX_PARTS_IN_FLIGHT)),
+            mib: Arc::new(Semaphore::new(MAX_MIB_IN_FLIGHT as usize)),
         })
     }
 
@@ -88,23 +87,23 @@ impl EarlyUploads {
 
     /// Queues a sealed part; starts the file's sender at [`START_AFTER`].
     pub fn part_sealed(self: &Arc<Self>, ino: u64, version: u64, index: u64, md5: [u8; 16]) {
+        let layout = queue::layout(self.job.cache().part_size());
         let sender = {
             let mut files = lock(&self.files);
-            let s = files.entry(ino).or_insert_with(|| Sender::new(version));
+            let s = files
+                .entry(ino)
+                .or_insert_with(|| Sender::new(version, layout));
             if s.version != version {
                 // A new version while the old one's sender lives (never
                 // committed): the old one is superseded.
                 s.abort.cancel();
-                *s = Sender::new(version);
+                *s = Sender::new(version, layout);
             }
             s.clone()
         };
         let start = {
             let mut q = lock(&sender.state);
-            if index < MAX_PARTS {
-                q.sealed.insert(index, md5);
-            }
-            q.count += 1;
+            q.seal(index, md5);
             let start = !q.started && q.count >= START_AFTER;
             q.started |= start;
             start
@@ -122,6 +121,27 @@ impl EarlyUploads {
         };
         let task = self.rt.spawn(self.clone().run(ino, sender.clone(), slot));
         *lock(&sender.task) = Some(task);
+    }
+
+    /// Bytes `[offset, offset + len)` of (ino, version) were written: a
+    /// rewrite of sealed bytes keeps the grown parts made of them from
+    /// being recorded (the commit checks them by reading).
+    pub fn written(&self, ino: u64, version: u64, offset: u64, len: u64) {
+        if let Some(s) = self.sender_of(ino, version) {
+            lock(&s.state).written(offset, len);
+        }
+    }
+
+    /// (ino, version) was cut to `size` bytes.
+    pub fn truncated(&self, ino: u64, version: u64, size: u64) {
+        if let Some(s) = self.sender_of(ino, version) {
+            lock(&s.state).truncated(size);
+        }
+    }
+
+    fn sender_of(&self, ino: u64, version: u64) -> Option<Arc<Sender>> {
+        let files = lock(&self.files);
+        files.get(&ino).filter(|s| s.version == version).cloned()
     }
 
     /// True while `ino` has a sender (its commit must stop it first).
@@ -232,7 +252,7 @@ impl EarlyUploads {
         for t in stale.into_iter().filter_map(|t| String::from_utf8(t).ok()) {
             let _ = self.job.uploader().abandon(&t).await;
         }
-        let session = tokio::select! {
+        let mut session = tokio::select! {
             _ = s.stop.cancelled() => return,
             r = self.job.uploader().open_session(&job) => match r {
                 Ok(session) => session,
@@ -242,6 +262,19 @@ impl EarlyUploads {
                 }
             },
         };
+        // The parts go up in the grown layout over the cache's parts,
+        // whose numbering holds whatever the final size.
+        let layout = lock(&s.state).layout();
+        if u64::from(session.part_size) != layout.base() {
+            tracing::info!(
+                ino,
+                part_size = session.part_size,
+                "the early session's part size is not the cache's: the close uploads it all"
+            );
+            let _ = self.job.uploader().abort_session(&session).await;
+            return;
+        }
+        session.growth = Some(queue::growth());
         let Ok(token) = serde_json::to_string(&session) else {
             return;
         };
@@ -272,10 +305,10 @@ impl EarlyUploads {
         let mut sent = 0;
         loop {
             while in_flight.len() < per_file && !s.stop.is_cancelled() {
-                let Some((index, md5)) = lock(&s.state).sealed.pop_first() else {
+                let Some(ready) = lock(&s.state).next_ready() else {
                     break;
                 };
-                in_flight.push(self.send_part(ino, s.version, session, index, md5));
+                in_flight.push(self.send_part(ino, s, session, ready));
             }
             if in_flight.is_empty() {
                 if s.stop.is_cancelled() {
@@ -307,36 +340,54 @@ impl EarlyUploads {
         }
     }
 
-    /// Reads and sends one sealed part (one try; the commit sends what
-    /// failed).
+    /// Reads and sends one part of the layout whose cache parts are all
+    /// sealed (one try; the commit sends what failed). A part of one cache
+    /// part goes with its sealed MD5 (the service checks the bytes against
+    /// it); a grown part is hashed as read, and recorded once sent with the
+    /// sealed MD5s it was made of, unless its bytes were written again
+    /// meanwhile.
     async fn send_part(
         &self,
         ino: u64,
-        version: u64,
+        s: &Sender,
         session: &Session,
-        index: u64,
-        md5: [u8; 16],
+        ready: Ready,
     ) -> Result<(), UploadError> {
         let _permit = self
             .parts
             .acquire()
             .await
             .map_err(|_| UploadError::Cancelled)?;
-        let ps = u64::from(session.part_size);
-        let offset = index * ps;
-        let cache = self.job.cache().clone();
-        let data =
-            tokio::task::spawn_blocking(move || cache.read_at(ino, version, offset, ps as usize))
-                .await
-                .map_err(|e| UploadError::Source {
-                    offset,
-                    source: std::io::Error::other(e.to_string()),
-                })?
-                .map_err(|e| UploadError::Source {
-                    offset,
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-        if data.len() as u64 != ps {
+        let mib = ready
+            .size
+            .div_ceil(1 << 20)
+            .min(u64::from(MAX_MIB_IN_FLIGHT)) as u32;
+        let _bytes = self
+            .mib
+            .acquire_many(mib.max(1))
+            .await
+            .map_err(|_| UploadError::Cancelled)?;
+        let Ready {
+            index,
+            offset,
+            size,
+            md5s,
+        } = ready;
+        let sealed = (md5s.len() == 1).then(|| md5s[0]);
+        let (cache, version) = (self.job.cache().clone(), s.version);
+        let source_error = |e: String| UploadError::Source {
+            offset,
+            source: std::io::Error::other(e),
+        };
+        let (data, md5) = tokio::task::spawn_blocking(move || {
+            let data = cache.read_at(ino, version, offset, size as usize)?;
+            let md5 = sealed.unwrap_or_else(|| hash::md5(&data));
+            Ok::<_, crate::cache::CacheError>((data, md5))
+        })
+        .await
+        .map_err(|e| source_error(e.to_string()))?
+        .map_err(|e| source_error(e.to_string()))?;
+        if data.len() as u64 != size {
             return Err(UploadError::SourceChanged(format!(
                 "part {index} is no longer whole"
             )));
@@ -351,15 +402,57 @@ impl EarlyUploads {
             .uploader()
             .send_open_part(session, part)
             .await
-            .map_err(UploadError::Service)
+            .map_err(UploadError::Service)?;
+        if sealed.is_none() {
+            self.record(ino, s, offset, size, md5, &md5s).await;
+        }
+        Ok(())
+    }
+
+    /// Records a grown part sent (see [`crate::cache::EarlyPart`]) when
+    /// none of its cache parts was written again since it was sealed.
+    async fn record(
+        &self,
+        ino: u64,
+        s: &Sender,
+        offset: u64,
+        size: u64,
+        md5: [u8; 16],
+        md5s: &[[u8; 16]],
+    ) {
+        let b = lock(&s.state).layout().base();
+        if !lock(&s.state).untouched(offset / b..(offset + size) / b) {
+            tracing::debug!(
+                ino,
+                offset,
+                "a grown early part was written again: the commit checks it"
+            );
+            return;
+        }
+        let p = EarlyPart {
+            offset,
+            len: size,
+            md5,
+            parts_digest: hash::parts_digest(md5s),
+        };
+        let (cache, version) = (self.job.cache().clone(), s.version);
+        let saved =
+            tokio::task::spawn_blocking(move || cache.save_early_part(ino, version, &p)).await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::warn!(
+                ino,
+                offset,
+                "a grown early part could not be recorded: the commit checks it"
+            );
+        }
     }
 }
 
 impl Sender {
-    fn new(version: u64) -> Arc<Self> {
+    fn new(version: u64, layout: crate::vod::rules::layout::Layout) -> Arc<Self> {
         Arc::new(Sender {
             version,
-            state: Mutex::new(Queue::default()),
+            state: Mutex::new(Queue::new(layout)),
             more: Notify::new(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),

@@ -288,12 +288,12 @@ impl Api3Client {
                         return self.committed_before(req, saved, &tok, &why).await;
                     }
                 };
-                let ps = u64::from(saved.part_size);
+                let layout = saved.layout();
                 parts
                     .into_iter()
                     .filter(|p| p.number >= 1)
                     .map(|p| HeldPart {
-                        offset: u64::from(p.number - 1) * ps,
+                        offset: layout.part(u64::from(p.number - 1)).0,
                         size: p.size,
                         md5_hex: p.etag,
                     })
@@ -410,6 +410,7 @@ impl Api3Client {
                 file_size: req.file_size,
                 part_size,
                 token: Some(token),
+                growth: None,
             },
             held: Vec::new(),
             resumed: false,

@@ -147,6 +147,7 @@ impl UgcClient {
                 file_size: req.file_size,
                 part_size,
                 token: Some(tok.write(APPLY)?),
+                growth: None,
             },
             held: Vec::new(),
             resumed: false,

@@ -82,6 +82,7 @@ impl UgcClient {
         tracing::info!(file = %req.file_name, parts_held = held.len(), "resuming the saved upload session");
         let session = Session {
             token: Some(tok.write(APPLY)?),
+            growth: None,
             ..saved.clone()
         };
         Ok(Some(Started::Upload {

@@ -7,6 +7,8 @@
 //!   cannot take is sent as `bin`, the real extension kept in the name);
 //! - [`parts`]: the part sizes, COS's smallest part, the cover limit, and
 //!   part geometry;
+//! - [`layout`]: where part `n` of an upload lies, uniform or grown (parts
+//!   sent while a file is written);
 //! - [`cos_xml`]: the COS multipart XML bodies, one writer and one reader;
 //! - [`codes`]: the v2 error-code table and the retry rule;
 //! - [`media_types`]: frontwize's MediaType table;
@@ -24,6 +26,7 @@
 pub mod api3;
 pub mod codes;
 pub mod cos_xml;
+pub mod layout;
 pub mod media_types;
 pub mod names;
 pub mod parts;
