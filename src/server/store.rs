@@ -362,11 +362,34 @@ impl Store {
     /// WAL sync for every caller waiting at the same time, none when the
     /// last sync already covered it.
     pub fn wait_durable(&self) -> Result<()> {
-        let target = self.changes();
+        self.wait_durable_upto(self.changes())
+    }
+
+    /// The store's change count now: a mark that [`Store::wait_durable_upto`]
+    /// later waits for (everything committed or read before it).
+    pub fn change_mark(&self) -> u64 {
+        self.changes()
+    }
+
+    /// Whether a sync already covered every change up to `mark` and
+    /// nothing waits to be removed after one (nothing for
+    /// [`Store::wait_durable_upto`] to do).
+    pub fn settled_at(&self, mark: u64) -> bool {
+        self.sync.covers(mark)
+            && self
+                .doomed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Blocks until every change up to `mark` (a [`Store::change_mark`]) is
+    /// durable, joining or leading a group sync as [`Store::wait_durable`].
+    pub fn wait_durable_upto(&self, mark: u64) -> Result<()> {
         self.sync
-            .wait_durable(target, || self.changes())
+            .wait_durable(mark, || self.changes())
             .map_err(|e| ServerError::Internal(format!("making the store durable: {e}")))?;
-        self.remove_doomed(target);
+        self.remove_doomed(mark);
         Ok(())
     }
 
