@@ -11,7 +11,8 @@
 //! `execve` (close-on-exec descriptors are closed while exec holds its
 //! locks), and reading that process's `/proc/PID/stat` then blocks until the
 //! exec finishes — which waits for our reply. So sessions come from
-//! getsid(2), never from `stat`, and the scan runs on its own thread with a
+//! getsid(2), never from `stat` (nor a readlink of `/proc/PID/fd/N`, which
+//! waits the same way), and the scan runs on a scanner thread with a
 //! deadline: past it, the close is taken as the last one.
 
 use std::io::Read;
