@@ -271,10 +271,8 @@ pub(super) fn insert_media_tx(
         params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
     )?;
     if let Some(parent) = &m.parent {
-        tx.execute(
-            "UPDATE media SET cover_file_id=?1 WHERE file_id=?2",
-            params![m.file_id, parent],
-        )?;
+        tx.prepare_cached("UPDATE media SET cover_file_id=?1 WHERE file_id=?2")?
+            .execute(params![m.file_id, parent])?;
     }
     Ok(())
 }
@@ -313,6 +311,9 @@ impl Drop for TmpGuard {
     }
 }
 
+/// Prepared statements the store's connection keeps.
+const STATEMENT_CACHE: usize = 128;
+
 impl Store {
     /// Opens (creating) the store under `root`; refuses a newer schema.
     pub fn open(root: &Path) -> Result<Store> {
@@ -334,6 +335,9 @@ impl Store {
         let path = root.join("vodfs.sqlite3");
         let conn = crate::sqlite::open(&path, &options, MIGRATIONS)
             .map_err(|e| ServerError::Internal(e.to_string()))?;
+        // Every statement is `prepare_cached`: room for all of them (about
+        // 70), so an upload's dozen never evict each other.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let store = Store {
             sync: GroupSync::new(&path),
             conn: Mutex::new(conn),
@@ -473,7 +477,8 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         let cur: Option<u64> = tx
-            .query_row("SELECT v FROM meta WHERE k='next_id'", [], |r| r.get(0))
+            .prepare_cached("SELECT v FROM meta WHERE k='next_id'")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         // Time-based floor: ids of different data dirs do not collide, and
         // stay 19 digits (now_ms * 10^6 ≈ 1.8e18) until far in the future.
@@ -483,10 +488,8 @@ impl Store {
             .unwrap_or(0)
             .saturating_mul(1_000_000);
         let first = cur.unwrap_or(0).max(floor);
-        tx.execute(
-            "INSERT OR REPLACE INTO meta(k, v) VALUES('next_id', ?1)",
-            params![first + n],
-        )?;
+        tx.prepare_cached("INSERT OR REPLACE INTO meta(k, v) VALUES('next_id', ?1)")?
+            .execute(params![first + n])?;
         tx.commit()?;
         Ok(first)
     }
@@ -505,9 +508,7 @@ impl Store {
     pub fn create_upload(&self, u: &UploadRow) -> Result<UploadRow> {
         let db = self.db();
         let created = now();
-        db.execute(
-            "INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-            params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created],
+        db.prepare_cached("INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")?.execute(params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created],
         )?;
         Ok(UploadRow {
             id: db.last_insert_rowid(),
@@ -551,27 +552,28 @@ impl Store {
     /// Records a part whose bytes are already durable in the upload's data
     /// file (or, before it existed, at `part_path`).
     pub fn record_part(&self, upload_id: i64, p: &PartRow) -> Result<()> {
-        self.db().execute(
-            "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
-            params![upload_id, p.offset, p.size, p.md5],
-        )?;
+        self.db()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
+            )?
+            .execute(params![upload_id, p.offset, p.size, p.md5])?;
         Ok(())
     }
 
     /// Forgets the part at `offset` (its bytes in the data file were
     /// overwritten by a body that was refused).
     pub fn forget_part(&self, upload_id: i64, offset: u64) -> Result<()> {
-        self.db().execute(
-            "DELETE FROM parts WHERE upload_id=?1 AND offset=?2",
-            params![upload_id, offset],
-        )?;
+        self.db()
+            .prepare_cached("DELETE FROM parts WHERE upload_id=?1 AND offset=?2")?
+            .execute(params![upload_id, offset])?;
         Ok(())
     }
 
     /// Forgets an upload and removes its part files.
     pub fn delete_upload(&self, upload_id: i64) -> Result<()> {
         self.db()
-            .execute("DELETE FROM uploads WHERE id=?1", params![upload_id])?;
+            .prepare_cached("DELETE FROM uploads WHERE id=?1")?
+            .execute(params![upload_id])?;
         self.remove_when_durable(self.root.join("parts").join(upload_id.to_string()));
         Ok(())
     }
@@ -583,7 +585,8 @@ impl Store {
         let tx = db.transaction()?;
         insert_media_tx(&tx, m)?;
         if let Some(id) = done_upload {
-            tx.execute("DELETE FROM uploads WHERE id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM uploads WHERE id=?1")?
+                .execute(params![id])?;
         }
         tx.commit()?;
         drop(db);
