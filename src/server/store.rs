@@ -311,9 +311,6 @@ impl Drop for TmpGuard {
     }
 }
 
-/// Prepared statements the store's connection keeps.
-const STATEMENT_CACHE: usize = 128;
-
 impl Store {
     /// Opens (creating) the store under `root`; refuses a newer schema.
     pub fn open(root: &Path) -> Result<Store> {
@@ -335,9 +332,6 @@ impl Store {
         let path = root.join("vodfs.sqlite3");
         let conn = crate::sqlite::open(&path, &options, MIGRATIONS)
             .map_err(|e| ServerError::Internal(e.to_string()))?;
-        // Every statement is `prepare_cached`: room for all of them (about
-        // 70), so an upload's dozen never evict each other.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let store = Store {
             sync: GroupSync::new(&path),
             conn: Mutex::new(conn),
