@@ -79,8 +79,8 @@ impl Cache {
                 )?
                 .query_map(params![ino as i64, v], |r| r.get(0))?
                 .collect::<Result<Vec<Vec<u8>>, _>>()?;
-            c.prepare_cached("DELETE FROM early_sessions WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)")?.execute(params![ino as i64, v],
-            )?;
+            c.prepare_cached("DELETE FROM early_sessions WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)")?
+                .execute(params![ino as i64, v])?;
             Ok(tokens)
         })
     }

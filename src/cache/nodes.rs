@@ -75,8 +75,8 @@ pub(super) fn ensure_root(conn: &Connection, uid: u32, gid: u32) -> Result<(), C
     let now = to_ns(SystemTime::now());
     for (ino, mode) in [(ROOT_INO, 0o755), (BY_ID_INO, 0o555)] {
         conn.prepare_cached("INSERT OR IGNORE INTO inodes (ino, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns, nlink)
-             VALUES (?1, 2, ?2, ?3, ?4, ?5, ?5, ?5, ?5, 2)")?.execute(params![ino as i64, mode, uid, gid, now],
-        )?;
+             VALUES (?1, 2, ?2, ?3, ?4, ?5, ?5, ?5, ?5, 2)")?
+                 .execute(params![ino as i64, mode, uid, gid, now])?;
     }
     Ok(())
 }
@@ -394,11 +394,12 @@ impl Cache {
                 .map(|v| v as u64)
                 .collect();
             c.prepare_cached("DELETE FROM versions WHERE ino = ?1
-                 AND NOT EXISTS (SELECT 1 FROM media m WHERE m.ino = versions.ino AND m.version = versions.version)")?.execute([ino as i64],
-            )?;
+                 AND NOT EXISTS (SELECT 1 FROM media m WHERE m.ino = versions.ino AND m.version = versions.version)")?
+                     .execute([ino as i64])?;
             if !doomed.contains(&row.version) {
                 let kept: bool = c
-                    .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?.query_row(params![ino as i64, row.version as i64],
+                    .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?
+                        .query_row(params![ino as i64, row.version as i64],
                         |_| Ok(()),
                     )
                     .optional()?
@@ -456,17 +457,18 @@ impl Cache {
                 .collect::<Result<_, _>>()?
             };
             let kept: bool = c
-                .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?.query_row(params![ino as i64, old as i64],
+                .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?
+                    .query_row(params![ino as i64, old as i64],
                     |_| Ok(()),
                 )
                 .optional()?
                 .is_some();
             if !kept {
-                c.prepare_cached("DELETE FROM versions WHERE ino = ?1 AND version = ?2")?.execute(params![ino as i64, old as i64],
-                )?;
+                c.prepare_cached("DELETE FROM versions WHERE ino = ?1 AND version = ?2")?
+                    .execute(params![ino as i64, old as i64])?;
             }
-            c.prepare_cached("UPDATE inodes SET version = ?2 WHERE ino = ?1")?.execute(params![ino as i64, new as i64],
-            )?;
+            c.prepare_cached("UPDATE inodes SET version = ?2 WHERE ino = ?1")?
+                .execute(params![ino as i64, new as i64])?;
             Ok((md5s, !kept))
         })?;
         if drop_old {
@@ -524,10 +526,9 @@ impl Cache {
                     hashes.sha1.map(|s| s.to_vec()),
                     sync,
                     boot
-                ],
-            )?;
-            c.prepare_cached("DELETE FROM chunks WHERE ino = ?1 AND version = ?2")?.execute(params![ino as i64, version as i64],
-            )?;
+                ])?;
+            c.prepare_cached("DELETE FROM chunks WHERE ino = ?1 AND version = ?2")?
+                .execute(params![ino as i64, version as i64])?;
             let mut st = c.prepare_cached(
                 "INSERT INTO chunks (ino, version, idx, md5) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -545,10 +546,9 @@ impl Cache {
                     version as i64,
                     size as i64,
                     hashes.md5s.len() as i64
-                ],
-            )?;
-            c.prepare_cached("UPDATE inodes SET size = ?2 WHERE ino = ?1 AND version = ?3")?.execute(params![ino as i64, size as i64, version as i64],
-            )?;
+                ])?;
+            c.prepare_cached("UPDATE inodes SET size = ?2 WHERE ino = ?1 AND version = ?3")?
+                .execute(params![ino as i64, size as i64, version as i64])?;
             Ok(())
         })
     }

@@ -356,13 +356,14 @@ impl Cache {
             c.prepare_cached("UPDATE uploads SET state = 'committed', error = NULL, waiting_since_ns = NULL,
                  next_try_ns = NULL, file_id = ?3, url = ?4, sha1 = ?5,
                  service_name = ?6, cover_url = ?7, parts_done = parts_total, bytes_done = bytes_total
-                 WHERE ino = ?1 AND version = ?2")?.execute(params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url],
-            )?;
+                 WHERE ino = ?1 AND version = ?2")?
+                     .execute(params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url])?;
             c.prepare_cached("INSERT INTO media (file_id, ino, version, size, url, sha1, service_name, cover_url, mtime_ns)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(file_id) DO UPDATE SET ino = excluded.ino, version = excluded.version,
                    size = excluded.size, url = excluded.url, sha1 = excluded.sha1,
-                   service_name = excluded.service_name, cover_url = excluded.cover_url")?.execute(params![
+                   service_name = excluded.service_name, cover_url = excluded.cover_url")?
+                       .execute(params![
                     m.file_id,
                     ino as i64,
                     version as i64,
@@ -372,8 +373,7 @@ impl Cache {
                     m.service_name,
                     m.cover_url,
                     to_ns(SystemTime::now())
-                ],
-            )?;
+                ])?;
             let media = c
                 .prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media WHERE file_id = ?1"))?
                 .query_row([&m.file_id], media_from_row)?;

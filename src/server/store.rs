@@ -268,8 +268,7 @@ pub(super) fn insert_media_tx(
 ) -> rusqlite::Result<()> {
     tx.execute(
         &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
-        params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
-    )?;
+        params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id])?;
     if let Some(parent) = &m.parent {
         tx.prepare_cached("UPDATE media SET cover_file_id=?1 WHERE file_id=?2")?
             .execute(params![m.file_id, parent])?;
@@ -502,8 +501,8 @@ impl Store {
     pub fn create_upload(&self, u: &UploadRow) -> Result<UploadRow> {
         let db = self.db();
         let created = now();
-        db.prepare_cached("INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")?.execute(params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created],
-        )?;
+        db.prepare_cached("INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")?
+            .execute(params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created])?;
         Ok(UploadRow {
             id: db.last_insert_rowid(),
             created_at: created,

@@ -113,7 +113,8 @@ pub(super) fn insert_temp_cred_tx(
         .execute(params![
             super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)
         ])?;
-    tx.prepare_cached("INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")?.execute(params![
+    tx.prepare_cached("INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")?
+        .execute(params![
             cred.secret_id,
             cred.secret_key,
             cred.token,
@@ -122,8 +123,7 @@ pub(super) fn insert_temp_cred_tx(
             cred.bucket,
             serde_json::to_string(&cred.keys).unwrap_or_else(|_| "[]".into()),
             cred.expires_at
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
@@ -164,7 +164,8 @@ impl Store {
     pub fn temp_cred(&self, secret_id: &str) -> Result<Option<TempCred>> {
         Ok(self
             .db()
-            .prepare_cached("SELECT secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at FROM temp_creds WHERE secret_id=?1")?.query_row(params![secret_id],
+            .prepare_cached("SELECT secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at FROM temp_creds WHERE secret_id=?1")?
+                .query_row(params![secret_id],
                 |r| {
                     let keys: String = r.get(6)?;
                     Ok(TempCred {
@@ -208,8 +209,8 @@ impl Store {
         for m in media {
             insert_media_tx(&tx, m)?;
         }
-        tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?.execute(params![extra.file_id, extra.sub_app_id, extra.storage_region, extra.expire_time, extra.session_context],
-        )?;
+        tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?
+            .execute(params![extra.file_id, extra.sub_app_id, extra.storage_region, extra.expire_time, extra.session_context])?;
         for id in objects {
             tx.prepare_cached("DELETE FROM objects WHERE id=?1")?
                 .execute(params![id])?;
@@ -223,7 +224,8 @@ impl Store {
     pub fn api3_media(&self, file_id: &str) -> Result<Option<Api3Media>> {
         Ok(self
             .db()
-            .prepare_cached("SELECT file_id, sub_app_id, storage_region, expire_time, session_context FROM api3_media WHERE file_id=?1")?.query_row(params![file_id],
+            .prepare_cached("SELECT file_id, sub_app_id, storage_region, expire_time, session_context FROM api3_media WHERE file_id=?1")?
+                .query_row(params![file_id],
                 |r| {
                     Ok(Api3Media {
                         file_id: r.get(0)?,

@@ -196,8 +196,8 @@ impl Store {
     }
 
     pub fn record_mp_part(&self, upload_id: &str, part: u32, size: u64, md5: &str) -> Result<()> {
-        self.db().prepare_cached("INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)")?.execute(params![upload_id, part, size, md5],
-        )?;
+        self.db().prepare_cached("INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)")?
+            .execute(params![upload_id, part, size, md5])?;
         Ok(())
     }
 
@@ -222,8 +222,8 @@ impl Store {
     }
 
     pub fn insert_fw(&self, media_id: &str, secret_id: &str, body: &str) -> Result<()> {
-        self.db().prepare_cached("INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)")?.execute(params![media_id, secret_id, body, now()],
-        )?;
+        self.db().prepare_cached("INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)")?
+            .execute(params![media_id, secret_id, body, now()])?;
         Ok(())
     }
 

@@ -147,12 +147,12 @@ impl Store {
             insert_media_tx(&tx, m)?;
         }
         if let Some(x) = c.extra {
-            tx.prepare_cached("INSERT INTO ugc_d_media(file_id, task_priority, task_notify_mode) VALUES(?1,?2,?3)")?.execute(params![x.file_id, x.task_priority, x.task_notify_mode],
-            )?;
+            tx.prepare_cached("INSERT INTO ugc_d_media(file_id, task_priority, task_notify_mode) VALUES(?1,?2,?3)")?
+                .execute(params![x.file_id, x.task_priority, x.task_notify_mode])?;
         }
         if let Some(x) = c.api3 {
-            tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?.execute(params![x.file_id, x.sub_app_id, x.storage_region, x.expire_time, x.session_context],
-            )?;
+            tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?
+                .execute(params![x.file_id, x.sub_app_id, x.storage_region, x.expire_time, x.session_context])?;
         }
         for id in c.objects {
             tx.prepare_cached("DELETE FROM objects WHERE id=?1")?
