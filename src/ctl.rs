@@ -120,6 +120,43 @@ impl FileStatus {
         }))
     }
 
+    /// What `vodfs wait` needs of a file: its state, then only what that
+    /// state shows (fileId and URL once committed, the error once failed or
+    /// while waiting, progress for a bar): two getxattrs for a settled file
+    /// instead of nine, one for a file still on its way.
+    fn read_for_wait(path: &Path, progress: bool) -> std::io::Result<Option<FileStatus>> {
+        let Some(state) = xattr_string(path, "user.vod.state")? else {
+            return Ok(None);
+        };
+        let mut s = FileStatus {
+            path: path.display().to_string(),
+            state,
+            progress: None,
+            error: None,
+            file_id: None,
+            url: None,
+            cached: None,
+            waiting_since: None,
+            next_try: None,
+        };
+        match s.state.as_str() {
+            "committed" => {
+                s.file_id = xattr_string(path, "user.vod.file_id")?;
+                s.url = xattr_string(path, "user.vod.url")?;
+            }
+            "failed" | "interrupted" | "waiting" => {
+                s.error = xattr_string(path, "user.vod.error")?;
+            }
+            _ => {}
+        }
+        if progress && s.is_active() {
+            s.progress = xattr_string(path, "user.vod.progress")?
+                .as_deref()
+                .and_then(Progress::parse);
+        }
+        Ok(Some(s))
+    }
+
     fn is_active(&self) -> bool {
         !matches!(
             self.state.as_str(),
@@ -191,6 +228,11 @@ fn say_waiting(path: &Path, s: &FileStatus, said: &mut bool) {
     *said = waiting;
 }
 
+/// How often `vodfs wait` looks at the first file still on its way.
+const WAIT_POLL: Duration = Duration::from_millis(20);
+/// How often it reads every file still on its way (off a terminal).
+const WAIT_FULL_ROUND: Duration = Duration::from_secs(1);
+
 /// `vodfs wait PATH...`: prints `PATH<TAB>fileId<TAB>url` per committed file
 /// and fails naming every file that failed. A file `waiting` for the
 /// service is waited for (said once on stderr). Draws a bar per file on a
@@ -213,13 +255,25 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
     let mut done: Vec<Option<Result<WaitOutcome, String>>> = vec![None; paths.len()];
     let mut said = vec![false; paths.len()];
     let mut timed_out = Vec::new();
-    let mut delay = Duration::from_millis(20);
+    let mut delay = WAIT_POLL;
+    let mut last_full: Option<Instant> = None;
     while done.iter().any(Option::is_none) {
+        let out_of_time = timeout.is_some_and(|t| start.elapsed() > t);
+        // A full round reads every file still on its way (each round on a
+        // terminal, for the bars; else once a second, to say which wait for
+        // the service, and before giving up). The rounds between stop at
+        // the first file still on its way: files settle mostly in the order
+        // given, so waiting for many costs one getxattr a poll, and the
+        // wait ends one poll after the last commit.
+        let full = tty || out_of_time || last_full.is_none_or(|t| t.elapsed() >= WAIT_FULL_ROUND);
+        if full {
+            last_full = Some(Instant::now());
+        }
         for (i, p) in paths.iter().enumerate() {
             if done[i].is_some() {
                 continue;
             }
-            let status = match FileStatus::read(p) {
+            let status = match FileStatus::read_for_wait(p, tty) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     done[i] = Some(Err(not_vodfs(p).to_string()));
@@ -235,17 +289,21 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
                 bar.set_length(pr.bytes_total);
                 bar.set_position(pr.bytes_done);
             }
-            if let Some(o) = outcome(&status) {
-                if let Some(bar) = &bars[i] {
-                    bar.finish_and_clear();
+            match outcome(&status) {
+                Some(o) => {
+                    if let Some(bar) = &bars[i] {
+                        bar.finish_and_clear();
+                    }
+                    done[i] = Some(Ok(o));
                 }
-                done[i] = Some(Ok(o));
+                None if !full => break,
+                None => {}
             }
         }
         if done.iter().all(Option::is_some) {
             break;
         }
-        if timeout.is_some_and(|t| start.elapsed() > t) {
+        if out_of_time {
             for (i, p) in paths.iter().enumerate() {
                 if done[i].is_none() {
                     let how = if said[i] {
@@ -264,7 +322,10 @@ pub fn wait(paths: &[PathBuf], timeout: Option<Duration>) -> anyhow::Result<()> 
             break;
         }
         std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(250));
+        if tty {
+            // Every round reads every file: back off.
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
     }
     let _ = multi.clear();
     let mut failed = Vec::new();

@@ -37,11 +37,11 @@ impl Cache {
     ) -> Result<(), CacheError> {
         let (token, fp) = (token.to_vec(), fingerprint.to_string());
         self.db().write(true, move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT OR REPLACE INTO early_sessions (ino, version, token, fingerprint)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![ino as i64, version as i64, token, fp],
-            )?;
+            )?
+            .execute(params![ino as i64, version as i64, token, fp])?;
             Ok(())
         })
     }
@@ -138,14 +138,14 @@ impl Cache {
                 )?
                 .query_map(params![ino as i64, v], |r| r.get(0))?
                 .collect::<Result<Vec<Vec<u8>>, _>>()?;
-            c.execute(
+            c.prepare_cached(
                 "DELETE FROM early_sessions WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)",
-                params![ino as i64, v],
-            )?;
-            c.execute(
+            )?
+            .execute(params![ino as i64, v])?;
+            c.prepare_cached(
                 "DELETE FROM early_parts WHERE ino = ?1 AND (?2 IS NULL OR version = ?2)",
-                params![ino as i64, v],
-            )?;
+            )?
+            .execute(params![ino as i64, v])?;
             Ok(tokens)
         })
     }

@@ -74,18 +74,16 @@ fn inode_from_row(r: &Row<'_>) -> rusqlite::Result<InodeRow> {
 pub(super) fn ensure_root(conn: &Connection, uid: u32, gid: u32) -> Result<(), CacheError> {
     let now = to_ns(SystemTime::now());
     for (ino, mode) in [(ROOT_INO, 0o755), (BY_ID_INO, 0o555)] {
-        conn.execute(
-            "INSERT OR IGNORE INTO inodes (ino, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns, nlink)
-             VALUES (?1, 2, ?2, ?3, ?4, ?5, ?5, ?5, ?5, 2)",
-            params![ino as i64, mode, uid, gid, now],
-        )?;
+        conn.prepare_cached("INSERT OR IGNORE INTO inodes (ino, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, crtime_ns, nlink)
+             VALUES (?1, 2, ?2, ?3, ?4, ?5, ?5, ?5, ?5, 2)")?
+                 .execute(params![ino as i64, mode, uid, gid, now])?;
     }
     Ok(())
 }
 
 /// Non-directories left unlinked (nlink 0) by an earlier mount.
 pub(super) fn orphans(conn: &Connection) -> Result<Vec<u64>, CacheError> {
-    let mut st = conn.prepare("SELECT ino FROM inodes WHERE nlink = 0 AND kind <> 2")?;
+    let mut st = conn.prepare_cached("SELECT ino FROM inodes WHERE nlink = 0 AND kind <> 2")?;
     let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
     Ok(rows
         .collect::<Result<Vec<_>, _>>()?
@@ -162,12 +160,12 @@ pub(super) fn drop_dir(
     ino: u64,
     now: i64,
 ) -> Result<(), CacheError> {
-    conn.execute(
-        "DELETE FROM dentries WHERE parent = ?1 AND name = ?2",
-        params![parent as i64, name],
-    )?;
-    conn.execute("DELETE FROM xattrs WHERE ino = ?1", [ino as i64])?;
-    conn.execute("DELETE FROM inodes WHERE ino = ?1", [ino as i64])?;
+    conn.prepare_cached("DELETE FROM dentries WHERE parent = ?1 AND name = ?2")?
+        .execute(params![parent as i64, name])?;
+    conn.prepare_cached("DELETE FROM xattrs WHERE ino = ?1")?
+        .execute([ino as i64])?;
+    conn.prepare_cached("DELETE FROM inodes WHERE ino = ?1")?
+        .execute([ino as i64])?;
     add_links(conn, parent, -1)?;
     touch_dir(conn, parent, now)
 }
@@ -383,9 +381,9 @@ impl Cache {
             if row.nlink > 0 || row.kind == Kind::Dir {
                 return Ok(Vec::new());
             }
-            c.execute("DELETE FROM xattrs WHERE ino = ?1", [ino as i64])?;
-            c.execute("DELETE FROM inodes WHERE ino = ?1", [ino as i64])?;
-            let mut st = c.prepare(
+            c.prepare_cached("DELETE FROM xattrs WHERE ino = ?1")?.execute([ino as i64])?;
+            c.prepare_cached("DELETE FROM inodes WHERE ino = ?1")?.execute([ino as i64])?;
+            let mut st = c.prepare_cached(
                 "SELECT v.version FROM versions v WHERE v.ino = ?1
                  AND NOT EXISTS (SELECT 1 FROM media m WHERE m.ino = v.ino AND m.version = v.version)",
             )?;
@@ -395,16 +393,13 @@ impl Cache {
                 .into_iter()
                 .map(|v| v as u64)
                 .collect();
-            c.execute(
-                "DELETE FROM versions WHERE ino = ?1
-                 AND NOT EXISTS (SELECT 1 FROM media m WHERE m.ino = versions.ino AND m.version = versions.version)",
-                [ino as i64],
-            )?;
+            c.prepare_cached("DELETE FROM versions WHERE ino = ?1
+                 AND NOT EXISTS (SELECT 1 FROM media m WHERE m.ino = versions.ino AND m.version = versions.version)")?
+                     .execute([ino as i64])?;
             if !doomed.contains(&row.version) {
                 let kept: bool = c
-                    .query_row(
-                        "SELECT 1 FROM media WHERE ino = ?1 AND version = ?2",
-                        params![ino as i64, row.version as i64],
+                    .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?
+                        .query_row(params![ino as i64, row.version as i64],
                         |_| Ok(()),
                     )
                     .optional()?
@@ -462,23 +457,18 @@ impl Cache {
                 .collect::<Result<_, _>>()?
             };
             let kept: bool = c
-                .query_row(
-                    "SELECT 1 FROM media WHERE ino = ?1 AND version = ?2",
-                    params![ino as i64, old as i64],
+                .prepare_cached("SELECT 1 FROM media WHERE ino = ?1 AND version = ?2")?
+                    .query_row(params![ino as i64, old as i64],
                     |_| Ok(()),
                 )
                 .optional()?
                 .is_some();
             if !kept {
-                c.execute(
-                    "DELETE FROM versions WHERE ino = ?1 AND version = ?2",
-                    params![ino as i64, old as i64],
-                )?;
+                c.prepare_cached("DELETE FROM versions WHERE ino = ?1 AND version = ?2")?
+                    .execute(params![ino as i64, old as i64])?;
             }
-            c.execute(
-                "UPDATE inodes SET version = ?2 WHERE ino = ?1",
-                params![ino as i64, new as i64],
-            )?;
+            c.prepare_cached("UPDATE inodes SET version = ?2 WHERE ino = ?1")?
+                .execute(params![ino as i64, new as i64])?;
             Ok((md5s, !kept))
         })?;
         if drop_old {
@@ -527,10 +517,8 @@ impl Cache {
         // [`Cache::sync_data`] commits it durably right after the data sync
         // (until then a kill -9 loses nothing: the WAL is in the kernel).
         self.db().write(sync, move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified, sealed_boot)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+            c.prepare_cached("INSERT OR REPLACE INTO versions (ino, version, size, part_size, sha1, verified, sealed_boot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![
                     ino as i64,
                     version as i64,
                     size as i64,
@@ -538,12 +526,9 @@ impl Cache {
                     hashes.sha1.map(|s| s.to_vec()),
                     sync,
                     boot
-                ],
-            )?;
-            c.execute(
-                "DELETE FROM chunks WHERE ino = ?1 AND version = ?2",
-                params![ino as i64, version as i64],
-            )?;
+                ])?;
+            c.prepare_cached("DELETE FROM chunks WHERE ino = ?1 AND version = ?2")?
+                .execute(params![ino as i64, version as i64])?;
             let mut st = c.prepare_cached(
                 "INSERT INTO chunks (ino, version, idx, md5) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -555,20 +540,15 @@ impl Cache {
                     m.map(|m| m.to_vec())
                 ])?;
             }
-            c.execute(
-                "INSERT OR REPLACE INTO uploads (ino, version, state, bytes_total, parts_total)
-                 VALUES (?1, ?2, 'staged', ?3, ?4)",
-                params![
+            c.prepare_cached("INSERT OR REPLACE INTO uploads (ino, version, state, bytes_total, parts_total)
+                 VALUES (?1, ?2, 'staged', ?3, ?4)")?.execute(params![
                     ino as i64,
                     version as i64,
                     size as i64,
                     hashes.md5s.len() as i64
-                ],
-            )?;
-            c.execute(
-                "UPDATE inodes SET size = ?2 WHERE ino = ?1 AND version = ?3",
-                params![ino as i64, size as i64, version as i64],
-            )?;
+                ])?;
+            c.prepare_cached("UPDATE inodes SET size = ?2 WHERE ino = ?1 AND version = ?3")?
+                .execute(params![ino as i64, size as i64, version as i64])?;
             Ok(())
         })
     }
@@ -586,10 +566,8 @@ impl Cache {
         };
         file.sync_data().map_err(|e| CacheError::io(what(), e))?;
         self.db().write(true, move |c| {
-            c.execute(
-                "UPDATE versions SET verified = 1 WHERE ino = ?1 AND version = ?2",
-                params![ino as i64, version as i64],
-            )?;
+            c.prepare_cached("UPDATE versions SET verified = 1 WHERE ino = ?1 AND version = ?2")?
+                .execute(params![ino as i64, version as i64])?;
             Ok(())
         })
     }

@@ -87,10 +87,8 @@ impl Cache {
             if src.kind == Kind::Dir {
                 moved_dir(c, parent, new_parent)?;
             }
-            c.execute(
-                "UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1",
-                params![ino as i64, now],
-            )?;
+            c.prepare_cached("UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1")?
+                .execute(params![ino as i64, now])?;
             touch_dir(c, parent, now)?;
             touch_dir(c, new_parent, now)?;
             Ok(RenameOutcome { ino, replaced })

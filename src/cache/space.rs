@@ -98,7 +98,7 @@ impl Cache {
         let candidates: Vec<(u64, u64)> = self.db().read(|c| {
             // Only media with a playback URL: without one (frontwize's
             // null PlayUrl) the bytes could not be read back.
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT DISTINCT ino, version FROM media WHERE url IS NOT NULL AND url <> ''",
             )?;
             let rows = st.query_map([], |r| {

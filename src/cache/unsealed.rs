@@ -20,7 +20,7 @@ impl Cache {
     /// Every linked file whose current version is not sealed.
     pub fn unsealed_files(&self) -> Result<Vec<Unsealed>, CacheError> {
         self.db().read(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT i.ino, i.version, i.size FROM inodes i
                  LEFT JOIN uploads u ON u.ino = i.ino AND u.version = i.version
                  WHERE i.kind = 1 AND i.nlink > 0 AND u.ino IS NULL ORDER BY i.ino",

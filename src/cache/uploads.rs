@@ -353,20 +353,17 @@ impl Cache {
         let m = m.clone();
         self.db().write(true, move |c| {
             let (size, _, _, _) = version_size(c, ino, version)?.ok_or(CacheError::NotSealed { ino, version })?;
-            c.execute(
-                "UPDATE uploads SET state = 'committed', error = NULL, waiting_since_ns = NULL,
+            c.prepare_cached("UPDATE uploads SET state = 'committed', error = NULL, waiting_since_ns = NULL,
                  next_try_ns = NULL, file_id = ?3, url = ?4, sha1 = ?5,
                  service_name = ?6, cover_url = ?7, parts_done = parts_total, bytes_done = bytes_total
-                 WHERE ino = ?1 AND version = ?2",
-                params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url],
-            )?;
-            c.execute(
-                "INSERT INTO media (file_id, ino, version, size, url, sha1, service_name, cover_url, mtime_ns)
+                 WHERE ino = ?1 AND version = ?2")?
+                     .execute(params![ino as i64, version as i64, m.file_id, m.url, m.sha1, m.service_name, m.cover_url])?;
+            c.prepare_cached("INSERT INTO media (file_id, ino, version, size, url, sha1, service_name, cover_url, mtime_ns)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(file_id) DO UPDATE SET ino = excluded.ino, version = excluded.version,
                    size = excluded.size, url = excluded.url, sha1 = excluded.sha1,
-                   service_name = excluded.service_name, cover_url = excluded.cover_url",
-                params![
+                   service_name = excluded.service_name, cover_url = excluded.cover_url")?
+                       .execute(params![
                     m.file_id,
                     ino as i64,
                     version as i64,
@@ -376,8 +373,7 @@ impl Cache {
                     m.service_name,
                     m.cover_url,
                     to_ns(SystemTime::now())
-                ],
-            )?;
+                ])?;
             let media = c
                 .prepare_cached(&format!("SELECT {MEDIA_COLS} FROM media WHERE file_id = ?1"))?
                 .query_row([&m.file_id], media_from_row)?;
@@ -394,19 +390,18 @@ impl Cache {
     ) -> Result<(), CacheError> {
         let token = token.to_vec();
         self.db().write(false, move |c| {
-            let n = c.execute(
-                "UPDATE uploads SET resume_token = ?3 WHERE ino = ?1 AND version = ?2",
-                params![ino as i64, version as i64, token],
-            )?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE uploads SET resume_token = ?3 WHERE ino = ?1 AND version = ?2",
+                )?
+                .execute(params![ino as i64, version as i64, token])?;
             if n == 0 {
                 return Err(CacheError::NotSealed { ino, version });
             }
             // The upload's own token now owns the session (if it was one
             // started while the file was written).
-            c.execute(
-                "DELETE FROM early_sessions WHERE ino = ?1 AND version = ?2",
-                params![ino as i64, version as i64],
-            )?;
+            c.prepare_cached("DELETE FROM early_sessions WHERE ino = ?1 AND version = ?2")?
+                .execute(params![ino as i64, version as i64])?;
             Ok(())
         })
     }
@@ -429,7 +424,7 @@ impl Cache {
     /// committed: what a new mount resumes.
     pub fn pending_uploads(&self) -> Result<Vec<(u64, u64)>, CacheError> {
         self.db().read(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT u.ino, u.version FROM uploads u JOIN inodes i ON i.ino = u.ino AND i.version = u.version
                  WHERE u.state NOT IN ('committed', 'image', 'cover') AND i.nlink > 0 ORDER BY u.ino",
             )?;

@@ -49,10 +49,8 @@ impl Cache {
                 "INSERT OR REPLACE INTO xattrs (ino, name, value) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![ino as i64, name, value])?;
-            c.execute(
-                "UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1",
-                params![ino as i64, to_ns(SystemTime::now())],
-            )?;
+            c.prepare_cached("UPDATE inodes SET ctime_ns = ?2 WHERE ino = ?1")?
+                .execute(params![ino as i64, to_ns(SystemTime::now())])?;
             Ok(())
         })
     }
@@ -61,10 +59,9 @@ impl Cache {
     pub fn remove_xattr(&self, ino: u64, name: &[u8]) -> Result<(), CacheError> {
         let name = name.to_vec();
         self.db().write(false, move |c| {
-            let n = c.execute(
-                "DELETE FROM xattrs WHERE ino = ?1 AND name = ?2",
-                params![ino as i64, name],
-            )?;
+            let n = c
+                .prepare_cached("DELETE FROM xattrs WHERE ino = ?1 AND name = ?2")?
+                .execute(params![ino as i64, name])?;
             if n == 0 {
                 Err(CacheError::NoXattr)
             } else {

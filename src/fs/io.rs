@@ -359,6 +359,13 @@ impl Fs {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(e)),
         };
+        {
+            let mut g = live.lock();
+            if !g.dirty {
+                // Nothing to commit whoever still writes: no /proc scan.
+                return Reply::Now(self.persist(ino, &mut g));
+            }
+        }
         let last = match self.written_elsewhere(ino, pid) {
             // Exact: no process has a write descriptor on the file any more
             // (dup'd, inherited, or another open). The handle count cannot

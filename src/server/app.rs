@@ -4,6 +4,8 @@
 //! `Arc<App>`; this file imports only the server's leaf modules (config,
 //! store, ratelimit, faults, stats, running, error).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +17,12 @@ use super::ratelimit::RateLimiter;
 use super::running::Running;
 use super::stats::Stats;
 use super::store::Store;
+
+tokio::task_local! {
+    /// Inside [`App::one_wait`]: the store's change mark that the request's
+    /// one wait for durability must cover (the highest of its operations').
+    static PENDING: Cell<u64>;
+}
 
 /// Shared state of a running service.
 pub struct App {
@@ -47,14 +55,19 @@ impl App {
         })
     }
 
-    /// Runs a store operation off the async threads and returns once what it
-    /// wrote or read is durable (group commit: one WAL sync for all the
-    /// requests waiting at the time, never one synced transaction each).
+    /// Runs a store operation off the async threads; what it wrote or read
+    /// is durable before the request answers (group commit: one WAL sync
+    /// for all the requests waiting at the time, never one synced
+    /// transaction each). Inside a request's [`App::one_wait`] the wait is
+    /// the request's one wait before its answer; elsewhere it is made here.
     pub async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
     ) -> Result<T, ServerError> {
-        self.db_unsynced(move |s| {
+        if PENDING.try_with(|_| ()).is_ok() {
+            return self.db_unsynced(f).await;
+        }
+        self.run_blocking(move |s| {
             let out = f(s);
             s.wait_durable()?;
             out
@@ -64,8 +77,23 @@ impl App {
 
     /// [`App::db`] without the wait for durability: for a step whose
     /// request calls [`App::durable`] (or `db`) before it answers, e.g. to
-    /// wait outside a lock the step runs under.
+    /// wait outside a lock the step runs under. Inside [`App::one_wait`]
+    /// it notes what the request's one wait must cover.
     pub async fn db_unsynced<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let (out, mark) = self
+            .run_blocking(move |s| {
+                let out = f(s);
+                Ok((out, s.change_mark()))
+            })
+            .await?;
+        let _ = PENDING.try_with(|p| p.set(p.get().max(mark)));
+        out
+    }
+
+    async fn run_blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, ServerError> + Send + 'static,
     ) -> Result<T, ServerError> {
@@ -75,9 +103,34 @@ impl App {
             .map_err(|e| ServerError::Internal(format!("store task failed: {e}")))?
     }
 
-    /// Waits until everything committed so far is durable.
+    /// Waits until everything committed so far is durable (inside
+    /// [`App::one_wait`]: the request's one wait does, and covers all its
+    /// operations noted so far).
     pub async fn durable(&self) -> Result<(), ServerError> {
-        self.db_unsynced(|s| s.wait_durable()).await
+        if PENDING.try_with(|_| ()).is_ok() {
+            // What the request wrote or read is noted already.
+            return Ok(());
+        }
+        self.run_blocking(|s| s.wait_durable()).await
+    }
+
+    /// Runs a request's work (`fut`: its authentication, bookkeeping and
+    /// handler) so that its store operations do not wait for durability
+    /// one by one: the request waits once, after `fut`, for everything they
+    /// wrote or read, before its answer leaves. `Err` when that sync
+    /// failed (the answer must then not be given).
+    pub async fn one_wait<T>(&self, fut: impl Future<Output = T>) -> Result<T, ServerError> {
+        let (out, mark) = PENDING
+            .scope(Cell::new(0), async {
+                let out = fut.await;
+                (out, PENDING.with(Cell::get))
+            })
+            .await;
+        if mark > 0 && !self.store.settled_at(mark) {
+            self.run_blocking(move |s| s.wait_durable_upto(mark))
+                .await?;
+        }
+        Ok(out)
     }
 
     /// Lifetime of the temporary credentials ApplyUpload mints now.

@@ -4,9 +4,9 @@
 //!
 //! The connection runs at `synchronous=NORMAL`: a commit appends its frames
 //! to the WAL (in the kernel: a `kill -9` of the service loses nothing) but
-//! does not sync them. Before a request that wrote is answered, its handler
-//! calls [`GroupSync::wait_durable`] with the connection's change count
-//! after its work: the first waiter becomes the leader and syncs the WAL
+//! does not sync them. Before a request that wrote is answered, it calls
+//! [`GroupSync::wait_durable`] once with the connection's change count
+//! after its work (the guard's `App::one_wait`): the first waiter becomes the leader and syncs the WAL
 //! once for every commit made so far, the others wait for that sync (or the
 //! next one) to cover theirs. A request that only read waits too when it
 //! may have read what is not durable yet, and passes at once otherwise. A
@@ -92,6 +92,11 @@ impl GroupSync {
             }
             self.done.notify_all();
         }
+    }
+
+    /// Whether every change up to `target` is durable already.
+    pub fn covers(&self, target: u64) -> bool {
+        self.lock().synced >= target
     }
 
     /// How many syncs ran so far.

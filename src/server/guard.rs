@@ -18,6 +18,11 @@
 //!    handler's) is counted as an error of the action and rendered by the
 //!    scheme. A body that was not read is drained before a refusal, so the
 //!    client sees the answer rather than a reset.
+//! 6. Steps 3–5 run inside [`App::one_wait`]: their store operations do
+//!    not wait for durability one by one; the request waits once, before
+//!    its answer, for everything they wrote or read (one group sync, or
+//!    none when another request's sync covered it already). A failed sync
+//!    is a 500, never an answer built on state that may not last.
 //!
 //! A new flow gets all of this by implementing [`Scheme`] (its
 //! authentication and its error shapes) and calling [`enter`] and
@@ -28,12 +33,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::app::App;
 use super::body::discard;
 use super::faults::FaultKind;
-use super::respond::drop_mid_body;
+use super::respond::{drop_mid_body, plain};
 
 /// How one family authenticates and answers refusals.
 pub trait Scheme: Sync {
@@ -107,7 +113,41 @@ impl Guard<'_> {
                 }
             }
         }
-        let result = match scheme.authenticate(app, body).await {
+        // One wait for durability per request, before its answer, for
+        // everything its steps wrote or read (nonce, quota, the handler's).
+        let settled = app.one_wait(Self::steps(app, scheme, body, handler)).await;
+        let result = match settled {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(action, error = %e, "the request's changes are not durable; not answering it");
+                app.stats.error(action);
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+            }
+        };
+        let resp = result.unwrap_or_else(|e| {
+            app.stats.error(action);
+            scheme.reject(e)
+        });
+        if drop_reply {
+            drop_mid_body(resp).await
+        } else {
+            resp
+        }
+    }
+
+    /// Authentication, the nonce, the rate limit and the handler.
+    async fn steps<S, F, Fut>(
+        app: &App,
+        scheme: &S,
+        body: Body,
+        handler: F,
+    ) -> Result<Response, S::Error>
+    where
+        S: Scheme,
+        F: FnOnce(S::Caller, Body) -> Fut,
+        Fut: Future<Output = Result<Response, S::Error>>,
+    {
+        match scheme.authenticate(app, body).await {
             (Err(e), body) => {
                 discard(body).await;
                 Err(e)
@@ -140,15 +180,6 @@ impl Guard<'_> {
                     handler(caller, body).await
                 }
             }
-        };
-        let resp = result.unwrap_or_else(|e| {
-            app.stats.error(action);
-            scheme.reject(e)
-        });
-        if drop_reply {
-            drop_mid_body(resp).await
-        } else {
-            resp
         }
     }
 }
@@ -282,6 +313,45 @@ mod tests {
         assert_eq!(call(&app, &unlimited, &runs).await.0, 200);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(counts(&app), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_durability_once_for_all_its_store_steps() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let app = app(dir.path(), |_| {});
+        let ok = Toy {
+            who: "alice",
+            limited: false,
+        };
+        let before = app.store.wal_syncs();
+        let handler_app = app.clone();
+        let resp = enter(&app, "Toy")
+            .run(&ok, Body::empty(), |_, _| async move {
+                // Three writes, each once a sync of its own.
+                for _ in 0..3 {
+                    handler_app.db(|s| s.alloc_ids(1)).await.map_err(|_| "db")?;
+                }
+                let mark = handler_app.store.change_mark();
+                assert!(
+                    !handler_app.store.settled_at(mark),
+                    "not synced step by step"
+                );
+                Ok(Response::new(Body::empty()))
+            })
+            .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            app.store.wal_syncs() - before,
+            1,
+            "one sync for the request"
+        );
+        assert!(
+            app.store.settled_at(app.store.change_mark()),
+            "durable before the answer"
+        );
+        // Outside a request, `App::db` still waits at each call.
+        app.db(|s| s.alloc_ids(1)).await.expect("db");
+        assert_eq!(app.store.wal_syncs() - before, 2);
     }
 
     #[tokio::test]

@@ -268,13 +268,10 @@ pub(super) fn insert_media_tx(
 ) -> rusqlite::Result<()> {
     tx.execute(
         &format!("INSERT INTO media({MEDIA_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
-        params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id],
-    )?;
+        params![m.file_id, m.secret_id, m.kind, m.parent, m.name, m.file_type, m.size, m.sha1, m.md5, m.class_id, tags_json(&m.tags), m.procedure, m.source_context, m.flow, m.created_at, m.url_path, m.cover_file_id])?;
     if let Some(parent) = &m.parent {
-        tx.execute(
-            "UPDATE media SET cover_file_id=?1 WHERE file_id=?2",
-            params![m.file_id, parent],
-        )?;
+        tx.prepare_cached("UPDATE media SET cover_file_id=?1 WHERE file_id=?2")?
+            .execute(params![m.file_id, parent])?;
     }
     Ok(())
 }
@@ -362,11 +359,34 @@ impl Store {
     /// WAL sync for every caller waiting at the same time, none when the
     /// last sync already covered it.
     pub fn wait_durable(&self) -> Result<()> {
-        let target = self.changes();
+        self.wait_durable_upto(self.changes())
+    }
+
+    /// The store's change count now: a mark that [`Store::wait_durable_upto`]
+    /// later waits for (everything committed or read before it).
+    pub fn change_mark(&self) -> u64 {
+        self.changes()
+    }
+
+    /// Whether a sync already covered every change up to `mark` and
+    /// nothing waits to be removed after one (nothing for
+    /// [`Store::wait_durable_upto`] to do).
+    pub fn settled_at(&self, mark: u64) -> bool {
+        self.sync.covers(mark)
+            && self
+                .doomed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Blocks until every change up to `mark` (a [`Store::change_mark`]) is
+    /// durable, joining or leading a group sync as [`Store::wait_durable`].
+    pub fn wait_durable_upto(&self, mark: u64) -> Result<()> {
         self.sync
-            .wait_durable(target, || self.changes())
+            .wait_durable(mark, || self.changes())
             .map_err(|e| ServerError::Internal(format!("making the store durable: {e}")))?;
-        self.remove_doomed(target);
+        self.remove_doomed(mark);
         Ok(())
     }
 
@@ -450,7 +470,8 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         let cur: Option<u64> = tx
-            .query_row("SELECT v FROM meta WHERE k='next_id'", [], |r| r.get(0))
+            .prepare_cached("SELECT v FROM meta WHERE k='next_id'")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         // Time-based floor: ids of different data dirs do not collide, and
         // stay 19 digits (now_ms * 10^6 ≈ 1.8e18) until far in the future.
@@ -460,10 +481,8 @@ impl Store {
             .unwrap_or(0)
             .saturating_mul(1_000_000);
         let first = cur.unwrap_or(0).max(floor);
-        tx.execute(
-            "INSERT OR REPLACE INTO meta(k, v) VALUES('next_id', ?1)",
-            params![first + n],
-        )?;
+        tx.prepare_cached("INSERT OR REPLACE INTO meta(k, v) VALUES('next_id', ?1)")?
+            .execute(params![first + n])?;
         tx.commit()?;
         Ok(first)
     }
@@ -482,10 +501,8 @@ impl Store {
     pub fn create_upload(&self, u: &UploadRow) -> Result<UploadRow> {
         let db = self.db();
         let created = now();
-        db.execute(
-            "INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-            params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created],
-        )?;
+        db.prepare_cached("INSERT INTO uploads(secret_id, sha, name, type, size, data_size, class_id, tags, procedure, source_context, flow, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")?
+            .execute(params![u.secret_id, u.sha, u.name, u.file_type, u.size, u.data_size, u.class_id, tags_json(&u.tags), u.procedure, u.source_context, u.flow, created])?;
         Ok(UploadRow {
             id: db.last_insert_rowid(),
             created_at: created,
@@ -528,27 +545,28 @@ impl Store {
     /// Records a part whose bytes are already durable in the upload's data
     /// file (or, before it existed, at `part_path`).
     pub fn record_part(&self, upload_id: i64, p: &PartRow) -> Result<()> {
-        self.db().execute(
-            "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
-            params![upload_id, p.offset, p.size, p.md5],
-        )?;
+        self.db()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO parts(upload_id, offset, size, md5) VALUES(?1,?2,?3,?4)",
+            )?
+            .execute(params![upload_id, p.offset, p.size, p.md5])?;
         Ok(())
     }
 
     /// Forgets the part at `offset` (its bytes in the data file were
     /// overwritten by a body that was refused).
     pub fn forget_part(&self, upload_id: i64, offset: u64) -> Result<()> {
-        self.db().execute(
-            "DELETE FROM parts WHERE upload_id=?1 AND offset=?2",
-            params![upload_id, offset],
-        )?;
+        self.db()
+            .prepare_cached("DELETE FROM parts WHERE upload_id=?1 AND offset=?2")?
+            .execute(params![upload_id, offset])?;
         Ok(())
     }
 
     /// Forgets an upload and removes its part files.
     pub fn delete_upload(&self, upload_id: i64) -> Result<()> {
         self.db()
-            .execute("DELETE FROM uploads WHERE id=?1", params![upload_id])?;
+            .prepare_cached("DELETE FROM uploads WHERE id=?1")?
+            .execute(params![upload_id])?;
         self.remove_when_durable(self.root.join("parts").join(upload_id.to_string()));
         Ok(())
     }
@@ -560,7 +578,8 @@ impl Store {
         let tx = db.transaction()?;
         insert_media_tx(&tx, m)?;
         if let Some(id) = done_upload {
-            tx.execute("DELETE FROM uploads WHERE id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM uploads WHERE id=?1")?
+                .execute(params![id])?;
         }
         tx.commit()?;
         drop(db);

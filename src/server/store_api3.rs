@@ -109,13 +109,12 @@ pub(super) fn insert_temp_cred_tx(
     tx: &rusqlite::Transaction<'_>,
     cred: &TempCred,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM temp_creds WHERE expires_at < ?1",
-        params![super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)],
-    )?;
-    tx.execute(
-        "INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-        params![
+    tx.prepare_cached("DELETE FROM temp_creds WHERE expires_at < ?1")?
+        .execute(params![
+            super::clock::unix_now().saturating_sub(CRED_MEMORY_SECS)
+        ])?;
+    tx.prepare_cached("INSERT INTO temp_creds(secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")?
+        .execute(params![
             cred.secret_id,
             cred.secret_key,
             cred.token,
@@ -124,8 +123,7 @@ pub(super) fn insert_temp_cred_tx(
             cred.bucket,
             serde_json::to_string(&cred.keys).unwrap_or_else(|_| "[]".into()),
             cred.expires_at
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
@@ -137,10 +135,10 @@ impl Store {
     pub fn insert_api3_session(&self, key: &str, s: &Api3Session, cred: &TempCred) -> Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO api3_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
-            params![key, s.secret_id, s.body, s.expires_at],
-        )?;
+        )?
+        .execute(params![key, s.secret_id, s.body, s.expires_at])?;
         insert_temp_cred_tx(&tx, cred)?;
         tx.commit()?;
         Ok(())
@@ -149,27 +147,25 @@ impl Store {
     pub fn api3_session(&self, key: &str) -> Result<Option<Api3Session>> {
         Ok(self
             .db()
-            .query_row(
+            .prepare_cached(
                 "SELECT secret_id, body, expires_at, result FROM api3_sessions WHERE key=?1",
-                params![key],
-                |r| {
-                    Ok(Api3Session {
-                        secret_id: r.get(0)?,
-                        body: r.get(1)?,
-                        expires_at: r.get(2)?,
-                        result: r.get(3)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![key], |r| {
+                Ok(Api3Session {
+                    secret_id: r.get(0)?,
+                    body: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    result: r.get(3)?,
+                })
+            })
             .optional()?)
     }
 
     pub fn temp_cred(&self, secret_id: &str) -> Result<Option<TempCred>> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at FROM temp_creds WHERE secret_id=?1",
-                params![secret_id],
+            .prepare_cached("SELECT secret_id, secret_key, token, session_key, owner, bucket, keys, expires_at FROM temp_creds WHERE secret_id=?1")?
+                .query_row(params![secret_id],
                 |r| {
                     let keys: String = r.get(6)?;
                     Ok(TempCred {
@@ -190,10 +186,10 @@ impl Store {
     /// Moves the expiry of every live credential to `at` (tests of a
     /// credential running out mid-file); returns how many.
     pub fn expire_temp_creds(&self, at: u64) -> Result<usize> {
-        Ok(self.db().execute(
-            "UPDATE temp_creds SET expires_at=?1 WHERE expires_at>?1",
-            params![at],
-        )?)
+        Ok(self
+            .db()
+            .prepare_cached("UPDATE temp_creds SET expires_at=?1 WHERE expires_at>?1")?
+            .execute(params![at])?)
     }
 
     /// Records the committed media, spends the objects and stores the
@@ -213,17 +209,14 @@ impl Store {
         for m in media {
             insert_media_tx(&tx, m)?;
         }
-        tx.execute(
-            "INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)",
-            params![extra.file_id, extra.sub_app_id, extra.storage_region, extra.expire_time, extra.session_context],
-        )?;
+        tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?
+            .execute(params![extra.file_id, extra.sub_app_id, extra.storage_region, extra.expire_time, extra.session_context])?;
         for id in objects {
-            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM objects WHERE id=?1")?
+                .execute(params![id])?;
         }
-        tx.execute(
-            "UPDATE api3_sessions SET result=?1 WHERE key=?2",
-            params![result, key],
-        )?;
+        tx.prepare_cached("UPDATE api3_sessions SET result=?1 WHERE key=?2")?
+            .execute(params![result, key])?;
         tx.commit()?;
         Ok(())
     }
@@ -231,9 +224,8 @@ impl Store {
     pub fn api3_media(&self, file_id: &str) -> Result<Option<Api3Media>> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT file_id, sub_app_id, storage_region, expire_time, session_context FROM api3_media WHERE file_id=?1",
-                params![file_id],
+            .prepare_cached("SELECT file_id, sub_app_id, storage_region, expire_time, session_context FROM api3_media WHERE file_id=?1")?
+                .query_row(params![file_id],
                 |r| {
                     Ok(Api3Media {
                         file_id: r.get(0)?,
@@ -253,11 +245,8 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         let cover: Option<Option<String>> = tx
-            .query_row(
-                "SELECT cover_file_id FROM media WHERE file_id=?1",
-                params![file_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT cover_file_id FROM media WHERE file_id=?1")?
+            .query_row(params![file_id], |r| r.get(0))
             .optional()?;
         let Some(cover) = cover else {
             return Ok(Vec::new());
@@ -265,14 +254,15 @@ impl Store {
         let mut ids = vec![file_id.to_string()];
         ids.extend(cover);
         for id in &ids {
-            tx.execute("DELETE FROM media WHERE file_id=?1", params![id])?;
-            tx.execute("DELETE FROM api3_media WHERE file_id=?1", params![id])?;
-            tx.execute("DELETE FROM ugc_d_media WHERE file_id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM media WHERE file_id=?1")?
+                .execute(params![id])?;
+            tx.prepare_cached("DELETE FROM api3_media WHERE file_id=?1")?
+                .execute(params![id])?;
+            tx.prepare_cached("DELETE FROM ugc_d_media WHERE file_id=?1")?
+                .execute(params![id])?;
         }
-        tx.execute(
-            "UPDATE media SET cover_file_id=NULL WHERE cover_file_id=?1",
-            params![file_id],
-        )?;
+        tx.prepare_cached("UPDATE media SET cover_file_id=NULL WHERE cover_file_id=?1")?
+            .execute(params![file_id])?;
         tx.commit()?;
         drop(db);
         for id in &ids {

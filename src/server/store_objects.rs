@@ -72,10 +72,11 @@ impl Store {
         body: &str,
         expires_at: u64,
     ) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
-            params![key, secret_id, body, expires_at],
-        )?;
+        self.db()
+            .prepare_cached(
+                "INSERT INTO sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
+            )?
+            .execute(params![key, secret_id, body, expires_at])?;
         Ok(())
     }
 
@@ -83,11 +84,10 @@ impl Store {
     pub fn session(&self, key: &str) -> Result<Option<(String, String, u64, bool)>> {
         let db = self.db();
         Ok(db
-            .query_row(
-                "SELECT secret_id, body, expires_at, used FROM sessions WHERE key=?1",
-                params![key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
-            )
+            .prepare_cached("SELECT secret_id, body, expires_at, used FROM sessions WHERE key=?1")?
+            .query_row(params![key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
+            })
             .optional()?)
     }
 
@@ -99,9 +99,11 @@ impl Store {
             insert_media_tx(&tx, m)?;
         }
         for id in objects {
-            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM objects WHERE id=?1")?
+                .execute(params![id])?;
         }
-        tx.execute("UPDATE sessions SET used=1 WHERE key=?1", params![key])?;
+        tx.prepare_cached("UPDATE sessions SET used=1 WHERE key=?1")?
+            .execute(params![key])?;
         tx.commit()?;
         Ok(())
     }
@@ -113,16 +115,11 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         let old: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM objects WHERE bucket=?1 AND key=?2",
-                params![o.bucket, o.key],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM objects WHERE bucket=?1 AND key=?2")?
+            .query_row(params![o.bucket, o.key], |r| r.get(0))
             .optional()?;
-        tx.execute(
-            "DELETE FROM objects WHERE bucket=?1 AND key=?2",
-            params![o.bucket, o.key],
-        )?;
+        tx.prepare_cached("DELETE FROM objects WHERE bucket=?1 AND key=?2")?
+            .execute(params![o.bucket, o.key])?;
         tx.execute(
             &format!("INSERT INTO objects({OBJECT_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"),
             params![
@@ -154,10 +151,11 @@ impl Store {
     }
 
     pub fn create_multipart(&self, upload_id: &str, bucket: &str, key: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO multipart(upload_id, bucket, key, created_at) VALUES(?1,?2,?3,?4)",
-            params![upload_id, bucket, key, now()],
-        )?;
+        self.db()
+            .prepare_cached(
+                "INSERT INTO multipart(upload_id, bucket, key, created_at) VALUES(?1,?2,?3,?4)",
+            )?
+            .execute(params![upload_id, bucket, key, now()])?;
         Ok(())
     }
 
@@ -165,11 +163,10 @@ impl Store {
     pub fn multipart(&self, upload_id: &str) -> Result<Option<(String, String, u64)>> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT bucket, key, created_at FROM multipart WHERE upload_id=?1",
-                params![upload_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .prepare_cached("SELECT bucket, key, created_at FROM multipart WHERE upload_id=?1")?
+            .query_row(params![upload_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?)
     }
 
@@ -199,10 +196,8 @@ impl Store {
     }
 
     pub fn record_mp_part(&self, upload_id: &str, part: u32, size: u64, md5: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)",
-            params![upload_id, part, size, md5],
-        )?;
+        self.db().prepare_cached("INSERT OR REPLACE INTO mp_parts(upload_id, part_number, size, md5) VALUES(?1,?2,?3,?4)")?
+            .execute(params![upload_id, part, size, md5])?;
         Ok(())
     }
 
@@ -219,19 +214,16 @@ impl Store {
     }
 
     pub fn delete_multipart(&self, upload_id: &str) -> Result<()> {
-        self.db().execute(
-            "DELETE FROM multipart WHERE upload_id=?1",
-            params![upload_id],
-        )?;
+        self.db()
+            .prepare_cached("DELETE FROM multipart WHERE upload_id=?1")?
+            .execute(params![upload_id])?;
         self.remove_when_durable(self.root().join("mpparts").join(upload_id));
         Ok(())
     }
 
     pub fn insert_fw(&self, media_id: &str, secret_id: &str, body: &str) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)",
-            params![media_id, secret_id, body, now()],
-        )?;
+        self.db().prepare_cached("INSERT INTO fw_media(media_id, secret_id, body, state, created_at) VALUES(?1,?2,?3,'APPLIED',?4)")?
+            .execute(params![media_id, secret_id, body, now()])?;
         Ok(())
     }
 
@@ -239,19 +231,15 @@ impl Store {
     pub fn fw(&self, media_id: &str) -> Result<Option<(String, String, String)>> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT secret_id, body, state FROM fw_media WHERE media_id=?1",
-                params![media_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .prepare_cached("SELECT secret_id, body, state FROM fw_media WHERE media_id=?1")?
+            .query_row(params![media_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?)
     }
 
     pub fn set_fw_state(&self, media_id: &str, state: &str) -> Result<()> {
-        self.db().execute(
-            "UPDATE fw_media SET state=?1 WHERE media_id=?2",
-            params![state, media_id],
-        )?;
+        self.db()
+            .prepare_cached("UPDATE fw_media SET state=?1 WHERE media_id=?2")?
+            .execute(params![state, media_id])?;
         Ok(())
     }
 }

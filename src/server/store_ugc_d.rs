@@ -65,14 +65,14 @@ impl Store {
     pub fn insert_ugc_d_session(&self, key: &str, s: &UgcDSession, cred: &TempCred) -> Result<()> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        tx.execute(
-            "DELETE FROM ugc_d_sessions WHERE expires_at < ?1",
-            params![super::clock::unix_now().saturating_sub(SESSION_MEMORY_SECS)],
-        )?;
-        tx.execute(
+        tx.prepare_cached("DELETE FROM ugc_d_sessions WHERE expires_at < ?1")?
+            .execute(params![
+                super::clock::unix_now().saturating_sub(SESSION_MEMORY_SECS)
+            ])?;
+        tx.prepare_cached(
             "INSERT INTO ugc_d_sessions(key, secret_id, body, expires_at) VALUES(?1,?2,?3,?4)",
-            params![key, s.secret_id, s.body, s.expires_at],
-        )?;
+        )?
+        .execute(params![key, s.secret_id, s.body, s.expires_at])?;
         insert_temp_cred_tx(&tx, cred)?;
         tx.commit()?;
         Ok(())
@@ -90,18 +90,17 @@ impl Store {
     pub fn ugc_d_session(&self, key: &str) -> Result<Option<UgcDSession>> {
         Ok(self
             .db()
-            .query_row(
+            .prepare_cached(
                 "SELECT secret_id, body, expires_at, result FROM ugc_d_sessions WHERE key=?1",
-                params![key],
-                |r| {
-                    Ok(UgcDSession {
-                        secret_id: r.get(0)?,
-                        body: r.get(1)?,
-                        expires_at: r.get(2)?,
-                        result: r.get(3)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![key], |r| {
+                Ok(UgcDSession {
+                    secret_id: r.get(0)?,
+                    body: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    result: r.get(3)?,
+                })
+            })
             .optional()?)
     }
 
@@ -125,10 +124,10 @@ impl Store {
     /// Moves the expiry of every live family D session to `at` (tests of a
     /// session past its day); returns how many.
     pub fn expire_ugc_d_sessions(&self, at: u64) -> Result<usize> {
-        Ok(self.db().execute(
-            "UPDATE ugc_d_sessions SET expires_at=?1 WHERE expires_at>?1",
-            params![at],
-        )?)
+        Ok(self
+            .db()
+            .prepare_cached("UPDATE ugc_d_sessions SET expires_at=?1 WHERE expires_at>?1")?
+            .execute(params![at])?)
     }
 
     /// Records a commit atomically (see [`UgcDCommit`]); the files of the
@@ -137,32 +136,30 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         if let Some(old) = c.replaced {
-            tx.execute("DELETE FROM media WHERE file_id=?1", params![old])?;
-            tx.execute("DELETE FROM api3_media WHERE file_id=?1", params![old])?;
-            tx.execute("DELETE FROM ugc_d_media WHERE file_id=?1", params![old])?;
+            tx.prepare_cached("DELETE FROM media WHERE file_id=?1")?
+                .execute(params![old])?;
+            tx.prepare_cached("DELETE FROM api3_media WHERE file_id=?1")?
+                .execute(params![old])?;
+            tx.prepare_cached("DELETE FROM ugc_d_media WHERE file_id=?1")?
+                .execute(params![old])?;
         }
         for m in c.media {
             insert_media_tx(&tx, m)?;
         }
         if let Some(x) = c.extra {
-            tx.execute(
-                "INSERT INTO ugc_d_media(file_id, task_priority, task_notify_mode) VALUES(?1,?2,?3)",
-                params![x.file_id, x.task_priority, x.task_notify_mode],
-            )?;
+            tx.prepare_cached("INSERT INTO ugc_d_media(file_id, task_priority, task_notify_mode) VALUES(?1,?2,?3)")?
+                .execute(params![x.file_id, x.task_priority, x.task_notify_mode])?;
         }
         if let Some(x) = c.api3 {
-            tx.execute(
-                "INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)",
-                params![x.file_id, x.sub_app_id, x.storage_region, x.expire_time, x.session_context],
-            )?;
+            tx.prepare_cached("INSERT INTO api3_media(file_id, sub_app_id, storage_region, expire_time, session_context) VALUES(?1,?2,?3,?4,?5)")?
+                .execute(params![x.file_id, x.sub_app_id, x.storage_region, x.expire_time, x.session_context])?;
         }
         for id in c.objects {
-            tx.execute("DELETE FROM objects WHERE id=?1", params![id])?;
+            tx.prepare_cached("DELETE FROM objects WHERE id=?1")?
+                .execute(params![id])?;
         }
-        tx.execute(
-            "UPDATE ugc_d_sessions SET result=?1 WHERE key=?2",
-            params![c.result, c.key],
-        )?;
+        tx.prepare_cached("UPDATE ugc_d_sessions SET result=?1 WHERE key=?2")?
+            .execute(params![c.result, c.key])?;
         tx.commit()?;
         drop(db);
         if let Some(old) = c.replaced {
@@ -174,17 +171,16 @@ impl Store {
     pub fn ugc_d_media(&self, file_id: &str) -> Result<Option<UgcDMedia>> {
         Ok(self
             .db()
-            .query_row(
+            .prepare_cached(
                 "SELECT file_id, task_priority, task_notify_mode FROM ugc_d_media WHERE file_id=?1",
-                params![file_id],
-                |r| {
-                    Ok(UgcDMedia {
-                        file_id: r.get(0)?,
-                        task_priority: r.get(1)?,
-                        task_notify_mode: r.get(2)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![file_id], |r| {
+                Ok(UgcDMedia {
+                    file_id: r.get(0)?,
+                    task_priority: r.get(1)?,
+                    task_notify_mode: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 }

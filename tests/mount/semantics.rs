@@ -265,3 +265,55 @@ fn exec_while_a_file_is_open_does_not_hang_or_commit_early() {
         "the children's closes were not the last"
     );
 }
+
+/// `vodfs wait` of many files, the first of which commits last: it looks
+/// at the first file still on its way between its full rounds, and still
+/// reports every file once settled (each committed one with its fileId and
+/// URL, in the order given) and names the one that cannot commit.
+#[test]
+fn wait_for_many_files_reports_each_once_settled_whatever_their_order() {
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--write-back=0.5"]);
+    let names: Vec<String> = (0..30).map(|i| format!("w{i:02}.mp4")).collect();
+    let datas: Vec<Vec<u8>> = (0..30)
+        .map(|i| random_bytes(5000 + i * 97, 700 + i as u64))
+        .collect();
+    for (n, d) in names.iter().zip(&datas).skip(1) {
+        std::fs::write(m.path(n), d).expect("write");
+    }
+    std::fs::File::create(m.path("empty.mp4")).expect("an empty file");
+    // The first in the list is still open while the others commit: it
+    // commits after them.
+    let mut f = std::fs::File::create(m.path(&names[0])).expect("create the first");
+    f.write_all(&datas[0]).expect("write the first");
+    let first = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(f);
+    });
+    let out = Command::new(vodfs_bin())
+        .arg("wait")
+        .args(names.iter().map(|n| m.path(n)))
+        .arg(m.path("empty.mp4"))
+        .output()
+        .expect("vodfs wait");
+    first.join().expect("writer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the empty file fails the wait");
+    assert!(
+        stderr.contains("empty.mp4: failed"),
+        "the empty file is named: {stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), names.len(), "{stdout}");
+    for ((line, n), d) in lines.iter().zip(&names).zip(&datas) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields[0], m.path(n).display().to_string());
+        let c = assert_committed(&svc, &m.path(n), d);
+        assert_eq!(
+            (fields[1], fields[2]),
+            (c.file_id.as_str(), c.url.as_str()),
+            "{n}"
+        );
+    }
+}
