@@ -61,6 +61,17 @@ fn parts_received(svc: &Service) -> u64 {
         .unwrap_or(0)
 }
 
+/// After a commit: no multipart upload left open, and `parts` parts
+/// received by the service in all (`why` says which).
+fn assert_closed_with_parts(svc: &Service, parts: u64, why: &str) {
+    assert!(
+        svc.open_multipart().is_empty(),
+        "{:?}",
+        svc.open_multipart()
+    );
+    assert_eq!(parts_received(svc), parts, "{why}");
+}
+
 /// `parts_hashed` of the last "upload committed" line: parts the commit
 /// had to read and hash (not vouched for by the cache's MD5s or records).
 fn hashed_at_commit(m: &Mount) -> Option<u64> {
@@ -100,15 +111,10 @@ fn grown_parts_commit(args: &[&str], family: &str) {
     drop(f);
     let c = assert_committed(&svc, &path, &data);
     assert_eq!(c.record["flow"].as_str(), Some(family), "{}", c.record);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
-    assert_eq!(
-        parts_received(&svc),
+    assert_closed_with_parts(
+        &svc,
         18,
-        "the 17 whole parts while written, the tail at the close"
+        "the 17 whole parts while written, the tail at the close",
     );
     assert!(
         m.log()
@@ -190,16 +196,7 @@ fn crash_kill9_after_grown_early_parts_then_retry_reuses_the_recorded_parts() {
     let c = assert_committed(&svc, &path, &data);
     assert_eq!(c.record["flow"].as_str(), Some("api3"));
     assert_eq!(svc.media_count(), 1);
-    assert!(
-        svc.open_multipart().is_empty(),
-        "{:?}",
-        svc.open_multipart()
-    );
-    assert_eq!(
-        parts_received(&svc),
-        18,
-        "only the tail went up after the kill"
-    );
+    assert_closed_with_parts(&svc, 18, "only the tail went up after the kill");
     // The staged bytes are hashed again after the kill (41 cache parts, and
     // the tail as sent); the 9 grown parts held are trusted by their
     // records against those fresh MD5s, not read a second time (50).
