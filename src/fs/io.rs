@@ -243,13 +243,13 @@ impl Fs {
             // A rewrite of bytes a grown early part may be made of.
             self.backend
                 .written(ino, g.version, offset, data.len() as u64);
-        }
-        if g.hasher.wants_sink() && self.backend.early_parts() {
-            // Parts sealed while writing may go up before the close.
-            let (backend, version) = (self.backend.clone(), g.version);
-            g.hasher.set_sink(Some(Arc::new(move |index, md5| {
-                backend.part_sealed(ino, version, index, md5)
-            })));
+            if g.hasher.wants_sink() {
+                // Parts sealed while writing may go up before the close.
+                let (backend, version) = (self.backend.clone(), g.version);
+                g.hasher.set_sink(Some(Arc::new(move |index, md5| {
+                    backend.part_sealed(ino, version, index, md5)
+                })));
+            }
         }
         g.hasher.write(offset, data);
         g.size = g.size.max(offset + data.len() as u64);
