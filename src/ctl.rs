@@ -514,7 +514,8 @@ fn is_zero(n: &usize) -> bool {
 /// for each active one on a terminal), failures with their reason, and the
 /// counts; `--json` prints everything as one JSON document.
 pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
-    let mounts = if mounts.is_empty() {
+    let found = mounts.is_empty();
+    let mounts = if found {
         vodfs_mounts()
     } else {
         mounts.to_vec()
@@ -524,7 +525,19 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
     }
     let mut report = Vec::new();
     for m in &mounts {
-        let files = scan(m).map_err(|e| anyhow::anyhow!("{}: {e}", m.display()))?;
+        let files = match scan(m) {
+            Ok(files) => files,
+            // Found in /proc/self/mounts but unmounted since, with its
+            // mount point removed: nothing to report.
+            Err(e) if found && e.kind() == std::io::ErrorKind::NotFound => continue,
+            // Found but not answering (a killed mount not unmounted yet):
+            // said, and the others reported.
+            Err(e) if found => {
+                eprintln!("vodfs: {}: {e}", m.display());
+                continue;
+            }
+            Err(e) => anyhow::bail!("{}: {e}", m.display()),
+        };
         let mut summary = Summary::default();
         for f in &files {
             summary.count_waiting(f);
@@ -543,6 +556,9 @@ pub fn status(mounts: &[PathBuf], json: bool, all: bool) -> anyhow::Result<()> {
             }
         }
         report.push((m.clone(), files, summary));
+    }
+    if report.is_empty() {
+        anyhow::bail!("no vodfs mount answered (give the mount point)");
     }
     if json {
         let doc: Vec<_> = report

@@ -56,3 +56,31 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
 }
+
+/// `vodfs status` with no mount point reports every live vodfs mount; one
+/// whose process died (its mount point answers ENOTCONN) is named on
+/// stderr and does not fail the others' report.
+#[test]
+fn status_without_a_mount_point_reports_the_live_mounts_beside_a_dead_one() {
+    let svc = Service::start();
+    let live = Mount::new(&svc);
+    let mut dead = Mount::new(&svc);
+    let bytes = random_bytes(10_000, 5);
+    std::fs::write(live.path("a.mp4"), &bytes).expect("write");
+    assert_committed(&svc, &live.path("a.mp4"), &bytes);
+    dead.kill9_leaving_the_mount();
+    let out = vodfs(&["status"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "status failed: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&live.mountpoint.display().to_string()),
+        "the live mount is reported: {stdout}"
+    );
+    assert!(
+        stderr.contains(&dead.mountpoint.display().to_string()),
+        "the dead mount is named on stderr: {stderr}"
+    );
+}

@@ -196,6 +196,15 @@ impl Mount {
         }
     }
 
+    /// Kills the mount process with SIGKILL and leaves the dead mount in
+    /// place (its mount point answers ENOTCONN) until the drop detaches it.
+    pub fn kill9_leaving_the_mount(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Kills the mount process with SIGKILL (a crash) and detaches the dead
     /// mount, leaving the cache as the crash left it.
     pub fn kill9(&mut self) {
