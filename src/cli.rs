@@ -327,6 +327,13 @@ pub struct MountArgs {
     /// --xattrs` leave them alone.
     #[arg(long)]
     pub list_vod_xattrs: bool,
+    /// Let the kernel read files straight from the cache (FUSE passthrough,
+    /// Linux 6.9 and later): reads at the local disk's speed. While a file
+    /// is open for reading this way, opening it for writing or truncating
+    /// it waits 2 s for those readers, then fails with ETXTBSY (so `rsync
+    /// --inplace`, which reads the file it rewrites, fails on such files).
+    #[arg(long)]
+    pub passthrough_reads: bool,
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf for non-root).
     #[arg(long)]
     pub allow_other: bool,
@@ -447,7 +454,7 @@ pub struct MountArgs {
     /// Mount options as mount(8) and fstab give them: endpoint=URL,
     /// cache=DIR, cache_size=SIZE, log_file=FILE, part_size=N,
     /// parallel_parts=N, parallel_files=N, write_back[=SECONDS], allow_other,
-    /// list_vod_xattrs,
+    /// list_vod_xattrs, passthrough_reads,
     /// protocol=NAME, ugc_signer=URL, ugc_signer_cmd=CMD, cos_endpoint=URL,
     /// ca_file=PEM, region=REGION, sub_app_id=ID,
     /// rate_limit=STEP=N (`+` between several), no_rate_limit,
@@ -589,6 +596,7 @@ impl MountArgs {
                 }
                 "allow_other" => self.allow_other = true,
                 "list_vod_xattrs" => self.list_vod_xattrs = true,
+                "passthrough_reads" => self.passthrough_reads = true,
                 "rate_limit" => self
                     .rate_limit
                     .extend(need(key, value)?.split('+').map(str::to_string)),

@@ -245,6 +245,9 @@ impl FuseFs {
                     Err(e) => tracing::debug!(ino, "no passthrough: {e}"),
                 }
             }
+            if !backing.by_ino.contains_key(&ino) {
+                self.fs.passthrough_refused(fh);
+            }
             if let Some((id, handles)) = backing.by_ino.get_mut(&ino) {
                 *handles += 1;
                 backing.handles.insert(fh);
@@ -317,7 +320,8 @@ impl Filesystem for FuseFs {
         // per directory when that pays), saving a LOOKUP per file.
         let _ = config
             .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
-        // by-id reads go straight to the cached data file (fs::passthrough).
+        // by-id reads (and with --passthrough-reads, reads of the tree) go
+        // straight to the cached data file (fs::passthrough).
         self.passthrough = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(1).is_ok();
         match self.passthrough {
@@ -367,9 +371,18 @@ impl Filesystem for FuseFs {
             mtime: mtime.map(time),
             fh: fh.map(|f| f.0),
         };
-        match self.fs.setattr(ino.0, req) {
-            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
-            Err(e) => reply.error(errno("setattr", &e)),
+        match self.fs.setattr_when_free(ino.0, req) {
+            Reply::Now(Ok(a)) => reply.attr(&self.ttl, &self.attr(&a)),
+            Reply::Now(Err(e)) => reply.error(errno("setattr", &e)),
+            Reply::Later(fut) => {
+                let (ttl, blksize) = (self.ttl, self.fs.cache().part_size());
+                self.fs.runtime().spawn(async move {
+                    match fut.await {
+                        Ok(a) => reply.attr(&ttl, &file_attr(&a, blksize)),
+                        Err(e) => reply.error(errno("setattr", &e)),
+                    }
+                });
+            }
         }
     }
 
@@ -498,9 +511,19 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.open(ino.0, is_write(flags)) {
-            Ok(fh) => self.opened(ino.0, fh, reply),
-            Err(e) => reply.error(errno("open", &e)),
+        match self.fs.open_when_free(ino.0, is_write(flags)) {
+            Reply::Now(Ok(fh)) => self.opened(ino.0, fh, reply),
+            Reply::Now(Err(e)) => reply.error(errno("open", &e)),
+            // Only a write open waits (for passed-through readers), and a
+            // write is never passed through.
+            Reply::Later(fut) => {
+                self.fs.runtime().spawn(async move {
+                    match fut.await {
+                        Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                        Err(e) => reply.error(errno("open", &e)),
+                    }
+                });
+            }
         }
     }
 

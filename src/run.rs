@@ -233,6 +233,7 @@ fn mount_foreground(args: MountArgs) -> anyhow::Result<()> {
         gid,
         cache_size: args.cache_size,
         list_vod_xattrs: args.list_vod_xattrs,
+        passthrough_reads: args.passthrough_reads,
     };
     // Reads of content evicted from the cache: Range requests over the
     // playback URL.

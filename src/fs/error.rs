@@ -36,6 +36,12 @@ pub enum FsError {
     TooBig(u64),
     #[error("operation not supported: {0}")]
     NotSupported(&'static str),
+    /// The content may not change while the kernel reads the data file
+    /// directly (`--passthrough-reads`); names the file.
+    #[error(
+        "{0} is open for reading through FUSE passthrough (--passthrough-reads): its content cannot change until those readers close it"
+    )]
+    PassedThrough(String),
     #[error("commit failed: {0}")]
     Commit(#[from] CommitError),
     /// A read of evicted content from its URL (the message names the URL).
@@ -76,6 +82,7 @@ impl FsError {
             FsError::TooManyLinks => libc::EMLINK,
             FsError::TooBig(_) => libc::EFBIG,
             FsError::NotSupported(_) => libc::EOPNOTSUPP,
+            FsError::PassedThrough(_) => libc::ETXTBSY,
             FsError::Commit(_) => libc::EIO,
             FsError::Remote(_) => libc::EIO,
             FsError::Cache(_) => libc::EIO,

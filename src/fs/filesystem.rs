@@ -35,6 +35,9 @@ pub struct FsConfig {
     /// and `tar --xattrs` neither copy the mount's own state out nor see it
     /// as a difference from the source.
     pub list_vod_xattrs: bool,
+    /// Let the kernel read files of the tree straight from their data files
+    /// (FUSE passthrough, `--passthrough-reads`; see `passthrough`).
+    pub passthrough_reads: bool,
 }
 
 impl FsConfig {
@@ -50,7 +53,12 @@ impl FsConfig {
 /// An open file handle.
 #[derive(Debug, Clone)]
 pub(super) enum Handle {
-    File { ino: u64, write: bool },
+    /// `passed`: the kernel reads it without the mount (`passthrough`).
+    File {
+        ino: u64,
+        write: bool,
+        passed: bool,
+    },
     Media(Box<Media>),
 }
 

@@ -139,7 +139,16 @@ impl Fs {
             (None, Some(live)) => {
                 let live = st.open.entry(ino).or_insert(live).clone();
                 live.opened(write);
-                Handle::File { ino, write }
+                // Counted first, then the readers read (`try_pass`).
+                if write && live.passed() > 0 {
+                    live.closed(true);
+                    return Err(FsError::PassedThrough(self.cache.display_path(ino)));
+                }
+                Handle::File {
+                    ino,
+                    write,
+                    passed: false,
+                }
             }
             (None, None) => return Err(FsError::NotFound),
         };
@@ -184,7 +193,7 @@ impl Fs {
             Ok(l) => l,
             Err(e) => return Reply::Now(Err(e)),
         };
-        let (file, size) = {
+        let (file, size, sealed) = {
             let mut g = live.lock();
             if self.evicted(ino, &g) {
                 let (version, size) = (g.version, g.size);
@@ -195,25 +204,28 @@ impl Fs {
                 self.cache.note_read(ino, g.version);
             }
             match self.data_file(ino, &mut g) {
-                Ok(f) => (f, g.size),
+                Ok(f) => (f, g.size, g.sealed),
                 Err(e) => return Reply::Now(Err(e)),
             }
         };
         let len = (len as u64).min(size.saturating_sub(offset)) as usize;
-        Reply::Now(
-            crate::cache::read_file_at(&file, offset, len)
-                .map_err(|e| FsError::io(format!("reading inode {ino}"), e))
-                .map(|mut buf| {
-                    buf.resize(len, 0);
-                    buf
-                }),
-        )
+        let read = crate::cache::read_file_at(&file, offset, len)
+            .map_err(|e| FsError::io(format!("reading inode {ino}"), e));
+        if sealed {
+            forget_pages(&file, offset, len as u64);
+        }
+        Reply::Now(read.map(|mut buf| {
+            buf.resize(len, 0);
+            buf
+        }))
     }
 
     /// Writes `data` at `offset`; returns the count written.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
         let ino = match self.handle(fh)? {
-            Handle::File { ino, write: true } => ino,
+            Handle::File {
+                ino, write: true, ..
+            } => ino,
             Handle::File { .. } => return Err(FsError::BadHandle(fh)),
             Handle::Media(_) => return Err(FsError::ReadOnly),
         };
@@ -351,7 +363,9 @@ impl Fs {
     /// The last writer's close commits.
     pub fn flush(&self, fh: u64, pid: u32) -> Reply<()> {
         let ino = match self.handle(fh) {
-            Ok(Handle::File { ino, write: true }) => ino,
+            Ok(Handle::File {
+                ino, write: true, ..
+            }) => ino,
             Ok(_) => return Reply::Now(Ok(())),
             Err(e) => return Reply::Now(Err(e)),
         };
@@ -394,12 +408,15 @@ impl Fs {
             Some(h) => h,
             None => return Reply::Now(Err(FsError::BadHandle(fh))),
         };
-        let Handle::File { ino, write } = handle else {
+        let Handle::File { ino, write, passed } = handle else {
             return Reply::Now(Ok(()));
         };
         let Some(live) = self.state().open.get(&ino).cloned() else {
             return Reply::Now(Ok(()));
         };
+        if passed {
+            live.unpass();
+        }
         let (writers, handles) = live.closed(write);
         let (commit, forget) = {
             let g = live.lock();
@@ -533,4 +550,21 @@ fn seal_with(cache: &Cache, ino: u64, g: &mut Inner, sync: bool) -> Result<Optio
     g.sealed = true;
     g.dirty = false;
     Ok(Some(g.version))
+}
+
+/// Lets the data file's pages of a range just read for the kernel go: the
+/// kernel caches what it read in the file's own pages, so the bytes would
+/// otherwise sit in memory twice, and filling two page caches halves a cold
+/// read's speed on a VM whose new pages are slow to get. Sealed content
+/// only (bytes being written may still be hashed or sent from the page
+/// cache). Advice: a failure changes nothing.
+fn forget_pages(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: posix_fadvise reads no memory; the descriptor is open.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED);
+    }
 }

@@ -20,6 +20,10 @@ pub(crate) struct OpenInode {
     writers: AtomicU32,
     /// All open handles.
     handles: AtomicU32,
+    /// Open handles the kernel reads without the mount (FUSE passthrough
+    /// of the data file, `passthrough`): while there are any, the content
+    /// may not change (a write open or a truncate waits, then is refused).
+    passed: AtomicU32,
 }
 
 pub(crate) struct Inner {
@@ -49,6 +53,7 @@ impl OpenInode {
             inner: Mutex::new(inner),
             writers: AtomicU32::new(0),
             handles: AtomicU32::new(0),
+            passed: AtomicU32::new(0),
         })
     }
 
@@ -94,5 +99,32 @@ impl OpenInode {
 
     pub fn handles(&self) -> u32 {
         self.handles.load(Ordering::SeqCst)
+    }
+
+    /// Counts a read handle as passed through unless a writer is open. The
+    /// count goes up before the writers are read, as a write open counts
+    /// itself before it reads this count (both SeqCst): of a reader and a
+    /// writer opening at once, at most one goes ahead.
+    pub fn try_pass(&self) -> bool {
+        self.passed.fetch_add(1, Ordering::SeqCst);
+        if self.writers() == 0 {
+            return true;
+        }
+        self.unpass();
+        false
+    }
+
+    /// A passed-through handle is gone (or was not passed through after all).
+    pub fn unpass(&self) {
+        let _ = self
+            .passed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(1))
+            });
+    }
+
+    /// Open handles passed through.
+    pub fn passed(&self) -> u32 {
+        self.passed.load(Ordering::SeqCst)
     }
 }

@@ -17,6 +17,10 @@ struct Harness {
 }
 
 fn harness(write_back: Option<Duration>) -> Harness {
+    harness_with(write_back, false)
+}
+
+fn harness_with(write_back: Option<Duration>, passthrough_reads: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path(), 1024, 0, 0).unwrap();
     let backend = RecordingBackend::new(cache.clone());
@@ -30,6 +34,7 @@ fn harness(write_back: Option<Duration>) -> Harness {
         gid: 0,
         cache_size: None,
         list_vod_xattrs: true,
+        passthrough_reads,
     };
     let fs = Fs::new(
         cache,
@@ -496,4 +501,88 @@ fn an_rsync_temp_file_commits_when_linked_to_a_final_name() {
     let commits = h.backend.commits();
     assert_eq!(commits.len(), 3, "first, then first and more");
     assert_eq!(commits[2].content, b"first and more");
+}
+
+/// `--passthrough-reads`: a read of sealed content with no writer is
+/// passed through (the data file holds exactly the content); while it is
+/// open the content cannot change (ETXTBSY for a write open and a
+/// truncate); a reader beside an open writer, or of content not yet
+/// sealed, is served by the mount; a handle the kernel did not take counts
+/// for nothing.
+#[test]
+fn passed_through_readers_hold_the_content_until_released() {
+    use std::io::Read;
+    let h = harness_with(None, true);
+    let ino = h.put(ROOT_INO, b"a.mp4", b"first content");
+    let r = h.fs.open(ino, false).unwrap();
+    let mut got = Vec::new();
+    h.fs.passthrough_file(r)
+        .expect("a sealed file with no writer is passed through")
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, b"first content");
+    let busy = h.fs.open(ino, true).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(busy, FsError::PassedThrough(ref f) if f == "/a.mp4"),
+        "{busy}"
+    );
+    assert_eq!(busy.errno(), libc::ETXTBSY);
+    let truncate = SetAttrReq {
+        size: Some(3),
+        ..Default::default()
+    };
+    let busy = h.fs.setattr(ino, truncate.clone()).unwrap_err();
+    assert_eq!(busy.errno(), libc::ETXTBSY);
+    // Attributes other than the size may change.
+    let chmod = SetAttrReq {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    assert_eq!(h.fs.setattr(ino, chmod).unwrap().mode & 0o777, 0o600);
+    h.wait(h.fs.release(r)).unwrap();
+
+    // Released: the write goes ahead; a reader beside it is not passed through.
+    let w = h.fs.open(ino, true).unwrap();
+    h.fs.write(w, 0, b"second").unwrap();
+    let r = h.fs.open(ino, false).unwrap();
+    assert!(
+        h.fs.passthrough_file(r).is_none(),
+        "a reader beside a writer"
+    );
+    assert_eq!(h.wait(h.fs.read(r, 0, 100)).unwrap(), b"secondcontent");
+    h.wait(h.fs.release(r)).unwrap();
+    h.wait(h.fs.flush(w, 0)).unwrap();
+    h.wait(h.fs.release(w)).unwrap();
+    assert_eq!(h.backend.commits().len(), 2);
+
+    // A handle the kernel refused holds nothing back.
+    let r = h.fs.open(ino, false).unwrap();
+    assert!(h.fs.passthrough_file(r).is_some());
+    h.fs.passthrough_refused(r);
+    h.fs.setattr(ino, truncate)
+        .expect("truncate once the reader was refused");
+    // A truncate with no writer open is sealed at once: the next reader is
+    // passed through to the new version.
+    let r2 = h.fs.open(ino, false).unwrap();
+    let mut got = Vec::new();
+    h.fs.passthrough_file(r2)
+        .expect("the truncated content is sealed")
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, b"sec");
+    h.wait(h.fs.release(r2)).unwrap();
+    h.wait(h.fs.release(r)).unwrap();
+    assert_eq!(h.backend.commits().last().unwrap().content, b"sec");
+}
+
+/// Without `--passthrough-reads` no file of the tree is passed through.
+#[test]
+fn tree_files_are_not_passed_through_by_default() {
+    let h = harness(None);
+    let ino = h.put(ROOT_INO, b"a.mp4", b"content");
+    let r = h.fs.open(ino, false).unwrap();
+    assert!(h.fs.passthrough_file(r).is_none());
+    let w = h.fs.open(ino, true).expect("a write beside a reader");
+    h.wait(h.fs.release(w)).unwrap();
+    h.wait(h.fs.release(r)).unwrap();
 }

@@ -268,6 +268,9 @@ impl Fs {
             let live = self.live(ino)?;
             let mut g = live.lock();
             if size != g.size {
+                if live.passed() > 0 {
+                    return Err(FsError::PassedThrough(self.cache.display_path(ino)));
+                }
                 self.make_writable(ino, &mut g, size > 0)?;
                 let file = self.data_file(ino, &mut g)?;
                 file.set_len(size)

@@ -68,6 +68,7 @@ impl TestMount {
             gid: 0,
             cache_size: None,
             list_vod_xattrs: true,
+            passthrough_reads: false,
         };
         let fs = Arc::new(Fs::new(
             cache,

@@ -119,6 +119,76 @@ fn by_id_reads_are_exact_through_passthrough_across_parts_and_rewrites() {
     }
 }
 
+/// `--passthrough-reads`: a committed file read by the kernel from its
+/// data file is byte-exact around the part boundaries; while that reader
+/// is open, a write open and a truncate wait for it and then fail with
+/// ETXTBSY, logged with the file's name; a write right after a reader's
+/// close (`cat f; cp g f`, its RELEASE still on its way) waits for the
+/// release and goes ahead, and every rewrite commits.
+#[test]
+fn passthrough_reads_are_exact_and_hold_the_content_while_open() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileExt;
+    let svc = Service::start();
+    let m = Mount::with_args(&svc, &["--passthrough-reads"]);
+    assert!(
+        m.log()
+            .contains("FUSE passthrough: by-id reads go to the cached data files"),
+        "this kernel offers FUSE passthrough (Linux 6.9 and later)"
+    );
+    let path = m.path("a.mp4");
+    let first = random_bytes(3 * (1 << 20) + 5, 81);
+    std::fs::write(&path, &first).expect("write");
+    assert_committed(&svc, &path, &first);
+    let r = std::fs::File::open(&path).expect("open for reading");
+    let mib = 1usize << 20;
+    for (off, len) in [
+        (0, 4096),
+        (mib - 3, 7),
+        (2 * mib - 1, mib + 2),
+        (3 * mib + 3, 100),
+    ] {
+        let mut buf = vec![0u8; len];
+        let n = r.read_at(&mut buf, off as u64).expect("pread");
+        let end = (off + len).min(first.len());
+        assert_eq!(&buf[..n], &first[off..end], "at {off} (+{len})");
+    }
+    let t = std::time::Instant::now();
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect_err("a write open while a passed-through reader is open");
+    assert_eq!(e.raw_os_error(), Some(libc::ETXTBSY), "{e}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(1500),
+        "refused after waiting for the readers, not at once ({:?})",
+        t.elapsed()
+    );
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::truncate(c.as_ptr(), 5) }, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ETXTBSY)
+    );
+    assert!(
+        m.log()
+            .contains("/a.mp4 is open for reading through FUSE passthrough"),
+        "the refusal is logged with the file's name"
+    );
+    drop(r);
+    assert!(
+        m.log()
+            .contains("open passed through to the cached data file")
+    );
+    let mut expect = first;
+    for i in 0..5u8 {
+        assert!(std::fs::read(&path).expect("read") == expect, "round {i}");
+        expect = vec![i + 1; 1000];
+        std::fs::write(&path, &expect).expect("a write right after a reader's close");
+        assert_committed(&svc, &path, &expect);
+    }
+}
+
 #[test]
 fn computed_xattrs_are_read_by_name_and_listed_only_when_asked() {
     let svc = Service::start();
