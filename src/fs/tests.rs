@@ -67,6 +67,18 @@ impl Harness {
         attr.ino
     }
 
+    /// The bytes of the data file handle `fh` is passed through to.
+    fn passed_through(&self, fh: u64, what: &str) -> Vec<u8> {
+        use std::io::Read;
+        let mut got = Vec::new();
+        self.fs
+            .passthrough_file(fh)
+            .unwrap_or_else(|| panic!("{what} is passed through"))
+            .read_to_end(&mut got)
+            .unwrap();
+        got
+    }
+
     fn read_all(&self, ino: u64) -> Vec<u8> {
         let fh = self.fs.open(ino, false).unwrap();
         let out = self.wait(self.fs.read(fh, 0, 1 << 20)).unwrap();
@@ -511,16 +523,13 @@ fn an_rsync_temp_file_commits_when_linked_to_a_final_name() {
 /// for nothing.
 #[test]
 fn passed_through_readers_hold_the_content_until_released() {
-    use std::io::Read;
     let h = harness_with(None, true);
     let ino = h.put(ROOT_INO, b"a.mp4", b"first content");
     let r = h.fs.open(ino, false).unwrap();
-    let mut got = Vec::new();
-    h.fs.passthrough_file(r)
-        .expect("a sealed file with no writer is passed through")
-        .read_to_end(&mut got)
-        .unwrap();
-    assert_eq!(got, b"first content");
+    assert_eq!(
+        h.passed_through(r, "a sealed file with no writer"),
+        b"first content"
+    );
     let busy = h.fs.open(ino, true).map(|_| ()).unwrap_err();
     assert!(
         matches!(busy, FsError::PassedThrough(ref f) if f == "/a.mp4"),
@@ -564,12 +573,7 @@ fn passed_through_readers_hold_the_content_until_released() {
     // A truncate with no writer open is sealed at once: the next reader is
     // passed through to the new version.
     let r2 = h.fs.open(ino, false).unwrap();
-    let mut got = Vec::new();
-    h.fs.passthrough_file(r2)
-        .expect("the truncated content is sealed")
-        .read_to_end(&mut got)
-        .unwrap();
-    assert_eq!(got, b"sec");
+    assert_eq!(h.passed_through(r2, "the truncated content"), b"sec");
     h.wait(h.fs.release(r2)).unwrap();
     h.wait(h.fs.release(r)).unwrap();
     assert_eq!(h.backend.commits().last().unwrap().content, b"sec");
