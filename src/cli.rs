@@ -231,9 +231,14 @@ pub struct ServeArgs {
     /// Inject faults, e.g. `rate=0.1,seed=7,kinds=negative+5xx+drop+slow+4400`.
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body the VOD API endpoints accept, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Largest object body (COS PutObject or UploadPart) accepted, in
+    /// bytes; COS's own bound is 5 GiB. Bodies are written to disk as they
+    /// arrive, so this bounds disk use, not memory.
+    #[arg(long, default_value_t = crate::vod::rules::parts::COS_MAX_PART)]
+    pub max_object_body: u64,
     /// Lifetime of the temporary credentials API 3.0's ApplyUpload and
     /// ApplyUploadUGC (family D) mint, in seconds (changeable at run time:
     /// PUT /admin/temp-credential-ttl).
@@ -281,6 +286,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("no_rate_limit", &self.no_rate_limit)
             .field("faults", &self.faults)
             .field("max_body", &self.max_body)
+            .field("max_object_body", &self.max_object_body)
             .field("temp_credential_ttl", &self.temp_credential_ttl)
             .field("strict_tc3_service", &self.strict_tc3_service)
             .field("header_timeout", &self.header_timeout)

@@ -49,6 +49,7 @@ pub fn config_from_args(
         cfg.faults = spec.parse().context("--faults")?;
     }
     cfg.max_body = args.max_body;
+    cfg.max_object_body = args.max_object_body;
     cfg.temp_cred_ttl_secs = args.temp_credential_ttl;
     cfg.api3_strict_service = args.strict_tc3_service;
     if args.header_timeout == 0 || args.body_timeout == 0 || args.max_connections == 0 {

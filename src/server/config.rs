@@ -124,8 +124,12 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// Faults injected from the start (changeable at run time).
     pub faults: FaultSpec,
-    /// Largest request body accepted, bytes.
+    /// Largest request body accepted by the VOD API endpoints, bytes.
     pub max_body: u64,
+    /// Largest object body (COS PutObject, UploadPart) accepted, bytes:
+    /// COS's own bound, 5 GiB. Bodies go to a file as they arrive, so it
+    /// bounds disk, not memory.
+    pub max_object_body: u64,
     /// Allowed |Timestamp - now| and nonce memory, seconds.
     pub replay_window_secs: u64,
     /// Lifetime of a vodSessionKey, seconds.
@@ -177,6 +181,7 @@ impl ServerConfig {
             rate_limits: RateLimits::default(),
             faults: FaultSpec::default(),
             max_body: 64 << 20,
+            max_object_body: crate::vod::rules::parts::COS_MAX_PART,
             replay_window_secs: 300,
             session_ttl_secs: crate::vod::rules::ugc_d::SESSION_SECS,
             presign_ttl_secs: 180,

@@ -44,16 +44,20 @@ async fn route(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = match declared {
-        Some(n) if n > app.cfg.max_body => body::declared_too_large(n),
-        _ => body::with_timeout(body, app.cfg.body_timeout),
-    };
     let host = parts
         .headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let limit = match cos::is_cos_host(&host) {
+        true => app.cfg.max_object_body,
+        false => app.cfg.max_body,
+    };
+    let body = match declared {
+        Some(n) if n > limit => body::declared_too_large(n),
+        _ => body::with_timeout(body, app.cfg.body_timeout),
+    };
     if cos::is_cos_host(&host) {
         return cos::handle(app, parts, body).await;
     }

@@ -209,13 +209,13 @@ fn crash_kill9_after_grown_early_parts_then_retry_reuses_the_recorded_parts() {
     );
 }
 
-/// A service that takes smaller parts than the grown ones (`--max-body`
+/// A service that takes smaller parts than the grown ones (`--max-object-body`
 /// 5 MiB: part 16, 8 MiB, is refused): the early sender stops at it, the
 /// commit starts the file over in uniform parts and commits it byte-exact,
 /// leaving no multipart upload open.
 #[test]
 fn early_grown_parts_a_service_refuses_as_too_large_commit_afresh_in_uniform_parts() {
-    let svc = Service::start_with(&["--max-body", "5242880"]);
+    let svc = Service::start_with(&["--max-object-body", "5242880"]);
     let m = mount(&svc, &[]);
     let path = m.path("refused.mp4");
     let data = random_bytes(LEN, 95);

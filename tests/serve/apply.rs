@@ -415,3 +415,47 @@ async fn raw_http(s: &TestServer, request: &str) -> String {
     sock.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Object bodies have their own bound (COS's 5 GiB by default,
+/// `max_object_body`), apart from the VOD API's `max_body`: a PUT larger
+/// than the API's bound is stored; one declared past the object bound is
+/// EntityTooLarge before its body is read, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_bodies_have_their_own_bound_past_the_api_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(dir.path(), |c| {
+        assert_eq!(c.max_object_body, 5 << 30, "COS's bound by default");
+        c.max_body = 10_000;
+        c.max_object_body = 100_000;
+    })
+    .await;
+    let a = apply(&s, false).await;
+    let cos = cos_for(&s, &a);
+    let video_path = a["video"]["storagePath"].as_str().unwrap();
+    let too_big = cos
+        .call("PUT", video_path, &[], random_bytes(100_001, 13))
+        .await;
+    assert_eq!(too_big.status(), 400);
+    assert!(too_big.text().await.unwrap().contains("EntityTooLarge"));
+    let r = s
+        .v2(
+            "POST",
+            "CommitUpload",
+            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
+            vec![],
+        )
+        .await;
+    assert_eq!(r["code"], 4000, "nothing was stored: {r}");
+    let video = random_bytes(70_000, 12);
+    let r = cos.call("PUT", video_path, &[], video.clone()).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = s
+        .v2(
+            "POST",
+            "CommitUpload",
+            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
+            vec![],
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+}

@@ -365,7 +365,7 @@ pub(super) async fn put_object(
         body::discard(body).await;
         return Err(err(400, "InvalidURI", "object key is empty"));
     }
-    let inc = body::receive(body, &app.store.tmp_dir(), app.cfg.max_body).await?;
+    let inc = body::receive(body, &app.store.tmp_dir(), app.cfg.max_object_body).await?;
     if let Some(want) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
         use base64::Engine as _;
         let got = hex::decode(&inc.md5).unwrap_or_default();
@@ -429,7 +429,8 @@ pub(super) async fn upload_part(
         return Err(e);
     }
     // The ETag is the part's MD5; nothing needs a per-part SHA-1.
-    let inc = body::receive_hashed(body, &app.store.tmp_dir(), app.cfg.max_body, false).await?;
+    let inc =
+        body::receive_hashed(body, &app.store.tmp_dir(), app.cfg.max_object_body, false).await?;
     let (len, md5) = (inc.len, inc.md5.clone());
     let i = id.to_string();
     let m = md5.clone();

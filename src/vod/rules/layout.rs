@@ -11,9 +11,8 @@
 //!   [`Growth::DEFAULT`], files up to 5 GiB have exactly the uniform 1 MiB
 //!   parts, and files up to [`Layout::max_size`] (293.875 GiB) fit COS's
 //!   10,000 parts, each between 1 MiB and 64 MiB (COS takes 1 MiB to
-//!   5 GiB, the last part smaller; `vodfs serve` takes bodies of at most
-//!   `--max-body`, 64 MiB by default, and so does the mount's memory
-//!   budget better than larger parts would).
+//!   5 GiB, the last part smaller; the mount's memory budget suits 64 MiB
+//!   parts better than larger ones).
 //!
 //! Pure functions, shared by the client flows and the service's rules.
 

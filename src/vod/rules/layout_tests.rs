@@ -20,7 +20,7 @@ fn the_default_layout_is_uniform_1_mib_up_to_5_gib_and_holds_293_gib() {
     assert_eq!(l.count(5 * GIB), 5120);
     assert_eq!(l.part(5120), (5 * GIB, 2 * MIB));
     assert_eq!(l.part(5120 + 64), (5 * GIB + 128 * MIB, 4 * MIB));
-    // 64 MiB parts from 8.875 GiB on, none larger (serve's --max-body).
+    // 64 MiB parts from 8.875 GiB on, none larger (the mount's memory).
     assert_eq!(l.part(5120 + 5 * 64), (5 * GIB + 3968 * MIB, 64 * MIB));
     assert_eq!(l.part(MAX_PARTS - 1).1, 64 * MIB);
     assert_eq!(l.max_size(MAX_PARTS), 300_928 * MIB);

@@ -21,6 +21,10 @@ pub fn is_part_size(size: u64) -> bool {
 /// The smallest COS multipart part but the last (1 MiB).
 pub const COS_MIN_PART: u32 = 1 << 20;
 
+/// The largest COS object body, simple PutObject or one part (5 GiB,
+/// protocol.md §5.3).
+pub const COS_MAX_PART: u64 = 5 << 30;
+
 /// Largest cover SmallFileUpload takes (protocol.md §2.4: ≤ 1 MB).
 pub const MAX_COVER: u64 = 1 << 20;
 
@@ -28,7 +32,7 @@ pub const MAX_COVER: u64 = 1 << 20;
 /// the object COS assembles): COS's bound, 10 000 parts of at most 5 GiB
 /// (protocol.md §5.3), applied to every family [INF: the v4 pages state
 /// none]. A declared size is checked against it before anything is stored.
-pub const MAX_FILE_SIZE: u64 = 10_000 * (5 << 30);
+pub const MAX_FILE_SIZE: u64 = 10_000 * COS_MAX_PART;
 
 /// Number of parts of a file of `size` bytes cut in `part_size` pieces:
 /// `ceil(size / part_size)`, so an empty file has none (the service model of
