@@ -31,14 +31,17 @@ pub(super) struct Buffer {
     pub(super) prev: Option<Window>,
     pub(super) current: Window,
     pub(super) next: Option<Window>,
+    /// The window after `next`, so that two fetches overlap: one request
+    /// at a time left each sequential read waiting on a whole round trip.
+    pub(super) after: Option<Window>,
 }
 
 /// Read-ahead buffers of evicted files, by inode.
 ///
 /// Sequential reads move from a window to the next, each twice the size of
 /// the one before up to `remote::MAX_WINDOW`; when a read reaches the second half
-/// of a window, the next is requested, so the reader finds it (mostly)
-/// there. A read elsewhere starts over with a `remote::READ_AHEAD` window.
+/// of a window, the next two are requested (the one after it only once the
+/// next was already on its way), so the reader finds them (mostly) there. A read elsewhere starts over with a `remote::READ_AHEAD` window.
 #[derive(Default)]
 pub(super) struct ReadAhead(Mutex<HashMap<u64, Buffer>>);
 

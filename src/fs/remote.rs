@@ -10,7 +10,7 @@
 //!   the URL, verified against its SHA-1.
 //! - Reads go through the mount's HTTP client (`RemoteRead::read_remote`: Range
 //!   requests) with a bounded read-ahead: windows of [`READ_AHEAD`] bytes
-//!   growing to [`MAX_WINDOW`] on sequential reads, the next one requested
+//!   growing to [`MAX_WINDOW`] on sequential reads, the next two requested
 //!   while the current is read (see `read_ahead`); at most
 //!   [`MAX_BUFFERS`] files keep windows.
 //! - Verification: the service must answer exactly the bytes the file's
@@ -34,7 +34,7 @@ pub const READ_AHEAD: u64 = 1 << 20;
 /// The largest window: sequential reads double it up to this.
 pub const MAX_WINDOW: u64 = 8 << 20;
 /// Files with a read-ahead buffer at most (the buffers are dropped past it):
-/// with three windows a file, at most 8 × 24 MiB of memory.
+/// with four windows a file, at most 8 × 32 MiB of memory.
 pub const MAX_BUFFERS: usize = 8;
 /// Bytes fetched per request when restoring a whole content.
 const RESTORE_CHUNK: u64 = 8 << 20;
@@ -116,6 +116,7 @@ impl Fs {
                     // The reader moved on to the window fetched ahead.
                     let next = b.next.take().expect("checked");
                     b.prev = Some(std::mem::replace(&mut b.current, next));
+                    b.next = b.after.take();
                     Some(b)
                 }
                 Some(b) if b.prev.as_ref().is_some_and(|p| p.covers(offset, len)) => {
@@ -127,10 +128,19 @@ impl Fs {
             match found {
                 Some(b) => {
                     let cur = &b.current;
-                    let end = cur.start + cur.len;
-                    if b.next.is_none() && end < size && offset + len > cur.start + cur.len / 2 {
-                        let n = (cur.len * 2).clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
-                        b.next = Some(fetch(self, &url, end, n, size));
+                    if offset + len > cur.start + cur.len / 2 {
+                        let (end, grown) = (cur.start + cur.len, cur.len * 2);
+                        if b.next.is_none() && end < size {
+                            let n = grown.clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
+                            b.next = Some(fetch(self, &url, end, n, size));
+                        }
+                        let after = b.next.as_ref().map(|n| (n.start + n.len, n.len * 2));
+                        if let Some((end, grown)) = after.filter(|a| a.0 < size)
+                            && b.after.is_none()
+                        {
+                            let n = grown.clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
+                            b.after = Some(fetch(self, &url, end, n, size));
+                        }
                     }
                     b.current.clone()
                 }
@@ -147,6 +157,7 @@ impl Fs {
                             prev: None,
                             current: current.clone(),
                             next: None,
+                            after: None,
                         },
                     );
                     current

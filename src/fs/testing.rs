@@ -37,6 +37,8 @@ struct Log {
     hash_mismatches: Vec<String>,
     /// Bytes "at the service", by url (for `read_remote`).
     remote: HashMap<String, Vec<u8>>,
+    /// Every `read_remote` asked: (offset, len), in order.
+    remote_reads: Vec<(u64, u32)>,
     /// ino → generation of the latest `commit_after`.
     scheduled: HashMap<u64, u64>,
     fail_next: Option<String>,
@@ -91,6 +93,11 @@ impl RecordingBackend {
     /// The bytes "at the service" behind `url`.
     pub fn remote_bytes(&self, url: &str) -> Option<Vec<u8>> {
         self.log().remote.get(url).cloned()
+    }
+
+    /// The (offset, len) of every remote read asked so far, in order.
+    pub fn remote_reads(&self) -> Vec<(u64, u32)> {
+        self.log().remote_reads.clone()
     }
 }
 
@@ -239,7 +246,9 @@ impl RemoteRead for RecordingBackend {
         offset: u64,
         len: u32,
     ) -> BoxFuture<'static, Result<Vec<u8>, RemoteReadError>> {
-        let r = match self.log().remote.get(url) {
+        let mut log = self.log();
+        log.remote_reads.push((offset, len));
+        let r = match log.remote.get(url) {
             Some(bytes) => {
                 let start = (offset as usize).min(bytes.len());
                 let end = start.saturating_add(len as usize).min(bytes.len());

@@ -590,3 +590,45 @@ fn tree_files_are_not_passed_through_by_default() {
     h.wait(h.fs.release(w)).unwrap();
     h.wait(h.fs.release(r)).unwrap();
 }
+
+/// An evicted file read sequentially: windows of 1, 2, 4, 8 MiB from its
+/// URL, each asked once; once the reader is in the second half of a window
+/// the next two are on their way, so two fetches overlap.
+#[test]
+fn evicted_sequential_reads_keep_two_windows_on_their_way() {
+    const MIB: u64 = 1 << 20;
+    let h = harness(None);
+    let content: Vec<u8> = (0..(12 * MIB) as u32).map(|i| (i % 253) as u8).collect();
+    let (attr, fh) = h.fs.create(ROOT_INO, b"big", 0o644, 0, 0, true).unwrap();
+    h.fs.write(fh, 0, &content).unwrap();
+    h.wait(h.fs.flush(fh, 0)).unwrap();
+    h.wait(h.fs.release(fh)).unwrap();
+    h.fs.cache().evict_clean(u64::MAX).unwrap();
+    let fh = h.fs.open(attr.ino, false).unwrap();
+    let step = 128 << 10;
+    let mut got = Vec::new();
+    while (got.len() as u64) < MIB / 2 + step as u64 {
+        got.extend(h.wait(h.fs.read(fh, got.len() as u64, step)).unwrap());
+    }
+    let mib = MIB as u32;
+    assert_eq!(
+        h.backend.remote_reads(),
+        vec![(0, mib), (MIB, 2 * mib), (3 * MIB, 4 * mib)],
+        "in the first window's second half, the next two are asked"
+    );
+    while (got.len() as u64) < 12 * MIB {
+        got.extend(h.wait(h.fs.read(fh, got.len() as u64, step)).unwrap());
+    }
+    assert!(got == content, "byte-exact");
+    assert_eq!(
+        h.backend.remote_reads(),
+        vec![
+            (0, mib),
+            (MIB, 2 * mib),
+            (3 * MIB, 4 * mib),
+            (7 * MIB, 5 * mib)
+        ],
+        "each window asked once"
+    );
+    h.wait(h.fs.release(fh)).unwrap();
+}
