@@ -112,6 +112,17 @@ async fn apply(s: &TestServer, cover: bool) -> Value {
     r
 }
 
+/// CommitUpload of the session `apply` opened.
+async fn commit(s: &TestServer, apply: &Value) -> Value {
+    s.v2(
+        "POST",
+        "CommitUpload",
+        &[("vodSessionKey", apply["vodSessionKey"].as_str().unwrap())],
+        vec![],
+    )
+    .await
+}
+
 fn cos_for<'a>(s: &'a TestServer, apply: &Value) -> Cos<'a> {
     let host = format!(
         "{}-{}.cos.{}.myqcloud.com",
@@ -243,14 +254,7 @@ async fn expired_session_is_31001() {
         .status(),
         200
     );
-    let r = s
-        .v2(
-            "POST",
-            "CommitUpload",
-            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
-            vec![],
-        )
-        .await;
+    let r = commit(&s, &a).await;
     assert_eq!(r["code"], 31001, "{r}");
     assert!(r["message"].as_str().unwrap().contains("expired"));
     s.stop().await;
@@ -325,14 +329,7 @@ async fn multipart_upload_with_listing() {
         .unwrap();
     assert!(!listing.contains(&upload_id), "{listing}");
 
-    let r = s
-        .v2(
-            "POST",
-            "CommitUpload",
-            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
-            vec![],
-        )
-        .await;
+    let r = commit(&s, &a).await;
     assert_eq!(r["code"], 0, "{r}");
     let got = s.get_bytes(r["video"]["url"].as_str().unwrap()).await;
     assert_eq!(sha1_hex(&got), sha1_hex(&video));
@@ -437,25 +434,11 @@ async fn object_bodies_have_their_own_bound_past_the_api_s() {
         .await;
     assert_eq!(too_big.status(), 400);
     assert!(too_big.text().await.unwrap().contains("EntityTooLarge"));
-    let r = s
-        .v2(
-            "POST",
-            "CommitUpload",
-            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
-            vec![],
-        )
-        .await;
+    let r = commit(&s, &a).await;
     assert_eq!(r["code"], 4000, "nothing was stored: {r}");
     let video = random_bytes(70_000, 12);
     let r = cos.call("PUT", video_path, &[], video.clone()).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = s
-        .v2(
-            "POST",
-            "CommitUpload",
-            &[("vodSessionKey", a["vodSessionKey"].as_str().unwrap())],
-            vec![],
-        )
-        .await;
+    let r = commit(&s, &a).await;
     assert_eq!(r["code"], 0, "{r}");
 }
