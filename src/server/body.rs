@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -347,15 +348,27 @@ fn read_error(e: axum::Error, limit: u64) -> ServerError {
 }
 
 /// `body`, failing once no bytes have come for `idle` (a half-sent body
-/// is not waited for forever).
-pub fn with_timeout(body: Body, idle: std::time::Duration) -> Body {
-    let stream = futures::stream::unfold(Some(body.into_data_stream()), move |s| async move {
-        let mut s = s?;
-        match tokio::time::timeout(idle, s.next()).await {
-            Ok(Some(Ok(c))) => Some((Ok(c), Some(s))),
-            Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
-            Ok(None) => None,
-            Err(_) => Some((Err(format!("no body bytes for {idle:?}").into()), None)),
+/// is not waited for forever). `whole` is set once the body has been read
+/// to its end (or at once for an empty one): a connection whose request
+/// body was not read whole cannot carry another request.
+pub fn with_timeout(body: Body, idle: std::time::Duration, whole: Arc<AtomicBool>) -> Body {
+    use axum::body::HttpBody as _;
+    if body.is_end_stream() {
+        whole.store(true, Ordering::Relaxed);
+    }
+    let stream = futures::stream::unfold(Some(body.into_data_stream()), move |s| {
+        let whole = whole.clone();
+        async move {
+            let mut s = s?;
+            match tokio::time::timeout(idle, s.next()).await {
+                Ok(Some(Ok(c))) => Some((Ok(c), Some(s))),
+                Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
+                Ok(None) => {
+                    whole.store(true, Ordering::Relaxed);
+                    None
+                }
+                Err(_) => Some((Err(format!("no body bytes for {idle:?}").into()), None)),
+            }
         }
     });
     Body::from_stream(stream)

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,28 +38,59 @@ async fn route(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    // Every family's body: refused unread when it declares more than any
+    let limit = body_limit(&app, &parts.headers);
+    // Every family's body: refused unread when it declares more than its
     // endpoint takes, an error once it stalls past the body timeout.
-    let declared = parts
-        .headers
+    let whole = Arc::new(AtomicBool::new(false));
+    let body = match declared_length(&parts.headers) {
+        Some(n) if n > limit => body::declared_too_large(n),
+        _ => body::with_timeout(body, app.cfg.body_timeout, whole.clone()),
+    };
+    let mut response = dispatch(app, peer, parts, body).await;
+    if !whole.load(Ordering::Relaxed) {
+        // The body was not read to its end (refused unread, or answered
+        // early): the connection cannot carry another request, so say so,
+        // or a client's pool sends its next call into a connection the
+        // service is closing (IncompleteMessage).
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// The Content-Length a request declares, if any.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let host = parts
-        .headers
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The largest body the request's endpoint takes: COS's object bound on a
+/// COS host, the VOD API's elsewhere.
+fn body_limit(app: &App, headers: &axum::http::HeaderMap) -> u64 {
+    match cos::is_cos_host(host_of(headers)) {
+        true => app.cfg.max_object_body,
+        false => app.cfg.max_body,
+    }
+}
+
+fn host_of(headers: &axum::http::HeaderMap) -> &str {
+    headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_string();
-    let limit = match cos::is_cos_host(&host) {
-        true => app.cfg.max_object_body,
-        false => app.cfg.max_body,
-    };
-    let body = match declared {
-        Some(n) if n > limit => body::declared_too_large(n),
-        _ => body::with_timeout(body, app.cfg.body_timeout),
-    };
-    if cos::is_cos_host(&host) {
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    peer: SocketAddr,
+    parts: axum::http::request::Parts,
+    body: axum::body::Body,
+) -> Response {
+    if cos::is_cos_host(host_of(&parts.headers)) {
         return cos::handle(app, parts, body).await;
     }
     let path = parts.uri.path().to_string();

@@ -416,7 +416,8 @@ async fn raw_http(s: &TestServer, request: &str) -> String {
 /// Object bodies have their own bound (COS's 5 GiB by default,
 /// `max_object_body`), apart from the VOD API's `max_body`: a PUT larger
 /// than the API's bound is stored; one declared past the object bound is
-/// EntityTooLarge before its body is read, and nothing is stored.
+/// EntityTooLarge before its body is read (with `Connection: close`, so
+/// the client's next call takes a new connection), and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_bodies_have_their_own_bound_past_the_api_s() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,11 +434,21 @@ async fn object_bodies_have_their_own_bound_past_the_api_s() {
         .call("PUT", video_path, &[], random_bytes(100_001, 13))
         .await;
     assert_eq!(too_big.status(), 400);
+    assert_eq!(
+        too_big.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a body refused unread ends its connection, and says so to the client's pool"
+    );
     assert!(too_big.text().await.unwrap().contains("EntityTooLarge"));
     let r = commit(&s, &a).await;
     assert_eq!(r["code"], 4000, "nothing was stored: {r}");
     let video = random_bytes(70_000, 12);
     let r = cos.call("PUT", video_path, &[], video.clone()).await;
+    assert_eq!(
+        r.headers().get("connection"),
+        None,
+        "a body read whole keeps its connection"
+    );
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let r = commit(&s, &a).await;
     assert_eq!(r["code"], 0, "{r}");
