@@ -33,6 +33,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod dirlock;
 pub mod embedded;
+pub mod fadvise;
 pub mod fs;
 pub mod fuse;
 pub mod manpage;

@@ -142,6 +142,7 @@ impl Fs {
                 // Counted first, then the readers read (`try_pass`).
                 if write && live.passed() > 0 {
                     live.closed(true);
+                    drop(st);
                     return Err(FsError::PassedThrough(self.cache.display_path(ino)));
                 }
                 Handle::File {
@@ -559,12 +560,5 @@ fn seal_with(cache: &Cache, ino: u64, g: &mut Inner, sync: bool) -> Result<Optio
 /// only (bytes being written may still be hashed or sent from the page
 /// cache). Advice: a failure changes nothing.
 fn forget_pages(file: &std::fs::File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: posix_fadvise reads no memory; the descriptor is open.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED);
-    }
+    crate::fadvise::dont_need(file, offset, len);
 }

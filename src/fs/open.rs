@@ -24,6 +24,9 @@ pub(crate) struct OpenInode {
     /// of the data file, `passthrough`): while there are any, the content
     /// may not change (a write open or a truncate waits, then is refused).
     passed: AtomicU32,
+    /// Signalled when the last passed-through handle goes: what a waiting
+    /// write open or truncate wakes on.
+    released: tokio::sync::Notify,
 }
 
 pub(crate) struct Inner {
@@ -54,6 +57,7 @@ impl OpenInode {
             writers: AtomicU32::new(0),
             handles: AtomicU32::new(0),
             passed: AtomicU32::new(0),
+            released: tokio::sync::Notify::new(),
         })
     }
 
@@ -116,11 +120,20 @@ impl OpenInode {
 
     /// A passed-through handle is gone (or was not passed through after all).
     pub fn unpass(&self) {
-        let _ = self
+        let was = self
             .passed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
                 Some(v.saturating_sub(1))
             });
+        if was.is_ok_and(|v| v <= 1) {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// A future that completes at the next release of the last
+    /// passed-through handle after this call (even if not yet polled).
+    pub fn next_release(&self) -> tokio::sync::futures::Notified<'_> {
+        self.released.notified()
     }
 
     /// Open handles passed through.

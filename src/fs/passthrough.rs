@@ -19,7 +19,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -117,17 +117,21 @@ impl Fs {
     /// [`Fs::open`], waiting up to [`RELEASE_WAIT`] for passed-through
     /// readers to be released before a write open.
     pub fn open_when_free(self: &Arc<Self>, ino: u64, write: bool) -> Reply<u64> {
-        self.when_free(move |fs| fs.open(ino, write))
+        self.when_free(ino, move |fs| fs.open(ino, write))
     }
 
     /// [`Fs::setattr`], waiting like [`Fs::open_when_free`] before a
     /// change of size.
     pub fn setattr_when_free(self: &Arc<Self>, ino: u64, req: SetAttrReq) -> Reply<Attr> {
-        self.when_free(move |fs| fs.setattr(ino, req.clone()))
+        self.when_free(ino, move |fs| fs.setattr(ino, req.clone()))
     }
 
+    /// `op` on `ino`; while it is refused for passed-through readers, tried
+    /// again at each release of the last of them, for up to
+    /// [`RELEASE_WAIT`].
     fn when_free<T: Send + 'static>(
         self: &Arc<Self>,
+        ino: u64,
         op: impl Fn(&Fs) -> Result<T, FsError> + Send + Sync + 'static,
     ) -> Reply<T> {
         match op(self) {
@@ -137,9 +141,20 @@ impl Fs {
         let (fs, op) = (self.clone(), Arc::new(op));
         Reply::Later(
             async move {
-                let start = Instant::now();
+                let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
                 loop {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let live = fs.state().open.get(&ino).cloned();
+                    if let Some(live) = &live {
+                        let released = live.next_release();
+                        if live.passed() > 0 {
+                            // A wake-up is also taken now and then, in case
+                            // the readers went by another way.
+                            let wait = tokio::time::timeout(RECHECK, released);
+                            if tokio::time::timeout_at(deadline, wait).await.is_err() {
+                                // Past the deadline: the last try below.
+                            }
+                        }
+                    }
                     // Off the runtime's threads: an op may block (a truncate
                     // restoring evicted content downloads it).
                     let (fs, op) = (fs.clone(), op.clone());
@@ -147,7 +162,8 @@ impl Fs {
                         .await
                         .map_err(|e| FsError::io("open", std::io::Error::other(e.to_string())))?;
                     match r {
-                        Err(FsError::PassedThrough(_)) if start.elapsed() < RELEASE_WAIT => {}
+                        Err(FsError::PassedThrough(_))
+                            if tokio::time::Instant::now() < deadline => {}
                         r => return r,
                     }
                 }
@@ -156,3 +172,6 @@ impl Fs {
         )
     }
 }
+
+/// How often a waiting change looks again without a release signalled.
+const RECHECK: Duration = Duration::from_millis(100);

@@ -39,9 +39,10 @@ pub(super) struct Buffer {
 /// Read-ahead buffers of evicted files, by inode.
 ///
 /// Sequential reads move from a window to the next, each twice the size of
-/// the one before up to `remote::MAX_WINDOW`; when a read reaches the second half
-/// of a window, the next two are requested (the one after it only once the
-/// next was already on its way), so the reader finds them (mostly) there. A read elsewhere starts over with a `remote::READ_AHEAD` window.
+/// the one before up to `remote::MAX_WINDOW`; when a read reaches the
+/// second half of a window, the next two not yet on their way are
+/// requested, so the reader finds them (mostly) there. A read elsewhere
+/// starts over with a `remote::READ_AHEAD` window.
 #[derive(Default)]
 pub(super) struct ReadAhead(Mutex<HashMap<u64, Buffer>>);
 

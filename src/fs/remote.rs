@@ -62,6 +62,13 @@ fn fetch(fs: &Fs, url: &str, start: u64, len: u64, size: u64) -> Window {
     Window { start, len, bytes }
 }
 
+/// Where the window after `w` starts and how long it is (twice `w`,
+/// within [`READ_AHEAD`]..[`MAX_WINDOW`] and the file); None at its end.
+fn following(w: &Window, size: u64) -> Option<(u64, u64)> {
+    let at = w.start + w.len;
+    (at < size).then(|| (at, (w.len * 2).clamp(READ_AHEAD, MAX_WINDOW).min(size - at)))
+}
+
 fn remote_error(file: &str, why: String) -> FsError {
     tracing::warn!(file = %file, "read of evicted content from its URL failed: {why}");
     FsError::io(
@@ -129,17 +136,15 @@ impl Fs {
                 Some(b) => {
                     let cur = &b.current;
                     if offset + len > cur.start + cur.len / 2 {
-                        let (end, grown) = (cur.start + cur.len, cur.len * 2);
-                        if b.next.is_none() && end < size {
-                            let n = grown.clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
-                            b.next = Some(fetch(self, &url, end, n, size));
+                        // The next two windows, each after the one before.
+                        let fetch_after = |w: &Window| {
+                            following(w, size).map(|(at, n)| fetch(self, &url, at, n, size))
+                        };
+                        if b.next.is_none() {
+                            b.next = fetch_after(&b.current);
                         }
-                        let after = b.next.as_ref().map(|n| (n.start + n.len, n.len * 2));
-                        if let Some((end, grown)) = after.filter(|a| a.0 < size)
-                            && b.after.is_none()
-                        {
-                            let n = grown.clamp(READ_AHEAD, MAX_WINDOW).min(size - end);
-                            b.after = Some(fetch(self, &url, end, n, size));
+                        if b.after.is_none() {
+                            b.after = b.next.as_ref().and_then(fetch_after);
                         }
                     }
                     b.current.clone()

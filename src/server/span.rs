@@ -10,10 +10,12 @@
 //! SHA-1), [`body`] (a streamed HTTP body of a byte range: GetObject,
 //! playback), [`link`] (an object becoming a media) and [`remove`].
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 
@@ -27,35 +29,92 @@ fn span_name(i: usize) -> String {
 
 /// Stored data opened for reading.
 pub struct Data {
-    /// Each span's path and length, in order.
-    spans: Vec<(PathBuf, u64)>,
+    spans: SpanList,
     len: u64,
     pos: u64,
-    /// The span last read: its index and open file.
-    open: Option<(usize, File)>,
+    /// Span files open, by index, at most [`OPEN_FILES`]: a streamed body
+    /// reads one span while the disk is asked for the next ones, so each
+    /// span file is opened once, not once per chunk and once per advice.
+    open: Vec<(usize, File)>,
+}
+
+/// Span files a [`Data`] keeps open: the one being read and those the
+/// read-ahead ([`AHEAD`]) has reached, with parts of 1 MiB and up.
+const OPEN_FILES: usize = 24;
+
+/// Span lists of directories recently opened, so that the range requests
+/// of one playback do not list and stat its ~1,000 part files each time.
+/// A span directory is never changed once built (a rebuild is a new
+/// directory), so an entry is good while its directory's identity and
+/// times are the same.
+static LISTS: Mutex<Option<HashMap<PathBuf, (DirStamp, SpanList)>>> = Mutex::new(None);
+
+/// Each span's path and length, in order.
+type SpanList = Arc<[(PathBuf, u64)]>;
+
+/// Directories whose span lists are kept; past it the cache starts over.
+const LISTS_KEPT: usize = 64;
+
+/// What identifies one span directory: device, inode, change and
+/// modification times.
+type DirStamp = (u64, u64, i64, i64, i64, i64);
+
+fn stamp(meta: &std::fs::Metadata) -> DirStamp {
+    use std::os::unix::fs::MetadataExt as _;
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+}
+
+/// The spans of the directory `path` (`meta` its metadata): from the
+/// cache while the directory is the one listed, else listed and kept.
+fn list(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<SpanList> {
+    let id = stamp(meta);
+    if let Some((seen, spans)) = LISTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(path))
+        && *seen == id
+    {
+        return Ok(spans.clone());
+    }
+    let mut entries: Vec<std::fs::DirEntry> =
+        std::fs::read_dir(path)?.collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    let spans: SpanList = entries
+        .into_iter()
+        .map(|e| e.metadata().map(|m| (e.path(), m.len())))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into();
+    let mut lists = LISTS.lock().unwrap_or_else(|p| p.into_inner());
+    let lists = lists.get_or_insert_with(HashMap::new);
+    if lists.len() >= LISTS_KEPT {
+        lists.clear();
+    }
+    lists.insert(path.to_path_buf(), (id, spans.clone()));
+    Ok(spans)
 }
 
 /// Opens the data at `path` (a file or a span directory).
 pub fn open(path: &Path) -> std::io::Result<Data> {
     let meta = std::fs::metadata(path)?;
     let spans = if meta.is_dir() {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(path)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()?;
-        names.sort();
-        names
-            .into_iter()
-            .map(|p| std::fs::metadata(&p).map(|m| (p, m.len())))
-            .collect::<std::io::Result<Vec<_>>>()?
+        list(path, &meta)?
     } else {
-        vec![(path.to_path_buf(), meta.len())]
+        Arc::from(vec![(path.to_path_buf(), meta.len())])
     };
     let len = spans.iter().map(|s| s.1).sum();
     Ok(Data {
         spans,
         len,
         pos: 0,
-        open: None,
+        open: Vec::new(),
     })
 }
 
@@ -73,20 +132,16 @@ impl Data {
     /// body streamed in 1 MiB chunks does not wait on the disk for each:
     /// a playback range request reads ahead by its own length. Advice: a
     /// span that cannot be opened is left to `read_at`.
-    pub fn will_need(&self, first: u64, len: u64) {
-        use std::os::fd::AsRawFd;
+    pub fn will_need(&mut self, first: u64, len: u64) {
         let end = first.saturating_add(len);
         let mut start = 0u64;
-        for (path, span) in &self.spans {
+        for i in 0..self.spans.len() {
+            let span = self.spans[i].1;
             let (a, b) = (first.max(start), end.min(start + span));
             if a < b
-                && let Ok(f) = File::open(path)
-                && let (Ok(off), Ok(n)) = (i64::try_from(a - start), i64::try_from(b - a))
+                && let Ok(f) = self.file(i)
             {
-                // SAFETY: posix_fadvise reads no memory; `f` is open.
-                unsafe {
-                    libc::posix_fadvise(f.as_raw_fd(), off, n, libc::POSIX_FADV_WILLNEED);
-                }
+                crate::fadvise::will_need(f, a - start, b - a);
             }
             start += span;
             if start >= end {
@@ -95,22 +150,40 @@ impl Data {
         }
     }
 
+    /// Span `i`'s file, opened once while it is among the [`OPEN_FILES`]
+    /// last used.
+    fn file(&mut self, i: usize) -> std::io::Result<&File> {
+        let at = match self.open.iter().position(|(j, _)| *j == i) {
+            Some(at) => at,
+            None => {
+                let f = File::open(&self.spans[i].0)?;
+                if self.open.len() >= OPEN_FILES {
+                    // The lowest index goes: reads move forwards.
+                    let lowest = (0..self.open.len())
+                        .min_by_key(|&k| self.open[k].0)
+                        .unwrap_or(0);
+                    self.open.swap_remove(lowest);
+                }
+                self.open.push((i, f));
+                self.open.len() - 1
+            }
+        };
+        Ok(&self.open[at].1)
+    }
+
     /// Reads at `off` into `buf` from one span (short at a span's end); 0
     /// at the end of the data.
     pub fn read_at(&mut self, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
         let mut start = 0u64;
-        for (i, (path, len)) in self.spans.iter().enumerate() {
+        for i in 0..self.spans.len() {
+            let len = self.spans[i].1;
             if off < start + len {
-                if self.open.as_ref().is_none_or(|(j, _)| *j != i) {
-                    self.open = Some((i, File::open(path)?));
-                }
                 let want = buf.len().min((start + len - off) as usize);
-                let f = &self.open.as_ref().expect("opened").1;
-                let n = f.read_at(&mut buf[..want], off - start)?;
+                let n = self.file(i)?.read_at(&mut buf[..want], off - start)?;
                 if n == 0 && want > 0 {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
-                        format!("{} is shorter than when opened", path.display()),
+                        format!("{} is shorter than when opened", self.spans[i].0.display()),
                     ));
                 }
                 return Ok(n);
@@ -189,7 +262,7 @@ const AHEAD: u64 = 16 << 20;
 /// of the disk in advance.
 pub async fn body(path: PathBuf, first: u64, len: u64) -> std::io::Result<Body> {
     let data = tokio::task::spawn_blocking(move || {
-        let data = open(&path)?;
+        let mut data = open(&path)?;
         data.will_need(first, len.min(AHEAD));
         Ok::<_, std::io::Error>(data)
     })
@@ -282,5 +355,46 @@ mod tests {
         let mut again = Vec::new();
         open(&m).unwrap().read_to_end(&mut again).unwrap();
         assert_eq!(again, all);
+    }
+
+    /// More spans than are kept open read back exactly in any order (files
+    /// closed and opened again), and a directory rebuilt at the same path
+    /// is listed anew, not read from the cached list of the old one.
+    #[test]
+    fn many_spans_and_a_rebuild_at_the_same_path_read_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let write_parts = |tag: u8, n: usize, size: usize| {
+            let mut all = Vec::new();
+            let mut parts = Vec::new();
+            for i in 0..n {
+                let bytes: Vec<u8> = (0..size).map(|j| tag ^ (i * 7 + j) as u8).collect();
+                let p = dir.path().join(format!("{tag}-{i}"));
+                std::fs::write(&p, &bytes).unwrap();
+                all.extend_from_slice(&bytes);
+                parts.push(p);
+            }
+            (parts, all)
+        };
+        let d = dir.path().join("obj");
+        let (parts, all) = write_parts(1, OPEN_FILES * 2 + 3, 3);
+        build(&parts, &d).unwrap();
+        let mut data = open(&d).unwrap();
+        data.will_need(0, all.len() as u64);
+        for first in (0..all.len()).rev().step_by(5) {
+            data.seek(SeekFrom::Start(first as u64)).unwrap();
+            let mut rest = Vec::new();
+            data.read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, all[first..], "from {first}");
+        }
+        drop(data);
+        remove(&d);
+        let (parts, all) = write_parts(2, 4, 5);
+        build(&parts, &d).unwrap();
+        let mut again = Vec::new();
+        open(&d).unwrap().read_to_end(&mut again).unwrap();
+        assert_eq!(
+            again, all,
+            "the rebuilt directory, not the cached list of the old one"
+        );
     }
 }

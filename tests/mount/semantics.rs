@@ -131,11 +131,14 @@ fn passthrough_reads_are_exact_and_hold_the_content_while_open() {
     use std::os::unix::fs::FileExt;
     let svc = Service::start();
     let m = Mount::with_args(&svc, &["--passthrough-reads"]);
-    assert!(
-        m.log()
-            .contains("FUSE passthrough: by-id reads go to the cached data files"),
-        "this kernel offers FUSE passthrough (Linux 6.9 and later)"
-    );
+    let offered = m
+        .log()
+        .contains("FUSE passthrough: by-id reads go to the cached data files");
+    if !offered && !kernel_at_least(6, 9) {
+        eprintln!("skipped: this kernel has no FUSE passthrough (Linux 6.9 and later)");
+        return;
+    }
+    assert!(offered, "a kernel of 6.9 or later offers FUSE passthrough");
     let path = m.path("a.mp4");
     let first = random_bytes(3 * (1 << 20) + 5, 81);
     std::fs::write(&path, &first).expect("write");
@@ -386,4 +389,14 @@ fn wait_for_many_files_reports_each_once_settled_whatever_their_order() {
             "{n}"
         );
     }
+}
+
+/// Whether the running kernel's release is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let have = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    have >= (major, minor)
 }
