@@ -35,6 +35,11 @@ pub struct SetAttr {
     pub size: Option<u64>,
     pub atime: Option<SystemTime>,
     pub mtime: Option<SystemTime>,
+    /// `Some(true)`: a write-back close left the current version whole
+    /// (its RELEASE seals it; a mount stopped before that commits it at
+    /// the next start, see `Cache::unsealed_files`); `Some(false)`: a
+    /// write or truncate changed it since.
+    pub closed: Option<bool>,
 }
 
 /// A new inode: what [`Cache::create`] stores.
@@ -327,9 +332,13 @@ impl Cache {
                 row.mtime = t;
             }
             row.ctime = SystemTime::now();
+            let closed: Option<i64> = a.closed.map(i64::from);
             c.prepare_cached(
                 "UPDATE inodes SET mode = ?2, uid = ?3, gid = ?4, size = ?5, atime_ns = ?6,
-                 mtime_ns = ?7, ctime_ns = ?8 WHERE ino = ?1",
+                 mtime_ns = ?7, ctime_ns = ?8,
+                 closed_version = CASE ?9 WHEN 1 THEN version WHEN 0 THEN NULL
+                                  ELSE closed_version END
+                 WHERE ino = ?1",
             )?
             .execute(params![
                 ino as i64,
@@ -339,7 +348,8 @@ impl Cache {
                 row.size as i64,
                 to_ns(row.atime),
                 to_ns(row.mtime),
-                to_ns(row.ctime)
+                to_ns(row.ctime),
+                closed
             ])?;
             Ok(row)
         })

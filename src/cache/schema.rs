@@ -169,6 +169,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         DELETE FROM early_parts WHERE ino = NEW.ino AND version = NEW.version;
     END;
     ",
+    // 7: `closed_version`: the version a write-back close left whole (the
+    // close persisted its size; no write came after it). Its RELEASE
+    // seals it; when the mount stops before that, the next start commits
+    // it instead of showing it interrupted. Not reset by a new version:
+    // it counts only while it equals `version`.
+    "
+    ALTER TABLE inodes ADD COLUMN closed_version INTEGER;
+    ",
 ];
 
 fn options(read_only: bool) -> Options {

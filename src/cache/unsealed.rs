@@ -14,6 +14,9 @@ pub struct Unsealed {
     pub version: u64,
     /// The size last persisted (flush, fsync): the data file may hold more.
     pub size: u64,
+    /// A write-back close left this version whole at `size` and nothing
+    /// wrote to it since: only its RELEASE (which seals) never came.
+    pub closed: bool,
 }
 
 impl Cache {
@@ -21,7 +24,7 @@ impl Cache {
     pub fn unsealed_files(&self) -> Result<Vec<Unsealed>, CacheError> {
         self.db().read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT i.ino, i.version, i.size FROM inodes i
+                "SELECT i.ino, i.version, i.size, i.closed_version IS i.version FROM inodes i
                  LEFT JOIN uploads u ON u.ino = i.ino AND u.version = i.version
                  WHERE i.kind = 1 AND i.nlink > 0 AND u.ino IS NULL ORDER BY i.ino",
             )?;
@@ -30,6 +33,7 @@ impl Cache {
                     ino: r.get::<_, i64>(0)? as u64,
                     version: r.get::<_, i64>(1)? as u64,
                     size: r.get::<_, i64>(2)? as u64,
+                    closed: r.get::<_, bool>(3)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -10,6 +10,10 @@
 //!   files again from the cache, so nothing needs storing.
 //! - The size is what the data file holds (sizes are persisted at close,
 //!   so the stored one may lag the bytes the writer got in).
+//! - Not one whose write-back close came (`closed_version` in the cache:
+//!   its size was persisted with the mark and nothing wrote after it): only
+//!   the RELEASE that seals it was lost, so it is sealed and committed as
+//!   the close left it.
 //! - Such a file shows `user.vod.state` = `interrupted` with the reason and
 //!   the way forward in `user.vod.error`; `vodfs wait` fails on it at once
 //!   and `vodfs status` lists it. Writing it again (a new `cp`) makes it an
@@ -18,6 +22,7 @@
 
 use super::error::FsError;
 use super::filesystem::Fs;
+use super::io::seal;
 use super::reply::Reply;
 use crate::cache::{SetAttr, UploadRow, UploadState, UploadStatus};
 
@@ -35,6 +40,24 @@ impl Fs {
                 .unwrap_or(0);
             let size = u.size.max(on_disk);
             if size == 0 {
+                continue;
+            }
+            if u.closed && on_disk == u.size && !self.has_temp_name(u.ino)? {
+                // A write-back close came and nothing wrote after it: only
+                // its RELEASE (the seal) was lost with the mount.
+                tracing::info!(
+                    file = %self.cache.display_path(u.ino),
+                    size,
+                    "closed before the mount stopped: committing it"
+                );
+                // Sealed here; `resume_pending` schedules its commit with
+                // the other pending uploads.
+                let live = self.live(u.ino)?;
+                let mut g = live.lock();
+                g.dirty = true;
+                seal(&self.cache, u.ino, &mut g)?;
+                drop(g);
+                self.drop_if_idle(u.ino);
                 continue;
             }
             if size != u.size {

@@ -50,6 +50,7 @@ impl Fs {
             dirty: false,
             unlinked: row.nlink == 0,
             short: false,
+            closed_mark: false,
         });
         st.open.insert(ino, live.clone());
         Ok(live)
@@ -249,6 +250,7 @@ impl Fs {
             return Err(e);
         }
         self.make_writable(ino, &mut g, true)?;
+        self.clear_closed(ino, &mut g)?;
         let file = self.data_file(ino, &mut g)?;
         file.write_all_at(data, offset)
             .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
@@ -274,6 +276,48 @@ impl Fs {
     /// Persists the live size and mtime of `ino`.
     fn persist(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
         persist(&self.cache, ino, g)
+    }
+
+    /// Before content changes: a version a write-back close left whole is
+    /// no longer what was closed (cleared in the cache before the change,
+    /// so a stop in the middle of it leaves the file interrupted).
+    pub(super) fn clear_closed(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+        if g.closed_mark {
+            self.cache.set_attr(
+                ino,
+                SetAttr {
+                    closed: Some(false),
+                    ..SetAttr::default()
+                },
+            )?;
+            g.closed_mark = false;
+        }
+        Ok(())
+    }
+
+    /// A write-back close: persists the size and mtime, and that this
+    /// content is whole as closed (unless a write fell short), so that a
+    /// mount stopped before the RELEASE seals it commits it at its next
+    /// start (`find_interrupted`) rather than showing it interrupted.
+    fn persist_closed(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+        if g.unlinked {
+            return Ok(());
+        }
+        let mtime = g.pending_mtime;
+        self.cache.set_attr(
+            ino,
+            SetAttr {
+                size: Some(g.size),
+                mtime,
+                closed: Some(!g.short),
+                ..SetAttr::default()
+            },
+        )?;
+        g.closed_mark = !g.short;
+        if g.pending_mtime == mtime {
+            g.pending_mtime = None;
+        }
+        Ok(())
     }
 
     /// True when every name of `ino` is an rsync temp name (a hard link
@@ -379,6 +423,15 @@ impl Fs {
             if !g.dirty {
                 // Nothing to commit whoever still writes: no /proc scan.
                 return Reply::Now(self.persist(ino, &mut g));
+            }
+            if self.config.write_back.is_some() {
+                // Write-back: close() reports no commit, so nothing needs
+                // deciding here which closes are the last. The RELEASE of
+                // the last reference (it follows the last close of every
+                // dup'd or inherited descriptor) seals and schedules the
+                // commit, and this close waits for neither the /proc scan
+                // nor the hashes: only for the size and the closed mark.
+                return Reply::Now(self.persist_closed(ino, &mut g));
             }
         }
         let last = match self.written_elsewhere(ino, pid) {
@@ -524,7 +577,7 @@ fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
 /// Seals the changed content of `ino` (bytes synced, size and hashes
 /// recorded durably); returns the version to commit, `None` when there is
 /// nothing to commit (unchanged, unlinked or empty).
-fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> {
+pub(super) fn seal(cache: &Cache, ino: u64, g: &mut Inner) -> Result<Option<u64>, FsError> {
     seal_with(cache, ino, g, true)
 }
 

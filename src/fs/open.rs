@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     /// A write failed for lack of space: the content is short and is not
     /// committed until the file is truncated to 0 and written again.
     pub short: bool,
+    /// A write-back close persisted this version as whole (the cache's
+    /// `closed_version`): the next write or truncate clears it first.
+    pub closed_mark: bool,
 }
 
 impl OpenInode {

@@ -2,7 +2,8 @@
 //! also of a dup'd descriptor (`echo a >&3` closes one) or of a forked
 //! child's copy, and RELEASE only after the last one — but `close()` does
 //! not wait for RELEASE, so a commit whose failure `close()` must report has
-//! to run at FLUSH. At a FLUSH the closing descriptor is already out of its
+//! to run at FLUSH (the default mode; a write-back close reports no commit
+//! and leaves the seal to RELEASE, without a scan). At a FLUSH the closing descriptor is already out of its
 //! table, so the file is really being closed for good when no process still
 //! has a descriptor open for writing on it: `/proc/*/fdinfo/*` tells
 //! (`mnt_id`, `ino`, `flags`) without a request to this filesystem.

@@ -350,6 +350,81 @@ fn write_back_commits_after_quiet_and_fsync_waits() {
     );
 }
 
+/// A write-back close does not seal: it persists the size with the closed
+/// mark and returns (no /proc scan, no wait for the hashes); the RELEASE
+/// of the last reference seals and schedules the commit. A mount stopped
+/// between the two commits the file at its next start as it was closed;
+/// a file written again after its close (even within its size), or closed
+/// under an rsync temp name, shows interrupted instead.
+#[test]
+fn a_write_back_close_is_sealed_by_its_release_or_by_the_next_start() {
+    let h = harness(Some(Duration::from_secs(30)));
+    let cache = h.fs.cache().clone();
+    let create = |name: &[u8], content: &[u8]| {
+        let (attr, fh) = h.fs.create(ROOT_INO, name, 0o644, 0, 0, true).unwrap();
+        h.fs.write(fh, 0, content).unwrap();
+        h.wait(h.fs.flush(fh, 0)).unwrap();
+        (attr.ino, fh)
+    };
+    let sealed = |ino: u64| {
+        let version = cache.get(ino).unwrap().unwrap().version;
+        cache.upload(ino, version).unwrap().is_some()
+    };
+    let (a, fa) = create(b"a.mp4", b"released content");
+    assert!(!sealed(a), "the close does not seal");
+    assert_eq!(h.fs.getxattr(a, b"user.vod.state").unwrap(), b"staged");
+    h.wait(h.fs.release(fa)).unwrap();
+    assert!(sealed(a), "the release seals");
+
+    // The mount stops after these closes, before their RELEASE.
+    let (b, _fb) = create(b"b.mp4", b"closed before the stop");
+    let (c, fc) = create(b"c.mp4", b"closed, then overwritten");
+    // The same size: only the cleared mark tells this from b.
+    h.fs.write(fc, 0, b"CLOSED").unwrap();
+    let (d, _fd) = create(b".d.mp4.AbC123", b"an rsync temp file");
+    assert!(!sealed(b) && !sealed(c) && !sealed(d));
+
+    let backend = RecordingBackend::new(cache.clone());
+    let config = FsConfig {
+        write_back: Some(Duration::ZERO),
+        uid: 0,
+        gid: 0,
+        cache_size: None,
+        list_vod_xattrs: true,
+        passthrough_reads: false,
+    };
+    let next = Fs::new(
+        cache.clone(),
+        backend.clone(),
+        backend.clone(),
+        config,
+        h.rt.handle().clone(),
+    );
+    assert_eq!(
+        next.resume_pending().unwrap(),
+        2,
+        "a (sealed, not yet committed) and b are scheduled"
+    );
+    let t0 = std::time::Instant::now();
+    while backend.commits().len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            backend.commits().len()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut committed: Vec<Vec<u8>> = backend.commits().into_iter().map(|c| c.content).collect();
+    committed.sort();
+    assert_eq!(
+        committed,
+        [&b"closed before the stop"[..], b"released content"]
+    );
+    assert_eq!(next.getxattr(b, b"user.vod.state").unwrap(), b"committed");
+    assert_eq!(next.getxattr(c, b"user.vod.state").unwrap(), b"interrupted");
+    assert_eq!(next.getxattr(d, b"user.vod.state").unwrap(), b"interrupted");
+}
+
 #[test]
 fn media_whose_bytes_left_the_cache_read_remotely() {
     let h = harness(None);

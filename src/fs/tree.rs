@@ -252,6 +252,7 @@ impl Fs {
             size: None,
             atime: req.atime,
             mtime: req.mtime,
+            closed: None,
         };
         let mut kick = false;
         if let Some(size) = req.size {
@@ -272,6 +273,7 @@ impl Fs {
                     return Err(FsError::PassedThrough(self.cache.display_path(ino)));
                 }
                 self.make_writable(ino, &mut g, size > 0)?;
+                self.clear_closed(ino, &mut g)?;
                 let file = self.data_file(ino, &mut g)?;
                 file.set_len(size)
                     .map_err(|e| FsError::io(format!("truncating inode {ino}"), e))?;

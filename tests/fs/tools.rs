@@ -2,6 +2,7 @@
 //! with the complete content.
 
 use std::process::Command;
+use std::time::Duration;
 
 use super::TestMount;
 use crate::common::{random_bytes, run, sh};
@@ -258,24 +259,37 @@ fn ffmpeg_writing_into_the_mount_commits_once_per_run() {
     assert!(m.backend.hash_mismatches().is_empty());
 }
 
+/// A dup'd and a forked descriptor, and a shell group's redirection: one
+/// commit of the whole content each, in the default mode (the FLUSH that
+/// no other descriptor outlives commits) and with `--write-back=0` (the
+/// last RELEASE seals).
 #[test]
 fn dup_and_forked_descriptors_commit_once() {
-    let m = TestMount::new();
-    let f = m.path("dup.txt");
-    sh(&format!(
-        "exec 3>'{}'; echo a >&3; (echo b >&3); exec 3>&-",
-        f.display()
-    ));
-    sh(&format!(
-        "{{ echo one; echo two; }} > '{}'",
-        m.path("group.txt").display()
-    ));
-    let commits = m.backend.commits();
-    assert_eq!(commits.len(), 2, "{commits:?}");
-    let dup = commits.iter().find(|c| c.name == b"dup.txt").unwrap();
-    assert_eq!(dup.content, b"a\nb\n");
-    let group = commits.iter().find(|c| c.name == b"group.txt").unwrap();
-    assert_eq!(group.content, b"one\ntwo\n");
+    for write_back in [None, Some(Duration::ZERO)] {
+        let m = TestMount::with(write_back);
+        let f = m.path("dup.txt");
+        sh(&format!(
+            "exec 3>'{}'; echo a >&3; (echo b >&3); exec 3>&-",
+            f.display()
+        ));
+        sh(&format!(
+            "{{ echo one; echo two; }} > '{}'",
+            m.path("group.txt").display()
+        ));
+        let t0 = std::time::Instant::now();
+        while write_back.is_some() && m.backend.commits().len() < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "write-back commits");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // A second commit of either would come right after the first.
+        std::thread::sleep(Duration::from_millis(200));
+        let commits = m.backend.commits();
+        assert_eq!(commits.len(), 2, "{write_back:?}: {commits:?}");
+        let dup = commits.iter().find(|c| c.name == b"dup.txt").unwrap();
+        assert_eq!(dup.content, b"a\nb\n");
+        let group = commits.iter().find(|c| c.name == b"group.txt").unwrap();
+        assert_eq!(group.content, b"one\ntwo\n");
+    }
 }
 
 #[test]
