@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod direct_io;
 pub mod dirlock;
 pub mod embedded;
 pub mod fadvise;

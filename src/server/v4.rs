@@ -180,7 +180,8 @@ pub async fn upload_part(
         return resend(app, &u, old, expected, md5, limit, body).await;
     }
     let path = app.store.upload_data_path(id);
-    let file = tokio::task::spawn_blocking(move || super::upload_data::open_upload_data(&path))
+    let opened = path.clone();
+    let file = tokio::task::spawn_blocking(move || super::upload_data::open_upload_data(&opened))
         .await
         .map_err(|e| ServerError::Internal(format!("opening upload data: {e}")))??;
     // Longer than the part → BodyTooLarge(expected), −10006 like a short one.
@@ -188,6 +189,7 @@ pub async fn upload_part(
     let received = super::body::receive_at(
         body,
         Arc::new(file),
+        &path,
         offset,
         limit,
         super::upload_data::KEEP_FOR_HASHING,
