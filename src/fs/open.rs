@@ -34,6 +34,10 @@ pub(crate) struct Inner {
     pub version: u64,
     /// Its data file (opened lazily).
     pub file: Option<Arc<File>>,
+    /// The data file opened again with O_DIRECT for the aligned middle of
+    /// each write (`crate::direct_io`): `None` until the first write,
+    /// `Some(None)` where the file system refuses it.
+    pub direct: Option<Option<Arc<File>>>,
     /// Live size (persisted at flush/release/fsync).
     pub size: u64,
     /// mtime of the last write, not yet persisted.
