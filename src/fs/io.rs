@@ -319,23 +319,8 @@ impl Fs {
     /// mount stopped before the RELEASE seals it commits it at its next
     /// start (`find_interrupted`) rather than showing it interrupted.
     fn persist_closed(&self, ino: u64, g: &mut Inner) -> Result<(), FsError> {
-        if g.unlinked {
-            return Ok(());
-        }
-        let mtime = g.pending_mtime;
-        self.cache.set_attr(
-            ino,
-            SetAttr {
-                size: Some(g.size),
-                mtime,
-                closed: Some(!g.short),
-                ..SetAttr::default()
-            },
-        )?;
-        g.closed_mark = !g.short;
-        if g.pending_mtime == mtime {
-            g.pending_mtime = None;
-        }
+        persist_with(&self.cache, ino, g, Some(!g.short))?;
+        g.closed_mark = !g.unlinked && !g.short;
         Ok(())
     }
 
@@ -575,6 +560,16 @@ impl Fs {
 
 /// Persists the live size and mtime of `ino`.
 fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
+    persist_with(cache, ino, g, None)
+}
+
+/// [`persist`], setting (or clearing) the closed mark too when `closed`.
+fn persist_with(
+    cache: &Cache,
+    ino: u64,
+    g: &mut Inner,
+    closed: Option<bool>,
+) -> Result<(), FsError> {
     if g.unlinked {
         return Ok(());
     }
@@ -584,6 +579,7 @@ fn persist(cache: &Cache, ino: u64, g: &mut Inner) -> Result<(), FsError> {
         SetAttr {
             size: Some(g.size),
             mtime,
+            closed,
             ..SetAttr::default()
         },
     )?;

@@ -233,11 +233,9 @@ pub fn build(parts: &[PathBuf], dest: &Path) -> std::io::Result<u64> {
 /// rebuilt), durably: `dest` and its directory synced.
 pub fn link(src: &Path, dest: &Path) -> std::io::Result<()> {
     remove(dest);
-    if std::fs::metadata(src)?.is_dir() {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(src)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()?;
-        names.sort();
+    let meta = std::fs::metadata(src)?;
+    if meta.is_dir() {
+        let names: Vec<PathBuf> = list(src, &meta)?.iter().map(|(p, _)| p.clone()).collect();
         build(&names, dest)?;
     } else {
         std::fs::hard_link(src, dest)?;
