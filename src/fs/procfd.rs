@@ -122,14 +122,22 @@ fn idle() -> &'static Mutex<Vec<Sender<Scan>>> {
 
 fn scanner(jobs: Receiver<Scan>, me: Sender<Scan>) {
     while let Ok(job) = jobs.recv() {
-        let _ = job
-            .answer
-            .send(open_for_write_elsewhere(job.mnt_id, job.ino, job.pid));
-        let mut pool = idle().lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() >= MAX_IDLE {
+        let found = open_for_write_elsewhere(job.mnt_id, job.ino, job.pid);
+        // Back in the pool before answering, so the close that follows this
+        // one finds it idle instead of starting a thread (a job sent before
+        // the answer waits in the channel).
+        let keep = {
+            let mut pool = idle().lock().unwrap_or_else(|e| e.into_inner());
+            let keep = pool.len() < MAX_IDLE;
+            if keep {
+                pool.push(me.clone());
+            }
+            keep
+        };
+        let _ = job.answer.send(found);
+        if !keep {
             return;
         }
-        pool.push(me.clone());
     }
 }
 
