@@ -43,6 +43,20 @@ thread_local! {
     static BOUNCE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether a write of `len` bytes at `offset` has an aligned middle that
+/// [`write_at`] would send through the O_DIRECT file (so a caller opens
+/// that file only when some write needs it).
+pub fn has_middle(len: usize, offset: u64) -> bool {
+    split(len, offset).1 > 0
+}
+
+/// The unaligned head and the aligned middle of a write of `len` bytes at
+/// `offset`: the middle starts at `offset + head`.
+fn split(len: usize, offset: u64) -> (usize, usize) {
+    let head = (offset.next_multiple_of(ALIGN as u64) - offset).min(len as u64) as usize;
+    (head, (len - head) / ALIGN * ALIGN)
+}
+
 /// Writes `data` at `offset` of `file`: its aligned middle through
 /// `direct` (`file` opened with O_DIRECT), copied to an aligned buffer
 /// when `data` is not aligned in memory; the rest through `file`. Returns
@@ -58,8 +72,7 @@ pub fn write_at(
         file.write_all_at(data, offset)?;
         return Ok(true);
     };
-    let head = (offset.next_multiple_of(ALIGN as u64) - offset).min(data.len() as u64) as usize;
-    let middle = (data.len() - head) / ALIGN * ALIGN;
+    let (head, middle) = split(data.len(), offset);
     if middle == 0 {
         file.write_all_at(data, offset)?;
         return Ok(true);
@@ -101,6 +114,18 @@ mod tests {
     /// unaligned memory, over bytes written before (through the page cache
     /// and direct), read back exactly; the directory is on a file system
     /// that takes O_DIRECT (asserted), so the direct path is the one tested.
+    #[test]
+    fn a_middle_is_a_whole_aligned_block_inside_the_write() {
+        assert!(!has_middle(0, 0));
+        assert!(!has_middle(ALIGN - 1, 0));
+        assert!(has_middle(ALIGN, 0));
+        assert!(!has_middle(ALIGN, 1));
+        assert!(!has_middle(2 * ALIGN - 2, 1));
+        assert!(has_middle(2 * ALIGN - 1, 1));
+        assert_eq!(split(3 * ALIGN, 100), (ALIGN - 100, 2 * ALIGN));
+        assert_eq!(split(10, 4090), (6, 0));
+    }
+
     #[test]
     fn mixed_writes_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();

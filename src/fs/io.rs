@@ -267,7 +267,13 @@ impl Fs {
         self.make_writable(ino, &mut g, true)?;
         self.clear_closed(ino, &mut g)?;
         let file = self.data_file(ino, &mut g)?;
-        let direct = self.direct_file(ino, &mut g);
+        // The O_DIRECT twin is opened only once a write has an aligned middle
+        // (small files written in small pieces never open it).
+        let direct = if crate::direct_io::has_middle(data.len(), offset) {
+            self.direct_file(ino, &mut g)
+        } else {
+            None
+        };
         let taken = crate::direct_io::write_at(&file, direct.as_deref(), data, offset)
             .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
         if !taken {

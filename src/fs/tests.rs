@@ -707,3 +707,30 @@ fn evicted_sequential_reads_keep_two_windows_on_their_way() {
     );
     h.wait(h.fs.release(fh)).unwrap();
 }
+
+/// The O_DIRECT twin of a data file is opened by the first write with an
+/// aligned middle, never for a file written in small or unaligned pieces.
+#[test]
+fn the_direct_twin_is_opened_only_for_a_write_with_an_aligned_middle() {
+    let h = harness(None);
+    let (attr, fh) =
+        h.fs.create(ROOT_INO, b"small.mp4", 0o644, 0, 0, true)
+            .unwrap();
+    let twin = || h.fs.live(attr.ino).unwrap().lock().direct.clone();
+    for i in 0..40u64 {
+        h.fs.write(fh, i * 100, &[b'a'; 100]).unwrap();
+    }
+    // 4 KiB but across a page boundary: no aligned middle either.
+    h.fs.write(fh, 4000, &[b'b'; 4096]).unwrap();
+    assert!(twin().is_none(), "no write had an aligned middle");
+    h.fs.write(fh, 8192, &[b'c'; 8192]).unwrap();
+    assert!(
+        twin().is_some(),
+        "an aligned middle opens (or tries) the twin"
+    );
+    let mut expect = vec![b'a'; 4000];
+    expect.extend([b'b'; 4096]);
+    expect.extend(vec![0u8; 8192 - expect.len()]);
+    expect.extend([b'c'; 8192]);
+    assert_eq!(h.wait(h.fs.read(fh, 0, 1 << 20)).unwrap(), expect);
+}
