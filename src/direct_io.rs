@@ -1,4 +1,4 @@
-//! Writes that bypass the page cache (O_DIRECT) where the file system
+//! Writes and reads that bypass the page cache (O_DIRECT) where the file system
 //! takes them: the one helper the mount's staged writes and the service's
 //! received bodies both use.
 //!
@@ -16,7 +16,8 @@
 //! the file (it flushes the device's cache for both kinds). A file system
 //! that refuses O_DIRECT (tmpfs) refuses it at open ([`open_twin`] gives
 //! `None`) or with EINVAL at the first write ([`write_at`] then says so and
-//! the caller stops trying). A leaf: imports nothing of the crate.
+//! the caller stops trying). Reads of bytes read once (an upload's parts)
+//! go direct too ([`read_at`]). A leaf: imports nothing of the crate.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -41,6 +42,74 @@ pub fn open_twin(path: &Path) -> Option<File> {
 thread_local! {
     /// An aligned copy of unaligned data on its way to a direct write.
     static BOUNCE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Up to `len` bytes at `offset` of `path`, read with O_DIRECT into an
+/// aligned buffer (no page cache filled for bytes read once, as an upload
+/// reads a staged part); fewer at the end of the file. `None` where the
+/// file system refuses O_DIRECT: the caller reads through the page cache.
+/// Dirty cached pages of the range are written back by the kernel first, so
+/// the bytes are the file's current ones.
+pub fn read_at(path: &Path, offset: u64, len: usize) -> std::io::Result<Option<bytes::Bytes>> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    else {
+        // Missing, unreadable or refusing O_DIRECT: the buffered read says
+        // which.
+        return Ok(None);
+    };
+    let skip = (offset % ALIGN as u64) as usize;
+    let from = offset - skip as u64;
+    let want = (skip + len).next_multiple_of(ALIGN);
+    let mut buf: Vec<u8> = Vec::with_capacity(want + ALIGN);
+    let pad = buf.as_ptr().align_offset(ALIGN);
+    let mut got = 0;
+    while got < want {
+        // SAFETY: the range [pad + got, pad + want) is inside the vector's
+        // capacity (want + ALIGN ≥ pad + want); pread writes at most
+        // `want - got` bytes there and the length is set only over bytes it
+        // wrote.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(pad + got).cast(),
+                want - got,
+                (from + got as u64) as libc::off_t,
+            )
+        };
+        match n {
+            0 => break,
+            n if n > 0 => got += n as usize,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EINVAL) => return Ok(None),
+                    _ => return Err(e),
+                }
+            }
+        }
+        // A short read ends on the file's end (at an unaligned size).
+        if got % ALIGN != 0 {
+            break;
+        }
+    }
+    // SAFETY: pread wrote the first pad + got bytes after `pad`; the `pad`
+    // bytes before are never exposed (sliced off below), but must be
+    // initialised for the length to cover them.
+    unsafe {
+        std::ptr::write_bytes(buf.as_mut_ptr(), 0, pad);
+        buf.set_len(pad + got);
+    }
+    // Bytes past the end are not there: from `skip` (or the end, if the
+    // file ends before it) to at most `skip + len`.
+    let start = skip.min(got);
+    let end = got.min(skip + len).max(start);
+    Ok(Some(bytes::Bytes::from(buf).slice(pad + start..pad + end)))
 }
 
 /// Whether a write of `len` bytes at `offset` has an aligned middle that
@@ -124,6 +193,59 @@ mod tests {
         assert!(has_middle(2 * ALIGN - 1, 1));
         assert_eq!(split(3 * ALIGN, 100), (ALIGN - 100, 2 * ALIGN));
         assert_eq!(split(10, 4090), (6, 0));
+    }
+
+    /// Direct reads at aligned and unaligned offsets and lengths, across
+    /// and past the end of a file of unaligned size, over bytes written
+    /// both ways (some still dirty in the page cache), give the file's
+    /// bytes exactly.
+    #[test]
+    fn direct_reads_give_exactly_the_file_s_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..(2 << 20) + 4321)
+            .map(|i: u32| (i % 251) as u8)
+            .collect();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let direct = open_twin(&path);
+        assert!(direct.is_some(), "{:?} takes O_DIRECT", dir.path());
+        // The first MiB direct (and unaligned pieces through the page cache).
+        assert!(write_at(&file, direct.as_ref(), &content[..(1 << 20) + 100], 0).unwrap());
+        file.write_all_at(&content[(1 << 20) + 100..], (1 << 20) + 100)
+            .unwrap();
+        let len = content.len();
+        for (offset, want) in [
+            (0, 1 << 20),
+            (0, len),
+            (0, len + 5000),
+            (4096, 8192),
+            (1, 1),
+            (4095, 2),
+            (123_457, 1_000_003),
+            ((1 << 20) + 50, 100),
+            (len - 10, 100),
+            (len, 10),
+            (len + 4096, 10),
+            (0, 0),
+        ] {
+            let got = read_at(&path, offset as u64, want)
+                .unwrap()
+                .expect("direct");
+            let from = offset.min(len);
+            let to = (offset + want).min(len);
+            assert_eq!(&got[..], &content[from..to], "{want} bytes at {offset}");
+        }
+        assert!(
+            read_at(&dir.path().join("missing"), 0, 10)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

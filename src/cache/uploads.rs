@@ -308,6 +308,29 @@ impl Cache {
         Ok(buf)
     }
 
+    /// [`Cache::read_at`] for bytes read once, an upload's part: read
+    /// around the page cache where the file system allows it. The staged
+    /// bytes were mostly written that way, so a buffered read would fetch
+    /// them from disk into page-cache pages only to copy them out (the
+    /// mount's CPU per GiB uploaded tripled when staged writes went direct
+    /// and part reads stayed buffered, doc/bench.md).
+    pub fn read_part(
+        &self,
+        ino: u64,
+        version: u64,
+        offset: u64,
+        len: usize,
+    ) -> Result<bytes::Bytes, CacheError> {
+        let path = self.data_path(ino, version);
+        match crate::direct_io::read_at(&path, offset, len) {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => self
+                .read_at(ino, version, offset, len)
+                .map(bytes::Bytes::from),
+            Err(e) => Err(CacheError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
     /// Records the progress of the upload of (ino, version).
     pub fn set_upload_status(
         &self,

@@ -63,8 +63,7 @@ impl PartSource for StagedSource {
 
     fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
         self.cache
-            .read_at(self.ino, self.version, offset, len)
-            .map(Bytes::from)
+            .read_part(self.ino, self.version, offset, len)
             .map_err(std::io::Error::other)
     }
 

@@ -380,7 +380,7 @@ impl EarlyUploads {
             source: std::io::Error::other(e),
         };
         let (data, md5) = tokio::task::spawn_blocking(move || {
-            let data = cache.read_at(ino, version, offset, size as usize)?;
+            let data = cache.read_part(ino, version, offset, size as usize)?;
             let md5 = sealed.unwrap_or_else(|| hash::md5(&data));
             Ok::<_, crate::cache::CacheError>((data, md5))
         })
@@ -395,7 +395,7 @@ impl EarlyUploads {
         let part = Part {
             index,
             offset,
-            data: data.into(),
+            data,
             md5_hex: hex::encode(md5),
         };
         self.job
