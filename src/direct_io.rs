@@ -175,6 +175,16 @@ pub fn write_at(
     }
 }
 
+/// A directory for tests of the direct path: under the crate's `target/`,
+/// on the disk of the checkout, since `/tmp` may be a tmpfs, which refuses
+/// O_DIRECT (the tests assert that the direct path is the one taken).
+#[cfg(test)]
+pub(crate) fn test_dir() -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::tempdir_in(base).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +211,7 @@ mod tests {
     /// bytes exactly.
     #[test]
     fn direct_reads_give_exactly_the_file_s_bytes() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = test_dir();
         let path = dir.path().join("f");
         let content: Vec<u8> = (0..(2 << 20) + 4321)
             .map(|i: u32| (i % 251) as u8)
@@ -250,7 +260,7 @@ mod tests {
 
     #[test]
     fn mixed_writes_read_back_exactly() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = test_dir();
         let path = dir.path().join("f");
         let file = std::fs::OpenOptions::new()
             .read(true)

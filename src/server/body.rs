@@ -498,7 +498,7 @@ mod tests {
     #[tokio::test]
     async fn direct_and_buffered_writes_land_exactly() {
         use md5::Digest as _;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::direct_io::test_dir();
         let probe = dir.path().join("probe");
         std::fs::write(&probe, b"").unwrap();
         assert!(
