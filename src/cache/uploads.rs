@@ -338,28 +338,25 @@ impl Cache {
         version: u64,
         s: &UploadStatus,
     ) -> Result<(), CacheError> {
-        let s = s.clone();
+        self.save_progress(ino, version, Some(s.clone()), None)
+    }
+
+    /// Records the progress and/or the resume token of the upload of
+    /// (ino, version) in one trip to the writer (an upload's flusher has
+    /// both at its start).
+    pub fn save_progress(
+        &self,
+        ino: u64,
+        version: u64,
+        status: Option<UploadStatus>,
+        token: Option<Vec<u8>>,
+    ) -> Result<(), CacheError> {
         self.db().write(false, move |c| {
-            let n = c
-                .prepare_cached(
-                    "UPDATE uploads SET state = ?3, parts_done = ?4, parts_total = ?5, bytes_done = ?6,
-                     bytes_total = ?7, error = ?8, waiting_since_ns = ?9, next_try_ns = ?10
-                     WHERE ino = ?1 AND version = ?2",
-                )?
-                .execute(params![
-                    ino as i64,
-                    version as i64,
-                    s.state.as_str(),
-                    s.parts_done as i64,
-                    s.parts_total as i64,
-                    s.bytes_done as i64,
-                    s.bytes_total as i64,
-                    s.error,
-                    s.waiting.map(|w| to_ns(w.since)),
-                    s.waiting.map(|w| to_ns(w.next_try)),
-                ])?;
-            if n == 0 {
-                return Err(CacheError::NotSealed { ino, version });
+            if let Some(s) = status {
+                write_status(c, ino, version, &s)?;
+            }
+            if let Some(t) = token {
+                write_token(c, ino, version, &t)?;
             }
             Ok(())
         })
@@ -411,22 +408,7 @@ impl Cache {
         version: u64,
         token: &[u8],
     ) -> Result<(), CacheError> {
-        let token = token.to_vec();
-        self.db().write(false, move |c| {
-            let n = c
-                .prepare_cached(
-                    "UPDATE uploads SET resume_token = ?3 WHERE ino = ?1 AND version = ?2",
-                )?
-                .execute(params![ino as i64, version as i64, token])?;
-            if n == 0 {
-                return Err(CacheError::NotSealed { ino, version });
-            }
-            // The upload's own token now owns the session (if it was one
-            // started while the file was written).
-            c.prepare_cached("DELETE FROM early_sessions WHERE ino = ?1 AND version = ?2")?
-                .execute(params![ino as i64, version as i64])?;
-            Ok(())
-        })
+        self.save_progress(ino, version, None, Some(token.to_vec()))
     }
 
     /// The resume token saved for (ino, version).
@@ -553,4 +535,56 @@ pub(crate) fn read_file_at(
     }
     buf.truncate(got);
     Ok(buf)
+}
+
+/// The UPDATE of an upload's state and progress; a version not sealed (no
+/// upload row) is an error.
+fn write_status(
+    c: &rusqlite::Connection,
+    ino: u64,
+    version: u64,
+    s: &UploadStatus,
+) -> Result<(), CacheError> {
+    let n = c
+        .prepare_cached(
+            "UPDATE uploads SET state = ?3, parts_done = ?4, parts_total = ?5, bytes_done = ?6,
+             bytes_total = ?7, error = ?8, waiting_since_ns = ?9, next_try_ns = ?10
+             WHERE ino = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            ino as i64,
+            version as i64,
+            s.state.as_str(),
+            s.parts_done as i64,
+            s.parts_total as i64,
+            s.bytes_done as i64,
+            s.bytes_total as i64,
+            s.error,
+            s.waiting.map(|w| to_ns(w.since)),
+            s.waiting.map(|w| to_ns(w.next_try)),
+        ])?;
+    if n == 0 {
+        return Err(CacheError::NotSealed { ino, version });
+    }
+    Ok(())
+}
+
+/// The UPDATE of an upload's resume token.
+fn write_token(
+    c: &rusqlite::Connection,
+    ino: u64,
+    version: u64,
+    token: &[u8],
+) -> Result<(), CacheError> {
+    let n = c
+        .prepare_cached("UPDATE uploads SET resume_token = ?3 WHERE ino = ?1 AND version = ?2")?
+        .execute(params![ino as i64, version as i64, token])?;
+    if n == 0 {
+        return Err(CacheError::NotSealed { ino, version });
+    }
+    // The upload's own token now owns the session (if it was one started
+    // while the file was written).
+    c.prepare_cached("DELETE FROM early_sessions WHERE ino = ?1 AND version = ?2")?
+        .execute(params![ino as i64, version as i64])?;
+    Ok(())
 }

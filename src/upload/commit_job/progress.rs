@@ -218,16 +218,9 @@ async fn flush_loop(
         let seq = token.as_ref().map(|(_, seq)| *seq);
         if snapshot.is_some() || token.is_some() {
             let cache = cache.clone();
-            let _ = blocking(move || {
-                if let Some(s) = snapshot {
-                    cache.set_upload_status(ino, version, &s)?;
-                }
-                if let Some((t, _)) = token {
-                    cache.save_resume_token(ino, version, t.as_bytes())?;
-                }
-                Ok(())
-            })
-            .await;
+            // One writer trip for both.
+            let token = token.map(|(t, _)| t.into_bytes());
+            let _ = blocking(move || cache.save_progress(ino, version, snapshot, token)).await;
         }
         if let Some(seq) = seq {
             latest.token_written(seq);
