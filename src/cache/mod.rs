@@ -62,7 +62,7 @@ mod unsealed;
 mod uploads;
 mod xattrs;
 
-pub use early::EarlyPart;
+pub use early::{EarlyPart, EarlySession};
 pub use error::CacheError;
 pub use hash::{ContentHasher, HashKinds, Hashes};
 pub use inode::{BY_ID_INO, InodeRow, Kind, MEDIA_INO_BASE, ROOT_INO};

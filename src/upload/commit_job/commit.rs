@@ -21,11 +21,78 @@ use crate::upload::committer::JobReport;
 use crate::upload::error::UploadError;
 use crate::upload::job::{Committed, Observer, Phase, UploadJob};
 use crate::vod::rules::sniff;
-use crate::vod::{Media, names};
+use crate::vod::{Media, UploadSettings, names};
 
 /// A cover sent with the upload (flows that take it at the start), or why
 /// it could not be; `None` for the other flows.
 type StartCover = Option<Result<LoadedCover, String>>;
+
+/// What a commit reads from the cache before it starts, in one trip off
+/// the async threads (a small file's commit is a chain of such trips, each
+/// a wake-up of the blocking pool and one back).
+enum Loaded {
+    /// An image: only its path is needed (crate::settings::cover).
+    Image {
+        info: CommitInfo,
+        path: String,
+    },
+    Media(Box<Staged>),
+}
+
+/// A staged media version and what its job is made of.
+struct Staged {
+    info: CommitInfo,
+    path: String,
+    token: Option<Vec<u8>>,
+    settings: UploadSettings,
+    /// The content's head, read when only it can tell the type.
+    head: Vec<u8>,
+    row: Option<cache::UploadRow>,
+    /// The session its parts went up in while it was written (token,
+    /// fingerprint), if any.
+    early: Option<cache::EarlySession>,
+}
+
+/// Loads (ino, version) for its commit; `None` when nothing is staged.
+fn load(
+    cache: &cache::Cache,
+    ino: u64,
+    version: u64,
+    defaults: &UploadSettings,
+) -> Result<Option<Loaded>, cache::CacheError> {
+    let Some(info) = cache.commit_info(ino, version)? else {
+        return Ok(None);
+    };
+    let path = cache.display_path(ino);
+    if settings::cover::is_image(&info.name) {
+        return Ok(Some(Loaded::Image { info, path }));
+    }
+    // A type the service cannot take goes inside the name (vod::rules);
+    // the content's container then says the type when it can (API 3.0
+    // takes no generic type), so only such a file's head is read.
+    let generic =
+        names::ServiceFile::of(OsStr::from_bytes(&info.name)).file_type == names::GENERIC_TYPE;
+    let head = match info.size.min(sniff::HEAD_LEN as u64) as usize {
+        n if generic && n > 0 => cache.read_at(ino, version, 0, n).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let token = cache.load_resume_token(ino, version)?;
+    // A token of its own (usable: UTF-8) owns the session; else the one
+    // its parts went up in while it was written, if any.
+    let early = match token.as_deref().map(std::str::from_utf8) {
+        Some(Ok(_)) => None,
+        _ => cache.load_early_session(ino, version)?,
+    };
+    Ok(Some(Loaded::Media(Box::new(Staged {
+        settings: settings::resolve(ino, defaults, |name| cache.dir_setting(ino, name))?,
+        row: cache.upload(ino, version)?,
+        info,
+        path,
+        token,
+        head,
+        early,
+    }))))
+}
 
 impl CacheCommitJob {
     /// Commits (ino, version); the outcome is recorded in the cache.
@@ -36,19 +103,21 @@ impl CacheCommitJob {
         cancel: CancellationToken,
         report: JobReport,
     ) -> Result<(), CommitError> {
-        let cache = self.cache.clone();
-        let info = blocking(move || cache.commit_info(ino, version))
+        let (cache, defaults) = (self.cache.clone(), self.settings.clone());
+        let staged = match blocking(move || load(&cache, ino, version, &defaults))
             .await?
-            .ok_or_else(|| CommitError::new("nothing staged for this version"))?;
-        if settings::cover::is_image(&info.name) {
+            .ok_or_else(|| CommitError::new("nothing staged for this version"))?
+        {
             // An image is never a media of its own (crate::settings::cover).
-            let cache = self.cache.clone();
-            let path = blocking(move || Ok(cache.display_path(ino))).await?;
-            return self
-                .commit_image(ino, version, info.parent, info.name.clone(), path)
-                .await;
-        }
-        let (path, job, cover, held) = self.prepare(&info).await?;
+            Loaded::Image { info, path } => {
+                return self
+                    .commit_image(ino, version, info.parent, info.name, path)
+                    .await;
+            }
+            Loaded::Media(staged) => *staged,
+        };
+        let info = staged.info.clone();
+        let (path, job, cover, held) = self.prepare(staged).await?;
         let latest = Arc::new(Latest::new(report));
         // What the service held when this upload last stood (a remount,
         // a retry): shown until the service says again, so the progress
@@ -73,33 +142,21 @@ impl CacheCommitJob {
     /// the cover when the flow sends it with the upload.
     async fn prepare(
         &self,
-        info: &CommitInfo,
+        staged: Staged,
     ) -> Result<(String, UploadJob, StartCover, Option<UploadStatus>), CommitError> {
-        let (ino, version) = (info.ino, info.version);
-        let cache = self.cache.clone();
-        let defaults = self.settings.clone();
-        // A type the service cannot take goes inside the name (vod::rules);
-        // the content's container then says the type when it can (API 3.0
-        // takes no generic type), so only such a file's head is read.
-        let mut sent = names::ServiceFile::of(OsStr::from_bytes(&info.name));
-        let head_len = if sent.file_type == names::GENERIC_TYPE {
-            info.size.min(sniff::HEAD_LEN as u64) as usize
-        } else {
-            0
-        };
-        let (path, token, mut settings, head, row) = blocking(move || {
-            Ok((
-                cache.display_path(ino),
-                cache.load_resume_token(ino, version)?,
-                settings::resolve(ino, &defaults, |name| cache.dir_setting(ino, name))?,
-                match head_len {
-                    0 => Vec::new(),
-                    n => cache.read_at(ino, version, 0, n).unwrap_or_default(),
-                },
-                cache.upload(ino, version)?,
-            ))
-        })
-        .await?;
+        let Staged {
+            info,
+            path,
+            token,
+            mut settings,
+            head,
+            row,
+            early,
+        } = staged;
+        let (ino, mut sent) = (
+            info.ino,
+            names::ServiceFile::of(OsStr::from_bytes(&info.name)),
+        );
         // Parts the service held last time, if there is a session to resume.
         let held = row
             .map(|r| r.status)
@@ -124,8 +181,10 @@ impl CacheCommitJob {
             settings,
             resume_token: token.and_then(|t| String::from_utf8(t).ok()),
         };
-        if job.resume_token.is_none() {
-            self.adopt_early(info, &path, &mut job).await;
+        if job.resume_token.is_none()
+            && let Some(early) = early
+        {
+            self.adopt_early(&info, &path, &mut job, early).await;
         }
         Ok((path, job, cover, held))
     }

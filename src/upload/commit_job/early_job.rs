@@ -76,12 +76,17 @@ impl CacheCommitJob {
     /// session its parts went up in while it was written, when that was
     /// started for the same job; a session started for another job is
     /// aborted (the commit starts a fresh one).
-    pub(super) async fn adopt_early(&self, info: &CommitInfo, path: &str, job: &mut UploadJob) {
-        let (cache, ino, version) = (self.cache.clone(), info.ino, info.version);
-        let Ok(Some((token, fp))) = blocking(move || cache.load_early_session(ino, version)).await
-        else {
-            return;
-        };
+    /// `early` is the session the cache holds for the version (its token
+    /// and fingerprint), loaded with the rest of the commit's input.
+    pub(super) async fn adopt_early(
+        &self,
+        info: &CommitInfo,
+        path: &str,
+        job: &mut UploadJob,
+        early: crate::cache::EarlySession,
+    ) {
+        let (ino, version) = (info.ino, info.version);
+        let (token, fp) = early;
         if fp == job.fingerprint() {
             tracing::info!(file = %path, "resuming the parts sent while it was written");
             job.resume_token = String::from_utf8(token).ok();
