@@ -209,6 +209,22 @@ mod tests {
     /// and past the end of a file of unaligned size, over bytes written
     /// both ways (some still dirty in the page cache), give the file's
     /// bytes exactly.
+    /// `path` created for reading and writing, and its O_DIRECT twin (the
+    /// test directory takes O_DIRECT: asserted, so the direct path is the
+    /// one tested).
+    fn open_both(path: &Path) -> (File, Option<File>) {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        let direct = open_twin(path);
+        assert!(direct.is_some(), "{path:?} takes O_DIRECT");
+        (file, direct)
+    }
+
     #[test]
     fn direct_reads_give_exactly_the_file_s_bytes() {
         let dir = test_dir();
@@ -216,15 +232,7 @@ mod tests {
         let content: Vec<u8> = (0..(2 << 20) + 4321)
             .map(|i: u32| (i % 251) as u8)
             .collect();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        let direct = open_twin(&path);
-        assert!(direct.is_some(), "{:?} takes O_DIRECT", dir.path());
+        let (file, direct) = open_both(&path);
         // The first MiB direct (and unaligned pieces through the page cache).
         assert!(write_at(&file, direct.as_ref(), &content[..(1 << 20) + 100], 0).unwrap());
         file.write_all_at(&content[(1 << 20) + 100..], (1 << 20) + 100)
@@ -262,15 +270,7 @@ mod tests {
     fn mixed_writes_read_back_exactly() {
         let dir = test_dir();
         let path = dir.path().join("f");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        let direct = open_twin(&path);
-        assert!(direct.is_some(), "{:?} takes O_DIRECT", dir.path());
+        let (file, direct) = open_both(&path);
         let mut expect = Vec::new();
         let source: Vec<u8> = (0..(3 << 20) + 17).map(|i: u32| (i % 241) as u8).collect();
         let mut seed = 7u64;
