@@ -311,3 +311,49 @@ fn crash_kill9_while_parts_are_sent_during_the_write_then_retry_and_rm() {
         held.len()
     );
 }
+
+/// A write-back close persists the file as closed and returns; its seal
+/// and commit wait for the RELEASE, which does not come while another
+/// process (here a child that inherited the descriptor) holds it. A mount
+/// killed in between commits the file at its next start, once, with its
+/// bytes.
+#[test]
+fn crash_kill9_between_a_write_back_close_and_its_release_commits_at_the_next_start() {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    let svc = Service::start();
+    let mut m = Mount::with_args(&svc, &["--write-back=0"]);
+    let srcs = sources(1, 1, 23);
+    let paths: Vec<_> = srcs.iter().map(|s| m.path(&s.name)).collect();
+    let mut holders = Vec::new();
+    for (s, path) in srcs.iter().zip(&paths) {
+        let mut f = std::fs::File::create(path).expect("create");
+        f.write_all(&s.bytes).expect("write");
+        // SAFETY: clears FD_CLOEXEC on a descriptor this test owns, so the
+        // child below inherits it.
+        assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, 0) }, 0);
+        holders.push(Command::new("sleep").arg("120").spawn().expect("sleep"));
+        // The FLUSH of this close; no RELEASE while the child holds a copy.
+        drop(f);
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    for path in &paths {
+        assert_eq!(
+            getfattr(path, "user.vod.state").as_deref(),
+            Some("staged"),
+            "{path:?}: closed, not yet released"
+        );
+    }
+    assert!(
+        svc.media().is_empty(),
+        "nothing is committed before a release"
+    );
+    m.kill9();
+    for mut h in holders {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
+    m.start();
+    wait_all(&m, &paths);
+    assert_eq!(assert_all_committed_once(&svc, &m.mountpoint, &srcs), 2);
+}
