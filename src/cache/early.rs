@@ -3,7 +3,7 @@
 //! and the fingerprint of the job it was started for. The commit of that
 //! version resumes it when the fingerprint still matches; an unlink or a
 //! rename to a temporary name takes it to abort it. A saved resume token
-//! of the same version replaces it ([`Cache::save_resume_token`]).
+//! of the same version replaces it ([`Cache::save_progress`]).
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -201,7 +201,7 @@ mod tests {
                 .is_some()
         );
         cache
-            .save_resume_token(row.ino, row.version, b"own")
+            .save_progress(row.ino, row.version, None, Some(b"own".to_vec()))
             .unwrap();
         assert_eq!(
             cache.load_early_session(row.ino, row.version).unwrap(),

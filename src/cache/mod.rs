@@ -26,7 +26,7 @@
 //! - [`Cache::mark_committed`]: fileId, url, sha1, service name, cover url;
 //!   creates the `by-id/<fileId>` record, which keeps that version's bytes.
 //!   The live file shows it only while its version is still that one.
-//! - [`Cache::save_resume_token`] / [`Cache::load_resume_token`].
+//! - [`Cache::save_progress`] / [`Cache::load_resume_token`].
 //! - [`Cache::save_early_session`] / [`Cache::load_early_session`] /
 //!   [`Cache::take_early_sessions`]: the session of parts sent while a
 //!   version was still written (`early`); [`Cache::save_early_part`] /

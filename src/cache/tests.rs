@@ -186,7 +186,8 @@ fn committed_media_survive_a_new_version_and_unlink() {
         .unwrap();
     let h = write_version(&c, f.ino, 1, b"first");
     c.seal(f.ino, 1, 5, &h).unwrap();
-    c.save_resume_token(f.ino, 1, b"tok").unwrap();
+    c.save_progress(f.ino, 1, None, Some(b"tok".to_vec()))
+        .unwrap();
     assert_eq!(
         c.load_resume_token(f.ino, 1).unwrap(),
         Some(b"tok".to_vec())

@@ -341,8 +341,8 @@ impl Cache {
         self.save_progress(ino, version, Some(s.clone()), None)
     }
 
-    /// Records the progress and/or the resume token of the upload of
-    /// (ino, version) in one trip to the writer (an upload's flusher has
+    /// Records the progress and/or the resume token (opaque bytes) of the
+    /// upload of (ino, version) in one trip to the writer (an upload's flusher has
     /// both at its start).
     pub fn save_progress(
         &self,
@@ -399,16 +399,6 @@ impl Cache {
                 .query_row([&m.file_id], media_from_row)?;
             Ok(media)
         })
-    }
-
-    /// Stores an opaque resume token for the upload of (ino, version).
-    pub fn save_resume_token(
-        &self,
-        ino: u64,
-        version: u64,
-        token: &[u8],
-    ) -> Result<(), CacheError> {
-        self.save_progress(ino, version, None, Some(token.to_vec()))
     }
 
     /// The resume token saved for (ino, version).
