@@ -243,16 +243,19 @@ fn bad_input_failed_upload_is_retried_by_vodfs_retry_and_setfattr() {
     put("off");
     // One by setfattr, one by `vodfs retry`. A file's own next attempt
     // (its backoff is a few seconds by now) may start in the moment between
-    // the faults going off and the command: then it is uploading (or
-    // committed already), nothing is left to retry, and the command's
-    // EINVAL is the right answer.
+    // the faults going off and the command: then it is on its way
+    // (uploading, committing, or committed already), nothing is left to
+    // retry, and the command's EINVAL is the right answer.
     let retried = |cmd: &mut Command, f: &str| {
         let out = cmd.output().expect("retry command");
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr).into_owned();
             let state = getfattr(&m.path(f), "user.vod.state");
             assert!(
-                matches!(state.as_deref(), Some("uploading" | "committed")),
+                matches!(
+                    state.as_deref(),
+                    Some("hashing" | "uploading" | "committing" | "committed")
+                ),
                 "{cmd:?} failed and {f} is {state:?}, not on its way: {err}"
             );
         }
