@@ -313,7 +313,7 @@ pub struct MountArgs {
     #[arg(long, default_value_t = crate::vod::rules::parts::DEFAULT_PART_SIZE)]
     pub part_size: u32,
     /// Parts uploaded in parallel per file.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = crate::upload::DEFAULT_PARALLEL_PARTS)]
     pub parallel_parts: usize,
     /// Return from close once staged; commit after SECONDS of quiet.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_name = "SECONDS")]

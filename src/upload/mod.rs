@@ -58,7 +58,9 @@ pub mod source;
 pub use backend::{Backend, CommitError, RemoteRead, RemoteReadError};
 pub use error::UploadError;
 pub use health::Health;
-pub use job::{Committed, NoObserver, Observer, Phase, Progress, UploadJob};
+pub use job::{
+    Committed, DEFAULT_PARALLEL_PARTS, NoObserver, Observer, Phase, Progress, UploadJob,
+};
 pub use pace::{PaceLimits, Pacer};
 pub use pipeline::{Uploader, UploaderConfig};
 pub use retry::{RetryPolicy, Waiting};
