@@ -187,10 +187,12 @@ fn kill9_during_copies(
     );
     // Resume, never restart: besides request heads (well under 1 MiB for
     // the ~500 requests), at most the parts in flight at the kill are
-    // sent again (4 parallel parts of 1 MiB of the big file; the small
-    // files are single bodies under 40 KiB).
+    // sent again (the default parallel parts of 1 MiB of the big file; the
+    // small files are single bodies under 40 KiB). A restart sends the big
+    // file's 300 MiB again.
+    let in_flight = vodfs::upload::DEFAULT_PARALLEL_PARTS as u64;
     assert!(
-        overhead <= (4 + 2) * MIB as u64,
+        overhead <= (in_flight + 2) * MIB as u64,
         "{overhead} bytes beyond the source: the upload restarted instead of resuming"
     );
     for f in &failures {
