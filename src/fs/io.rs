@@ -97,8 +97,20 @@ impl Fs {
     /// writes: the kernel already caches what was written in the FUSE
     /// inode's pages, so the data file's copy need not fill a second page
     /// cache (on this VM, growing the page cache is most of a staged
-    /// write's cost). `None` where the file system refuses it.
-    fn direct_file(&self, ino: u64, g: &mut Inner) -> Option<Arc<std::fs::File>> {
+    /// write's cost). `None` where the file system refuses it, and for a
+    /// write of `len` bytes at `offset` with no aligned middle
+    /// (`direct_io::has_middle`: it would go through the page cache
+    /// anyway), so that small files written in small pieces never open it.
+    fn direct_file_for(
+        &self,
+        ino: u64,
+        g: &mut Inner,
+        offset: u64,
+        len: usize,
+    ) -> Option<Arc<std::fs::File>> {
+        if !crate::direct_io::has_middle(len, offset) {
+            return None;
+        }
         if let Some(d) = &g.direct {
             return d.clone();
         }
@@ -267,13 +279,7 @@ impl Fs {
         self.make_writable(ino, &mut g, true)?;
         self.clear_closed(ino, &mut g)?;
         let file = self.data_file(ino, &mut g)?;
-        // The O_DIRECT twin is opened only once a write has an aligned middle
-        // (small files written in small pieces never open it).
-        let direct = if crate::direct_io::has_middle(data.len(), offset) {
-            self.direct_file(ino, &mut g)
-        } else {
-            None
-        };
+        let direct = self.direct_file_for(ino, &mut g, offset, data.len());
         let taken = crate::direct_io::write_at(&file, direct.as_deref(), data, offset)
             .map_err(|e| FsError::io(format!("writing inode {ino}"), e))?;
         if !taken {

@@ -53,6 +53,17 @@ struct Staged {
     early: Option<cache::EarlySession>,
 }
 
+/// A commit's input made into the job to run ([`CacheCommitJob::prepare`]).
+struct Prepared {
+    info: CommitInfo,
+    /// The file's path, for log lines.
+    path: String,
+    job: UploadJob,
+    cover: StartCover,
+    /// What the service held when this upload last stood.
+    held: Option<UploadStatus>,
+}
+
 /// Loads (ino, version) for its commit; `None` when nothing is staged.
 fn load(
     cache: &cache::Cache,
@@ -116,8 +127,13 @@ impl CacheCommitJob {
             }
             Loaded::Media(staged) => *staged,
         };
-        let info = staged.info.clone();
-        let (path, job, cover, held) = self.prepare(staged).await?;
+        let Prepared {
+            info,
+            path,
+            job,
+            cover,
+            held,
+        } = self.prepare(staged).await?;
         let latest = Arc::new(Latest::new(report));
         // What the service held when this upload last stood (a remount,
         // a retry): shown until the service says again, so the progress
@@ -137,13 +153,10 @@ impl CacheCommitJob {
         }
     }
 
-    /// The file's path (for log lines) and the job to run: its settings
-    /// (nearest directory, else the mount's), its saved resume token, and
-    /// the cover when the flow sends it with the upload.
-    async fn prepare(
-        &self,
-        staged: Staged,
-    ) -> Result<(String, UploadJob, StartCover, Option<UploadStatus>), CommitError> {
+    /// The job to run over the loaded input: its settings (nearest
+    /// directory, else the mount's), its saved resume token, and the cover
+    /// when the flow sends it with the upload.
+    async fn prepare(&self, staged: Staged) -> Result<Prepared, CommitError> {
         let Staged {
             info,
             path,
@@ -186,7 +199,13 @@ impl CacheCommitJob {
         {
             self.adopt_early(&info, &path, &mut job, early).await;
         }
-        Ok((path, job, cover, held))
+        Ok(Prepared {
+            info,
+            path,
+            job,
+            cover,
+            held,
+        })
     }
 
     /// Runs the pipeline over the staged bytes, its progress flushed to the
