@@ -391,10 +391,16 @@ pub fn completion(
 ) -> Result<CompleteMultipartUpload, VodError> {
     let layout = session.layout();
     let count = layout.count(session.file_size);
+    // By number, the first listing of each (a file of 10,000 parts is
+    // matched in one pass, not 10,000 scans of the list).
+    let mut by_number = std::collections::HashMap::with_capacity(listed.len());
+    for p in listed {
+        by_number.entry(u64::from(p.number)).or_insert(p);
+    }
     let mut parts = Vec::new();
     for n in 1..=count {
         let (_, expected) = layout.range(session.file_size, n - 1);
-        let Some(p) = listed.iter().find(|p| u64::from(p.number) == n) else {
+        let Some(p) = by_number.get(&n) else {
             return Err(VodError::bad_response(action, format!("part {n} missing")));
         };
         if p.size != expected {
