@@ -177,12 +177,22 @@ pub fn write_at(
 
 /// A directory for tests of the direct path: under the crate's `target/`,
 /// on the disk of the checkout, since `/tmp` may be a tmpfs, which refuses
-/// O_DIRECT (the tests assert that the direct path is the one taken).
+/// O_DIRECT. Asserted to take O_DIRECT, so a test made in it tests the
+/// direct path.
 #[cfg(test)]
 pub(crate) fn test_dir() -> tempfile::TempDir {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&base).unwrap();
-    tempfile::tempdir_in(base).unwrap()
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    assert!(
+        open_twin(&probe).is_some(),
+        "{:?} takes O_DIRECT",
+        dir.path()
+    );
+    std::fs::remove_file(&probe).unwrap();
+    dir
 }
 
 #[cfg(test)]
@@ -209,9 +219,8 @@ mod tests {
     /// and past the end of a file of unaligned size, over bytes written
     /// both ways (some still dirty in the page cache), give the file's
     /// bytes exactly.
-    /// `path` created for reading and writing, and its O_DIRECT twin (the
-    /// test directory takes O_DIRECT: asserted, so the direct path is the
-    /// one tested).
+    /// `path` created for reading and writing, and its O_DIRECT twin (in
+    /// [`test_dir`], which takes O_DIRECT).
     fn open_both(path: &Path) -> (File, Option<File>) {
         let file = std::fs::OpenOptions::new()
             .read(true)

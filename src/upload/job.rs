@@ -26,8 +26,9 @@ pub struct UploadJob {
 /// Over loopback a part's round trip is mostly the service's fixed cost per
 /// part (its file, syncs and answer), so 4 in flight left both cores part
 /// idle: 8 took the upload after the close from ~315 to ~420 MB/s and the
-/// end-to-end rows 9–14 % faster (doc/bench.md, issue 16, seventh stop),
-/// at 8 MiB of part buffers per file.
+/// end-to-end rows 9–14 % faster (doc/bench.md, issue 16, seventh stop).
+/// Memory: 8 MiB of part buffers per file in 1 MiB parts; a grown layout
+/// keeps at most 64 base parts' worth in flight (`pipeline::parallel_for`).
 pub const DEFAULT_PARALLEL_PARTS: usize = 8;
 
 impl UploadJob {
