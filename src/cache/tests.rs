@@ -263,6 +263,22 @@ fn dir_setting_finds_the_nearest_ancestor() {
         c.dir_setting(ROOT_INO, "class").unwrap(),
         Some(b"root".to_vec())
     );
+    // All of them in one walk: each from its nearest directory; other
+    // names (and the file's own xattrs) are not settings of the file.
+    c.set_xattr(ROOT_INO, b"user.vod.tags", b"t", false, false)
+        .unwrap();
+    c.set_xattr(a.ino, b"user.other", b"o", false, false)
+        .unwrap();
+    c.set_xattr(f.ino, b"user.vod.class", b"f", false, false)
+        .unwrap();
+    let all = c.dir_settings(f.ino).unwrap();
+    assert_eq!(
+        all,
+        std::collections::HashMap::from([
+            ("class".to_string(), b"b".to_vec()),
+            ("tags".to_string(), b"t".to_vec()),
+        ])
+    );
 }
 
 #[test]

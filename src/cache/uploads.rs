@@ -2,6 +2,7 @@
 //! committer reads and writes, and that the filesystem shows as xattrs and
 //! `by-id/` entries.
 
+use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::time::SystemTime;
 
@@ -444,8 +445,17 @@ impl Cache {
     /// The value of `user.vod.<setting>` on the nearest directory at or
     /// above `ino` (a file starts at its parent).
     pub fn dir_setting(&self, ino: u64, setting: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let name = format!("user.vod.{setting}").into_bytes();
+        Ok(self.dir_settings(ino)?.remove(setting))
+    }
+
+    /// Every `user.vod.<setting>` that applies to `ino`, by setting: each
+    /// from the nearest directory at or above it that has one (a file
+    /// starts at its parent). One walk up the tree for all of them: a
+    /// commit resolves every setting, and one read per setting and level
+    /// was 4 % of the mount's CPU with small files.
+    pub fn dir_settings(&self, ino: u64) -> Result<HashMap<String, Vec<u8>>, CacheError> {
         self.db().read(move |c| {
+            let mut found = HashMap::new();
             let mut cur = ino;
             for _ in 0..10_000 {
                 let kind: Option<i64> = c
@@ -453,12 +463,19 @@ impl Cache {
                     .query_row([cur as i64], |r| r.get(0))
                     .optional()?;
                 if kind.map(Kind::from_i64) == Some(Kind::Dir) {
-                    let v: Option<Vec<u8>> = c
-                        .prepare_cached("SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2")?
-                        .query_row(params![cur as i64, name], |r| r.get(0))
-                        .optional()?;
-                    if v.is_some() {
-                        return Ok(v);
+                    // The `user.vod.` names, by the primary key's range.
+                    let mut st = c.prepare_cached(
+                        "SELECT name, value FROM xattrs WHERE ino = ?1 \
+                         AND name >= CAST('user.vod.' AS BLOB) AND name < CAST('user.vod/' AS BLOB)",
+                    )?;
+                    let rows = st.query_map([cur as i64], |r| {
+                        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })?;
+                    for row in rows {
+                        let (name, value) = row?;
+                        if let Ok(setting) = String::from_utf8(name["user.vod.".len()..].to_vec()) {
+                            found.entry(setting).or_insert(value);
+                        }
                     }
                 }
                 let parent: Option<i64> = c
@@ -467,10 +484,10 @@ impl Cache {
                     .optional()?;
                 match parent {
                     Some(p) if p as u64 != cur => cur = p as u64,
-                    _ => return Ok(None),
+                    _ => break,
                 }
             }
-            Ok(None)
+            Ok(found)
         })
     }
 

@@ -16,6 +16,8 @@
 //!   [`resolve`] takes its answers through a closure, so these rules import
 //!   nothing of the store.
 
+use std::collections::HashMap;
+
 use crate::vod::UploadSettings;
 use crate::vod::rules::api3;
 
@@ -136,23 +138,24 @@ pub fn check(name: &str, value: &[u8]) -> Result<(), String> {
 }
 
 /// The settings a file `ino` is committed with: each one from
-/// `dir_setting(name)` (the value of the nearest directory above `ino` that
-/// has it), else from `defaults`. A stored value that no longer parses (it
-/// was checked when set) leaves the default, with a log line.
-pub fn resolve<E>(
+/// `dir_settings` (by setting name, the value of the nearest directory
+/// above `ino` that has it), else from `defaults`. A stored value that no
+/// longer parses (it was checked when set) leaves the default, with a log
+/// line.
+pub fn resolve(
     ino: u64,
     defaults: &UploadSettings,
-    mut dir_setting: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
-) -> Result<UploadSettings, E> {
+    dir_settings: &HashMap<String, Vec<u8>>,
+) -> UploadSettings {
     let mut settings = defaults.clone();
     for name in NAMES {
-        if let Some(v) = dir_setting(name)?
-            && let Err(why) = apply(&mut settings, name, &v)
+        if let Some(v) = dir_settings.get(*name)
+            && let Err(why) = apply(&mut settings, name, v)
         {
             tracing::warn!("ignoring user.vod.{name} of inode {ino}: {why}");
         }
     }
-    Ok(settings)
+    settings
 }
 
 #[cfg(test)]
@@ -192,18 +195,17 @@ mod tests {
             procedure: Some("p".into()),
             ..UploadSettings::default()
         };
-        let got = resolve(5, &defaults, |name| {
-            Ok::<_, ()>(match name {
-                "class_id" => Some(b"12".to_vec()),
-                // No longer valid: the default stays.
-                "transcode" => Some(b"maybe".to_vec()),
-                _ => None,
-            })
-        })
-        .unwrap();
+        let found = HashMap::from([
+            ("class_id".to_string(), b"12".to_vec()),
+            // No longer valid: the default stays.
+            ("transcode".to_string(), b"maybe".to_vec()),
+            // Not a setting: ignored.
+            ("url".to_string(), b"x".to_vec()),
+        ]);
+        let got = resolve(5, &defaults, &found);
         assert_eq!(got.class_id, Some(12));
         assert_eq!(got.procedure.as_deref(), Some("p"));
         assert_eq!(got.transcode, defaults.transcode);
-        assert_eq!(resolve(5, &defaults, |_| Err("db")), Err("db"));
+        assert_eq!(resolve(5, &defaults, &HashMap::new()), defaults);
     }
 }

@@ -95,7 +95,7 @@ fn load(
         _ => cache.load_early_session(ino, version)?,
     };
     Ok(Some(Loaded::Media(Box::new(Staged {
-        settings: settings::resolve(ino, defaults, |name| cache.dir_setting(ino, name))?,
+        settings: settings::resolve(ino, defaults, &cache.dir_settings(ino)?),
         row: cache.upload(ino, version)?,
         info,
         path,

@@ -38,7 +38,7 @@ impl CacheCommitJob {
         let (names_of, settings) = blocking(move || {
             Ok((
                 cache.names_of(ino)?,
-                settings::resolve(ino, &defaults, |name| cache.dir_setting(ino, name))?,
+                settings::resolve(ino, &defaults, &cache.dir_settings(ino)?),
             ))
         })
         .await
