@@ -693,7 +693,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for table in ["temp_creds", "ugc_d_sessions", "spent_signatures", "nonces"] {
-            let column = if table == "nonces" { "seen_at" } else { "expires_at" };
+            let column = if table == "nonces" {
+                "seen_at"
+            } else {
+                "expires_at"
+            };
             let plan: Vec<String> = s
                 .db()
                 .prepare(&format!(
@@ -705,7 +709,8 @@ mod tests {
                 .collect::<std::result::Result<_, _>>()
                 .unwrap();
             assert!(
-                plan.iter().any(|p| p.contains("USING") && p.contains("INDEX")),
+                plan.iter()
+                    .any(|p| p.contains("USING") && p.contains("INDEX")),
                 "{table}: {plan:?}"
             );
         }

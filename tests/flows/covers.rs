@@ -138,6 +138,23 @@ fn v4_an_oversized_cover_fails_without_harming_its_video() {
     assert_cover(&svc, &m, "d.mp4", "d.jpg", &small);
 }
 
+#[test]
+fn v4_a_video_committed_again_without_its_cover_drops_the_stale_cover_error() {
+    let svc = Service::start();
+    let m = Flow::named("v4").mount(&svc, &[]);
+    std::fs::write(m.path("s.jpg"), random_bytes(1_500_000, 81)).expect("write");
+    std::fs::write(m.path("s.mp4"), random_bytes(3000, 82)).expect("close succeeds");
+    assert!(getfattr(&m.path("s.mp4"), "user.vod.cover_error").is_some());
+    // The cover is gone; the video's next version has none, and says
+    // nothing of the old one.
+    std::fs::remove_file(m.path("s.jpg")).expect("rm");
+    let again = random_bytes(4000, 83);
+    std::fs::write(m.path("s.mp4"), &again).expect("close succeeds");
+    assert_committed(&svc, &m.path("s.mp4"), &again);
+    assert_eq!(getfattr(&m.path("s.mp4"), "user.vod.cover_error"), None);
+    assert_eq!(getfattr(&m.path("s.mp4"), "user.vod.cover_url"), None);
+}
+
 /// Flows without a cover call for a committed video: the video commits,
 /// the image stays an image, and the video says why it has no cover.
 fn has_no_cover_call(flow: Flow) {

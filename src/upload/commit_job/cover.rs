@@ -328,15 +328,7 @@ impl CacheCommitJob {
         let cache = self.cache.clone();
         let recorded = match outcome {
             // No cover (any more): no stale cover error either.
-            CoverOutcome::None => {
-                blocking(move || {
-                    if cache.get_xattr(ino, COVER_ERROR_XATTR)?.is_some() {
-                        let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
-                    }
-                    Ok(())
-                })
-                .await
-            }
+            CoverOutcome::None => blocking(move || clear_cover_error(&cache, ino)).await,
             CoverOutcome::Sent(c, url) => {
                 tracing::info!(file = %path, cover = %c.path, url = %url, "cover uploaded");
                 blocking(move || {
@@ -374,6 +366,14 @@ impl CacheCommitJob {
 
 /// `user.vod.cover_error` on the video; state `failed` and `user.vod.error`
 /// on the image `(ino, version, size)` when known.
+/// Video `ino` has no cover (any more): no stale cover error either.
+pub(super) fn clear_cover_error(cache: &cache::Cache, ino: u64) -> Result<(), cache::CacheError> {
+    if cache.get_xattr(ino, COVER_ERROR_XATTR)?.is_some() {
+        let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+    }
+    Ok(())
+}
+
 fn record_failure(
     cache: &cache::Cache,
     video: u64,
