@@ -249,13 +249,19 @@ mod tests {
         assert_eq!(*heard.lock().unwrap(), expected);
     }
 
+    /// A hashing of 4 KiB parts given `data` in writes of `chunk` bytes.
+    fn fed(data: &[u8], chunk: usize) -> Hashing {
+        let mut h = Hashing::new(ContentHasher::new(4096), false);
+        for (i, c) in data.chunks(chunk).enumerate() {
+            h.write((i * chunk) as u64, c);
+        }
+        h
+    }
+
     #[test]
     fn the_worker_gives_the_same_hashes_as_inline() {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13) as u8).collect();
-        let mut h = Hashing::new(ContentHasher::new(4096), false);
-        for (i, c) in data.chunks(1000).enumerate() {
-            h.write((i * 1000) as u64, c);
-        }
+        let mut h = fed(&data, 1000);
         assert!(matches!(h.state, State::Running(_)));
         let got = h.finish(data.len() as u64);
         assert_eq!(got.sha1, Some(Sha1::digest(&data).into()));
@@ -272,10 +278,7 @@ mod tests {
     #[test]
     fn a_file_within_its_first_part_is_hashed_inline_without_a_thread() {
         let data: Vec<u8> = (0..4096u32).map(|i| (i * 11) as u8).collect();
-        let mut h = Hashing::new(ContentHasher::new(4096), false);
-        for (i, c) in data.chunks(700).enumerate() {
-            h.write((i * 700) as u64, c);
-        }
+        let mut h = fed(&data, 700);
         h.truncate(4096, 0);
         h.write(0, &data);
         assert!(matches!(h.state, State::Idle(_)), "no worker was started");
