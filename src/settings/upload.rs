@@ -12,8 +12,8 @@
 //! - Settings belong to directories: setting one on a file is refused
 //!   rather than silently ignored.
 //! - The same parsers check the mount options (`--class-id`, `-o tags=…`).
-//! - The nearest-directory walk is the cache's (`Cache::dir_setting`);
-//!   [`resolve`] takes its answers through a closure, so these rules import
+//! - The nearest-directory walk is the cache's (`Cache::dir_settings`);
+//!   [`resolve`] takes what it found as a map, so these rules import
 //!   nothing of the store.
 
 use std::collections::HashMap;
