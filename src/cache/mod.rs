@@ -33,8 +33,8 @@
 //!   [`Cache::early_parts`]: its grown parts, with the MD5s they were made of.
 //! - [`Cache::pending_uploads`]: sealed versions not committed yet (resume
 //!   at mount).
-//! - [`Cache::dir_setting`]: the nearest ancestor directory's
-//!   `user.vod.<setting>` xattr.
+//! - [`Cache::dir_settings`]: each setting from the nearest ancestor directory's
+//!   `user.vod.<setting>` xattr, in one walk.
 //!
 //! Layering: `cache` owns the staging store and nothing above it; it may
 //! import only `crate::sqlite` (opening the database): it knows files,

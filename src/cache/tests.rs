@@ -250,17 +250,23 @@ fn dir_setting_finds_the_nearest_ancestor() {
         .unwrap();
     let b = c.create_node(a.ino, b"b", Kind::Dir, 0o755, 0, 0).unwrap();
     let f = c.create_node(b.ino, b"f", Kind::File, 0o644, 0, 0).unwrap();
-    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), None);
+    assert_eq!(c.dir_settings(f.ino).unwrap().remove("class"), None);
     c.set_xattr(ROOT_INO, b"user.vod.class", b"root", false, false)
         .unwrap();
     c.set_xattr(a.ino, b"user.vod.class", b"a", false, false)
         .unwrap();
-    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), Some(b"a".to_vec()));
+    assert_eq!(
+        c.dir_settings(f.ino).unwrap().remove("class"),
+        Some(b"a".to_vec())
+    );
     c.set_xattr(b.ino, b"user.vod.class", b"b", false, false)
         .unwrap();
-    assert_eq!(c.dir_setting(f.ino, "class").unwrap(), Some(b"b".to_vec()));
     assert_eq!(
-        c.dir_setting(ROOT_INO, "class").unwrap(),
+        c.dir_settings(f.ino).unwrap().remove("class"),
+        Some(b"b".to_vec())
+    );
+    assert_eq!(
+        c.dir_settings(ROOT_INO).unwrap().remove("class"),
         Some(b"root".to_vec())
     );
     // All of them in one walk: each from its nearest directory; other

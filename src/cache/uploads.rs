@@ -442,12 +442,6 @@ impl Cache {
         })
     }
 
-    /// The value of `user.vod.<setting>` on the nearest directory at or
-    /// above `ino` (a file starts at its parent).
-    pub fn dir_setting(&self, ino: u64, setting: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        Ok(self.dir_settings(ino)?.remove(setting))
-    }
-
     /// Every `user.vod.<setting>` that applies to `ino`, by setting: each
     /// from the nearest directory at or above it that has one (a file
     /// starts at its parent). One walk up the tree for all of them: a

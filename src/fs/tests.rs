@@ -310,7 +310,7 @@ fn xattr_namespaces() {
     h.fs.setxattr(ROOT_INO, b"user.vod.class_id", b"7", 0)
         .unwrap();
     assert_eq!(
-        h.fs.cache().dir_setting(ino, "class_id").unwrap(),
+        h.fs.cache().dir_settings(ino).unwrap().remove("class_id"),
         Some(b"7".to_vec())
     );
     // An unknown user.vod.* name is refused, not stored.
@@ -318,7 +318,10 @@ fn xattr_namespaces() {
         h.fs.setxattr(ROOT_INO, b"user.vod.class", b"x", 0),
         Err(FsError::Invalid(_))
     ));
-    assert_eq!(h.fs.cache().dir_setting(ino, "class").unwrap(), None);
+    assert_eq!(
+        h.fs.cache().dir_settings(ino).unwrap().remove("class"),
+        None
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::cover::{CoverOutcome, LoadedCover, clear_cover_error};
+use super::cover::{LoadedCover, record_cover};
 use super::job::{CacheCommitJob, blocking};
 use super::progress::{Flusher, Latest};
 use super::staged::StagedSource;
@@ -263,13 +263,6 @@ impl CacheCommitJob {
             .video_cover(ino, info.parent, &info.name, &media, cover)
             .await;
         let cover_url = cover.url();
-        // Recorded first too, so every xattr is final when the
-        // state turns committed (`vodfs wait` in write-back mode);
-        // without a cover (most files), in the mark's own trip below.
-        let no_cover = matches!(cover, CoverOutcome::None);
-        if !no_cover {
-            self.record_video_cover(ino, path, cover).await;
-        }
         let committed = cache::Committed {
             file_id: c.file_id.clone(),
             // A flow may commit without a playback URL (frontwize's null
@@ -281,9 +274,7 @@ impl CacheCommitJob {
         };
         let (cache, file) = (self.cache.clone(), path.to_string());
         let marked = tokio::task::spawn_blocking(move || {
-            if no_cover && let Err(e) = clear_cover_error(&cache, ino) {
-                tracing::warn!(file = %file, "recording the cover: {e}");
-            }
+            record_cover(&cache, ino, &file, cover);
             cache.mark_committed(ino, version, &committed)
         })
         .await

@@ -322,36 +322,6 @@ impl CacheCommitJob {
         }
     }
 
-    /// Records `outcome` once video `ino` is marked committed (with the
-    /// outcome's URL).
-    pub(super) async fn record_video_cover(&self, ino: u64, path: &str, outcome: CoverOutcome) {
-        let cache = self.cache.clone();
-        let recorded = match outcome {
-            // No cover (any more): no stale cover error either.
-            CoverOutcome::None => blocking(move || clear_cover_error(&cache, ino)).await,
-            CoverOutcome::Sent(c, url) => {
-                tracing::info!(file = %path, cover = %c.path, url = %url, "cover uploaded");
-                blocking(move || {
-                    let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
-                    cache.set_upload_status(
-                        c.ino,
-                        c.version,
-                        &status(UploadState::Cover, c.size, None),
-                    )
-                })
-                .await
-            }
-            CoverOutcome::Failed(c, why) => {
-                tracing::warn!(file = %path, error = %why, "cover failed (the video stays committed)");
-                let image = c.map(|c| (c.ino, c.version, c.size));
-                blocking(move || record_failure(&cache, ino, image, why)).await
-            }
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(file = %path, "recording the cover: {}", e.message);
-        }
-    }
-
     /// Records a cover failure of committed `video`: a log line,
     /// `user.vod.cover_error` on the video and, when the image is known,
     /// its `user.vod.error`.
@@ -364,16 +334,36 @@ impl CacheCommitJob {
     }
 }
 
-/// `user.vod.cover_error` on the video; state `failed` and `user.vod.error`
-/// on the image `(ino, version, size)` when known.
-/// Video `ino` has no cover (any more): no stale cover error either.
-pub(super) fn clear_cover_error(cache: &cache::Cache, ino: u64) -> Result<(), cache::CacheError> {
-    if cache.get_xattr(ino, COVER_ERROR_XATTR)?.is_some() {
-        let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+/// Records the cover `outcome` of video `ino` (`path` for the log): on the
+/// blocking thread that marks the video committed, just before the mark,
+/// so every xattr is final when the state turns committed (`vodfs wait`
+/// in write-back mode) and a file costs no trip of its own for it.
+pub(super) fn record_cover(cache: &cache::Cache, ino: u64, path: &str, outcome: CoverOutcome) {
+    let recorded = match outcome {
+        // No cover (any more): no stale cover error either.
+        CoverOutcome::None => cache.get_xattr(ino, COVER_ERROR_XATTR).map(|stale| {
+            if stale.is_some() {
+                let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+            }
+        }),
+        CoverOutcome::Sent(c, url) => {
+            tracing::info!(file = %path, cover = %c.path, url = %url, "cover uploaded");
+            let _ = cache.remove_xattr(ino, COVER_ERROR_XATTR);
+            cache.set_upload_status(c.ino, c.version, &status(UploadState::Cover, c.size, None))
+        }
+        CoverOutcome::Failed(c, why) => {
+            tracing::warn!(file = %path, error = %why, "cover failed (the video stays committed)");
+            let image = c.map(|c| (c.ino, c.version, c.size));
+            record_failure(cache, ino, image, why)
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(file = %path, "recording the cover: {e}");
     }
-    Ok(())
 }
 
+/// `user.vod.cover_error` on the video; state `failed` and `user.vod.error`
+/// on the image `(ino, version, size)` when known.
 fn record_failure(
     cache: &cache::Cache,
     video: u64,
