@@ -242,7 +242,7 @@ fn an_uncommitted_version_is_dropped_when_superseded() {
 }
 
 #[test]
-fn dir_setting_finds_the_nearest_ancestor() {
+fn dir_settings_finds_each_from_the_nearest_ancestor() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());
     let a = c
